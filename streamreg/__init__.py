@@ -1,0 +1,36 @@
+"""streamreg — exact linear regression on data larger than memory.
+
+    import streamreg
+    model = streamreg.fit("data/study_hours", target="score")
+    model.coef_, model.intercept_, model.r2_
+    model.save("model.json"); streamreg.load("model.json")
+"""
+
+from ._version import __version__
+from .errors import (
+    CollinearityError,
+    DataError,
+    IllConditionedError,
+    InputError,
+    ModelFormatError,
+    SchemaError,
+    StreamregError,
+)
+from .fitting import fit
+from .model import LinearModel, load
+from .state import MomentState
+
+__all__ = [
+    "__version__",
+    "fit",
+    "load",
+    "LinearModel",
+    "MomentState",
+    "StreamregError",
+    "InputError",
+    "SchemaError",
+    "DataError",
+    "CollinearityError",
+    "IllConditionedError",
+    "ModelFormatError",
+]

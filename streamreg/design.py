@@ -1,0 +1,223 @@
+"""Which columns mean what, and how an Arrow batch becomes float64 arrays.
+
+A :class:`DesignSpec` names the target, the features, an optional weight
+column, whether there is an intercept, and what to do with missing values.
+:func:`batch_arrays` turns a record batch into ``z`` — a Fortran-ordered
+``rows × (p + 1)`` float64 array, features first and the target last — and the
+weights. Integer, boolean and decimal columns become float64; a null in any
+used column drops the row (or is an error with ``nulls="error"``).
+
+>>> import pyarrow as pa
+>>> schema = pa.schema([("hours", pa.int64()), ("score", pa.float64()), ("name", pa.string())])
+>>> DesignSpec.resolve(schema, target="score").features
+('hours',)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .errors import DataError, InputError, SchemaError
+from .sources import Chunk, is_numeric_type
+
+NULL_POLICIES = ("drop", "error")
+
+
+@dataclass(frozen=True)
+class DesignSpec:
+    target: str
+    features: tuple[str, ...]
+    weight: str | None = None
+    fit_intercept: bool = True
+    nulls: str = "drop"
+
+    @classmethod
+    def resolve(cls, schema: pa.Schema, *, target: str, features: Sequence[str] | str | None = None,
+                exclude: Sequence[str] | str | None = None, weight: str | None = None,
+                fit_intercept: bool = True, nulls: str = "drop") -> DesignSpec:
+        """Check the names against ``schema`` and pick default features.
+
+        Default features: every numeric column except the target, the weight
+        and the excluded ones, in schema order.
+        """
+        if nulls not in NULL_POLICIES:
+            raise InputError(f"nulls must be one of {', '.join(NULL_POLICIES)}; got {nulls!r}.")
+        if not target:
+            raise InputError("a target column is required (--target).")
+        names = schema.names
+        features = _as_list(features)
+        exclude = _as_list(exclude) or []
+        for label, col in [("target", target), ("weight", weight), *[("excluded column", e) for e in exclude]]:
+            if col is not None and col not in names:
+                raise SchemaError(f"{label} '{col}' is not in the data; columns are: {', '.join(names)}.")
+        if features is None:
+            skip = {target, weight, *exclude}
+            features = [f.name for f in schema if f.name not in skip and is_numeric_type(f.type)]
+            if not features:
+                raise SchemaError(
+                    f"no numeric feature columns besides the target '{target}'; columns are: {', '.join(names)}."
+                )
+        else:
+            if not features:
+                raise InputError("--features was given but names no column.")
+            dupes = sorted({f for f in features if features.count(f) > 1})
+            if dupes:
+                raise InputError(f"feature {dupes[0]!r} is listed twice in --features.")
+            features = [f for f in features if f not in exclude]
+            for f in features:
+                if f not in names:
+                    raise SchemaError(f"feature '{f}' is not in the data; columns are: {', '.join(names)}.")
+                if f == target:
+                    raise InputError(f"column '{f}' cannot be both the target and a feature.")
+                if f == weight:
+                    raise InputError(f"column '{f}' cannot be both the weight and a feature.")
+        if weight is not None and weight == target:
+            raise InputError(f"column '{weight}' cannot be both the target and the weight.")
+        spec = cls(target=target, features=tuple(features), weight=weight,
+                   fit_intercept=bool(fit_intercept), nulls=nulls)
+        for col in spec.columns:
+            dtype = schema.field(col).type
+            if not is_numeric_type(dtype):
+                raise SchemaError(
+                    f"column '{col}' has type {dtype}; expected a numeric column (integer, float, boolean or decimal)."
+                )
+        return spec
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column read: features, target, then the weight."""
+        return (*self.features, self.target) + ((self.weight,) if self.weight else ())
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return (*self.features, self.target)
+
+
+@dataclass
+class DesignBatch:
+    z: np.ndarray                     # rows × (p+1), Fortran order, target last
+    weights: np.ndarray | None
+    rows_read: int
+    dropped: dict[str, int]           # rows dropped, by the first used column that was missing
+    positions: np.ndarray | None = None  # batch row of each kept row, when rows were dropped
+
+
+def batch_arrays(chunk: Chunk, spec: DesignSpec) -> DesignBatch:
+    """Float64 arrays for one batch, with rows holding a null dropped (or refused)."""
+    batch = chunk.batch
+    n = batch.num_rows
+    names = spec.state_names
+    z = np.empty((n, len(names)), dtype=np.float64, order="F")
+    missing = None
+    dropped: dict[str, int] = {}
+    for j, name in enumerate(names):
+        column = batch.column(name)
+        missing = _note_nulls(column, name, chunk, spec, missing, dropped)
+        z[:, j] = _to_float(column)
+    weights = None
+    if spec.weight:
+        column = batch.column(spec.weight)
+        missing = _note_nulls(column, spec.weight, chunk, spec, missing, dropped)
+        weights = _to_float(column)
+    positions = None
+    if missing is not None:
+        positions = np.flatnonzero(~missing)
+        z = np.asfortranarray(z[positions])
+        weights = weights[positions] if weights is not None else None
+    result = DesignBatch(z, weights, n, dropped, positions)
+    if weights is not None and weights.size and weights.min() < 0:
+        row = int(np.flatnonzero(weights < 0)[0])
+        raise DataError(
+            f"weight column '{spec.weight}' holds a negative weight ({weights[row]:g}) in "
+            f"{_where(chunk, result, row)}; weights must be zero or positive."
+        )
+    return result
+
+
+def screen_values(batch: DesignBatch, chunk: Chunk, spec: DesignSpec) -> DesignBatch:
+    """Drop rows with NaN; refuse ±inf. Called only when a batch's sums were not finite.
+
+    ``batch.z`` may have been shifted in place: NaN and ±inf are where they were.
+    """
+    z, w = batch.z, batch.weights
+    names = spec.state_names
+    bad_inf = np.isinf(z)
+    if bad_inf.any():
+        row, col = np.argwhere(bad_inf)[0]
+        raise DataError(
+            f"column '{names[col]}' holds an infinite value in {_where(chunk, batch, row)}; "
+            "±inf is never a usable value."
+        )
+    nan = np.isnan(z)
+    if w is not None:
+        nan_w = np.isnan(w)
+        if np.isinf(w).any():
+            row = int(np.flatnonzero(np.isinf(w))[0])
+            raise DataError(f"weight column '{spec.weight}' holds an infinite value in {_where(chunk, batch, row)}.")
+    else:
+        nan_w = np.zeros(z.shape[0], dtype=bool)
+    rows = nan.any(axis=1) | nan_w
+    if not rows.any():
+        big = names[int(np.argmax(np.abs(z).max(axis=0)))]
+        raise DataError(
+            f"column '{big}' in {chunk.file.path} has values too large to square in float64 "
+            "(|value| > 1e154); rescale it."
+        )
+    if spec.nulls == "error":
+        row, col = np.argwhere(nan)[0] if nan.any() else (int(np.flatnonzero(nan_w)[0]), None)
+        name = names[col] if col is not None else spec.weight
+        raise DataError(f"column '{name}' holds NaN in {_where(chunk, batch, row)} and --nulls is 'error'.")
+    dropped = dict(batch.dropped)
+    first_bad = np.where(nan.any(axis=0))[0]
+    for col in first_bad:
+        fresh = nan[:, col] & ~nan[:, :col].any(axis=1)
+        if fresh.any():
+            dropped[names[col]] = dropped.get(names[col], 0) + int(fresh.sum())
+    if w is not None and nan_w.any():
+        fresh = nan_w & ~nan.any(axis=1)
+        if fresh.any():
+            dropped[spec.weight] = dropped.get(spec.weight, 0) + int(fresh.sum())
+    keep = np.flatnonzero(~rows)
+    positions = keep if batch.positions is None else batch.positions[keep]
+    return DesignBatch(np.asfortranarray(z[keep]), w[keep] if w is not None else None,
+                       batch.rows_read, dropped, positions)
+
+
+def _where(chunk: Chunk, batch: DesignBatch, row: int) -> str:
+    position = int(row) if batch.positions is None else int(batch.positions[row])
+    return chunk.describe_row(position)
+
+
+def _note_nulls(column: pa.Array, name: str, chunk: Chunk, spec: DesignSpec, missing, dropped):
+    if column.null_count == 0:
+        return missing
+    if spec.nulls == "error":
+        row = int(pc.index(pc.is_null(column), True).as_py())
+        raise DataError(
+            f"column '{name}' has a missing value in {chunk.describe_row(row)} and --nulls is 'error'."
+        )
+    nulls = np.asarray(pc.is_null(column))
+    fresh = nulls if missing is None else nulls & ~missing
+    count = int(fresh.sum())
+    if count:
+        dropped[name] = dropped.get(name, 0) + count
+    return nulls if missing is None else (missing | nulls)
+
+
+def _to_float(column: pa.Array) -> np.ndarray:
+    if not pa.types.is_float64(column.type):
+        column = column.cast(pa.float64(), safe=False)
+    return column.to_numpy(zero_copy_only=False)
+
+
+def _as_list(value) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v) for v in value]

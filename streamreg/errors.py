@@ -1,0 +1,39 @@
+"""One exception family for every failure a user can cause or see.
+
+The CLI turns a :class:`StreamregError` into one sentence on stderr and its
+``exit_code``; anything else is an internal failure (exit 1).
+"""
+
+from __future__ import annotations
+
+
+class StreamregError(Exception):
+    """Base class: ``str(err)`` is a complete sentence meant for the user."""
+
+    exit_code = 1
+
+
+class InputError(StreamregError, ValueError):
+    """The data, a column, a file or an option is not what was expected (exit 2)."""
+
+    exit_code = 2
+
+
+class SchemaError(InputError):
+    """Files disagree on a column, or a column is missing or not numeric."""
+
+
+class DataError(InputError):
+    """A value in the data is not usable (null/NaN under ``nulls="error"``, ±inf, bad weight)."""
+
+
+class CollinearityError(InputError):
+    """The design matrix is rank deficient; the message names the aliased columns."""
+
+
+class IllConditionedError(InputError):
+    """The system is too ill-conditioned for the chosen solver to return trustworthy digits."""
+
+
+class ModelFormatError(InputError):
+    """A saved model or state file is unreadable, of another version, or fails validation."""

@@ -1,0 +1,288 @@
+r"""The fitted model: coefficients, fit statistics, prediction, and its JSON form.
+
+``predict`` computes ``ŷ = b + Σⱼ βⱼ xⱼ`` over the kept features (aliased
+columns have no coefficient and are ignored). Fit statistics:
+
+* ``r2_ = 1 − SSR/TSS`` — TSS is centered with an intercept and the
+  uncentered ``Σ w y²`` without one (as statsmodels and NIST do);
+* ``rmse_ = √(SSR / Σ w)`` — the root mean squared (weighted) residual on the
+  training rows.
+
+The model is saved as plain JSON (never pickle) together with the moment
+state it was solved from, so later steps (inference, merging with new data)
+need nothing else. Loading validates the format version and every field.
+
+>>> import numpy as np, pandas as pd
+>>> from streamreg.state import MomentState
+>>> x = np.arange(10.0)
+>>> state = MomentState.from_arrays(np.column_stack([x, 2 * x + 1]), names=["x", "y"])
+>>> model = LinearModel.from_state(state, fit_intercept=True)
+>>> model.predict(pd.DataFrame({"x": [20.0]})).round(9).tolist()
+[41.0]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._version import __version__
+from .errors import InputError, ModelFormatError
+from .solve import Solution, solve_normal_equations
+from .state import MomentState
+
+MODEL_FORMAT = "streamreg.model"
+MODEL_FORMAT_VERSION = 1
+
+
+class LinearModel:
+    """A least-squares fit. Learned attributes end in ``_`` (scikit-learn style)."""
+
+    def __init__(self, *, target: str, feature_names: Sequence[str], coef: np.ndarray, intercept: float,
+                 fit_intercept: bool, weight: str | None, state: MomentState, solution: Solution,
+                 rows_read: int, rows_dropped_by_column: dict[str, int] | None = None,
+                 inputs: list[dict] | None = None, streamreg_version: str = __version__):
+        self.target = target
+        self.feature_names_in_ = np.array(list(feature_names), dtype=object)
+        self.coef_ = np.asarray(coef, dtype=np.float64)
+        self.intercept_ = float(intercept)
+        self.fit_intercept = bool(fit_intercept)
+        self.weight = weight
+        self.state_ = state
+        self.solution_ = solution
+        self.rows_read_ = int(rows_read)
+        self.rows_dropped_by_column_ = dict(rows_dropped_by_column or {})
+        self.inputs_ = list(inputs or [])
+        self.streamreg_version = streamreg_version
+
+    @classmethod
+    def from_state(cls, state: MomentState, *, fit_intercept: bool = True, weight: str | None = None,
+                   drop_collinear: bool = False, rows_read: int | None = None,
+                   rows_dropped_by_column: dict[str, int] | None = None,
+                   inputs: list[dict] | None = None) -> LinearModel:
+        """Solve ``state`` (target is its last column) and wrap the result."""
+        solution = solve_normal_equations(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
+        dropped = dict(rows_dropped_by_column or {})
+        return cls(target=state.names[-1], feature_names=state.names[:-1], coef=solution.coef,
+                   intercept=solution.intercept, fit_intercept=fit_intercept, weight=weight, state=state,
+                   solution=solution,
+                   rows_read=rows_read if rows_read is not None else state.n_rows + sum(dropped.values()),
+                   rows_dropped_by_column=dropped, inputs=inputs)
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def n_features_in_(self) -> int:
+        return len(self.feature_names_in_)
+
+    @property
+    def n_samples_(self) -> int:
+        """Rows used in the fit (after dropping rows with missing values)."""
+        return self.state_.n_rows
+
+    @property
+    def weight_sum_(self) -> float:
+        """Σ w over the rows used (equals ``n_samples_`` when unweighted)."""
+        return self.state_.weight_sum
+
+    @property
+    def rows_dropped_(self) -> int:
+        return sum(self.rows_dropped_by_column_.values())
+
+    @property
+    def aliased_(self) -> list[str]:
+        return list(self.solution_.aliased)
+
+    @property
+    def ssr_(self) -> float:
+        return self.solution_.ssr
+
+    @property
+    def r2_(self) -> float:
+        tss = self.solution_.tss
+        return 1.0 - self.solution_.ssr / tss if tss > 0 else float("nan")
+
+    @property
+    def rmse_(self) -> float:
+        return math.sqrt(self.solution_.ssr / self.state_.weight_sum)
+
+    @property
+    def condition_number_(self) -> float:
+        return self.solution_.condition_number
+
+    @property
+    def solver_(self) -> str:
+        return self.solution_.solver
+
+    @property
+    def warnings_(self) -> list[str]:
+        return list(self.solution_.warnings)
+
+    def coefficients(self) -> dict[str, float | None]:
+        """Feature name → coefficient (``None`` for an aliased column)."""
+        return {name: (None if np.isnan(c) else float(c)) for name, c in zip(self.feature_names_in_, self.coef_)}
+
+    # ------------------------------------------------------------------ predict
+    def predict(self, data) -> np.ndarray:
+        """Predictions for a 2-D numpy array (columns in ``feature_names_in_`` order), a pandas
+        DataFrame, or a pyarrow Table/RecordBatch (columns by name). Rows with a missing
+        feature value get NaN."""
+        kept = ~np.isnan(self.coef_)
+        coef = np.where(kept, self.coef_, 0.0)
+        x = self._feature_matrix(data, kept)
+        return x @ coef + self.intercept_
+
+    def _feature_matrix(self, data, kept: np.ndarray) -> np.ndarray:
+        names = list(self.feature_names_in_)
+        if hasattr(data, "schema") and hasattr(data, "column") and hasattr(data, "num_rows"):
+            import pyarrow as pa
+
+            x = np.zeros((data.num_rows, len(names)))
+            for j, name in enumerate(names):
+                if not kept[j]:
+                    continue
+                if name not in data.schema.names:
+                    raise InputError(f"the data has no column '{name}', which the model was fitted with.")
+                column = data.column(name)
+                if not pa.types.is_float64(column.type):
+                    column = column.cast(pa.float64(), safe=False)
+                x[:, j] = column.to_numpy(zero_copy_only=False)
+            return x
+        if hasattr(data, "columns") and hasattr(data, "loc"):  # pandas
+            missing = [n for n, k in zip(names, kept) if k and n not in data.columns]
+            if missing:
+                raise InputError(f"the data has no column '{missing[0]}', which the model was fitted with.")
+            x = np.zeros((len(data), len(names)))
+            for j, name in enumerate(names):
+                if kept[j]:
+                    x[:, j] = data[name].to_numpy(dtype=np.float64, na_value=np.nan)
+            return x
+        x = np.asarray(data, dtype=np.float64)
+        if x.ndim != 2:
+            raise InputError(
+                f"expected a 2-D array of shape (rows, {len(names)}); got an array of shape {x.shape}."
+            )
+        if x.shape[1] != len(names):
+            raise InputError(f"the data has {x.shape[1]} columns; the model was fitted with {len(names)}.")
+        return x
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict:
+        coef = [None if np.isnan(c) else float(c) for c in self.coef_]
+        return {
+            "format": MODEL_FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "streamreg_version": self.streamreg_version,
+            "target": self.target,
+            "features": [str(n) for n in self.feature_names_in_],
+            "weight": self.weight,
+            "fit_intercept": self.fit_intercept,
+            "intercept": self.intercept_,
+            "coef": coef,
+            "aliased": self.aliased_,
+            "n_rows": self.n_samples_,
+            "weight_sum": self.weight_sum_,
+            "rows_read": self.rows_read_,
+            "rows_dropped": self.rows_dropped_,
+            "rows_dropped_by_column": self.rows_dropped_by_column_,
+            "r2": _finite_or_none(self.r2_),
+            "rmse": self.rmse_,
+            "ssr": self.ssr_,
+            "tss": self.solution_.tss,
+            "rank": self.solution_.rank,
+            "condition_number": _finite_or_none(self.condition_number_),
+            "solver": self.solver_,
+            "warnings": self.warnings_,
+            "inputs": self.inputs_,
+            "state": self.state_.to_dict(),
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model as JSON, atomically (no partial file is ever left)."""
+        from .atomic import write_text_atomic
+
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
+
+    @classmethod
+    def from_dict(cls, data: dict, *, where: str = "model") -> LinearModel:
+        _validate_model_dict(data, where)
+        state = MomentState.from_dict(data["state"], where=f"{where} (state)")
+        names = list(data["features"])
+        if list(state.names) != [*names, data["target"]]:
+            raise ModelFormatError(f"{where}: the saved state's columns do not match the features and target.")
+        coef = np.array([np.nan if c is None else c for c in data["coef"]], dtype=np.float64)
+        solution = Solution(
+            coef=coef, intercept=float(data["intercept"]), aliased=list(data["aliased"]),
+            rank=int(data["rank"]),
+            condition_number=float("inf") if data["condition_number"] is None else float(data["condition_number"]),
+            ssr=float(data["ssr"]), tss=float(data["tss"]), solver=data["solver"],
+            warnings=list(data["warnings"]),
+        )
+        return cls(target=data["target"], feature_names=names, coef=coef, intercept=data["intercept"],
+                   fit_intercept=data["fit_intercept"], weight=data["weight"], state=state, solution=solution,
+                   rows_read=data["rows_read"], rows_dropped_by_column=data["rows_dropped_by_column"],
+                   inputs=data["inputs"], streamreg_version=data["streamreg_version"])
+
+    def __repr__(self) -> str:
+        terms = ", ".join(f"{n}={c:.6g}" for n, c in zip(self.feature_names_in_, self.coef_))
+        return f"LinearModel({self.target} ~ {terms}; intercept={self.intercept_:.6g}, n={self.n_samples_})"
+
+
+def load(path: str | os.PathLike) -> LinearModel:
+    """Read a model written by :meth:`LinearModel.save`, validating it."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError as exc:
+        raise ModelFormatError(f"{path} does not exist.") from exc
+    except (OSError, ValueError) as exc:
+        raise ModelFormatError(f"{path} is not a readable model file ({exc}).") from exc
+    return LinearModel.from_dict(data, where=str(path))
+
+
+_NUMBER = (int, float)
+_FIELDS = {
+    "streamreg_version": str, "target": str, "features": list, "weight": (str, type(None)),
+    "fit_intercept": bool, "intercept": _NUMBER, "coef": list, "aliased": list, "n_rows": int,
+    "weight_sum": _NUMBER, "rows_read": int, "rows_dropped": int, "rows_dropped_by_column": dict,
+    "r2": (*_NUMBER, type(None)), "rmse": _NUMBER, "ssr": _NUMBER, "tss": _NUMBER, "rank": int,
+    "condition_number": (*_NUMBER, type(None)), "solver": str, "warnings": list, "inputs": list,
+    "state": dict,
+}
+
+
+def _validate_model_dict(data, where: str) -> None:
+    if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
+        raise ModelFormatError(f"{where} is not a streamreg model file.")
+    if data.get("format_version") != MODEL_FORMAT_VERSION:
+        raise ModelFormatError(
+            f"{where} has model format version {data.get('format_version')!r}; "
+            f"this streamreg ({__version__}) reads version {MODEL_FORMAT_VERSION}."
+        )
+    for key, kind in _FIELDS.items():
+        if key not in data:
+            raise ModelFormatError(f"{where}: the field '{key}' is missing.")
+        value = data[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise ModelFormatError(f"{where}: the field '{key}' should be {expected}, got {type(value).__name__}.")
+    features = data["features"]
+    if not features or not all(isinstance(f, str) and f for f in features) or len(set(features)) != len(features):
+        raise ModelFormatError(f"{where}: 'features' must be a non-empty list of distinct column names.")
+    if len(data["coef"]) != len(features):
+        raise ModelFormatError(
+            f"{where}: 'coef' has {len(data['coef'])} entries for {len(features)} features."
+        )
+    if not all(c is None or (isinstance(c, _NUMBER) and math.isfinite(c)) for c in data["coef"]):
+        raise ModelFormatError(f"{where}: every entry of 'coef' must be a finite number or null.")
+    if not math.isfinite(data["intercept"]):
+        raise ModelFormatError(f"{where}: 'intercept' must be a finite number.")
+    if any(a not in features for a in data["aliased"]):
+        raise ModelFormatError(f"{where}: 'aliased' names a column that is not a feature.")
+
+
+def _finite_or_none(value: float):
+    return float(value) if math.isfinite(value) else None

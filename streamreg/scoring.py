@@ -1,0 +1,64 @@
+"""Streaming prediction: Parquet in, Parquet out, with bounded memory.
+
+Each batch of the input is read (the model's features plus any pass-through
+columns), predicted, and appended to a Parquet file that only replaces the
+target path once it is complete.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .atomic import atomic_path
+from .errors import InputError
+from .fitting import default_batch_size
+from .model import LinearModel
+from .sources import Source
+
+
+def predict_parquet(model: LinearModel, source, out: str | os.PathLike, *,
+                    keep: Sequence[str] | str | None = None, column: str = "prediction",
+                    batch_size: int | None = None,
+                    on_rows: Callable[[int], None] | None = None) -> int:
+    """Write ``column`` (plus the ``keep`` columns) for every input row to ``out``; return the row count.
+
+    A row with a missing feature value gets a null prediction.
+    """
+    src = source if isinstance(source, Source) else Source.resolve(source)
+    keep = [k.strip() for k in keep.split(",") if k.strip()] if isinstance(keep, str) else list(keep or [])
+    if column in keep:
+        raise InputError(f"the prediction column '{column}' is also in --keep; pick another --column name.")
+    features = [str(f) for f, c in zip(model.feature_names_in_, model.coef_) if not np.isnan(c)]
+    for name in [*features, *keep]:
+        src.column_type(name)
+    read = list(dict.fromkeys([*features, *keep]))
+    if batch_size is None:
+        batch_size = default_batch_size(len(read))
+    rows = 0
+    with atomic_path(out) as tmp:
+        writer = None
+        try:
+            for chunk in src.batches(read, batch_size):
+                batch = chunk.batch
+                pred = model.predict(batch)
+                arrays = [batch.column(k) for k in keep]
+                arrays.append(pa.array(pred, mask=np.isnan(pred)))
+                table = pa.RecordBatch.from_arrays(arrays, names=[*keep, column])
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_batch(table)
+                rows += batch.num_rows
+                if on_rows is not None:
+                    on_rows(batch.num_rows)
+            if writer is None:
+                fields = [src.schema.field(k) for k in keep] + [pa.field(column, pa.float64())]
+                writer = pq.ParquetWriter(tmp, pa.schema(fields))
+        finally:
+            if writer is not None:
+                writer.close()
+    return rows

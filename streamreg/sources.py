@@ -1,0 +1,376 @@
+"""Where rows come from: paths, directories, globs → Arrow record batches.
+
+This is the only module that knows about files. A :class:`Source` is resolved
+once (file list, footers, Hive partitions, per-file schemas); then
+:meth:`Source.batches` streams only the requested columns in record batches of
+bounded size, each tagged with the file it came from and its row offset there.
+
+>>> import tempfile, pathlib, pyarrow as pa, pyarrow.parquet as pq
+>>> root = pathlib.Path(tempfile.mkdtemp())
+>>> pq.write_table(pa.table({"x": [1.0, 2.0], "y": [3.0, 5.0]}), root / "part.parquet")
+>>> src = Source.resolve(root)
+>>> src.total_rows, [f.name for f in src.schema]
+(2, ['x', 'y'])
+"""
+
+from __future__ import annotations
+
+import bisect
+import glob as globlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from .errors import DataError, InputError, SchemaError
+
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+# Decoded-batch readahead: enough to overlap decoding with the math, small
+# enough that memory stays a few batches wide (see DESIGN.md, Speed and memory).
+BATCH_READAHEAD = 2
+FRAGMENT_READAHEAD = 1
+
+
+def is_numeric_type(dtype: pa.DataType) -> bool:
+    """Integer, floating, boolean and decimal columns can be read as float64."""
+    return (
+        pa.types.is_integer(dtype)
+        or pa.types.is_floating(dtype)
+        or pa.types.is_boolean(dtype)
+        or pa.types.is_decimal(dtype)
+    )
+
+
+@dataclass(frozen=True)
+class ParquetFileInfo:
+    """One input file: its footer facts and the Hive partition values of its path."""
+
+    path: str
+    num_rows: int
+    size_bytes: int
+    schema: pa.Schema
+    row_group_starts: tuple[int, ...]
+    partition: dict = field(default_factory=dict)
+
+    def row_group_of(self, row: int) -> int:
+        """Index of the row group holding the file's ``row``-th row (0-based)."""
+        return bisect.bisect_right(self.row_group_starts, row) - 1
+
+
+@dataclass
+class Chunk:
+    """A record batch and where it came from."""
+
+    batch: pa.RecordBatch
+    file: ParquetFileInfo
+    offset: int  # row offset of the batch's first row within its file
+
+    def describe_row(self, index: int) -> str:
+        """'file f.parquet, row group 3' for the batch's ``index``-th row."""
+        row = self.offset + int(index)
+        return f"{self.file.path}, row group {self.file.row_group_of(row)}"
+
+
+class Source:
+    """A resolved set of Parquet files with a common view of their columns."""
+
+    def __init__(self, files: list[ParquetFileInfo], partition_types: dict[str, pa.DataType]):
+        if not files:
+            raise InputError("no Parquet files to read.")
+        self.files = files
+        self.partition_types = partition_types
+        self.schema = self._combined_schema()
+
+    # ----------------------------------------------------------------- build
+    @classmethod
+    def resolve(cls, source: str | os.PathLike | Sequence[str | os.PathLike]) -> Source:
+        """Expand a path, directory, glob or list of them into files and read their footers."""
+        if isinstance(source, Source):
+            return source
+        items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+        if not items:
+            raise InputError("no input given: expected a Parquet file, a directory or a glob.")
+        found: list[tuple[str, dict]] = []
+        for item in items:
+            found.extend(_expand(str(item)))
+        seen: set[str] = set()
+        unique = []
+        for path, part in found:
+            key = os.path.abspath(path)
+            if key not in seen:
+                seen.add(key)
+                unique.append((path, part))
+        partition_types = _partition_types([part for _, part in unique])
+        files = [_read_footer(path, _typed_partition(part, partition_types)) for path, part in unique]
+        return cls(files, partition_types)
+
+    def _combined_schema(self) -> pa.Schema:
+        fields: dict[str, pa.Field] = {}
+        for info in self.files:
+            for f in info.schema:
+                fields.setdefault(f.name, f)
+        for name, dtype in self.partition_types.items():
+            if name in fields:
+                raise SchemaError(
+                    f"the Hive partition key '{name}' in the directory names is also a column "
+                    f"inside {self._first_with(name)}; rename one of them."
+                )
+            fields[name] = pa.field(name, dtype)
+        return pa.schema(list(fields.values()))
+
+    def _first_with(self, column: str) -> str:
+        for info in self.files:
+            if column in info.schema.names:
+                return info.path
+        return "?"
+
+    # ----------------------------------------------------------------- facts
+    @property
+    def total_rows(self) -> int:
+        return sum(f.num_rows for f in self.files)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size_bytes for f in self.files)
+
+    def column_type(self, name: str) -> pa.DataType:
+        """The column's type; a missing column is an error listing what exists."""
+        if name not in self.schema.names:
+            raise SchemaError(
+                f"column '{name}' is not in the data; columns are: {', '.join(self.schema.names)}."
+            )
+        return self.schema.field(name).type
+
+    def check_columns(self, columns: Sequence[str]) -> None:
+        """Every used column exists in every file, with a numeric type in all of them."""
+        for name in columns:
+            self.column_type(name)
+            if name in self.partition_types:
+                continue
+            first_file = None
+            for info in self.files:
+                if name not in info.schema.names:
+                    holder = self._first_with(name)
+                    raise SchemaError(
+                        f"files disagree on column '{name}': it is in {holder} "
+                        f"but missing from {info.path}."
+                    )
+                dtype = info.schema.field(name).type
+                if first_file is None:
+                    first_file, first_type = info, dtype
+                elif dtype != first_type and not (is_numeric_type(dtype) and is_numeric_type(first_type)):
+                    raise SchemaError(
+                        f"files disagree on column '{name}': it is {first_type} in "
+                        f"{first_file.path} but {dtype} in {info.path}."
+                    )
+
+    # ----------------------------------------------------------------- read
+    def batches(self, columns: Sequence[str], batch_size: int) -> Iterator[Chunk]:
+        """Stream ``columns`` in record batches of at most ``batch_size`` rows, file by file.
+
+        Only the named columns are decoded. Hive partition columns are appended
+        as constant arrays. Numeric columns whose type differs between files
+        are read as float64.
+        """
+        self.check_columns(columns)
+        data_columns = [c for c in columns if c not in self.partition_types]
+        part_columns = [c for c in columns if c in self.partition_types]
+        by_path = {info.path: info for info in self.files}
+        scan_schema = pa.schema([self._scan_field(c) for c in data_columns])
+        dataset = ds.dataset([info.path for info in self.files], schema=scan_schema, format="parquet")
+        scanner = dataset.scanner(
+            columns=data_columns,
+            batch_size=batch_size,
+            use_threads=True,
+            batch_readahead=BATCH_READAHEAD,
+            fragment_readahead=FRAGMENT_READAHEAD,
+        )
+        offsets = dict.fromkeys(by_path, 0)
+        try:
+            for tagged in scanner.scan_batches():
+                info = by_path[tagged.fragment.path]
+                batch = tagged.record_batch
+                if part_columns:
+                    batch = _with_constants(batch, {c: info.partition.get(c) for c in part_columns},
+                                            self.partition_types)
+                yield Chunk(batch, info, offsets[info.path])
+                offsets[info.path] += batch.num_rows
+        except (pa.ArrowInvalid, OSError) as exc:
+            current = next((p for p, o in offsets.items() if 0 < o < by_path[p].num_rows), None)
+            where = f" while reading {current}" if current else ""
+            raise DataError(f"could not read the Parquet data{where}: {exc}") from exc
+
+    def _scan_field(self, name: str) -> pa.Field:
+        types = {info.schema.field(name).type for info in self.files}
+        if len(types) == 1:
+            return pa.field(name, types.pop())
+        return pa.field(name, pa.float64())
+
+    # ----------------------------------------------------------------- inspect
+    def describe(self) -> dict:
+        """Schema, row counts and null counts from the footers (no data is decoded)."""
+        nulls: dict[str, int | None] = {}
+        for name in self.schema.names:
+            if name in self.partition_types:
+                nulls[name] = sum(f.num_rows for f in self.files if f.partition.get(name) is None)
+                continue
+            total: int | None = 0
+            for info in self.files:
+                count = _null_count_from_footer(info, name)
+                total = None if (count is None or total is None) else total + count
+            nulls[name] = total
+        return {
+            "files": [{"path": f.path, "rows": f.num_rows, "bytes": f.size_bytes,
+                       "row_groups": len(f.row_group_starts)} for f in self.files],
+            "rows": self.total_rows,
+            "bytes": self.total_bytes,
+            "columns": [
+                {
+                    "name": f.name,
+                    "type": str(f.type),
+                    "numeric": is_numeric_type(f.type),
+                    "partition": f.name in self.partition_types,
+                    "nulls": nulls[f.name],
+                }
+                for f in self.schema
+            ],
+        }
+
+
+# ---------------------------------------------------------------------- helpers
+def _expand(item: str) -> list[tuple[str, dict]]:
+    if any(ch in item for ch in "*?["):
+        matches = sorted(globlib.glob(item, recursive=True))
+        files = [m for m in matches if os.path.isfile(m)]
+        if not files:
+            raise InputError(f"the pattern {item} matches no files.")
+        return [(m, {}) for m in files]
+    if os.path.isdir(item):
+        out = []
+        for dirpath, dirnames, filenames in os.walk(item):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith(("_", ".")))
+            for name in sorted(filenames):
+                if name.startswith(("_", ".")):
+                    continue
+                path = os.path.join(dirpath, name)
+                rel = os.path.relpath(dirpath, item)
+                out.append((path, _hive_keys(rel)))
+        if not out:
+            raise InputError(f"the directory {item} holds no Parquet files.")
+        return out
+    if os.path.isfile(item):
+        return [(item, {})]
+    raise InputError(f"{item} does not exist: expected a Parquet file, a directory or a glob.")
+
+
+def _hive_keys(relative_dir: str) -> dict:
+    keys = {}
+    if relative_dir in ("", "."):
+        return keys
+    for part in Path(relative_dir).parts:
+        if "=" in part:
+            key, _, value = part.partition("=")
+            keys[key] = value
+    return keys
+
+
+def _partition_types(parts: list[dict]) -> dict[str, pa.DataType]:
+    keys: dict[str, list[str]] = {}
+    for part in parts:
+        for k, v in part.items():
+            keys.setdefault(k, []).append(v)
+    types = {}
+    for key, values in keys.items():
+        present = [v for v in values if v != HIVE_NULL]
+        if len(values) != len(parts):
+            types[key] = pa.string()
+        elif all(_parses(v, int) for v in present):
+            types[key] = pa.int64()
+        elif all(_parses(v, float) for v in present):
+            types[key] = pa.float64()
+        else:
+            types[key] = pa.string()
+    return types
+
+
+def _parses(value: str, kind) -> bool:
+    try:
+        kind(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _typed_partition(part: dict, types: dict[str, pa.DataType]) -> dict:
+    typed = {}
+    for key, dtype in types.items():
+        raw = part.get(key)
+        if raw is None or raw == HIVE_NULL:
+            typed[key] = None
+        elif pa.types.is_int64(dtype):
+            typed[key] = int(raw)
+        elif pa.types.is_float64(dtype):
+            typed[key] = float(raw)
+        else:
+            typed[key] = raw
+    return typed
+
+
+def _read_footer(path: str, partition: dict) -> ParquetFileInfo:
+    try:
+        meta = pq.read_metadata(path)
+        schema = meta.schema.to_arrow_schema()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{path} is not a readable Parquet file ({exc}).") from exc
+    starts, row = [], 0
+    for i in range(meta.num_row_groups):
+        starts.append(row)
+        row += meta.row_group(i).num_rows
+    return ParquetFileInfo(
+        path=path,
+        num_rows=meta.num_rows,
+        size_bytes=os.path.getsize(path),
+        schema=schema,
+        row_group_starts=tuple(starts) or (0,),
+        partition=partition,
+    )
+
+
+def _null_count_from_footer(info: ParquetFileInfo, name: str) -> int | None:
+    if name not in info.schema.names:
+        return info.num_rows
+    try:
+        meta = pq.read_metadata(info.path)
+        index = meta.schema.to_arrow_schema().get_field_index(name)
+        leaf = [i for i in range(meta.num_columns) if meta.schema.column(i).path.split(".")[0] == name]
+        if index < 0 or len(leaf) != 1:
+            return None
+        total = 0
+        for g in range(meta.num_row_groups):
+            stats = meta.row_group(g).column(leaf[0]).statistics
+            if stats is None or not stats.has_null_count:
+                return None
+            total += stats.null_count
+        return total
+    except (pa.ArrowInvalid, OSError):
+        return None
+
+
+def _with_constants(batch: pa.RecordBatch, values: dict, types: dict) -> pa.RecordBatch:
+    arrays = list(batch.columns)
+    names = list(batch.schema.names)
+    for name, value in values.items():
+        dtype = types[name]
+        if value is None:
+            arrays.append(pa.nulls(batch.num_rows, dtype))
+        elif pa.types.is_string(dtype):
+            arrays.append(pa.array([value] * batch.num_rows, dtype))
+        else:
+            arrays.append(pa.array(np.full(batch.num_rows, value), dtype))
+        names.append(name)
+    return pa.RecordBatch.from_arrays(arrays, names=names)

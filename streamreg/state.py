@@ -1,0 +1,245 @@
+r"""Mergeable sufficient statistics for least squares: the centered co-moment state.
+
+For rows ``z = [x₁ … x_p, y]`` with weights ``w`` the state keeps
+
+* ``n_rows`` — the number of rows seen,
+* ``weight_sum`` — ``n = Σ w`` (the row count when unweighted),
+* ``mean`` — ``μ = Σ w z / n``,
+* ``comoment`` — ``M = Σ w (z − μ)(z − μ)ᵀ``.
+
+Two states merge exactly (Chan, Golub & LeVeque 1979; Pébay 2008)::
+
+    n = nₐ + n_b ;  δ = μ_b − μₐ ;  μ = μₐ + δ·n_b/n ;  M = Mₐ + M_b + δδᵀ·nₐn_b/n
+
+so the state of a data set does not depend on how it was split into chunks,
+up to rounding. Centering keeps the digits that raw ``ZᵀZ`` sums lose when
+columns carry large offsets (timestamps, prices).
+
+>>> import numpy as np
+>>> z = np.array([[1.0, 2.0], [2.0, 4.1], [3.0, 5.9]])
+>>> whole = MomentState.from_arrays(z, names=["x", "y"])
+>>> parts = MomentState.from_arrays(z[:1], names=["x", "y"]) + MomentState.from_arrays(z[1:], names=["x", "y"])
+>>> bool(np.allclose(whole.comoment, parts.comoment))
+True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from .errors import InputError, ModelFormatError
+
+STATE_FORMAT = "streamreg.moment_state"
+STATE_FORMAT_VERSION = 1
+# Rows used to pick the shift of a batch; see _batch_moments.
+_SHIFT_SAMPLE_ROWS = 64
+# If the shifted sums cancel by more than this factor, recentre on the batch mean.
+_CANCELLATION_LIMIT = 1e-3
+
+
+class MomentState:
+    """Centered co-moments of ``[x, y]`` columns; see the module docstring."""
+
+    __slots__ = ("names", "n_rows", "weight_sum", "mean", "comoment")
+
+    def __init__(self, names: Sequence[str], n_rows: int, weight_sum: float,
+                 mean: np.ndarray, comoment: np.ndarray):
+        self.names = tuple(names)
+        self.n_rows = int(n_rows)
+        self.weight_sum = float(weight_sum)
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.comoment = np.asarray(comoment, dtype=np.float64)
+
+    # ---------------------------------------------------------------- building
+    @classmethod
+    def empty(cls, names: Sequence[str]) -> MomentState:
+        """The identity of :meth:`merge`: no rows."""
+        k = len(names)
+        return cls(names, 0, 0.0, np.zeros(k), np.zeros((k, k)))
+
+    @classmethod
+    def from_arrays(cls, z: np.ndarray, weights: np.ndarray | None = None, *,
+                    names: Sequence[str], overwrite: bool = False) -> MomentState:
+        """State of one batch ``z`` (rows × columns, target last) with optional weights.
+
+        With ``overwrite=True`` the batch array is shifted in place (saves a copy
+        on the hot path); NaN and ±inf stay where they were, so a caller can
+        still locate them in ``z`` afterwards.
+        """
+        z = np.asarray(z, dtype=np.float64)
+        if z.ndim != 2 or z.shape[1] != len(names):
+            raise InputError(f"batch has shape {z.shape}; expected (rows, {len(names)}) for columns {list(names)}.")
+        if not overwrite or not z.flags.writeable:
+            z = np.array(z, dtype=np.float64, order="F")
+        n_rows = z.shape[0]
+        if n_rows == 0:
+            return cls.empty(names)
+        sqrt_w = None
+        if weights is not None:
+            weights = np.asarray(weights, dtype=np.float64)
+            sqrt_w = np.sqrt(weights)
+        n, mean, comoment = _batch_moments(z, weights, sqrt_w)
+        return cls(names, n_rows, n, mean, comoment)
+
+    def update(self, z: np.ndarray, weights: np.ndarray | None = None) -> MomentState:
+        """Fold a batch into this state in place and return ``self``."""
+        self._absorb(MomentState.from_arrays(z, weights, names=self.names))
+        return self
+
+    # ---------------------------------------------------------------- merging
+    def merge(self, other: MomentState) -> MomentState:
+        """A new state for the union of the rows of ``self`` and ``other``."""
+        out = self.copy()
+        out._absorb(other)
+        return out
+
+    __add__ = merge
+
+    def _absorb(self, other: MomentState) -> None:
+        if other.names != self.names:
+            raise InputError(f"cannot merge states over different columns: {list(self.names)} and {list(other.names)}.")
+        if other.weight_sum == 0.0:
+            self.n_rows += other.n_rows
+            return
+        if self.weight_sum == 0.0:
+            self.n_rows += other.n_rows
+            self.weight_sum = other.weight_sum
+            self.mean = other.mean.copy()
+            self.comoment = other.comoment.copy()
+            return
+        n_a, n_b = self.weight_sum, other.weight_sum
+        n = n_a + n_b
+        delta = other.mean - self.mean
+        self.comoment = self.comoment + other.comoment + np.outer(delta, delta) * (n_a * n_b / n)
+        self.mean = self.mean + delta * (n_b / n)
+        self.weight_sum = n
+        self.n_rows += other.n_rows
+
+    def copy(self) -> MomentState:
+        return MomentState(self.names, self.n_rows, self.weight_sum, self.mean.copy(), self.comoment.copy())
+
+    # ---------------------------------------------------------------- views
+    @property
+    def n_columns(self) -> int:
+        return len(self.names)
+
+    def is_finite(self) -> bool:
+        return bool(np.isfinite(self.mean).all() and np.isfinite(np.diagonal(self.comoment)).all())
+
+    def raw_moments(self) -> np.ndarray:
+        """Uncentered ``Σ w z zᵀ = M + n μμᵀ`` (for models without an intercept)."""
+        return self.comoment + self.weight_sum * np.outer(self.mean, self.mean)
+
+    # ---------------------------------------------------------------- plain form
+    def to_dict(self) -> dict:
+        """A JSON-ready dict; floats are written with ``repr`` and so round-trip exactly."""
+        return {
+            "format": STATE_FORMAT,
+            "format_version": STATE_FORMAT_VERSION,
+            "names": list(self.names),
+            "n_rows": self.n_rows,
+            "weight_sum": self.weight_sum,
+            "mean": self.mean.tolist(),
+            "comoment": self.comoment.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, *, where: str = "state") -> MomentState:
+        """Validate and rebuild a state written by :meth:`to_dict`."""
+        if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
+            raise ModelFormatError(f"{where} is not a streamreg moment state.")
+        version = data.get("format_version")
+        if version != STATE_FORMAT_VERSION:
+            raise ModelFormatError(
+                f"{where} has state format version {version!r}; this streamreg reads version {STATE_FORMAT_VERSION}."
+            )
+        names = data.get("names")
+        if not isinstance(names, list) or not all(isinstance(x, str) for x in names) or not names:
+            raise ModelFormatError(f"{where}: 'names' must be a non-empty list of column names.")
+        k = len(names)
+        try:
+            mean = np.array(data["mean"], dtype=np.float64)
+            comoment = np.array(data["comoment"], dtype=np.float64)
+            n_rows = data["n_rows"]
+            weight_sum = float(data["weight_sum"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFormatError(f"{where}: a field is missing or not a number ({exc}).") from exc
+        if not isinstance(n_rows, int) or n_rows < 0:
+            raise ModelFormatError(f"{where}: 'n_rows' must be a non-negative integer, got {n_rows!r}.")
+        if mean.shape != (k,) or comoment.shape != (k, k):
+            raise ModelFormatError(f"{where}: 'mean' must have {k} entries and 'comoment' must be {k}×{k}.")
+        if not (np.isfinite(mean).all() and np.isfinite(comoment).all() and np.isfinite(weight_sum)):
+            raise ModelFormatError(f"{where}: the statistics contain non-finite numbers.")
+        return cls(names, n_rows, weight_sum, mean, comoment)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the state as JSON, atomically."""
+        from .atomic import write_text_atomic
+
+        write_text_atomic(path, json.dumps(self.to_dict()))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> MomentState:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except FileNotFoundError as exc:
+            raise ModelFormatError(f"{path} does not exist.") from exc
+        except (OSError, ValueError) as exc:
+            raise ModelFormatError(f"{path} is not a readable state file ({exc}).") from exc
+        return cls.from_dict(data, where=str(path))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MomentState):
+            return NotImplemented
+        return (self.names == other.names and self.n_rows == other.n_rows
+                and self.weight_sum == other.weight_sum
+                and np.array_equal(self.mean, other.mean)
+                and np.array_equal(self.comoment, other.comoment))
+
+    def __repr__(self) -> str:
+        return f"MomentState(columns={len(self.names)}, n_rows={self.n_rows}, weight_sum={self.weight_sum:g})"
+
+
+def _batch_moments(z: np.ndarray, weights, sqrt_w):
+    """(n, mean, M) of one batch; shifts ``z`` in place.
+
+    Sums are taken about a shift ``c`` near the batch mean (the mean of a few
+    leading rows) — one BLAS ``syrk`` on ``z − c`` — and converted to central
+    moments with ``M = S − s sᵀ/n``. If that subtraction would cancel badly
+    (an outlying first row), the batch is recentred on its exact mean first.
+    """
+    head = z[:_SHIFT_SAMPLE_ROWS]
+    with np.errstate(invalid="ignore", over="ignore"):
+        shift = np.nanmean(head, axis=0) if np.isnan(head).any() else head.mean(axis=0)
+    shift = np.where(np.isfinite(shift), shift, 0.0)
+    z -= shift
+    n, s, sums = _shifted_sums(z, weights, sqrt_w)
+    if n == 0.0:
+        k = z.shape[1]
+        return 0.0, np.zeros(k), np.zeros((k, k))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        correction = np.outer(s, s) / n
+        cancels = np.diagonal(correction) > _CANCELLATION_LIMIT * np.diagonal(sums)
+    if np.isfinite(sums).all() and cancels.any():
+        recentre = s / n
+        z -= recentre
+        shift = shift + recentre
+        n, s, sums = _shifted_sums(z, weights, sqrt_w)
+        correction = np.outer(s, s) / n
+    mean = shift + s / n
+    return n, mean, sums - correction
+
+
+def _shifted_sums(z, weights, sqrt_w):
+    if weights is None:
+        with np.errstate(invalid="ignore", over="ignore"):
+            return float(z.shape[0]), z.sum(axis=0), z.T @ z
+    n = float(weights.sum())
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = z * sqrt_w[:, None]
+        return n, scaled.T @ sqrt_w, scaled.T @ scaled
