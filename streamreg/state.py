@@ -4,7 +4,9 @@ For rows ``z = [x₁ … x_p, y]`` with weights ``w`` the state keeps
 
 * ``n_rows`` — the number of rows seen,
 * ``weight_sum`` — ``n = Σ w`` (the row count when unweighted),
-* ``mean`` — ``μ = Σ w z / n``,
+* ``mean`` — ``μ = Σ w z / n``, held as the unevaluated sum ``mean + mean_lo``
+  of two float64 vectors (double-double), because ``δ = μ_b − μₐ`` below must
+  keep its digits when columns sit at 1e9 and vary by 1,
 * ``comoment`` — ``M = Σ w (z − μ)(z − μ)ᵀ``.
 
 Two states merge exactly (Chan, Golub & LeVeque 1979; Pébay 2008)::
@@ -44,14 +46,16 @@ _CANCELLATION_LIMIT = 1e-3
 class MomentState:
     """Centered co-moments of ``[x, y]`` columns; see the module docstring."""
 
-    __slots__ = ("names", "n_rows", "weight_sum", "mean", "comoment")
+    __slots__ = ("names", "n_rows", "weight_sum", "mean", "mean_lo", "comoment")
 
     def __init__(self, names: Sequence[str], n_rows: int, weight_sum: float,
-                 mean: np.ndarray, comoment: np.ndarray):
+                 mean: np.ndarray, comoment: np.ndarray, mean_lo: np.ndarray | None = None):
         self.names = tuple(names)
         self.n_rows = int(n_rows)
         self.weight_sum = float(weight_sum)
-        self.mean = np.asarray(mean, dtype=np.float64)
+        hi = np.asarray(mean, dtype=np.float64)
+        lo = np.zeros_like(hi) if mean_lo is None else np.asarray(mean_lo, dtype=np.float64)
+        self.mean, self.mean_lo = _two_sum(hi, lo)
         self.comoment = np.asarray(comoment, dtype=np.float64)
 
     # ---------------------------------------------------------------- building
@@ -82,8 +86,8 @@ class MomentState:
         if weights is not None:
             weights = np.asarray(weights, dtype=np.float64)
             sqrt_w = np.sqrt(weights)
-        n, mean, comoment = _batch_moments(z, weights, sqrt_w)
-        return cls(names, n_rows, n, mean, comoment)
+        n, shift, mean_offset, comoment = _batch_moments(z, weights, sqrt_w)
+        return cls(names, n_rows, n, shift, comoment, mean_lo=mean_offset)
 
     def update(self, z: np.ndarray, weights: np.ndarray | None = None) -> MomentState:
         """Fold a batch into this state in place and return ``self``."""
@@ -109,18 +113,21 @@ class MomentState:
             self.n_rows += other.n_rows
             self.weight_sum = other.weight_sum
             self.mean = other.mean.copy()
+            self.mean_lo = other.mean_lo.copy()
             self.comoment = other.comoment.copy()
             return
         n_a, n_b = self.weight_sum, other.weight_sum
         n = n_a + n_b
-        delta = other.mean - self.mean
+        high, low = _two_sum(other.mean, -self.mean)  # exact
+        delta = high + (low + (other.mean_lo - self.mean_lo))
         self.comoment = self.comoment + other.comoment + np.outer(delta, delta) * (n_a * n_b / n)
-        self.mean = self.mean + delta * (n_b / n)
+        self.mean, self.mean_lo = _two_sum(self.mean, self.mean_lo + delta * (n_b / n))
         self.weight_sum = n
         self.n_rows += other.n_rows
 
     def copy(self) -> MomentState:
-        return MomentState(self.names, self.n_rows, self.weight_sum, self.mean.copy(), self.comoment.copy())
+        return MomentState(self.names, self.n_rows, self.weight_sum, self.mean.copy(), self.comoment.copy(),
+                           mean_lo=self.mean_lo.copy())
 
     # ---------------------------------------------------------------- views
     @property
@@ -132,7 +139,8 @@ class MomentState:
 
     def raw_moments(self) -> np.ndarray:
         """Uncentered ``Σ w z zᵀ = M + n μμᵀ`` (for models without an intercept)."""
-        return self.comoment + self.weight_sum * np.outer(self.mean, self.mean)
+        mean = self.mean + self.mean_lo
+        return self.comoment + self.weight_sum * np.outer(mean, mean)
 
     # ---------------------------------------------------------------- plain form
     def to_dict(self) -> dict:
@@ -144,6 +152,7 @@ class MomentState:
             "n_rows": self.n_rows,
             "weight_sum": self.weight_sum,
             "mean": self.mean.tolist(),
+            "mean_lo": self.mean_lo.tolist(),
             "comoment": self.comoment.tolist(),
         }
 
@@ -163,6 +172,7 @@ class MomentState:
         k = len(names)
         try:
             mean = np.array(data["mean"], dtype=np.float64)
+            mean_lo = np.array(data["mean_lo"], dtype=np.float64)
             comoment = np.array(data["comoment"], dtype=np.float64)
             n_rows = data["n_rows"]
             weight_sum = float(data["weight_sum"])
@@ -170,11 +180,13 @@ class MomentState:
             raise ModelFormatError(f"{where}: a field is missing or not a number ({exc}).") from exc
         if not isinstance(n_rows, int) or n_rows < 0:
             raise ModelFormatError(f"{where}: 'n_rows' must be a non-negative integer, got {n_rows!r}.")
-        if mean.shape != (k,) or comoment.shape != (k, k):
-            raise ModelFormatError(f"{where}: 'mean' must have {k} entries and 'comoment' must be {k}×{k}.")
-        if not (np.isfinite(mean).all() and np.isfinite(comoment).all() and np.isfinite(weight_sum)):
+        if mean.shape != (k,) or mean_lo.shape != (k,) or comoment.shape != (k, k):
+            raise ModelFormatError(
+                f"{where}: 'mean' and 'mean_lo' must have {k} entries and 'comoment' must be {k}×{k}."
+            )
+        if not all(np.isfinite(v).all() for v in (mean, mean_lo, comoment, weight_sum)):
             raise ModelFormatError(f"{where}: the statistics contain non-finite numbers.")
-        return cls(names, n_rows, weight_sum, mean, comoment)
+        return cls(names, n_rows, weight_sum, mean, comoment, mean_lo=mean_lo)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the state as JSON, atomically."""
@@ -199,14 +211,24 @@ class MomentState:
         return (self.names == other.names and self.n_rows == other.n_rows
                 and self.weight_sum == other.weight_sum
                 and np.array_equal(self.mean, other.mean)
+                and np.array_equal(self.mean_lo, other.mean_lo)
                 and np.array_equal(self.comoment, other.comoment))
 
     def __repr__(self) -> str:
         return f"MomentState(columns={len(self.names)}, n_rows={self.n_rows}, weight_sum={self.weight_sum:g})"
 
 
+def _two_sum(a, b):
+    """``(s, e)`` with ``s = fl(a + b)`` and ``a + b = s + e`` exactly (Knuth's TwoSum)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        s = a + b
+        b_virtual = s - a
+        e = (a - (s - b_virtual)) + (b - b_virtual)
+    return s, np.where(np.isfinite(e), e, 0.0)
+
+
 def _batch_moments(z: np.ndarray, weights, sqrt_w):
-    """(n, mean, M) of one batch; shifts ``z`` in place.
+    """(n, shift, mean − shift, M) of one batch; shifts ``z`` in place.
 
     Sums are taken about a shift ``c`` near the batch mean (the mean of a few
     leading rows) — one BLAS ``syrk`` on ``z − c`` — and converted to central
@@ -221,18 +243,17 @@ def _batch_moments(z: np.ndarray, weights, sqrt_w):
     n, s, sums = _shifted_sums(z, weights, sqrt_w)
     if n == 0.0:
         k = z.shape[1]
-        return 0.0, np.zeros(k), np.zeros((k, k))
+        return 0.0, np.zeros(k), np.zeros(k), np.zeros((k, k))
     with np.errstate(invalid="ignore", divide="ignore"):
         correction = np.outer(s, s) / n
         cancels = np.diagonal(correction) > _CANCELLATION_LIMIT * np.diagonal(sums)
     if np.isfinite(sums).all() and cancels.any():
         recentre = s / n
         z -= recentre
-        shift = shift + recentre
         n, s, sums = _shifted_sums(z, weights, sqrt_w)
         correction = np.outer(s, s) / n
-    mean = shift + s / n
-    return n, mean, sums - correction
+        return n, shift, recentre + s / n, sums - correction
+    return n, shift, s / n, sums - correction
 
 
 def _shifted_sums(z, weights, sqrt_w):
