@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import nist
 import numpy as np
 import pytest
 import statsmodels.api as sm
 from conftest import write_xy
 from exact import exact_lstsq, max_rel_error
 
-import nist
 import streamreg
 from streamreg import StreamregError
 

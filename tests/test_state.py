@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from streamreg import MomentState, ModelFormatError
+from streamreg import ModelFormatError, MomentState
 from streamreg.solve import solve_normal_equations
 
 NAMES = ("a", "b", "y")
