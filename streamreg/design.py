@@ -35,15 +35,16 @@ class DesignSpec:
     weight: str | None = None
     fit_intercept: bool = True
     nulls: str = "drop"
+    groups: str | None = None  # cluster labels for cluster-robust errors (any type)
 
     @classmethod
     def resolve(cls, schema: pa.Schema, *, target: str, features: Sequence[str] | str | None = None,
                 exclude: Sequence[str] | str | None = None, weight: str | None = None,
-                fit_intercept: bool = True, nulls: str = "drop") -> DesignSpec:
+                fit_intercept: bool = True, nulls: str = "drop", groups: str | None = None) -> DesignSpec:
         """Check the names against ``schema`` and pick default features.
 
-        Default features: every numeric column except the target, the weight
-        and the excluded ones, in schema order.
+        Default features: every numeric column except the target, the weight,
+        the cluster column and the excluded ones, in schema order.
         """
         if nulls not in NULL_POLICIES:
             raise InputError(f"nulls must be one of {', '.join(NULL_POLICIES)}; got {nulls!r}.")
@@ -52,11 +53,12 @@ class DesignSpec:
         names = schema.names
         features = _as_list(features)
         exclude = _as_list(exclude) or []
-        for label, col in [("target", target), ("weight", weight), *[("excluded column", e) for e in exclude]]:
+        named = [("target", target), ("weight", weight), ("cluster column", groups)]
+        for label, col in [*named, *[("excluded column", e) for e in exclude]]:
             if col is not None and col not in names:
                 raise SchemaError(f"{label} '{col}' is not in the data; columns are: {', '.join(names)}.")
         if features is None:
-            skip = {target, weight, *exclude}
+            skip = {target, weight, groups, *exclude}
             features = [f.name for f in schema if f.name not in skip and is_numeric_type(f.type)]
             if not features:
                 raise SchemaError(
@@ -78,9 +80,11 @@ class DesignSpec:
                     raise InputError(f"column '{f}' cannot be both the weight and a feature.")
         if weight is not None and weight == target:
             raise InputError(f"column '{weight}' cannot be both the target and the weight.")
+        if groups is not None and groups in (target, weight):
+            raise InputError(f"column '{groups}' cannot be the cluster column and the target or weight.")
         spec = cls(target=target, features=tuple(features), weight=weight,
-                   fit_intercept=bool(fit_intercept), nulls=nulls)
-        for col in spec.columns:
+                   fit_intercept=bool(fit_intercept), nulls=nulls, groups=groups)
+        for col in spec.numeric_columns:
             dtype = schema.field(col).type
             if not is_numeric_type(dtype):
                 raise SchemaError(
@@ -89,9 +93,15 @@ class DesignSpec:
         return spec
 
     @property
-    def columns(self) -> tuple[str, ...]:
-        """Every column read: features, target, then the weight."""
+    def numeric_columns(self) -> tuple[str, ...]:
+        """Features, target, then the weight: the columns read as float64."""
         return (*self.features, self.target) + ((self.weight,) if self.weight else ())
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column read: the numeric ones, then the cluster column if any."""
+        extra = (self.groups,) if self.groups and self.groups not in self.numeric_columns else ()
+        return self.numeric_columns + extra
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -105,6 +115,7 @@ class DesignBatch:
     rows_read: int
     dropped: dict[str, int]           # rows dropped, by the first used column that was missing
     positions: np.ndarray | None = None  # batch row of each kept row, when rows were dropped
+    groups: np.ndarray | None = None     # cluster label of each kept row, when asked for
 
 
 def batch_arrays(chunk: Chunk, spec: DesignSpec) -> DesignBatch:
@@ -124,12 +135,18 @@ def batch_arrays(chunk: Chunk, spec: DesignSpec) -> DesignBatch:
         column = batch.column(spec.weight)
         missing = _note_nulls(column, spec.weight, chunk, spec, missing, dropped)
         weights = _to_float(column)
+    groups = None
+    if spec.groups:
+        column = batch.column(spec.groups)
+        missing = _note_nulls(column, spec.groups, chunk, spec, missing, dropped)
+        groups = column.to_numpy(zero_copy_only=False)
     positions = None
     if missing is not None:
         positions = np.flatnonzero(~missing)
         z = np.asfortranarray(z[positions])
         weights = weights[positions] if weights is not None else None
-    result = DesignBatch(z, weights, n, dropped, positions)
+        groups = groups[positions] if groups is not None else None
+    result = DesignBatch(z, weights, n, dropped, positions, groups)
     if weights is not None and weights.size and weights.min() < 0:
         row = int(np.flatnonzero(weights < 0)[0])
         raise DataError(
@@ -185,7 +202,8 @@ def screen_values(batch: DesignBatch, chunk: Chunk, spec: DesignSpec) -> DesignB
     keep = np.flatnonzero(~rows)
     positions = keep if batch.positions is None else batch.positions[keep]
     return DesignBatch(np.asfortranarray(z[keep]), w[keep] if w is not None else None,
-                       batch.rows_read, dropped, positions)
+                       batch.rows_read, dropped, positions,
+                       batch.groups[keep] if batch.groups is not None else None)
 
 
 def _where(chunk: Chunk, batch: DesignBatch, row: int) -> str:

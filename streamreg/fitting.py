@@ -19,13 +19,21 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .design import DesignSpec, batch_arrays, screen_values
-from .errors import DataError, InputError
+import numpy as np
+
+from .design import DesignSpec, _as_list, batch_arrays, screen_values
+from .errors import CollinearityError, DataError, InputError
 from .model import LinearModel
+from .solvers import (
+    AUTO_SWITCH_CONDITION,
+    check_solver,
+    second_pass_solver,
+    solve,
+    state_class,
+)
 from .sources import Source
 from .state import MomentState
 
-SOLVERS = ("auto", "cholesky")
 # Default batch: about 16 MiB of float64 per batch, at most 128 Ki rows.
 _BATCH_BYTES = 1 << 24
 _MAX_BATCH_ROWS = 1 << 17
@@ -40,6 +48,7 @@ class Accumulation:
     rows_read: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     rows_by_file: dict[str, int] = field(default_factory=dict)
+    log_weight_sum: float = 0.0  # Σ log w over the rows used (the WLS likelihood needs it)
 
     @property
     def inputs(self) -> list[dict]:
@@ -51,32 +60,40 @@ def default_batch_size(n_columns: int) -> int:
 
 
 def resolve_spec(source: Source, *, target, features=None, exclude=None, weight=None,
-                 fit_intercept=True, nulls="drop") -> DesignSpec:
+                 fit_intercept=True, nulls="drop", groups=None) -> DesignSpec:
+    # Files that disagree on a named column are reported (naming both files) before its type is.
+    named = [target, weight, groups, *(_as_list(features) or [])]
+    source.check_columns([c for c in named if c is not None and c in source.schema.names])
     spec = DesignSpec.resolve(source.schema, target=target, features=features, exclude=exclude,
-                              weight=weight, fit_intercept=fit_intercept, nulls=nulls)
+                              weight=weight, fit_intercept=fit_intercept, nulls=nulls, groups=groups)
     source.check_columns(spec.columns)
     return spec
 
 
 def accumulate(source: Source, spec: DesignSpec, *, batch_size: int | None = None,
-               on_rows: Callable[[int], None] | None = None) -> Accumulation:
-    """One streaming pass: fold every batch of ``source`` into a moment state."""
+               on_rows: Callable[[int], None] | None = None, state_kind=MomentState) -> Accumulation:
+    """One streaming pass: fold every batch of ``source`` into a state of ``state_kind``."""
     if batch_size is None:
         batch_size = default_batch_size(len(spec.columns))
     if batch_size < 1:
         raise InputError(f"batch size must be a positive number of rows; got {batch_size}.")
-    acc = Accumulation(MomentState.empty(spec.state_names), spec,
+    acc = Accumulation(state_kind.empty(spec.state_names), spec,
                        rows_by_file={f.path: 0 for f in source.files})
     names = spec.state_names
     for chunk in source.batches(spec.columns, batch_size):
         arrays = batch_arrays(chunk, spec)
-        part = MomentState.from_arrays(arrays.z, arrays.weights, names=names, overwrite=True)
-        if not part.is_finite():
-            arrays = screen_values(arrays, chunk, spec)
-            part = MomentState.from_arrays(arrays.z, arrays.weights, names=names, overwrite=True)
+        with np.errstate(all="ignore"):  # non-finite sums are screened below, not warned about
+            part = state_kind.from_arrays(arrays.z, arrays.weights, names=names, overwrite=True)
             if not part.is_finite():
-                raise DataError(f"the sums over {chunk.file.path} overflow float64; rescale the columns.")
+                # from_arrays shifted arrays.z in place; screen a fresh conversion of the batch.
+                arrays = screen_values(batch_arrays(chunk, spec), chunk, spec)
+                part = state_kind.from_arrays(arrays.z, arrays.weights, names=names, overwrite=True)
+                if not part.is_finite():
+                    raise DataError(f"the sums over {chunk.file.path} overflow float64; rescale the columns.")
         acc.state._absorb(part)
+        if arrays.weights is not None:
+            with np.errstate(divide="ignore"):
+                acc.log_weight_sum += float(np.log(arrays.weights).sum())
         acc.rows_read += arrays.rows_read
         acc.rows_by_file[chunk.file.path] += arrays.rows_read
         for name, count in arrays.dropped.items():
@@ -90,6 +107,7 @@ def fit(source: str | os.PathLike | Sequence[str | os.PathLike], *, target: str,
         features: Sequence[str] | str | None = None, exclude: Sequence[str] | str | None = None,
         weight: str | None = None, fit_intercept: bool = True, nulls: str = "drop",
         batch_size: int | None = None, solver: str = "auto", drop_collinear: bool = False,
+        cov_type: str | None = None, groups: str | None = None,
         progress: bool | None = False) -> LinearModel:
     """Fit ordinary (or weighted) least squares over Parquet data in one streaming pass.
 
@@ -97,20 +115,59 @@ def fit(source: str | os.PathLike | Sequence[str | os.PathLike], *, target: str,
     become columns), a glob, or a list of them. ``features`` defaults to every
     numeric column except the target, the weight and ``exclude``. Rows with a
     null or NaN in a used column are dropped and counted (``nulls="error"``
-    refuses them). ``progress=None`` shows progress only on a terminal.
+    refuses them). ``solver`` is one of ``auto``, ``cholesky``, ``qr`` and
+    ``exact`` (see :mod:`streamreg.solvers`); ``auto`` reads the data a second
+    time, with a more accurate solver, only when the fast pass is not accurate
+    enough, and says so in ``model.warnings_``. ``cov_type`` (``HC0`` … ``HC3``,
+    ``cluster`` with ``groups=COLUMN``, or ``"cluster:COLUMN"``) adds a second
+    pass for robust standard errors (:mod:`streamreg.robust`).
+    ``progress=None`` shows progress only on a terminal.
     """
-    if solver not in SOLVERS:
-        raise InputError(f"solver must be one of {', '.join(SOLVERS)}; got {solver!r}.")
+    from .robust import parse_cov_type, robust_pass
+
+    check_solver(solver)
+    cov_type, groups = parse_cov_type(cov_type, groups)
     src = Source.resolve(source)
     spec = resolve_spec(src, target=target, features=features, exclude=exclude, weight=weight,
-                        fit_intercept=fit_intercept, nulls=nulls)
+                        fit_intercept=fit_intercept, nulls=nulls, groups=groups)
+    acc = _pass(src, spec, batch_size, progress, state_class(solver), "fit")
+    notes: list[str] = []
+    try:
+        solution = solve(acc.state, fit_intercept=spec.fit_intercept, drop_collinear=drop_collinear)
+        doubtful = solver == "auto" and (solution.condition_number > AUTO_SWITCH_CONDITION
+                                         or bool(solution.aliased))
+        reason = f"condition number {solution.condition_number:.1e}"
+    except CollinearityError:
+        if solver != "auto":
+            raise
+        doubtful, reason = True, "a nearly collinear column"
+    if doubtful:
+        better = second_pass_solver(len(spec.features))
+        acc = _pass(src, spec, batch_size, progress, state_class(better), f"fit ({better})")
+        solution = solve(acc.state, fit_intercept=spec.fit_intercept, drop_collinear=drop_collinear)
+        notes.append(f"auto: the cholesky pass found {reason}, too ill-conditioned to trust all its "
+                     f"digits; the data were read a second time and solved with {better}.")
+    solution.warnings[:0] = notes
+    model = LinearModel.from_state(acc.state, fit_intercept=spec.fit_intercept, weight=spec.weight,
+                                   drop_collinear=drop_collinear, rows_read=acc.rows_read,
+                                   rows_dropped_by_column=acc.dropped, inputs=acc.inputs,
+                                   solution=solution, log_weight_sum=acc.log_weight_sum)
+    if cov_type != "nonrobust":
+        from .progress import Progress
+
+        bar = Progress(src.total_rows, src.total_bytes, label=f"{cov_type} pass", enabled=progress)
+        try:
+            model.robust_ = robust_pass(src, spec, model, cov_type, batch_size=batch_size, on_rows=bar.advance)
+        finally:
+            bar.close()
+    return model
+
+
+def _pass(src: Source, spec: DesignSpec, batch_size, progress, state_kind, label: str) -> Accumulation:
     from .progress import Progress
 
-    bar = Progress(src.total_rows, src.total_bytes, label="fit", enabled=progress)
+    bar = Progress(src.total_rows, src.total_bytes, label=label, enabled=progress)
     try:
-        acc = accumulate(src, spec, batch_size=batch_size, on_rows=bar.advance)
+        return accumulate(src, spec, batch_size=batch_size, on_rows=bar.advance, state_kind=state_kind)
     finally:
         bar.close()
-    return LinearModel.from_state(acc.state, fit_intercept=spec.fit_intercept, weight=spec.weight,
-                                  drop_collinear=drop_collinear, rows_read=acc.rows_read,
-                                  rows_dropped_by_column=acc.dropped, inputs=acc.inputs)

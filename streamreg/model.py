@@ -32,20 +32,22 @@ import numpy as np
 
 from ._version import __version__
 from .errors import InputError, ModelFormatError
-from .solve import Solution, solve_normal_equations
+from .inference import InferenceMixin
+from .solve import Solution
 from .state import MomentState
 
 MODEL_FORMAT = "streamreg.model"
 MODEL_FORMAT_VERSION = 1
 
 
-class LinearModel:
+class LinearModel(InferenceMixin):
     """A least-squares fit. Learned attributes end in ``_`` (scikit-learn style)."""
 
     def __init__(self, *, target: str, feature_names: Sequence[str], coef: np.ndarray, intercept: float,
                  fit_intercept: bool, weight: str | None, state: MomentState, solution: Solution,
                  rows_read: int, rows_dropped_by_column: dict[str, int] | None = None,
-                 inputs: list[dict] | None = None, streamreg_version: str = __version__):
+                 inputs: list[dict] | None = None, streamreg_version: str = __version__,
+                 log_weight_sum: float = 0.0, robust: dict | None = None):
         self.target = target
         self.feature_names_in_ = np.array(list(feature_names), dtype=object)
         self.coef_ = np.asarray(coef, dtype=np.float64)
@@ -58,20 +60,26 @@ class LinearModel:
         self.rows_dropped_by_column_ = dict(rows_dropped_by_column or {})
         self.inputs_ = list(inputs or [])
         self.streamreg_version = streamreg_version
+        self.log_weight_sum_ = float(log_weight_sum)  # Σ log w, for the WLS likelihood
+        self.robust_ = robust  # {"cov_type", "cov", "n_groups", "groups"} from a second pass
 
     @classmethod
-    def from_state(cls, state: MomentState, *, fit_intercept: bool = True, weight: str | None = None,
+    def from_state(cls, state, *, fit_intercept: bool = True, weight: str | None = None,
                    drop_collinear: bool = False, rows_read: int | None = None,
                    rows_dropped_by_column: dict[str, int] | None = None,
-                   inputs: list[dict] | None = None) -> LinearModel:
-        """Solve ``state`` (target is its last column) and wrap the result."""
-        solution = solve_normal_equations(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
+                   inputs: list[dict] | None = None, solution: Solution | None = None,
+                   log_weight_sum: float = 0.0) -> LinearModel:
+        """Solve ``state`` (any solver's state; the target is its last column) and wrap the result."""
+        if solution is None:
+            from .solvers import solve
+
+            solution = solve(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
         dropped = dict(rows_dropped_by_column or {})
         return cls(target=state.names[-1], feature_names=state.names[:-1], coef=solution.coef,
                    intercept=solution.intercept, fit_intercept=fit_intercept, weight=weight, state=state,
                    solution=solution,
                    rows_read=rows_read if rows_read is not None else state.n_rows + sum(dropped.values()),
-                   rows_dropped_by_column=dropped, inputs=inputs)
+                   rows_dropped_by_column=dropped, inputs=inputs, log_weight_sum=log_weight_sum)
 
     # ------------------------------------------------------------------ facts
     @property
@@ -197,6 +205,11 @@ class LinearModel:
             "solver": self.solver_,
             "warnings": self.warnings_,
             "inputs": self.inputs_,
+            "log_weight_sum": _finite_or_none(self.log_weight_sum_),
+            "xtx_inv": np.asarray(self.solution_.xtx_inv, dtype=float).tolist(),
+            "robust": None if self.robust_ is None else {
+                **self.robust_, "cov": [[_finite_or_none(v) for v in row] for row in self.robust_["cov"]]},
+            "inference": self.inference_dict(),
             "state": self.state_.to_dict(),
         }
 
@@ -209,7 +222,9 @@ class LinearModel:
     @classmethod
     def from_dict(cls, data: dict, *, where: str = "model") -> LinearModel:
         _validate_model_dict(data, where)
-        state = MomentState.from_dict(data["state"], where=f"{where} (state)")
+        from .solvers import state_from_dict
+
+        state = state_from_dict(data["state"], where=f"{where} (state)")
         names = list(data["features"])
         if list(state.names) != [*names, data["target"]]:
             raise ModelFormatError(f"{where}: the saved state's columns do not match the features and target.")
@@ -220,11 +235,14 @@ class LinearModel:
             condition_number=float("inf") if data["condition_number"] is None else float(data["condition_number"]),
             ssr=float(data["ssr"]), tss=float(data["tss"]), solver=data["solver"],
             warnings=list(data["warnings"]),
+            xtx_inv=_validated_square(data["xtx_inv"], int((~np.isnan(coef)).sum()), "xtx_inv", where),
         )
         return cls(target=data["target"], feature_names=names, coef=coef, intercept=data["intercept"],
                    fit_intercept=data["fit_intercept"], weight=data["weight"], state=state, solution=solution,
                    rows_read=data["rows_read"], rows_dropped_by_column=data["rows_dropped_by_column"],
-                   inputs=data["inputs"], streamreg_version=data["streamreg_version"])
+                   inputs=data["inputs"], streamreg_version=data["streamreg_version"],
+                   log_weight_sum=float("-inf") if data["log_weight_sum"] is None else data["log_weight_sum"],
+                   robust=_validated_robust(data["robust"], len(names) + bool(data["fit_intercept"]), where))
 
     def __repr__(self) -> str:
         terms = ", ".join(f"{n}={c:.6g}" for n, c in zip(self.feature_names_in_, self.coef_))
@@ -250,8 +268,30 @@ _FIELDS = {
     "weight_sum": _NUMBER, "rows_read": int, "rows_dropped": int, "rows_dropped_by_column": dict,
     "r2": (*_NUMBER, type(None)), "rmse": _NUMBER, "ssr": _NUMBER, "tss": _NUMBER, "rank": int,
     "condition_number": (*_NUMBER, type(None)), "solver": str, "warnings": list, "inputs": list,
-    "state": dict,
+    "log_weight_sum": (*_NUMBER, type(None)), "xtx_inv": list, "robust": (dict, type(None)), "state": dict,
 }
+
+
+def _validated_square(rows, size: int, key: str, where: str) -> np.ndarray:
+    try:
+        matrix = np.array(rows, dtype=np.float64).reshape(size, size)
+    except (TypeError, ValueError) as exc:
+        raise ModelFormatError(f"{where}: '{key}' must be a {size}×{size} matrix of numbers.") from exc
+    return matrix
+
+
+def _validated_robust(robust, n_params: int, where: str):
+    if robust is None:
+        return None
+    from .inference import COV_TYPES
+
+    cov = robust.get("cov")
+    if robust.get("cov_type") not in COV_TYPES[1:] or not isinstance(cov, list):
+        raise ModelFormatError(f"{where}: 'robust' must name a covariance type and hold its matrix.")
+    matrix = np.array([[np.nan if v is None else v for v in row] for row in cov], dtype=np.float64)
+    if matrix.shape != (n_params, n_params):
+        raise ModelFormatError(f"{where}: the robust covariance must be {n_params}×{n_params}.")
+    return {**robust, "cov": matrix.tolist()}
 
 
 def _validate_model_dict(data, where: str) -> None:

@@ -56,6 +56,10 @@ class Solution:
     tss: float                       # total sum of squares (centered with intercept)
     solver: str
     warnings: list[str] = field(default_factory=list)
+    # Inverse of the kept-feature block of the moment matrix the slopes were solved
+    # from (centered with an intercept, raw without), in the original units; the
+    # inference in model.py scales it by σ² and adds the intercept's row.
+    xtx_inv: np.ndarray | None = None
 
 
 def solve_normal_equations(state: MomentState, *, fit_intercept: bool = True,
@@ -64,7 +68,7 @@ def solve_normal_equations(state: MomentState, *, fit_intercept: bool = True,
     """Solve the state's normal equations by scaled, column-by-column Cholesky."""
     names = state.names[:-1]
     p = len(names)
-    _check_enough_rows(state, p, fit_intercept)
+    check_enough_rows(state, p, fit_intercept)
     moments = state.comoment if fit_intercept else state.raw_moments()
     a = moments[:p, :p]
     b = moments[:p, p]
@@ -97,7 +101,7 @@ def solve_normal_equations(state: MomentState, *, fit_intercept: bool = True,
         kept.append(j)
 
     if aliased and not drop_collinear:
-        raise CollinearityError(_collinear_message(names, aliased, earlier, pivots, fit_intercept, usable))
+        raise CollinearityError(collinear_message(names, aliased, earlier, pivots, fit_intercept, usable))
 
     m = len(kept)
     coef = np.full(p, np.nan)
@@ -107,6 +111,8 @@ def solve_normal_equations(state: MomentState, *, fit_intercept: bool = True,
         factor = chol[:m, :m]
         beta_scaled = linalg.cho_solve((factor, True), r[kept])
         coef[kept] = beta_scaled / scale[kept]
+        scaled_inv = linalg.cho_solve((factor, True), np.eye(m))
+        xtx_inv = scaled_inv / np.outer(scale[kept], scale[kept])
         eig = np.linalg.eigvalsh(c[np.ix_(kept, kept)])
         cond = float(eig[-1] / eig[0]) if eig[0] > 0 else float("inf")
         if cond > REFUSE_CONDITION:
@@ -123,9 +129,8 @@ def solve_normal_equations(state: MomentState, *, fit_intercept: bool = True,
         explained = float(r[kept] @ beta_scaled)
     else:
         explained = 0.0
-    kept_coef = coef[kept]
-    mean_x = state.mean[:p]
-    intercept = float(state.mean[p] - mean_x[kept] @ kept_coef) if fit_intercept else 0.0
+        xtx_inv = np.zeros((0, 0))
+    intercept = intercept_from_means(state, coef) if fit_intercept else 0.0
     ssr = max(syy - explained, 0.0)
     if aliased:
         warnings.append(
@@ -141,10 +146,25 @@ def solve_normal_equations(state: MomentState, *, fit_intercept: bool = True,
         tss=syy,
         solver="cholesky",
         warnings=warnings,
+        xtx_inv=xtx_inv,
     )
 
 
-def _check_enough_rows(state: MomentState, p: int, fit_intercept: bool) -> None:
+def intercept_from_means(state, coef: np.ndarray) -> float:
+    """``b = μ_y − μ_xᵀβ`` over the kept columns, with the double-double means.
+
+    The high and low parts are combined separately so that large column means
+    (timestamps) do not cost the intercept its digits.
+    """
+    kept = ~np.isnan(coef)
+    p = len(coef)
+    beta = coef[kept]
+    high = state.mean[p] - state.mean[:p][kept] @ beta
+    low = state.mean_lo[p] - state.mean_lo[:p][kept] @ beta
+    return float(high + low)
+
+
+def check_enough_rows(state: MomentState, p: int, fit_intercept: bool) -> None:
     needed = p + (1 if fit_intercept else 0)
     if state.n_rows == 0 or state.weight_sum <= 0.0:
         raise InputError("no usable rows: every row was dropped or had zero weight.")
@@ -155,7 +175,9 @@ def _check_enough_rows(state: MomentState, p: int, fit_intercept: bool) -> None:
         )
 
 
-def _collinear_message(names, aliased, earlier, pivots, fit_intercept, usable) -> str:
+def collinear_message(names, aliased, earlier, pivots, fit_intercept, usable,
+                      tol: float = COLLINEAR_TOL) -> str:
+    """One sentence naming the first aliased column, what it depends on, and the way out."""
     j = aliased[0]
     if not usable[j]:
         what = "is constant, so it is collinear with the intercept" if fit_intercept else "is all zeros"
@@ -167,7 +189,7 @@ def _collinear_message(names, aliased, earlier, pivots, fit_intercept, usable) -
         pivot = pivots[[a for a in aliased if usable[a]].index(j)]
         first = (
             f"column '{names[j]}' is a linear combination of {', '.join(basis)}, or too close to one "
-            f"for the normal equations to separate (1 − R² = {max(pivot, 0.0):.1e}, tolerance {COLLINEAR_TOL:g})"
+            f"to separate (1 − R² = {max(pivot, 0.0):.1e}, tolerance {tol:g})"
         )
     others = [names[a] for a in aliased[1:]]
     also = f"; so {'is' if len(others) == 1 else 'are'} {', '.join(repr(o) for o in others)}" if others else ""
