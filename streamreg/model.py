@@ -129,6 +129,16 @@ class LinearModel(InferenceMixin):
     def warnings_(self) -> list[str]:
         return list(self.solution_.warnings)
 
+    def summary(self, format: str = "text"):
+        """The results table: ``text`` (statsmodels' layout), ``markdown`` or ``json`` (a dict)."""
+        from . import report
+
+        formats = {"text": report.summary_text, "markdown": report.summary_markdown,
+                   "json": report.summary_json}
+        if format not in formats:
+            raise InputError(f"format must be one of {', '.join(formats)}; got {format!r}.")
+        return formats[format](self)
+
     def coefficients(self) -> dict[str, float | None]:
         """Feature name → coefficient (``None`` for an aliased column)."""
         return {name: (None if np.isnan(c) else float(c)) for name, c in zip(self.feature_names_in_, self.coef_)}
@@ -137,11 +147,24 @@ class LinearModel(InferenceMixin):
     def predict(self, data) -> np.ndarray:
         """Predictions for a 2-D numpy array (columns in ``feature_names_in_`` order), a pandas
         DataFrame, or a pyarrow Table/RecordBatch (columns by name). Rows with a missing
-        feature value get NaN."""
+        feature value get NaN.
+
+        With an intercept this evaluates ``μ_y + (x − μ_x)ᵀβ`` with the training means
+        (equal to ``b + xᵀβ`` in exact arithmetic), so columns with large offsets do not
+        cost the prediction its digits."""
         kept = ~np.isnan(self.coef_)
-        coef = np.where(kept, self.coef_, 0.0)
-        x = self._feature_matrix(data, kept)
-        return x @ coef + self.intercept_
+        return self.predict_kept(self._feature_matrix(data, kept)[:, kept])
+
+    def predict_kept(self, x_kept: np.ndarray) -> np.ndarray:
+        """Predictions from a float64 matrix of the kept (non-aliased) features, in order."""
+        kept = ~np.isnan(self.coef_)
+        coef = self.coef_[kept]
+        if not self.fit_intercept:
+            return x_kept @ coef
+        p = len(self.coef_)
+        mean, mean_lo = self.state_.mean, self.state_.mean_lo
+        centered = (x_kept - mean[:p][kept]) - mean_lo[:p][kept]
+        return centered @ coef + (mean[p] + mean_lo[p])
 
     def _feature_matrix(self, data, kept: np.ndarray) -> np.ndarray:
         names = list(self.feature_names_in_)

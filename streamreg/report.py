@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .progress import human_bytes
@@ -60,3 +62,129 @@ def inspect_report(info: dict) -> str:
         kind = col["type"] + (" (partition)" if col["partition"] else "")
         lines.append(f"  {col['name']:<{width}}  {kind:<14} {'yes' if col['numeric'] else 'no':<8} {nulls:>10}")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- summary
+_RULE = "=" * 78
+_THIN = "-" * 78
+# A column whose mean is this many standard deviations away from zero has a
+# huge offset (timestamps): worth a word, as SAS prints for its collinearity checks.
+OFFSET_WARNING_RATIO = 1e4
+
+
+def summary_text(model) -> str:
+    """A results table in the shape of statsmodels' ``summary()``."""
+    title = ("WLS" if model.weight else "OLS") + " Regression Results"
+    left = [
+        ("Dep. Variable:", model.target),
+        ("Model:", "WLS" if model.weight else "OLS"),
+        ("Method:", "Least Squares"),
+        ("No. Observations:", f"{model.nobs:.0f}"),
+        ("Df Residuals:", f"{model.df_resid:.0f}"),
+        ("Df Model:", f"{model.df_model:.0f}"),
+        ("Covariance Type:", model.cov_type),
+        ("Solver:", model.solver_),
+    ]
+    right = [
+        ("R-squared" + ("" if model.fit_intercept else " (uncentered)") + ":", _g(model.rsquared, 3)),
+        ("Adj. R-squared:", _g(model.rsquared_adj, 3)),
+        ("F-statistic:", _g(model.fvalue, 4)),
+        ("Prob (F-statistic):", _g(model.f_pvalue, 3, sci=True)),
+        ("Log-Likelihood:", _g(model.llf, 5)),
+        ("AIC:", _g(model.aic, 4)),
+        ("BIC:", _g(model.bic, 4)),
+        ("Cond. No.:", _g(model.condition_number, 3, sci=True)),
+    ]
+    lines = [title.center(78), _RULE]
+    for (lk, lv), (rk, rv) in zip(left, right):
+        lines.append(f"{lk:<20}{lv:>18}   {rk:<22}{rv:>15}")
+    lines.append(_RULE)
+    stat = "t" if model.use_t else "z"
+    lines.append(f"{'':<16}{'coef':>11}{'std err':>11}{stat:>9}{f'P>|{stat}|':>9}{'[0.025':>11}{'0.975]':>11}")
+    lines.append(_THIN)
+    ci = model.conf_int()
+    for name, b, se, t, pv, (lo, hi) in zip(model.param_names, model.params, model.bse, model.tvalues,
+                                             model.pvalues, ci):
+        label = name if len(name) <= 15 else name[:14] + "…"
+        if np.isnan(b):
+            lines.append(f"{label:<16}{'(aliased: collinear, no coefficient)':>62}")
+            continue
+        lines.append(f"{label:<16}{_fixed(b)}{_fixed(se)}{t:>9.3f}{pv:>9.3f}{_fixed(lo)}{_fixed(hi)}")
+    lines.append(_RULE)
+    notes = summary_notes(model)
+    if notes:
+        lines.append("Notes:")
+        lines.extend(f"[{i}] {note}" for i, note in enumerate(notes, 1))
+    return "\n".join(lines)
+
+
+def summary_notes(model) -> list[str]:
+    if model.cov_type == "nonrobust":
+        notes = ["Standard Errors assume that the covariance matrix of the errors is correctly specified."]
+    elif model.cov_type == "cluster":
+        groups = (model.robust_ or {}).get("n_groups")
+        notes = [f"Standard Errors are robust to cluster correlation (cluster), {groups} clusters."]
+    else:
+        notes = [f"Standard Errors are heteroscedasticity robust ({model.cov_type})."]
+    notes.append(
+        f"The condition number of the centered, scaled normal equations is {model.condition_number_:.3g} "
+        f"(the one above is statsmodels' uncentered one)."
+    )
+    notes.extend(offset_warnings(model))
+    notes.extend(model.warnings_)
+    return notes
+
+
+def offset_warnings(model) -> list[str]:
+    state = model.state_
+    p = len(model.feature_names_in_)
+    out = []
+    mean = state.mean + state.mean_lo
+    diag = np.diagonal(state.comoment)[:p]
+    for j, name in enumerate(model.feature_names_in_):
+        sd = math.sqrt(max(diag[j], 0.0) / state.weight_sum) if state.weight_sum else 0.0
+        if sd > 0 and abs(mean[j]) > OFFSET_WARNING_RATIO * sd:
+            out.append(
+                f"column '{name}' has mean {mean[j]:.6g} but standard deviation {sd:.3g}: a huge offset. "
+                "streamreg centers internally so no digits are lost, but the intercept is an "
+                "extrapolation far outside the data; consider subtracting a reference value."
+            )
+    return out
+
+
+def summary_markdown(model) -> str:
+    head = (f"**{'WLS' if model.weight else 'OLS'}: {model.target}** — n = {model.nobs:.0f}, "
+            f"R² = {_g(model.rsquared, 4)}, adj. R² = {_g(model.rsquared_adj, 4)}, "
+            f"F = {_g(model.fvalue, 4)} (p = {_g(model.f_pvalue, 3, sci=True)}), "
+            f"covariance {model.cov_type}, solver {model.solver_}")
+    stat = "t" if model.use_t else "z"
+    rows = [f"| term | coef | std err | {stat} | P>\\|{stat}\\| | [0.025 | 0.975] |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, b, se, t, pv, (lo, hi) in zip(model.param_names, model.params, model.bse, model.tvalues,
+                                             model.pvalues, model.conf_int()):
+        if np.isnan(b):
+            rows.append(f"| {name} | aliased | | | | | |")
+        else:
+            rows.append(f"| {name} | {b:.6g} | {se:.4g} | {t:.3f} | {pv:.3g} | {lo:.6g} | {hi:.6g} |")
+    notes = "\n".join(f"- {n}" for n in summary_notes(model))
+    return f"{head}\n\n" + "\n".join(rows) + f"\n\n{notes}\n"
+
+
+def summary_json(model) -> dict:
+    data = model.inference_dict()
+    data.update({"target": model.target, "param_names": model.param_names, "solver": model.solver_,
+                 "weight": model.weight, "notes": summary_notes(model)})
+    return data
+
+
+def _g(value, digits: int, sci: bool = False) -> str:
+    if value is None or not math.isfinite(value):
+        return "nan" if value != value else ("inf" if value and value > 0 else "-inf")
+    return f"{value:.{digits}e}" if sci else f"{value:#.{digits}g}"
+
+
+def _fixed(value: float) -> str:
+    """statsmodels prints %.4f; beyond its range, scientific notation keeps the digits."""
+    if value == 0 or 1e-4 <= abs(value) < 1e6:
+        return f"{value:>11.4f}"
+    return f"{value:>11.3e}"
