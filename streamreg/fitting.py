@@ -15,7 +15,6 @@ size times the number of columns, never by the number of rows.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from .design import DesignSpec, _as_list, batch_arrays, screen_values
 from .errors import CollinearityError, DataError, InputError
+from .inputs import to_source
 from .model import LinearModel
 from .solvers import (
     AUTO_SWITCH_CONDITION,
@@ -103,16 +103,18 @@ def accumulate(source: Source, spec: DesignSpec, *, batch_size: int | None = Non
     return acc
 
 
-def fit(source: str | os.PathLike | Sequence[str | os.PathLike], *, target: str,
+def fit(source, y=None, *, target: str | None = None,
         features: Sequence[str] | str | None = None, exclude: Sequence[str] | str | None = None,
-        weight: str | None = None, fit_intercept: bool = True, nulls: str = "drop",
+        weight=None, fit_intercept: bool = True, nulls: str = "drop",
         batch_size: int | None = None, solver: str = "auto", drop_collinear: bool = False,
         cov_type: str | None = None, groups: str | None = None,
         progress: bool | None = False) -> LinearModel:
     """Fit ordinary (or weighted) least squares over Parquet data in one streaming pass.
 
     ``source`` is a file, a directory (read recursively; ``key=value`` folders
-    become columns), a glob, or a list of them. ``features`` defaults to every
+    become columns), a glob, or a list of them — or in-memory data: a pandas
+    DataFrame or pyarrow Table (with ``target=``), or arrays ``X, y`` (features
+    are then named ``x0, x1, …``; ``weight`` may be an array). ``features`` defaults to every
     numeric column except the target, the weight and ``exclude``. Rows with a
     null or NaN in a used column are dropped and counted (``nulls="error"``
     refuses them). ``solver`` is one of ``auto``, ``cholesky``, ``qr`` and
@@ -127,7 +129,7 @@ def fit(source: str | os.PathLike | Sequence[str | os.PathLike], *, target: str,
 
     check_solver(solver)
     cov_type, groups = parse_cov_type(cov_type, groups)
-    src = Source.resolve(source)
+    src, target, weight = to_source(source, y, target=target, weight=weight)
     spec = resolve_spec(src, target=target, features=features, exclude=exclude, weight=weight,
                         fit_intercept=fit_intercept, nulls=nulls, groups=groups)
     acc = _pass(src, spec, batch_size, progress, state_class(solver), "fit")

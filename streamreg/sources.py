@@ -71,8 +71,10 @@ class Chunk:
     offset: int  # row offset of the batch's first row within its file
 
     def describe_row(self, index: int) -> str:
-        """'file f.parquet, row group 3' for the batch's ``index``-th row."""
+        """'file f.parquet, row group 3' for the batch's ``index``-th row ('row 17 of …' in memory)."""
         row = self.offset + int(index)
+        if not self.file.row_group_starts:
+            return f"row {row} of {self.file.path}"
         return f"{self.file.path}, row group {self.file.row_group_of(row)}"
 
 
@@ -240,6 +242,26 @@ class Source:
                 for f in self.schema
             ],
         }
+
+
+class InMemorySource(Source):
+    """An Arrow table (a pandas frame, arrays, a Dask partition) read through the same engine.
+
+    ``name`` stands where a file name would in messages ("row 17 of dask partition 3").
+    """
+
+    def __init__(self, table: pa.Table, name: str = "the data"):
+        self.table = table
+        info = ParquetFileInfo(path=name, num_rows=table.num_rows, size_bytes=table.nbytes,
+                               schema=table.schema, row_group_starts=())
+        super().__init__([info], {})
+
+    def batches(self, columns: Sequence[str], batch_size: int) -> Iterator[Chunk]:
+        self.check_columns(columns)
+        offset = 0
+        for batch in self.table.select(list(columns)).to_batches(max_chunksize=batch_size):
+            yield Chunk(batch, self.files[0], offset)
+            offset += batch.num_rows
 
 
 # ---------------------------------------------------------------------- helpers
