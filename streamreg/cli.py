@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -62,15 +61,15 @@ def _progress_enabled(quiet: bool, as_json: bool) -> bool | None:
 def fit(
     sources: list[str] = typer.Argument(..., help="Parquet files, directories (recursive; key=value folders become columns) or globs."),
     target: str = typer.Option(..., "--target", "-y", help="The column to predict."),
-    features: Optional[str] = typer.Option(None, "--features", "-x", help="Comma-separated feature columns (default: every numeric column but target and weight)."),
-    exclude: Optional[str] = typer.Option(None, "--exclude", help="Comma-separated columns to leave out of the default features."),
-    weight: Optional[str] = typer.Option(None, "--weight", "-w", help="Column of non-negative weights (weighted least squares)."),
+    features: str | None = typer.Option(None, "--features", "-x", help="Comma-separated feature columns (default: every numeric column but target and weight)."),
+    exclude: str | None = typer.Option(None, "--exclude", help="Comma-separated columns to leave out of the default features."),
+    weight: str | None = typer.Option(None, "--weight", "-w", help="Column of non-negative weights (weighted least squares)."),
     no_intercept: bool = typer.Option(False, "--no-intercept", help="Fit without an intercept."),
     nulls: str = typer.Option("drop", "--nulls", help="Rows with a null/NaN in a used column: 'drop' (counted) or 'error'."),
     solver: str = typer.Option("auto", "--solver", help="auto or cholesky."),
     drop_collinear: bool = typer.Option(False, "--drop-collinear", help="Give collinear columns no coefficient instead of failing."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the model as JSON here (atomically)."),
-    batch_size: Optional[int] = BATCH,
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the model as JSON here (atomically)."),
+    batch_size: int | None = BATCH,
     quiet: bool = QUIET,
     as_json: bool = JSON,
     debug: bool = DEBUG,
@@ -105,9 +104,9 @@ def predict(
     model_path: Path = typer.Argument(..., metavar="MODEL", help="A model JSON written by 'streamreg fit --out'."),
     sources: list[str] = typer.Argument(..., help="Parquet files, directories or globs to predict for."),
     out: Path = typer.Option(..., "--out", "-o", help="The Parquet file to write (atomically)."),
-    keep: Optional[str] = typer.Option(None, "--keep", help="Comma-separated input columns to copy to the output (e.g. an id)."),
+    keep: str | None = typer.Option(None, "--keep", help="Comma-separated input columns to copy to the output (e.g. an id)."),
     column: str = typer.Option("prediction", "--column", help="Name of the prediction column."),
-    batch_size: Optional[int] = BATCH,
+    batch_size: int | None = BATCH,
     quiet: bool = QUIET,
     as_json: bool = JSON,
     debug: bool = DEBUG,
@@ -161,14 +160,14 @@ def inspect(
 def generate(
     out_dir: Path = typer.Argument(..., help="Directory to write part-NNNNN.parquet files and _truth.json into."),
     rows: int = typer.Option(1000, "--rows", "-n", min=1, help="Rows in all."),
-    n_features: Optional[int] = typer.Option(None, "--features", "-p", min=1, help="Number of features (default 3, or as many as --coef)."),
-    coef: Optional[str] = typer.Option(None, "--coef", help="Comma-separated true slopes (default 1, 2, …, p)."),
+    n_features: int | None = typer.Option(None, "--features", "-p", min=1, help="Number of features (default 3, or as many as --coef)."),
+    coef: str | None = typer.Option(None, "--coef", help="Comma-separated true slopes (default 1, 2, …, p)."),
     intercept: float = typer.Option(1.0, "--intercept", help="True intercept b."),
     noise: float = typer.Option(1.0, "--noise", help="Standard deviation of the Gaussian noise."),
-    means: Optional[str] = typer.Option(None, "--means", help="Comma-separated feature means (default 0)."),
-    sds: Optional[str] = typer.Option(None, "--sds", help="Comma-separated feature standard deviations (default 1)."),
+    means: str | None = typer.Option(None, "--means", help="Comma-separated feature means (default 0)."),
+    sds: str | None = typer.Option(None, "--sds", help="Comma-separated feature standard deviations (default 1)."),
     offset: float = typer.Option(0.0, "--offset", help="Added to every feature's mean (e.g. 1e9, like timestamps)."),
-    names: Optional[str] = typer.Option(None, "--names", help="Comma-separated feature names (default x1, x2, …)."),
+    names: str | None = typer.Option(None, "--names", help="Comma-separated feature names (default x1, x2, …)."),
     target: str = typer.Option("y", "--target", help="Name of the target column."),
     files: int = typer.Option(1, "--files", min=1, help="Number of files to spread the rows over."),
     row_group_size: int = typer.Option(131072, "--row-group-size", min=1, help="Rows per Parquet row group."),
@@ -196,7 +195,7 @@ def generate(
 
 @app.command()
 def demo(
-    data_dir: Optional[Path] = typer.Option(None, "--data", help="The examples folder (default: the repository's data/)."),
+    data_dir: Path | None = typer.Option(None, "--data", help="The examples folder (default: the repository's data/)."),
     as_json: bool = JSON,
     debug: bool = DEBUG,
 ) -> None:
@@ -216,7 +215,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def _floats(text: Optional[str], option: str):
+def _floats(text: str | None, option: str):
     if text is None:
         return None
     try:
@@ -227,7 +226,7 @@ def _floats(text: Optional[str], option: str):
         raise InputError(f"{option} expects comma-separated numbers; got {text!r}.") from None
 
 
-def _names(text: Optional[str]):
+def _names(text: str | None):
     return [v.strip() for v in text.split(",") if v.strip()] if text else None
 
 

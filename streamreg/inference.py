@@ -143,7 +143,8 @@ class InferenceMixin:
 
     @cached_property
     def tvalues(self) -> np.ndarray:
-        return self.params / self.bse
+        with np.errstate(divide="ignore", invalid="ignore"):  # a perfect fit has bse 0: t is ±inf
+            return self.params / self.bse
 
     @property
     def _df_inference(self) -> float:

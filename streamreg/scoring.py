@@ -15,10 +15,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .atomic import atomic_path
-from .errors import InputError
+from .errors import InputError, SchemaError
 from .fitting import default_batch_size
 from .model import LinearModel
-from .sources import Source
+from .sources import Source, is_numeric_type
 
 
 def predict_parquet(model: LinearModel, source, out: str | os.PathLike, *,
@@ -34,7 +34,9 @@ def predict_parquet(model: LinearModel, source, out: str | os.PathLike, *,
     if column in keep:
         raise InputError(f"the prediction column '{column}' is also in --keep; pick another --column name.")
     features = [str(f) for f, c in zip(model.feature_names_in_, model.coef_) if not np.isnan(c)]
-    for name in [*features, *keep]:
+    for name in features:
+        _check_feature(src, name)
+    for name in keep:
         src.column_type(name)
     read = list(dict.fromkeys([*features, *keep]))
     if batch_size is None:
@@ -62,3 +64,20 @@ def predict_parquet(model: LinearModel, source, out: str | os.PathLike, *,
             if writer is not None:
                 writer.close()
     return rows
+
+
+def _check_feature(src: Source, name: str) -> None:
+    """A feature the model was fitted with must be in the data, and numeric."""
+    if name not in src.schema.names:
+        where = src.files[0].path if len(src.files) == 1 else f"any of the {len(src.files)} input files"
+        raise SchemaError(
+            f"the model was fitted with feature '{name}', which is not in {where}; "
+            f"columns are: {', '.join(src.schema.names)}."
+        )
+    dtype = src.column_type(name)
+    if not is_numeric_type(dtype):
+        holder = next((f.path for f in src.files if name in f.schema.names), "the directory names")
+        raise SchemaError(
+            f"feature '{name}' has type {dtype} in {holder}; the model needs a numeric column "
+            "(integer, float, boolean or decimal)."
+        )

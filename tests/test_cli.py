@@ -350,7 +350,7 @@ def test_demo_missing_data_dir(tmp_path):
 def test_help(command, words):
     proc = run(*command, "--help")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("Usage: streamreg")
+    assert proc.stdout.lstrip().startswith("Usage: streamreg")
     assert proc.stderr == ""
     for word in words:
         assert word in proc.stdout, word
