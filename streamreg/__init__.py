@@ -26,6 +26,7 @@ __all__ = [
     "load",
     "LinearModel",
     "MomentState",
+    "StreamingLinearRegression",
     "StreamregError",
     "InputError",
     "SchemaError",
@@ -34,3 +35,12 @@ __all__ = [
     "IllConditionedError",
     "ModelFormatError",
 ]
+
+
+def __getattr__(name):
+    # Imported on first use: scikit-learn takes longer to import than the rest of streamreg.
+    if name == "StreamingLinearRegression":
+        from .estimator import StreamingLinearRegression
+
+        return StreamingLinearRegression
+    raise AttributeError(f"module 'streamreg' has no attribute {name!r}")

@@ -66,9 +66,13 @@ def fit(
     weight: str | None = typer.Option(None, "--weight", "-w", help="Column of non-negative weights (weighted least squares)."),
     no_intercept: bool = typer.Option(False, "--no-intercept", help="Fit without an intercept."),
     nulls: str = typer.Option("drop", "--nulls", help="Rows with a null/NaN in a used column: 'drop' (counted) or 'error'."),
-    solver: str = typer.Option("auto", "--solver", help="auto or cholesky."),
+    solver: str = typer.Option("auto", "--solver", help="auto (fast, re-reads with a better solver when ill-conditioned), cholesky, qr or exact."),
+    cov: str | None = typer.Option(None, "--cov", help="Robust standard errors from a second pass: HC0, HC1, HC2, HC3 or cluster:COLUMN."),
     drop_collinear: bool = typer.Option(False, "--drop-collinear", help="Give collinear columns no coefficient instead of failing."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the model as JSON here (atomically)."),
+    scheduler: str | None = typer.Option(None, "--scheduler", envvar="DASK_SCHEDULER_ADDRESS", help="Run on this Dask scheduler (tcp://host:8786); the workers read the files."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Start a local Dask cluster of this many worker processes."),
+    timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds to wait for the Dask scheduler."),
     batch_size: int | None = BATCH,
     quiet: bool = QUIET,
     as_json: bool = JSON,
@@ -81,10 +85,21 @@ def fit(
         from .report import fit_report
 
         started = time.monotonic()
-        model = fit_model(sources, target=target, features=features, exclude=exclude, weight=weight,
-                          fit_intercept=not no_intercept, nulls=nulls, batch_size=batch_size,
-                          solver=solver, drop_collinear=drop_collinear,
-                          progress=_progress_enabled(quiet, as_json))
+        options = dict(target=target, features=features, exclude=exclude, weight=weight,
+                       fit_intercept=not no_intercept, nulls=nulls, batch_size=batch_size,
+                       solver=solver, drop_collinear=drop_collinear, cov_type=cov,
+                       progress=_progress_enabled(quiet, as_json))
+        if scheduler or workers:
+            from .parallel import cluster_client
+
+            if scheduler and workers:
+                from .errors import InputError
+
+                raise InputError("give either --scheduler or --workers, not both.")
+            with cluster_client(scheduler, workers, timeout=timeout) as client:
+                model = fit_model(sources, client=client, **options)
+        else:
+            model = fit_model(sources, **options)
         seconds = time.monotonic() - started
         if out is not None:
             model.save(out)
@@ -134,6 +149,58 @@ def predict(
             typer.echo(json.dumps({"rows": rows, "out": str(out), "seconds": round(seconds, 3)}))
         elif not quiet:
             typer.echo(f"Wrote {rows:,} predictions to {out} in {seconds:.1f} s.")
+
+    _run(debug, action)
+
+
+@app.command()
+def summary(
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="A model JSON written by 'streamreg fit --out'."),
+    fmt: str = typer.Option("text", "--format", help="text (statsmodels' layout), markdown or json."),
+    debug: bool = DEBUG,
+) -> None:
+    """Print the results table of a saved model: coefficients, standard errors, tests, fit statistics."""
+
+    def action():
+        from .model import load
+
+        result = load(model_path).summary(fmt)
+        typer.echo(json.dumps(result, indent=1, allow_nan=False) if fmt == "json" else result)
+
+    _run(debug, action)
+
+
+@app.command()
+def evaluate(
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="A model JSON written by 'streamreg fit --out'."),
+    sources: list[str] = typer.Argument(..., help="Held-out Parquet files, directories or globs (with the target column)."),
+    batch_size: int | None = BATCH,
+    quiet: bool = QUIET,
+    as_json: bool = JSON,
+    debug: bool = DEBUG,
+) -> None:
+    """Score a saved model on held-out data: n, RMSE, MAE, bias and R², in one streaming pass."""
+
+    def action():
+        from .evaluation import evaluate as score
+        from .model import load
+        from .progress import Progress
+        from .sources import Source
+
+        model = load(model_path)
+        src = Source.resolve(sources)
+        bar = Progress(src.total_rows, src.total_bytes, label="evaluate", enabled=_progress_enabled(quiet, as_json))
+        try:
+            result = score(model, src, batch_size=batch_size, on_rows=bar.advance)
+        finally:
+            bar.close()
+        if as_json:
+            typer.echo(json.dumps(result, indent=1))
+        elif not quiet:
+            dropped = f" ({result['rows_dropped']:,} rows dropped for missing values)" if result["rows_dropped"] else ""
+            r2 = "n/a" if result["r2"] is None else f"{result['r2']:.6f}"
+            typer.echo(f"n {result['n']:,}{dropped}\nRMSE {result['rmse']:.6g}\nMAE {result['mae']:.6g}\n"
+                       f"bias {result['bias']:.6g}\nR² {r2}")
 
     _run(debug, action)
 

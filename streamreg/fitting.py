@@ -108,31 +108,54 @@ def fit(source, y=None, *, target: str | None = None,
         weight=None, fit_intercept: bool = True, nulls: str = "drop",
         batch_size: int | None = None, solver: str = "auto", drop_collinear: bool = False,
         cov_type: str | None = None, groups: str | None = None,
-        progress: bool | None = False) -> LinearModel:
-    """Fit ordinary (or weighted) least squares over Parquet data in one streaming pass.
+        progress: bool | None = False, client=None) -> LinearModel:
+    """Fit ordinary (or weighted) least squares in one streaming pass.
 
-    ``source`` is a file, a directory (read recursively; ``key=value`` folders
-    become columns), a glob, or a list of them — or in-memory data: a pandas
-    DataFrame or pyarrow Table (with ``target=``), or arrays ``X, y`` (features
-    are then named ``x0, x1, …``; ``weight`` may be an array). ``features`` defaults to every
-    numeric column except the target, the weight and ``exclude``. Rows with a
-    null or NaN in a used column are dropped and counted (``nulls="error"``
-    refuses them). ``solver`` is one of ``auto``, ``cholesky``, ``qr`` and
-    ``exact`` (see :mod:`streamreg.solvers`); ``auto`` reads the data a second
-    time, with a more accurate solver, only when the fast pass is not accurate
-    enough, and says so in ``model.warnings_``. ``cov_type`` (``HC0`` … ``HC3``,
+    ``source`` is a Parquet file, a directory (read recursively; ``key=value``
+    folders become columns), a glob, or a list of them; in-memory data — a
+    pandas DataFrame or pyarrow Table (with ``target=``), or arrays ``X, y``
+    (features are then named ``x0, x1, …``; ``weight`` may be an array); or a
+    Dask DataFrame or Dask arrays ``X, y`` (one state per partition, merged by
+    a tree reduction on the current Dask scheduler). ``client`` (a
+    ``distributed.Client``) runs a Parquet fit on a cluster, its workers
+    reading the files. ``features`` defaults to every numeric column except
+    the target, the weight and ``exclude``. Rows with a null or NaN in a used
+    column are dropped and counted (``nulls="error"`` refuses them).
+    ``solver`` is one of ``auto``, ``cholesky``, ``qr`` and ``exact`` (see
+    :mod:`streamreg.solvers`); ``auto`` reads the data a second time, with a
+    more accurate solver, only when the fast pass is not accurate enough, and
+    says so in ``model.warnings_``. ``cov_type`` (``HC0`` … ``HC3``,
     ``cluster`` with ``groups=COLUMN``, or ``"cluster:COLUMN"``) adds a second
     pass for robust standard errors (:mod:`streamreg.robust`).
     ``progress=None`` shows progress only on a terminal.
     """
-    from .robust import parse_cov_type, robust_pass
+    from .robust import parse_cov_type
 
     check_solver(solver)
     cov_type, groups = parse_cov_type(cov_type, groups)
-    src, target, weight = to_source(source, y, target=target, weight=weight)
-    spec = resolve_spec(src, target=target, features=features, exclude=exclude, weight=weight,
-                        fit_intercept=fit_intercept, nulls=nulls, groups=groups)
-    acc = _pass(src, spec, batch_size, progress, state_class(solver), "fit")
+    names = dict(target=target, features=features, exclude=exclude, fit_intercept=fit_intercept,
+                 nulls=nulls, groups=groups)
+    from .parallel import DaskPasses, is_dask_collection
+
+    if is_dask_collection(source) or is_dask_collection(y):
+        passes = DaskPasses.from_collections(source, y, weight=weight, batch_size=batch_size,
+                                             client=client, **names)
+    else:
+        src, target, weight = to_source(source, y, target=target, weight=weight)
+        names["target"] = target
+        spec = resolve_spec(src, weight=weight, **names)
+        if client is not None:
+            passes = DaskPasses.from_parquet(src, spec, batch_size=batch_size, client=client)
+        else:
+            passes = LocalPasses(src, spec, batch_size=batch_size, progress=progress)
+    return fit_with(passes, solver=solver, drop_collinear=drop_collinear, cov_type=cov_type)
+
+
+def fit_with(passes, *, solver: str, drop_collinear: bool, cov_type: str) -> LinearModel:
+    """The solver policy over any way of making passes (local, Dask): solve, maybe
+    re-read with a better solver (auto), then the robust pass if asked."""
+    spec = passes.spec
+    acc = passes.accumulate(state_class(solver), "fit")
     notes: list[str] = []
     try:
         solution = solve(acc.state, fit_intercept=spec.fit_intercept, drop_collinear=drop_collinear)
@@ -145,7 +168,7 @@ def fit(source, y=None, *, target: str | None = None,
         doubtful, reason = True, "a nearly collinear column"
     if doubtful:
         better = second_pass_solver(len(spec.features))
-        acc = _pass(src, spec, batch_size, progress, state_class(better), f"fit ({better})")
+        acc = passes.accumulate(state_class(better), f"fit ({better})")
         solution = solve(acc.state, fit_intercept=spec.fit_intercept, drop_collinear=drop_collinear)
         notes.append(f"auto: the cholesky pass found {reason}, too ill-conditioned to trust all its "
                      f"digits; the data were read a second time and solved with {better}.")
@@ -155,21 +178,47 @@ def fit(source, y=None, *, target: str | None = None,
                                    rows_dropped_by_column=acc.dropped, inputs=acc.inputs,
                                    solution=solution, log_weight_sum=acc.log_weight_sum)
     if cov_type != "nonrobust":
-        from .progress import Progress
-
-        bar = Progress(src.total_rows, src.total_bytes, label=f"{cov_type} pass", enabled=progress)
-        try:
-            model.robust_ = robust_pass(src, spec, model, cov_type, batch_size=batch_size, on_rows=bar.advance)
-        finally:
-            bar.close()
+        model.robust_ = passes.robust(model, cov_type)
     return model
 
 
-def _pass(src: Source, spec: DesignSpec, batch_size, progress, state_kind, label: str) -> Accumulation:
-    from .progress import Progress
+def merge_accumulations(a: Accumulation, b: Accumulation) -> Accumulation:
+    """The accumulation of the union of two disjoint sets of rows."""
+    dropped = dict(a.dropped)
+    for name, count in b.dropped.items():
+        dropped[name] = dropped.get(name, 0) + count
+    rows_by_file = dict(a.rows_by_file)
+    for path, rows in b.rows_by_file.items():
+        rows_by_file[path] = rows_by_file.get(path, 0) + rows
+    return Accumulation(a.state.merge(b.state), a.spec, a.rows_read + b.rows_read, dropped,
+                        rows_by_file, a.log_weight_sum + b.log_weight_sum)
 
-    bar = Progress(src.total_rows, src.total_bytes, label=label, enabled=progress)
-    try:
-        return accumulate(src, spec, batch_size=batch_size, on_rows=bar.advance, state_kind=state_kind)
-    finally:
-        bar.close()
+
+class LocalPasses:
+    """Passes over a source in this process, with a progress line on a terminal."""
+
+    def __init__(self, src: Source, spec: DesignSpec, *, batch_size=None, progress=None):
+        self.src, self.spec, self.batch_size, self.progress = src, spec, batch_size, progress
+
+    def _bar(self, label: str):
+        from .progress import Progress
+
+        return Progress(self.src.total_rows, self.src.total_bytes, label=label, enabled=self.progress)
+
+    def accumulate(self, state_kind, label: str) -> Accumulation:
+        bar = self._bar(label)
+        try:
+            return accumulate(self.src, self.spec, batch_size=self.batch_size, on_rows=bar.advance,
+                              state_kind=state_kind)
+        finally:
+            bar.close()
+
+    def robust(self, model, cov_type: str) -> dict:
+        from .robust import robust_pass
+
+        bar = self._bar(f"{cov_type} pass")
+        try:
+            return robust_pass(self.src, self.spec, model, cov_type, batch_size=self.batch_size,
+                               on_rows=bar.advance)
+        finally:
+            bar.close()

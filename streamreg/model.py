@@ -146,12 +146,17 @@ class LinearModel(InferenceMixin):
     # ------------------------------------------------------------------ predict
     def predict(self, data) -> np.ndarray:
         """Predictions for a 2-D numpy array (columns in ``feature_names_in_`` order), a pandas
-        DataFrame, or a pyarrow Table/RecordBatch (columns by name). Rows with a missing
-        feature value get NaN.
+        DataFrame, or a pyarrow Table/RecordBatch (columns by name), or — lazily — a
+        Dask DataFrame (a Dask Series) or Dask array. Rows with a missing feature value
+        get NaN.
 
         With an intercept this evaluates ``μ_y + (x − μ_x)ᵀβ`` with the training means
         (equal to ``b + xᵀβ`` in exact arithmetic), so columns with large offsets do not
         cost the prediction its digits."""
+        from .parallel import is_dask_collection, predict_dask
+
+        if is_dask_collection(data):
+            return predict_dask(self, data)
         kept = ~np.isnan(self.coef_)
         return self.predict_kept(self._feature_matrix(data, kept)[:, kept])
 

@@ -10,21 +10,26 @@ from .progress import human_bytes
 
 
 def coefficient_table(model, truth: dict | None = None) -> str:
-    """Intercept and coefficients, one per line, with the true values when known."""
+    """Intercept and coefficients with standard errors and tests, one per line (and the
+    true values when known)."""
     names = (["(intercept)"] if model.fit_intercept else []) + [str(n) for n in model.feature_names_in_]
-    values = ([model.intercept_] if model.fit_intercept else []) + list(model.coef_)
+    stat = "t" if model.use_t else "z"
     width = max(len(n) for n in [*names, "term"])
-    header = f"  {'term':<{width}}  {'coefficient':>14}"
+    header = f"  {'term':<{width}}  {'coefficient':>14}  {'std err':>10}  {stat:>8}  {f'P>|{stat}|':>8}"
     if truth is not None:
         header += f"  {'truth':>10}"
     lines = [header]
-    for name, value in zip(names, values):
-        shown = "aliased" if np.isnan(value) else f"{value:14.6f}"
-        line = f"  {name:<{width}}  {shown:>14}"
-        if truth is not None:
-            true = truth.get("intercept") if name == "(intercept)" else truth.get("coef", {}).get(name)
-            line += f"  {true:>10.4g}" if true is not None else f"  {'':>10}"
-        lines.append(line)
+    with np.errstate(all="ignore"):
+        rows = zip(names, model.params, model.bse, model.tvalues, model.pvalues)
+        for name, value, se, t, pv in rows:
+            if np.isnan(value):
+                line = f"  {name:<{width}}  {'aliased':>14}  {'':>10}  {'':>8}  {'':>8}"
+            else:
+                line = f"  {name:<{width}}  {value:14.6f}  {se:10.4g}  {t:8.3f}  {pv:8.3g}"
+            if truth is not None:
+                true = truth.get("intercept") if name == "(intercept)" else truth.get("coef", {}).get(name)
+                line += f"  {true:>10.4g}" if true is not None else f"  {'':>10}"
+            lines.append(line)
     return "\n".join(lines)
 
 
@@ -43,8 +48,10 @@ def fit_report(model, *, seconds: float | None = None, saved_to=None, truth: dic
     if seconds is not None:
         head += f"; {seconds:.1f} s"
     stats = (
-        f"  R² {model.r2_:.6f}   RMSE {model.rmse_:.6g}   "
-        f"condition number {model.condition_number_:.3g}   solver {model.solver_}"
+        f"  R² {model.r2_:.6f}   adj. R² {model.rsquared_adj:.6f}   RMSE {model.rmse_:.6g}   "
+        f"F {model.fvalue:.4g} (p {model.f_pvalue:.3g})\n"
+        f"  condition number {model.condition_number_:.3g}   solver {model.solver_}   "
+        f"covariance {model.cov_type}"
     )
     parts = [head, "", coefficient_table(model, truth), "", stats]
     if saved_to is not None:

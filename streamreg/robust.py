@@ -139,6 +139,13 @@ def to_parameter_coordinates(cov_centered: np.ndarray, mean_kept: np.ndarray | N
 def robust_pass(source, spec, model, cov_type: str, *, batch_size: int | None = None,
                 on_rows=None) -> dict:
     """Re-read the data with the fitted coefficients and return the robust covariance record."""
+    return robust_record(sandwich_of(source, spec, model, cov_type, batch_size=batch_size, on_rows=on_rows),
+                         model, spec)
+
+
+def sandwich_of(source, spec, model, cov_type: str, *, batch_size: int | None = None,
+                on_rows=None) -> Sandwich:
+    """The meat of ``source``'s rows (one streaming pass); sandwiches of partitions merge."""
     from .design import batch_arrays, screen_values
     from .fitting import default_batch_size
 
@@ -160,6 +167,17 @@ def robust_pass(source, spec, model, cov_type: str, *, batch_size: int | None = 
         sandwich.update(x_centered, resid, arrays.weights, xtx_inv, inverse_n, arrays.groups)
         if on_rows is not None:
             on_rows(arrays.rows_read)
+    return sandwich
+
+
+def robust_record(sandwich: Sandwich, model, spec) -> dict:
+    """The covariance of the parameters from the merged meat (NaN rows for aliased columns)."""
+    solution = model.solution_
+    state = model.state_
+    p = len(spec.features)
+    kept = ~np.isnan(solution.coef)
+    intercept = spec.fit_intercept
+    xtx_inv = np.asarray(solution.xtx_inv, dtype=float)
     cov_centered, n_groups = sandwich.covariance(centered_bread(xtx_inv, state.weight_sum, intercept),
                                                  nobs=state.n_rows, rank=solution.rank)
     mean = (state.mean + state.mean_lo)[:p][kept] if intercept else None
@@ -168,7 +186,7 @@ def robust_pass(source, spec, model, cov_type: str, *, batch_size: int | None = 
     full = np.full((size, size), np.nan)
     index = np.r_[[0] if intercept else [], np.flatnonzero(kept) + int(intercept)].astype(int)
     full[np.ix_(index, index)] = cov_kept
-    return {"cov_type": cov_type, "cov": full.tolist(), "n_groups": n_groups, "groups": spec.groups}
+    return {"cov_type": sandwich.cov_type, "cov": full.tolist(), "n_groups": n_groups, "groups": spec.groups}
 
 
 def _centered_residuals(z, state, kept, beta, p, intercept):

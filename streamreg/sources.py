@@ -33,7 +33,10 @@ HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 # Decoded-batch readahead: enough to overlap decoding with the math, small
 # enough that memory stays a few batches wide (see DESIGN.md, Speed and memory).
 BATCH_READAHEAD = 2
-FRAGMENT_READAHEAD = 1
+# Parquet's pre-buffering coalesces whole row groups into big reads, which pays
+# on object stores; on local files it only costs memory (~300 MB more peak RSS
+# at 21 columns) and system time.
+PARQUET_SCAN_OPTIONS = ds.ParquetFragmentScanOptions(pre_buffer=False)
 
 
 def is_numeric_type(dtype: pa.DataType) -> bool:
@@ -185,18 +188,10 @@ class Source:
         by_path = {info.path: info for info in self.files}
         scan_schema = pa.schema([self._scan_field(c) for c in data_columns])
         dataset = ds.dataset([info.path for info in self.files], schema=scan_schema, format="parquet")
-        scanner = dataset.scanner(
-            columns=data_columns,
-            batch_size=batch_size,
-            use_threads=True,
-            batch_readahead=BATCH_READAHEAD,
-            fragment_readahead=FRAGMENT_READAHEAD,
-        )
         offsets = dict.fromkeys(by_path, 0)
         try:
-            for tagged in scanner.scan_batches():
-                info = by_path[tagged.fragment.path]
-                batch = tagged.record_batch
+            for path, batch in _scan_file_by_file(dataset, scan_schema, data_columns, batch_size):
+                info = by_path[path]
                 if part_columns:
                     batch = _with_constants(batch, {c: info.partition.get(c) for c in part_columns},
                                             self.partition_types)
@@ -361,6 +356,23 @@ def _read_footer(path: str, partition: dict) -> ParquetFileInfo:
         row_group_starts=tuple(starts) or (0,),
         partition=partition,
     )
+
+
+def _scan_file_by_file(dataset: ds.Dataset, schema: pa.Schema, columns: list[str],
+                       batch_size: int) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """(path, batch) for each batch of ``dataset``, one file scanned at a time.
+
+    A scan of the whole dataset decodes later files while an earlier one is
+    still being consumed and holds their batches back to keep the order; with a
+    consumer busy in BLAS that backlog reached ~0.5 GB at 21 columns and grew
+    with the number of files. One scanner per file keeps memory bounded by its
+    read-ahead, at the price of a pause of one batch's decoding between files.
+    """
+    for fragment in dataset.get_fragments():
+        for batch in fragment.to_batches(schema=schema, columns=columns, batch_size=batch_size,
+                                         use_threads=True, batch_readahead=BATCH_READAHEAD,
+                                         fragment_scan_options=PARQUET_SCAN_OPTIONS):
+            yield fragment.path, batch
 
 
 def _null_count_from_footer(info: ParquetFileInfo, name: str) -> int | None:

@@ -1,0 +1,10 @@
+# streamreg with Dask: one image for the scheduler, the workers and the fit job.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY streamreg ./streamreg
+RUN pip install --no-cache-dir .
+COPY data ./data
+# 8786: Dask scheduler; 8787: its dashboard.
+EXPOSE 8786 8787
+CMD ["streamreg", "demo", "--data", "/app/data"]

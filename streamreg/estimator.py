@@ -1,0 +1,335 @@
+"""A scikit-learn estimator over the streaming engine: ``fit``, ``partial_fit``, ``predict``, ``score``.
+
+:class:`StreamingLinearRegression` follows scikit-learn's conventions:
+``__init__`` only stores its parameters, ``fit`` returns ``self``, learned
+attributes end in ``_``, and it passes ``check_estimator`` (the checks it is
+excused from are listed in ``tests/test_estimator.py``). ``fit`` hands the
+data to :func:`streamreg.fit`, the same engine as the command line, so
+coefficients, weights (exact weighted least squares) and the solvers are the
+same; the fitted :class:`~streamreg.model.LinearModel` is kept as ``model_``
+for statsmodels-style inference (``est.model_.bse``, ``est.model_.summary()``).
+
+``partial_fit`` folds each chunk into one mergeable state of sufficient
+statistics and re-solves it. The merge is exact up to rounding, so ``k``
+calls on ``k`` chunks give the coefficients of one ``fit`` on all the rows.
+
+>>> import numpy as np
+>>> X = np.arange(12.0).reshape(6, 2) ** 1.5
+>>> y = 1.0 + 2.0 * X[:, 0] - 0.5 * X[:, 1]
+>>> est = StreamingLinearRegression().fit(X, y)
+>>> est.coef_.round(10).tolist(), round(est.intercept_, 10)
+([2.0, -0.5], 1.0)
+>>> chunks = StreamingLinearRegression()
+>>> for rows in (slice(0, 3), slice(3, 6)):
+...     chunks = chunks.partial_fit(X[rows], y[rows])
+>>> bool(np.allclose(chunks.coef_, est.coef_, rtol=1e-12))
+True
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral
+
+import numpy as np
+import pyarrow as pa
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+from .design import NULL_POLICIES
+from .errors import InputError, StreamregError
+from .fitting import accumulate, resolve_spec
+from .inputs import _is_dask
+from .model import LinearModel
+from .solvers import SOLVER_NAMES, solve, state_class
+from .sources import InMemorySource
+
+
+class UnsolvedWarning(UserWarning):
+    """``partial_fit`` kept the rows but cannot solve them yet (too few rows, collinear columns)."""
+
+
+class StreamingLinearRegression(RegressorMixin, BaseEstimator):
+    """Ordinary (or weighted) least squares by mergeable sufficient statistics.
+
+    Parameters
+    ----------
+    fit_intercept : bool, default=True
+        Whether to fit an intercept.
+    solver : {"auto", "cholesky", "qr", "exact"}, default="auto"
+        As in :func:`streamreg.fit`. ``fit`` with ``auto`` accumulates the
+        centered moments and, when they are too ill-conditioned to trust,
+        reads the data a second time with a more accurate state.
+        ``partial_fit`` sees each chunk once and cannot read it again, so with
+        ``auto`` it accumulates the ``cholesky`` (moment) state; use ``qr``
+        for ill-conditioned data fed in chunks.
+    batch_size : int or None, default=None
+        Rows per batch folded into the state (``None``: about 16 MiB per batch).
+    drop_collinear : bool, default=False
+        When False a rank-deficient design raises
+        :class:`~streamreg.CollinearityError` (a ``ValueError``) naming the
+        columns. When True the aliased columns (later ones, as in R's ``lm``)
+        get no coefficient: they are 0 in ``coef_`` (so ``X @ coef_ +
+        intercept_`` is the prediction) and NaN in ``model_.coef_``; the fit is
+        the same as with those columns removed.
+    nulls : {"error", "drop"}, default="error"
+        ``"error"``: NaN anywhere in ``X``, ``y`` or ``sample_weight`` raises
+        ``ValueError``, as in any scikit-learn estimator (impute first).
+        ``"drop"``: rows holding NaN are left out of the fit (counted in
+        ``model_.rows_dropped_``), as :func:`streamreg.fit` does, and
+        ``predict`` returns NaN for such rows. ±inf always raises.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+    intercept_ : float
+        0.0 when ``fit_intercept=False``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features,)
+        Only when ``X`` had string column names (a DataFrame).
+    n_samples_seen_ : int
+        Rows used in the fit so far (after dropping rows with NaN).
+    model_ : streamreg.LinearModel
+        The solved model, with its merged state (``model_.state_``) and the
+        statsmodels-named inference (``bse``, ``tvalues``, ``conf_int()``, …).
+    """
+
+    def __init__(self, *, fit_intercept=True, solver="auto", batch_size=None,
+                 drop_collinear=False, nulls="error"):
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.batch_size = batch_size
+        self.drop_collinear = drop_collinear
+        self.nulls = nulls
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y, sample_weight=None):
+        """Fit on all of ``X, y`` (numpy, pandas, or Dask collections) in one streaming pass.
+
+        Returns ``self``.
+        """
+        from . import fit as engine_fit  # streamreg.fit, looked up now: the one engine
+
+        self._check_params()
+        self._forget()
+        options = dict(fit_intercept=bool(self.fit_intercept), nulls=self.nulls,
+                       batch_size=self.batch_size, solver=self.solver,
+                       drop_collinear=bool(self.drop_collinear))
+        if any(_is_dask(a) for a in (X, y, sample_weight)):
+            model = self._fit_dask(engine_fit, X, y, sample_weight, options)
+        else:
+            table, features, target, weight = self._validated_table(X, y, sample_weight, reset=True)
+            self._check_enough_rows(table.num_rows, len(features))
+            model = engine_fit(table, target=target, features=list(features), weight=weight, **options)
+        self._stream = _Stream(model.state_, model.rows_read_, dict(model.rows_dropped_by_column_),
+                               model.log_weight_sum_, model.weight)
+        self._set_model(model)
+        return self
+
+    def _fit_dask(self, engine_fit, X, y, sample_weight, options) -> LinearModel:
+        """Dask inputs go to the engine as they are (one state per partition, never computed
+        here): a DataFrame gets y and the weights as columns, arrays are passed through."""
+        columns = getattr(X, "columns", None)
+        if columns is None:  # Dask arrays
+            model = engine_fit(X, y, weight=sample_weight, **options)
+        else:
+            features = [str(c) for c in columns]
+            y_name = getattr(y, "name", None)
+            target = _fresh(y_name if isinstance(y_name, str) and y_name else "y", features)
+            extra = {target: y}
+            weight = None
+            if sample_weight is not None:
+                weight = _fresh("sample_weight", (*features, target))
+                extra[weight] = sample_weight
+            frame = X.rename(columns=dict(zip(columns, features))).assign(**extra)
+            model = engine_fit(frame, target=target, features=features, weight=weight, **options)
+        self.n_features_in_ = model.n_features_in_
+        names = _string_columns(X)
+        if names is not None:
+            self.feature_names_in_ = names
+        return model
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """Fold the rows of ``X, y`` into the accumulated state and re-solve; returns ``self``.
+
+        The first call sets the features; later chunks must have the same
+        columns. After ``fit``, ``partial_fit`` adds rows to the rows ``fit``
+        saw, in the kind of state ``fit`` ended with (``auto`` may have moved
+        to ``qr``); ``fit`` starts afresh. Chunks are in-memory data (numpy or
+        pandas); for a Dask collection use :meth:`fit`. While the rows so far
+        cannot be solved (fewer rows than coefficients, or collinear columns
+        with ``drop_collinear=False``) they are kept, an
+        :class:`UnsolvedWarning` says why, and the estimator is not fitted
+        until a later chunk makes the rows solvable.
+        """
+        self._check_params()
+        if any(_is_dask(a) for a in (X, y, sample_weight)):
+            raise InputError("partial_fit takes in-memory chunks (numpy or pandas); "
+                             "for a Dask collection call fit.")
+        stream = getattr(self, "_stream", None)
+        first = stream is None
+        names = None if first else stream.state.names
+        table, features, target, weight = self._validated_table(
+            X, y, sample_weight, reset=first,
+            names=None if names is None else (names[:-1], names[-1]))
+        kind = state_class(self.solver) if first else type(stream.state)
+        src = InMemorySource(table, name="the partial_fit chunk")
+        spec = resolve_spec(src, target=target, features=list(features), weight=weight,
+                            fit_intercept=bool(self.fit_intercept), nulls=self.nulls)
+        acc = accumulate(src, spec, batch_size=self.batch_size, state_kind=kind)
+        if first:
+            stream = _Stream(None, 0, {}, 0.0, None)
+        dropped = dict(stream.dropped)
+        for column, count in acc.dropped.items():
+            dropped[column] = dropped.get(column, 0) + count
+        stream = _Stream(acc.state if first else stream.state.merge(acc.state),
+                         stream.rows_read + acc.rows_read, dropped,
+                         stream.log_weight_sum + acc.log_weight_sum, weight or stream.weight)
+        self._stream = stream  # a new record each call: copies of the estimator never share one
+        try:
+            solution = solve(stream.state, fit_intercept=bool(self.fit_intercept),
+                             drop_collinear=bool(self.drop_collinear))
+        except StreamregError as err:
+            self._forget_model()
+            warnings.warn(f"partial_fit kept the {stream.state.n_rows} rows seen so far but cannot "
+                          f"solve them yet: {err}", UnsolvedWarning, stacklevel=2)
+            return self
+        model = LinearModel.from_state(
+            stream.state, fit_intercept=bool(self.fit_intercept), weight=stream.weight,
+            drop_collinear=bool(self.drop_collinear), rows_read=stream.rows_read,
+            rows_dropped_by_column=dict(stream.dropped), solution=solution,
+            log_weight_sum=stream.log_weight_sum)
+        self._set_model(model)
+        return self
+
+    # ------------------------------------------------------------------ using
+    def predict(self, X):
+        """``X @ coef_ + intercept_`` (NumPy in, NumPy out; Dask in, lazy Dask out)."""
+        check_is_fitted(self)
+        if _is_dask(X):
+            return self.model_.predict(X)
+        X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite=self._finite())
+        return self.model_.predict(X)
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "model_")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.nulls == "drop"
+        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = False
+        return tags
+
+    # ------------------------------------------------------------------ helpers
+    def _check_params(self) -> None:
+        if self.solver not in SOLVER_NAMES:
+            raise InputError(f"solver must be one of {', '.join(SOLVER_NAMES)}; got {self.solver!r}.")
+        if self.nulls not in NULL_POLICIES:
+            raise InputError(f"nulls must be one of {', '.join(NULL_POLICIES)}; got {self.nulls!r}.")
+        if self.batch_size is not None and (
+                not isinstance(self.batch_size, Integral) or isinstance(self.batch_size, bool)
+                or self.batch_size < 1):
+            raise InputError(f"batch_size must be a positive number of rows or None; got {self.batch_size!r}.")
+
+    def _check_enough_rows(self, n: int, p: int) -> None:
+        # The engine says the same later; scikit-learn's checks look for "n_samples = 1".
+        needed = p + bool(self.fit_intercept)
+        if n < needed:
+            raise InputError(f"got n_samples = {n} for {needed} coefficients "
+                             f"({p} features{' and the intercept' if self.fit_intercept else ''}); "
+                             "a least-squares fit needs at least as many rows as coefficients.")
+
+    def _finite(self):
+        return "allow-nan" if self.nulls == "drop" else True
+
+    def _validated_table(self, X, y, sample_weight, *, reset: bool, names=None):
+        """Validate like any scikit-learn estimator, then name the columns for the engine.
+
+        Returns ``(table, features, target, weight)``: an Arrow table of float64
+        columns, the feature names, the target name and the weight column (or None).
+        """
+        finite = self._finite()
+        y_name = getattr(y, "name", None)
+        if finite is True:
+            X, y = validate_data(self, X, y, reset=reset, dtype=np.float64, y_numeric=True,
+                                 multi_output=False)
+        else:  # validate_data refuses NaN in y whatever it is told; check y on its own
+            X, y = validate_data(self, X, y, reset=reset, validate_separately=(
+                {"dtype": np.float64, "ensure_all_finite": finite},
+                {"ensure_2d": False, "dtype": np.float64, "ensure_all_finite": finite}))
+            y = column_or_1d(y, warn=True)
+            check_consistent_length(X, y)
+        p = X.shape[1]
+        if names is None:
+            features = _engine_names(getattr(self, "feature_names_in_", None), p)
+            target = _fresh(y_name if isinstance(y_name, str) and y_name else "y", features)
+        else:
+            features, target = names
+        columns = {name: X[:, j] for j, name in enumerate(features)}
+        columns[target] = y
+        weight = None
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                 ensure_non_negative=True)
+            weight = _fresh("sample_weight", (*features, target))
+            columns[weight] = sample_weight
+        return pa.table(columns), tuple(features), target, weight
+
+    def _set_model(self, model: LinearModel) -> None:
+        self.model_ = model
+        self.coef_ = np.where(np.isnan(model.coef_), 0.0, model.coef_)
+        self.intercept_ = float(model.intercept_)
+        self.n_samples_seen_ = int(model.n_samples_)
+
+    def _forget_model(self) -> None:
+        for name in ("model_", "coef_", "intercept_", "n_samples_seen_"):
+            self.__dict__.pop(name, None)
+
+    def _forget(self) -> None:
+        self._forget_model()
+        for name in ("_stream", "n_features_in_", "feature_names_in_"):
+            self.__dict__.pop(name, None)
+
+
+class _Stream:
+    """What ``partial_fit`` carries between calls: the merged state and the row counts."""
+
+    def __init__(self, state, rows_read: int, dropped: dict, log_weight_sum: float, weight):
+        self.state = state
+        self.rows_read = int(rows_read)
+        self.dropped = dropped
+        self.log_weight_sum = float(log_weight_sum)
+        self.weight = weight
+
+
+def _string_columns(X):
+    columns = getattr(X, "columns", None)
+    if columns is None:
+        return None
+    names = list(columns)
+    if names and all(isinstance(c, str) for c in names):
+        return np.asarray(names, dtype=object)
+    return None
+
+
+def _engine_names(feature_names, p: int) -> tuple[str, ...]:
+    """The DataFrame's column names when they are usable as distinct names, else x0, x1, …"""
+    if feature_names is not None:
+        names = [str(n) for n in feature_names]
+        if len(set(names)) == p and all(names):
+            return tuple(names)
+    return tuple(f"x{j}" for j in range(p))
+
+
+def _fresh(name: str, taken) -> str:
+    taken = set(taken)
+    while name in taken:
+        name += "_"
+    return name
