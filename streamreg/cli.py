@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ QUIET = typer.Option(False, "--quiet", "-q", help="No progress and no report, on
 JSON = typer.Option(False, "--json", help="Print a machine-readable JSON report on stdout.")
 DEBUG = typer.Option(False, "--debug", help="Show the traceback of a failure.")
 BATCH = typer.Option(None, "--batch-size", min=1, help="Rows per record batch (default: about 16 MiB of float64).")
+GRADIENT = "Gradient solvers (--solver sgd, newton, lbfgs)"
 
 
 def _run(debug: bool, action: Callable[[], int | None]) -> None:
@@ -66,7 +68,7 @@ def fit(
     weight: str | None = typer.Option(None, "--weight", "-w", help="Column of non-negative weights (weighted least squares)."),
     no_intercept: bool = typer.Option(False, "--no-intercept", help="Fit without an intercept."),
     nulls: str = typer.Option("drop", "--nulls", help="Rows with a null/NaN in a used column: 'drop' (counted) or 'error'."),
-    solver: str = typer.Option("auto", "--solver", help="auto (fast, re-reads with a better solver when ill-conditioned), cholesky, qr or exact."),
+    solver: str = typer.Option("auto", "--solver", help="auto (fast, re-reads with a better solver when ill-conditioned), cholesky, qr or exact; or a gradient solver: sgd, newton, lbfgs."),
     cov: str | None = typer.Option(None, "--cov", help="Robust standard errors from a second pass: HC0, HC1, HC2, HC3 or cluster:COLUMN."),
     drop_collinear: bool = typer.Option(False, "--drop-collinear", help="Give collinear columns no coefficient instead of failing."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the model as JSON here (atomically)."),
@@ -74,6 +76,23 @@ def fit(
     workers: int | None = typer.Option(None, "--workers", min=1, help="Start a local Dask cluster of this many worker processes."),
     timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds to wait for the Dask scheduler."),
     batch_size: int | None = BATCH,
+    learning_rate: float | None = typer.Option(None, "--learning-rate", help="Step size on the standardized problem (default: automatic, from the first pass).", rich_help_panel=GRADIENT),
+    schedule: str | None = typer.Option(None, "--schedule", help="Learning-rate schedule: constant (default), invscaling or step (halved every epoch).", rich_help_panel=GRADIENT),
+    minibatch: int | None = typer.Option(None, "--minibatch", help="Rows per gradient step (default 256).", rich_help_panel=GRADIENT),
+    epochs: int | None = typer.Option(None, "--epochs", help="sgd: at most this many passes of steps (default 10).", rich_help_panel=GRADIENT),
+    max_iter: int | None = typer.Option(None, "--max-iter", help="lbfgs: at most this many iterations (default 200).", rich_help_panel=GRADIENT),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the shuffles and the holdout split (default 0).", rich_help_panel=GRADIENT),
+    momentum: float | None = typer.Option(None, "--momentum", help="Heavy-ball momentum, e.g. 0.9 (default 0).", rich_help_panel=GRADIENT),
+    adam: bool = typer.Option(False, "--adam", help="Take Adam steps instead of plain SGD.", rich_help_panel=GRADIENT),
+    l2: float | None = typer.Option(None, "--l2", help="Ridge penalty on the standardized slopes (default 0; never the intercept).", rich_help_panel=GRADIENT),
+    no_average: bool = typer.Option(False, "--no-average", help="Report the last iterate, not the average over the latter half of the run.", rich_help_panel=GRADIENT),
+    no_standardize: bool = typer.Option(False, "--no-standardize", help="Step on the raw columns (for comparison; offsets and scales then decide the speed).", rich_help_panel=GRADIENT),
+    tol: float | None = typer.Option(None, "--tol", help="Converged when the gradient norm is at most this (default 1e-4 for sgd, 1e-6 otherwise).", rich_help_panel=GRADIENT),
+    loss_rtol: float | None = typer.Option(None, "--loss-rtol", help="Also converged when the loss changes by at most this, relatively.", rich_help_panel=GRADIENT),
+    holdout: float | None = typer.Option(None, "--holdout", help="Fraction of rows held out (seeded) for early stopping (default 0).", rich_help_panel=GRADIENT),
+    patience: int | None = typer.Option(None, "--patience", help="Epochs without held-out improvement before stopping (default 3).", rich_help_panel=GRADIENT),
+    history: Path | None = typer.Option(None, "--history", help="Write the loss history (one row per epoch or iteration) here as CSV.", rich_help_panel=GRADIENT),
+    step_history: Path | None = typer.Option(None, "--step-history", help="sgd: record every step's minibatch loss and write them here as CSV.", rich_help_panel=GRADIENT),
     quiet: bool = QUIET,
     as_json: bool = JSON,
     debug: bool = DEBUG,
@@ -85,10 +104,18 @@ def fit(
         from .report import fit_report
 
         started = time.monotonic()
+        gradient = _gradient_options(solver, learning_rate=learning_rate, schedule=schedule,
+                                     minibatch=minibatch, epochs=epochs, max_iter=max_iter, seed=seed,
+                                     momentum=momentum, optimizer="adam" if adam else None, l2=l2,
+                                     average=False if no_average else None,
+                                     standardize=False if no_standardize else None, tol=tol,
+                                     loss_rtol=loss_rtol, holdout=holdout, patience=patience,
+                                     record_steps=True if step_history else None)
+        _check_history_paths(solver, history, step_history)
         options = dict(target=target, features=features, exclude=exclude, weight=weight,
                        fit_intercept=not no_intercept, nulls=nulls, batch_size=batch_size,
                        solver=solver, drop_collinear=drop_collinear, cov_type=cov,
-                       progress=_progress_enabled(quiet, as_json))
+                       progress=_progress_enabled(quiet, as_json), sgd=gradient)
         if scheduler or workers:
             from .parallel import cluster_client
 
@@ -103,10 +130,22 @@ def fit(
         seconds = time.monotonic() - started
         if out is not None:
             model.save(out)
+        if history is not None or step_history is not None:
+            from .atomic import write_text_atomic
+            from .sgd import history_csv
+
+            if history is not None:
+                write_text_atomic(history, history_csv(model))
+            if step_history is not None:
+                write_text_atomic(step_history, history_csv(model, steps=True))
         if as_json:
             typer.echo(json.dumps(_json_summary(model, seconds, out), indent=1))
         elif not quiet:
-            typer.echo(fit_report(model, seconds=seconds, saved_to=out))
+            from .sgd import describe
+
+            report = fit_report(model, seconds=seconds, saved_to=out)
+            line = describe(model)
+            typer.echo(report if line is None else f"{report}\n{line}")
         for warning in model.warnings_:
             if not as_json:
                 typer.echo(f"streamreg: warning: {warning}", err=True)
@@ -277,9 +316,172 @@ def demo(
 
 
 @app.command()
+def plot(
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="A model JSON written by 'streamreg fit --out'."),
+    out: Path = typer.Option(..., "--out", "-o", help="The PNG file to write (atomically)."),
+    quiet: bool = QUIET,
+    debug: bool = DEBUG,
+) -> None:
+    """Draw a saved model's loss curve (gradient solvers) and, for one feature, its fitted line, as a PNG (needs matplotlib)."""
+
+    def action():
+        from .model import load
+        from .plotting import plot_model
+
+        plot_model(load(model_path), out)
+        if not quiet:
+            typer.echo(f"Wrote {out}.")
+
+    _run(debug, action)
+
+
+@app.command()
 def version() -> None:
     """Print the streamreg version."""
     typer.echo(__version__)
+
+
+@app.command("run")
+def run_job_command(
+    job_file: Path = typer.Argument(..., metavar="JOB", help="A job file (TOML); 'streamreg job init' writes an example."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be ingested, replaced and expired; write nothing."),
+    on_change: str | None = typer.Option(None, "--on-change", help="A file that changed since it was ingested: error (default) or replace (subtract its old rows, re-ingest)."),
+    window: str | None = typer.Option(None, "--window", help="Keep only files from this recent period, e.g. 30d (units s, m, h, d, w); older ones are subtracted."),
+    watch: bool = typer.Option(False, "--watch", help="Stay up: look for new files every --interval and publish each new model version."),
+    interval: str | None = typer.Option(None, "--interval", help="With --watch: how often to look for new files, e.g. 60s (default: the job's run.interval)."),
+    log_format: str = typer.Option("text", "--log-format", help="Log lines on stderr: text or json (JSON lines)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Log only warnings and errors; print no result line."),
+    debug: bool = DEBUG,
+) -> None:
+    """Run a batch job: fold in only the files not seen yet, refit, publish the model.
+
+    Exit codes: 0 done (or nothing new), 2 bad job or input, 3 another run holds the lock, 1 internal error."""
+
+    def action():
+        from .jobs import JobLog, run_job, watch_job
+        from .jobspec import load_job
+
+        log = JobLog(log_format, quiet)
+        try:
+            job = load_job(job_file).with_options(on_change=on_change, window=window, interval=interval)
+            if watch and dry_run:
+                from .errors import InputError
+
+                raise InputError("--dry-run and --watch do not go together.")
+            stop = threading.Event()
+            with _graceful_stop(stop):
+                if watch:
+                    watch_job(job, log=log, stop=stop)
+                    return 0
+                result = run_job(job, dry_run=dry_run, log=log, stop=stop)
+        except StreamregError as exc:
+            if log_format != "json" or debug:
+                raise
+            log.error("failed", str(exc), exit_code=exc.exit_code)
+            return exc.exit_code
+        if log_format == "json":
+            typer.echo(json.dumps(result.to_dict()))
+        elif dry_run:
+            typer.echo(_dry_run_report(result))
+        elif not quiet:
+            typer.echo(_job_report(result))
+        return 143 if result.status == "stopped" else 0
+
+    _run(debug, action)
+
+
+job_app = typer.Typer(no_args_is_help=True, help="Batch job files: write an example.")
+app.add_typer(job_app, name="job")
+
+
+@job_app.command("init")
+def job_init(
+    path: Path = typer.Argument(Path("job.toml"), help="Where to write the example job ('-' for stdout)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+    debug: bool = DEBUG,
+) -> None:
+    """Write a commented example job file for 'streamreg run'."""
+
+    def action():
+        from .errors import InputError
+        from .jobspec import EXAMPLE
+
+        if str(path) == "-":
+            typer.echo(EXAMPLE, nl=False)
+            return
+        if path.exists() and not force:
+            raise InputError(f"{path} exists; pass --force to overwrite it.")
+        from .atomic import write_text_atomic
+
+        write_text_atomic(path, EXAMPLE)
+        typer.echo(f"Wrote {path}; edit inputs, target and outputs, then: streamreg run {path} --dry-run")
+
+    _run(debug, action)
+
+
+class _graceful_stop:
+    """SIGTERM/SIGINT set ``stop`` (the job checkpoints and ends); a second one ends at once."""
+
+    def __init__(self, stop: threading.Event):
+        self.stop, self.previous = stop, {}
+
+    def _handle(self, signum, frame):
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+        self.stop.set()
+
+    def __enter__(self):
+        import signal
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+def _job_report(result) -> str:
+    if result.status == "nothing new":
+        return f"Nothing new: {result.files_total:,} files ({result.rows_total:,} rows) ingested, none changed."
+    if result.status == "stopped":
+        return (f"Stopped after ingesting {len(result.files_ingested):,} files; the file in hand is "
+                "checkpointed and the next run continues it.")
+    if result.status == "no data":
+        return "No files are left in the model; nothing was published."
+    return (f"Ingested {len(result.files_ingested):,} files ({result.rows:,} rows, {result.rows_dropped:,} dropped) "
+            f"in {result.seconds:.1f} s; published model version {result.model_version} over "
+            f"{result.files_total:,} files ({result.rows_total:,} rows) to {result.model_path}.")
+
+
+def _dry_run_report(result) -> str:
+    plan = result.plan
+    lines = []
+    new = [f for f in plan.new]
+    if new:
+        rows = sum(result.new_rows.get(f.path, 0) for f in new)
+        lines.append(f"Would ingest {len(new):,} new files ({rows:,} rows):")
+        lines += [f"  {f.path}  {result.new_rows.get(f.path, 0):,} rows" for f in new]
+    if plan.changed:
+        lines.append(f"Changed since ingested ({len(plan.changed):,}; an error unless --on-change replace):")
+        lines += [f"  {f.path}" for f, _ in plan.changed]
+    if plan.expired:
+        lines.append(f"Would subtract {len(plan.expired):,} files that left the window:")
+        lines += [f"  {e['url']}" for e in plan.expired]
+    if plan.outside_window:
+        lines.append(f"Outside the window, not ingested: {len(plan.outside_window):,} files.")
+    if plan.vanished:
+        lines.append(f"No longer listed (their rows stay): {len(plan.vanished):,} files.")
+    if plan.republish and not (new or plan.changed or plan.expired):
+        lines.append("Would publish the model again (the last published one is missing or out of date).")
+    if not lines or plan.nothing_new:
+        lines.append(f"Nothing new: {result.files_total:,} files ({result.rows_total:,} rows) ingested, none changed.")
+    return "\n".join(lines)
 
 
 def _floats(text: str | None, option: str):
@@ -291,6 +493,37 @@ def _floats(text: str | None, option: str):
         from .errors import InputError
 
         raise InputError(f"{option} expects comma-separated numbers; got {text!r}.") from None
+
+
+def _gradient_options(solver: str, **given) -> dict | None:
+    """The gradient solvers' options that were given on the command line (None if none were)."""
+    from .solvers import GRADIENT_SOLVERS
+
+    given = {name: value for name, value in given.items() if value is not None}
+    if not given:
+        return None
+    if solver not in GRADIENT_SOLVERS:
+        from .errors import InputError
+
+        flag = {"optimizer": "adam", "average": "no-average", "standardize": "no-standardize",
+                "record_steps": "step-history"}.get(next(iter(given)), next(iter(given)).replace("_", "-"))
+        raise InputError(f"--{flag} applies to the gradient solvers (--solver {', '.join(GRADIENT_SOLVERS)}); "
+                         f"the solver is {solver!r}.")
+    return given
+
+
+def _check_history_paths(solver: str, history: Path | None, step_history: Path | None) -> None:
+    from .errors import InputError
+    from .solvers import GRADIENT_SOLVERS
+
+    if history is not None and solver not in GRADIENT_SOLVERS:
+        raise InputError(f"--history needs a gradient solver (--solver {', '.join(GRADIENT_SOLVERS)}); "
+                         f"solver {solver!r} keeps no loss history.")
+    if step_history is not None and solver != "sgd":
+        raise InputError(f"--step-history needs --solver sgd; solver {solver!r} takes no minibatch steps.")
+    for path in (history, step_history):
+        if path is not None and not (path.parent if str(path.parent) else Path(".")).is_dir():
+            raise InputError(f"cannot write {path}: the directory {path.parent} does not exist.")
 
 
 def _names(text: str | None):

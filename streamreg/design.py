@@ -118,8 +118,12 @@ class DesignBatch:
     groups: np.ndarray | None = None     # cluster label of each kept row, when asked for
 
 
-def batch_arrays(chunk: Chunk, spec: DesignSpec) -> DesignBatch:
-    """Float64 arrays for one batch, with rows holding a null dropped (or refused)."""
+def batch_arrays(chunk: Chunk, spec: DesignSpec, shift: np.ndarray | None = None) -> DesignBatch:
+    """Float64 arrays for one batch, with rows holding a null dropped (or refused).
+
+    With ``shift`` (finite, one entry per column of ``z``) the columns are
+    stored minus it, fused with the copy out of Arrow (one pass instead of two).
+    """
     batch = chunk.batch
     n = batch.num_rows
     names = spec.state_names
@@ -129,7 +133,10 @@ def batch_arrays(chunk: Chunk, spec: DesignSpec) -> DesignBatch:
     for j, name in enumerate(names):
         column = batch.column(name)
         missing = _note_nulls(column, name, chunk, spec, missing, dropped)
-        z[:, j] = _to_float(column)
+        if shift is None:
+            z[:, j] = _to_float(column)
+        else:
+            np.subtract(_to_float(column), shift[j], out=z[:, j])
     weights = None
     if spec.weight:
         column = batch.column(spec.weight)

@@ -37,3 +37,9 @@ class IllConditionedError(InputError):
 
 class ModelFormatError(InputError):
     """A saved model or state file is unreadable, of another version, or fails validation."""
+
+
+class LockError(StreamregError):
+    """Another run of the same job holds its lock (exit 3: try again later)."""
+
+    exit_code = 3

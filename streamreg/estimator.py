@@ -62,13 +62,18 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
     ----------
     fit_intercept : bool, default=True
         Whether to fit an intercept.
-    solver : {"auto", "cholesky", "qr", "exact"}, default="auto"
+    solver : {"auto", "cholesky", "qr", "exact", "sgd", "newton", "lbfgs"}, default="auto"
         As in :func:`streamreg.fit`. ``fit`` with ``auto`` accumulates the
         centered moments and, when they are too ill-conditioned to trust,
         reads the data a second time with a more accurate state.
         ``partial_fit`` sees each chunk once and cannot read it again, so with
         ``auto`` it accumulates the ``cholesky`` (moment) state; use ``qr``
-        for ill-conditioned data fed in chunks.
+        for ill-conditioned data fed in chunks. With ``sgd``, ``partial_fit``
+        takes one SGD pass over each chunk (online learning; see
+        :class:`streamreg.sgd.OnlineSGD`); ``newton`` and ``lbfgs`` have no
+        ``partial_fit``.
+    sgd : streamreg.sgd.SGDOptions, dict or None, default=None
+        Options of the gradient solvers (``None``: the defaults).
     batch_size : int or None, default=None
         Rows per batch folded into the state (``None``: about 16 MiB per batch).
     drop_collinear : bool, default=False
@@ -101,9 +106,10 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, *, fit_intercept=True, solver="auto", batch_size=None,
-                 drop_collinear=False, nulls="error"):
+                 drop_collinear=False, nulls="error", sgd=None):
         self.fit_intercept = fit_intercept
         self.solver = solver
+        self.sgd = sgd
         self.batch_size = batch_size
         self.drop_collinear = drop_collinear
         self.nulls = nulls
@@ -120,7 +126,7 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         self._forget()
         options = dict(fit_intercept=bool(self.fit_intercept), nulls=self.nulls,
                        batch_size=self.batch_size, solver=self.solver,
-                       drop_collinear=bool(self.drop_collinear))
+                       drop_collinear=bool(self.drop_collinear), sgd=self.sgd)
         if any(_is_dask(a) for a in (X, y, sample_weight)):
             model = self._fit_dask(engine_fit, X, y, sample_weight, options)
         else:
@@ -169,6 +175,9 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         until a later chunk makes the rows solvable.
         """
         self._check_params()
+        if self.solver in ("newton", "lbfgs"):
+            raise InputError(f"partial_fit cannot use solver={self.solver!r}: it needs every earlier row "
+                             "again; use solver='sgd' for online steps, or an exact solver to merge states.")
         if any(_is_dask(a) for a in (X, y, sample_weight)):
             raise InputError("partial_fit takes in-memory chunks (numpy or pandas); "
                              "for a Dask collection call fit.")
@@ -191,6 +200,8 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         stream = _Stream(acc.state if first else stream.state.merge(acc.state),
                          stream.rows_read + acc.rows_read, dropped,
                          stream.log_weight_sum + acc.log_weight_sum, weight or stream.weight)
+        if self.solver == "sgd":
+            return self._partial_fit_sgd(src, spec, stream, acc)
         self._stream = stream  # a new record each call: copies of the estimator never share one
         try:
             solution = solve(stream.state, fit_intercept=bool(self.fit_intercept),
@@ -205,6 +216,32 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
             drop_collinear=bool(self.drop_collinear), rows_read=stream.rows_read,
             rows_dropped_by_column=dict(stream.dropped), solution=solution,
             log_weight_sum=stream.log_weight_sum)
+        self._set_model(model)
+        return self
+
+    def _partial_fit_sgd(self, src, spec, stream, acc):
+        """One SGD pass over the chunk, then the model over every row seen (see ``OnlineSGD``)."""
+        from .sgd import OnlineSGD
+
+        online = getattr(self, "_sgd", None)
+        if online is None:
+            fitted = getattr(self, "model_", None)
+            if fitted is not None and fitted.optimizer_ is not None:
+                online = OnlineSGD.after_fit(fitted, self.sgd)
+            else:
+                online = OnlineSGD.first(acc.state, self.sgd, fit_intercept=bool(self.fit_intercept))
+        online = online.step(src, spec, stream.state, chunk_rows=acc.state.n_rows,
+                             batch_size=self.batch_size)  # a DivergenceError leaves self as it was
+        self._stream, self._sgd = stream, online
+        try:
+            model = online.model(stream.state, fit_intercept=bool(self.fit_intercept), weight=stream.weight,
+                                 rows_read=stream.rows_read, dropped=dict(stream.dropped),
+                                 log_weight_sum=stream.log_weight_sum)
+        except StreamregError as err:
+            self._forget_model()
+            warnings.warn(f"partial_fit took its SGD pass over the {stream.state.n_rows} rows seen so far "
+                          f"but cannot report a model yet: {err}", UnsolvedWarning, stacklevel=3)
+            return self
         self._set_model(model)
         return self
 
@@ -233,6 +270,13 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
             raise InputError(f"solver must be one of {', '.join(SOLVER_NAMES)}; got {self.solver!r}.")
         if self.nulls not in NULL_POLICIES:
             raise InputError(f"nulls must be one of {', '.join(NULL_POLICIES)}; got {self.nulls!r}.")
+        if self.sgd is not None:
+            from .sgd import GRADIENT_SOLVERS, SGDOptions
+
+            if self.solver not in GRADIENT_SOLVERS:
+                raise InputError(f"sgd options apply to the gradient solvers ({', '.join(GRADIENT_SOLVERS)}); "
+                                 f"the solver is {self.solver!r}.")
+            SGDOptions.coerce(self.sgd).checked()
         if self.batch_size is not None and (
                 not isinstance(self.batch_size, Integral) or isinstance(self.batch_size, bool)
                 or self.batch_size < 1):
@@ -294,7 +338,7 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
 
     def _forget(self) -> None:
         self._forget_model()
-        for name in ("_stream", "n_features_in_", "feature_names_in_"):
+        for name in ("_stream", "_sgd", "n_features_in_", "feature_names_in_"):
             self.__dict__.pop(name, None)
 
 

@@ -26,12 +26,13 @@ from .inputs import to_source
 from .model import LinearModel
 from .solvers import (
     AUTO_SWITCH_CONDITION,
+    GRADIENT_SOLVERS,
     check_solver,
     second_pass_solver,
     solve,
     state_class,
 )
-from .sources import Source
+from .sources import Chunk, Source
 from .state import MomentState
 
 # Default batch: about 16 MiB of float64 per batch, at most 128 Ki rows.
@@ -71,19 +72,34 @@ def resolve_spec(source: Source, *, target, features=None, exclude=None, weight=
 
 
 def accumulate(source: Source, spec: DesignSpec, *, batch_size: int | None = None,
-               on_rows: Callable[[int], None] | None = None, state_kind=MomentState) -> Accumulation:
-    """One streaming pass: fold every batch of ``source`` into a state of ``state_kind``."""
+               on_rows: Callable[[int], None] | None = None, state_kind=MomentState,
+               into: Accumulation | None = None,
+               after_batch: Callable[[Chunk, Accumulation], None] | None = None) -> Accumulation:
+    """One streaming pass: fold every batch of ``source`` into a state of ``state_kind``.
+
+    ``into`` continues an earlier accumulation (it is updated in place), so a
+    pass stopped after some batches and resumed with the remaining ones folds
+    the same batches in the same order as one uninterrupted pass.
+    ``after_batch(chunk, acc)`` is called once each batch is folded in (jobs
+    checkpoint there)."""
     if batch_size is None:
         batch_size = default_batch_size(len(spec.columns))
     if batch_size < 1:
         raise InputError(f"batch size must be a positive number of rows; got {batch_size}.")
-    acc = Accumulation(state_kind.empty(spec.state_names), spec,
-                       rows_by_file={f.path: 0 for f in source.files})
+    if into is None:
+        acc = Accumulation(state_kind.empty(spec.state_names), spec,
+                           rows_by_file={f.path: 0 for f in source.files})
+    else:
+        acc = into
+        for f in source.files:
+            acc.rows_by_file.setdefault(f.path, 0)
     names = spec.state_names
     for chunk in source.batches(spec.columns, batch_size):
-        arrays = batch_arrays(chunk, spec)
+        shift = _known_shift(acc.state, state_kind)
+        arrays = batch_arrays(chunk, spec, shift=shift)
         with np.errstate(all="ignore"):  # non-finite sums are screened below, not warned about
-            part = state_kind.from_arrays(arrays.z, arrays.weights, names=names, overwrite=True)
+            part = state_kind.from_arrays(arrays.z, arrays.weights, names=names, overwrite=True,
+                                          **({} if shift is None else {"shift": shift, "preshifted": True}))
             if not part.is_finite():
                 # from_arrays shifted arrays.z in place; screen a fresh conversion of the batch.
                 arrays = screen_values(batch_arrays(chunk, spec), chunk, spec)
@@ -100,7 +116,17 @@ def accumulate(source: Source, spec: DesignSpec, *, batch_size: int | None = Non
             acc.dropped[name] = acc.dropped.get(name, 0) + count
         if on_rows is not None:
             on_rows(arrays.rows_read)
+        if after_batch is not None:
+            after_batch(chunk, acc)
     return acc
+
+
+def _known_shift(state, state_kind):
+    """The running mean: a free, good shift for the next batch (see state._batch_moments),
+    subtracted while the batch is copied out of Arrow."""
+    if state_kind is MomentState and state.weight_sum > 0 and np.isfinite(state.mean).all():
+        return state.mean.copy()
+    return None
 
 
 def fit(source, y=None, *, target: str | None = None,
@@ -108,7 +134,7 @@ def fit(source, y=None, *, target: str | None = None,
         weight=None, fit_intercept: bool = True, nulls: str = "drop",
         batch_size: int | None = None, solver: str = "auto", drop_collinear: bool = False,
         cov_type: str | None = None, groups: str | None = None,
-        progress: bool | None = False, client=None) -> LinearModel:
+        progress: bool | None = False, client=None, sgd=None) -> LinearModel:
     """Fit ordinary (or weighted) least squares in one streaming pass.
 
     ``source`` is a Parquet file, a directory (read recursively; ``key=value``
@@ -128,10 +154,17 @@ def fit(source, y=None, *, target: str | None = None,
     ``cluster`` with ``groups=COLUMN``, or ``"cluster:COLUMN"``) adds a second
     pass for robust standard errors (:mod:`streamreg.robust`).
     ``progress=None`` shows progress only on a terminal.
+
+    The gradient solvers ``sgd``, ``newton`` and ``lbfgs`` (:mod:`streamreg.sgd`)
+    take their options as ``sgd=SGDOptions(...)`` (or a dict); the model then records
+    the optimization in ``model.optimizer_``. They show no progress line.
     """
     from .robust import parse_cov_type
 
     check_solver(solver)
+    if sgd is not None and solver not in GRADIENT_SOLVERS:
+        raise InputError(f"sgd options apply to the gradient solvers ({', '.join(GRADIENT_SOLVERS)}); "
+                         f"the solver is {solver!r}.")
     cov_type, groups = parse_cov_type(cov_type, groups)
     names = dict(target=target, features=features, exclude=exclude, fit_intercept=fit_intercept,
                  nulls=nulls, groups=groups)
@@ -148,6 +181,11 @@ def fit(source, y=None, *, target: str | None = None,
             passes = DaskPasses.from_parquet(src, spec, batch_size=batch_size, client=client)
         else:
             passes = LocalPasses(src, spec, batch_size=batch_size, progress=progress)
+    if solver in GRADIENT_SOLVERS:
+        from .sgd import fit_gradient
+
+        return fit_gradient(passes, solver=solver, options=sgd, drop_collinear=drop_collinear,
+                            cov_type=cov_type)
     return fit_with(passes, solver=solver, drop_collinear=drop_collinear, cov_type=cov_type)
 
 
@@ -194,6 +232,22 @@ def merge_accumulations(a: Accumulation, b: Accumulation) -> Accumulation:
                         rows_by_file, a.log_weight_sum + b.log_weight_sum)
 
 
+def _blas_beside_decoding():
+    """Limit BLAS to half the cores for a pass, leaving the rest to Arrow's decoding threads.
+
+    OpenBLAS threads wait for each other by spinning, so a threaded ``syrk``
+    whose partner thread has lost its core to decoding stalls: on 2 cores a fit
+    of 1M rows × 200 columns took 6 s with one BLAS thread and 17-25 s with two.
+    The limit is process-wide, so it is set only around passes that this
+    process runs itself (Dask workers already run BLAS single-threaded).
+    """
+    import os
+
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=max(1, (os.cpu_count() or 1) // 2), user_api="blas")
+
+
 class LocalPasses:
     """Passes over a source in this process, with a progress line on a terminal."""
 
@@ -208,8 +262,9 @@ class LocalPasses:
     def accumulate(self, state_kind, label: str) -> Accumulation:
         bar = self._bar(label)
         try:
-            return accumulate(self.src, self.spec, batch_size=self.batch_size, on_rows=bar.advance,
-                              state_kind=state_kind)
+            with _blas_beside_decoding():
+                return accumulate(self.src, self.spec, batch_size=self.batch_size,
+                                  on_rows=bar.advance, state_kind=state_kind)
         finally:
             bar.close()
 
@@ -218,7 +273,8 @@ class LocalPasses:
 
         bar = self._bar(f"{cov_type} pass")
         try:
-            return robust_pass(self.src, self.spec, model, cov_type, batch_size=self.batch_size,
-                               on_rows=bar.advance)
+            with _blas_beside_decoding():
+                return robust_pass(self.src, self.spec, model, cov_type, batch_size=self.batch_size,
+                                   on_rows=bar.advance)
         finally:
             bar.close()

@@ -47,7 +47,7 @@ class LinearModel(InferenceMixin):
                  fit_intercept: bool, weight: str | None, state: MomentState, solution: Solution,
                  rows_read: int, rows_dropped_by_column: dict[str, int] | None = None,
                  inputs: list[dict] | None = None, streamreg_version: str = __version__,
-                 log_weight_sum: float = 0.0, robust: dict | None = None):
+                 log_weight_sum: float = 0.0, robust: dict | None = None, optimizer: dict | None = None):
         self.target = target
         self.feature_names_in_ = np.array(list(feature_names), dtype=object)
         self.coef_ = np.asarray(coef, dtype=np.float64)
@@ -62,6 +62,7 @@ class LinearModel(InferenceMixin):
         self.streamreg_version = streamreg_version
         self.log_weight_sum_ = float(log_weight_sum)  # Σ log w, for the WLS likelihood
         self.robust_ = robust  # {"cov_type", "cov", "n_groups", "groups"} from a second pass
+        self.optimizer_ = optimizer  # the gradient solvers' record (streamreg.sgd), else None
 
     @classmethod
     def from_state(cls, state, *, fit_intercept: bool = True, weight: str | None = None,
@@ -129,6 +130,16 @@ class LinearModel(InferenceMixin):
     def warnings_(self) -> list[str]:
         return list(self.solution_.warnings)
 
+    @property
+    def converged_(self) -> bool | None:
+        """Whether a gradient solver met its tolerance (None for the closed-form solvers)."""
+        return None if self.optimizer_ is None else self.optimizer_["converged"]
+
+    @property
+    def n_iter_(self) -> int | None:
+        """Epochs (sgd) or iterations (newton, lbfgs) run; None for the closed-form solvers."""
+        return None if self.optimizer_ is None else self.optimizer_["iterations"]
+
     def summary(self, format: str = "text"):
         """The results table: ``text`` (statsmodels' layout), ``markdown`` or ``json`` (a dict)."""
         from . import report
@@ -166,6 +177,8 @@ class LinearModel(InferenceMixin):
         coef = self.coef_[kept]
         if not self.fit_intercept:
             return x_kept @ coef
+        if self.optimizer_ is not None and self.optimizer_.get("free_intercept"):
+            return x_kept @ coef + self.intercept_  # a stepped intercept is not μ_y − μ_xᵀβ
         p = len(self.coef_)
         mean, mean_lo = self.state_.mean, self.state_.mean_lo
         centered = (x_kept - mean[:p][kept]) - mean_lo[:p][kept]
@@ -234,11 +247,13 @@ class LinearModel(InferenceMixin):
             "warnings": self.warnings_,
             "inputs": self.inputs_,
             "log_weight_sum": _finite_or_none(self.log_weight_sum_),
-            "xtx_inv": np.asarray(self.solution_.xtx_inv, dtype=float).tolist(),
+            "xtx_inv": [[_finite_or_none(v) for v in row]
+                        for row in np.asarray(self.solution_.xtx_inv, dtype=float)],
             "robust": None if self.robust_ is None else {
                 **self.robust_, "cov": [[_finite_or_none(v) for v in row] for row in self.robust_["cov"]]},
             "inference": self.inference_dict(),
             "state": self.state_.to_dict(),
+            "optimizer": self.optimizer_,
         }
 
     def save(self, path: str | os.PathLike) -> None:
@@ -270,7 +285,8 @@ class LinearModel(InferenceMixin):
                    rows_read=data["rows_read"], rows_dropped_by_column=data["rows_dropped_by_column"],
                    inputs=data["inputs"], streamreg_version=data["streamreg_version"],
                    log_weight_sum=float("-inf") if data["log_weight_sum"] is None else data["log_weight_sum"],
-                   robust=_validated_robust(data["robust"], len(names) + bool(data["fit_intercept"]), where))
+                   robust=_validated_robust(data["robust"], len(names) + bool(data["fit_intercept"]), where),
+                   optimizer=_validated_optimizer(data.get("optimizer"), where))
 
     def __repr__(self) -> str:
         terms = ", ".join(f"{n}={c:.6g}" for n, c in zip(self.feature_names_in_, self.coef_))
@@ -306,6 +322,15 @@ def _validated_square(rows, size: int, key: str, where: str) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise ModelFormatError(f"{where}: '{key}' must be a {size}×{size} matrix of numbers.") from exc
     return matrix
+
+
+def _validated_optimizer(record, where: str):
+    """The optional record of a gradient solver (absent in files of closed-form fits)."""
+    if record is None:
+        return None
+    from .sgd import validate_record
+
+    return validate_record(record, where)
 
 
 def _validated_robust(robust, n_params: int, where: str):

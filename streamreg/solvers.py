@@ -8,6 +8,10 @@ solver        state (one streaming pass)           solve
 ``exact``     :class:`~streamreg.exact.ExactState`   exact sums, solved in exact arithmetic
 ``auto``      cholesky first; if its condition number leaves fewer than ~10 digits (or a column
               looks collinear), a second pass with ``exact`` (p ≤ 64) or ``qr``
+``sgd``       :class:`~streamreg.state.MomentState`  minibatch gradient steps over the blocks
+              (means and scales for standardization)  (:mod:`streamreg.sgd`), further passes
+``newton``    :class:`~streamreg.state.MomentState`  one Newton step from its Hessian, + a pass
+``lbfgs``     :class:`~streamreg.state.MomentState`  L-BFGS-B, one pass per evaluation
 ============  ===================================  ===========================================
 """
 
@@ -18,7 +22,9 @@ from .qr import QRState, solve_qr
 from .solve import solve_normal_equations
 from .state import MomentState
 
-SOLVER_NAMES = ("auto", "cholesky", "qr", "exact")
+# The gradient solvers of streamreg.sgd: fitted by streamreg.sgd.fit_gradient, not by solve().
+GRADIENT_SOLVERS = ("sgd", "newton", "lbfgs")
+SOLVER_NAMES = ("auto", "cholesky", "qr", "exact", *GRADIENT_SOLVERS)
 # Beyond this condition number of the scaled normal equations, auto does not trust
 # the cholesky pass (≈ 16 − 5 − 1 = 10 digits left) and reads the data again.
 AUTO_SWITCH_CONDITION = 1e5
@@ -35,7 +41,7 @@ def _exact():
 def state_class(solver: str):
     """The state a solver accumulates."""
     check_solver(solver)
-    if solver in ("auto", "cholesky"):
+    if solver in ("auto", "cholesky", *GRADIENT_SOLVERS):
         return MomentState
     if solver == "qr":
         return QRState
@@ -71,4 +77,4 @@ def check_solver(solver: str) -> None:
 
 
 def second_pass_solver(n_features: int) -> str:
-    return "qr"  # exact joins when its state lands
+    return "exact" if n_features <= AUTO_EXACT_MAX_FEATURES else "qr"

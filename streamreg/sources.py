@@ -5,6 +5,12 @@ once (file list, footers, Hive partitions, per-file schemas); then
 :meth:`Source.batches` streams only the requested columns in record batches of
 bounded size, each tagged with the file it came from and its row offset there.
 
+Inputs may also be fsspec URLs (``s3://bucket/prefix/``, globs included, with
+``storage_options`` such as ``endpoint_url``); they are listed through fsspec and
+read through pyarrow with that filesystem. :func:`list_files` only lists (path,
+size, modification time or ETag) without opening a file, which is what an
+incremental job needs to decide that nothing is new.
+
 >>> import tempfile, pathlib, pyarrow as pa, pyarrow.parquet as pq
 >>> root = pathlib.Path(tempfile.mkdtemp())
 >>> pq.write_table(pa.table({"x": [1.0, 2.0], "y": [3.0, 5.0]}), root / "part.parquet")
@@ -16,10 +22,12 @@ bounded size, each tagged with the file it came from and its row offset there.
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import glob as globlib
+import hashlib
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +67,15 @@ class ParquetFileInfo:
     schema: pa.Schema
     row_group_starts: tuple[int, ...]
     partition: dict = field(default_factory=dict)
+    # For a URL input: the pyarrow filesystem it is read through and its path there.
+    filesystem: object = field(default=None, compare=False, repr=False)
+    fs_path: str | None = None
+    first_row_group: int = 0  # row groups before this one are skipped (a resumed scan)
+
+    @property
+    def location(self) -> str:
+        """The path to open: within ``filesystem`` for a URL input, else the local path."""
+        return self.fs_path if self.fs_path is not None else self.path
 
     def row_group_of(self, row: int) -> int:
         """Index of the row group holding the file's ``row``-th row (0-based)."""
@@ -93,26 +110,53 @@ class Source:
 
     # ----------------------------------------------------------------- build
     @classmethod
-    def resolve(cls, source: str | os.PathLike | Sequence[str | os.PathLike]) -> Source:
-        """Expand a path, directory, glob or list of them into files and read their footers."""
+    def resolve(cls, source: str | os.PathLike | Sequence[str | os.PathLike], *,
+                storage_options: dict | None = None) -> Source:
+        """Expand a path, directory, glob, URL or list of them into files and read their footers.
+
+        ``storage_options`` go to fsspec for URL inputs (e.g. ``endpoint_url``)."""
         if isinstance(source, Source):
             return source
-        items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
-        if not items:
-            raise InputError("no input given: expected a Parquet file, a directory or a glob.")
-        found: list[tuple[str, dict]] = []
-        for item in items:
-            found.extend(_expand(str(item)))
-        seen: set[str] = set()
-        unique = []
-        for path, part in found:
-            key = os.path.abspath(path)
-            if key not in seen:
-                seen.add(key)
-                unique.append((path, part))
-        partition_types = _partition_types([part for _, part in unique])
-        files = [_read_footer(path, _typed_partition(part, partition_types)) for path, part in unique]
+        return cls.from_listing(list_files(source, storage_options=storage_options),
+                                storage_options=storage_options)
+
+    @classmethod
+    def from_listing(cls, listed: Sequence[ListedFile], *, storage_options: dict | None = None) -> Source:
+        """Read the footers of files found by :func:`list_files`."""
+        urls = {is_url(f.path) for f in listed}
+        if len(urls) > 1:
+            raise InputError("the inputs mix local paths and URLs; give one kind per source.")
+        filesystem = fsspec_fs = None
+        if urls == {True}:
+            protocols = {_protocol(f.path) for f in listed}
+            if len(protocols) > 1:
+                raise InputError(f"the inputs mix URL schemes ({', '.join(sorted(protocols))}); "
+                                 "give one kind per source.")
+            fsspec_fs, _ = url_filesystem(listed[0].path, storage_options)
+            from pyarrow import fs as pafs
+
+            filesystem = pafs.PyFileSystem(pafs.FSSpecHandler(fsspec_fs))
+        partition_types = _partition_types([f.partition for f in listed])
+        files = [_read_footer(f.path, _typed_partition(f.partition, partition_types), filesystem,
+                              fsspec_fs._strip_protocol(f.path) if fsspec_fs is not None else None,
+                              f.size)
+                 for f in listed]
         return cls(files, partition_types)
+
+    def from_row_group(self, path: str, row_group: int) -> Source:
+        """The same files, with ``path`` read from its ``row_group``-th row group on.
+
+        Record batches never span row groups, so a scan resumed here yields the
+        same batches as the tail of a full scan."""
+        files = []
+        for info in self.files:
+            if info.path == path:
+                if not 0 <= row_group <= len(info.row_group_starts):
+                    raise InputError(f"{path} has {len(info.row_group_starts)} row groups; "
+                                     f"cannot start at row group {row_group}.")
+                info = replace(info, first_row_group=row_group)
+            files.append(info)
+        return Source(files, self.partition_types)
 
     def _combined_schema(self) -> pa.Schema:
         fields: dict[str, pa.Field] = {}
@@ -186,12 +230,15 @@ class Source:
         data_columns = [c for c in columns if c not in self.partition_types]
         part_columns = [c for c in columns if c in self.partition_types]
         by_path = {info.path: info for info in self.files}
+        by_location = {info.location: info for info in self.files}
         scan_schema = pa.schema([self._scan_field(c) for c in data_columns])
-        dataset = ds.dataset([info.path for info in self.files], schema=scan_schema, format="parquet")
-        offsets = dict.fromkeys(by_path, 0)
+        dataset = ds.dataset(list(by_location), schema=scan_schema, format="parquet",
+                             filesystem=self.files[0].filesystem)
+        offsets = {info.path: _first_row(info) for info in self.files}
         try:
-            for path, batch in _scan_file_by_file(dataset, scan_schema, data_columns, batch_size):
-                info = by_path[path]
+            for location, batch in _scan_file_by_file(dataset, scan_schema, data_columns, batch_size,
+                                                      by_location):
+                info = by_location[location]
                 if part_columns:
                     batch = _with_constants(batch, {c: info.partition.get(c) for c in part_columns},
                                             self.partition_types)
@@ -259,12 +306,170 @@ class InMemorySource(Source):
             offset += batch.num_rows
 
 
+# ---------------------------------------------------------------------- listing
+@dataclass(frozen=True)
+class ListedFile:
+    """A file found by :func:`list_files`: what a directory listing tells, no footer read."""
+
+    path: str                 # the local path, or the full URL
+    size: int
+    modified: str | None      # modification time, ISO 8601 in UTC (microseconds)
+    etag: str | None = None   # object stores: the entity tag
+    partition: dict = field(default_factory=dict)  # raw Hive key=value strings of its folders
+
+    @property
+    def version(self) -> str:
+        """What changes when the content does: the ETag where there is one, else the mtime."""
+        return self.etag if self.etag else str(self.modified)
+
+
+def is_url(item: str | os.PathLike) -> bool:
+    """True for fsspec URLs such as ``s3://bucket/key`` (``file://`` counts as a local path)."""
+    scheme, sep, _ = str(item).partition("://")
+    return bool(sep) and scheme.replace("+", "").isalnum() and scheme != "file"
+
+
+def list_files(source: str | os.PathLike | Sequence[str | os.PathLike], *,
+               storage_options: dict | None = None, allow_empty: bool = False) -> list[ListedFile]:
+    """Expand paths, directories, globs and URLs into files, in order, without opening them.
+
+    Directories are read recursively (names starting with ``_`` or ``.`` are
+    skipped; ``key=value`` folders are Hive partitions). With ``allow_empty``
+    an empty directory or a pattern that matches nothing yields no files
+    instead of an error (a missing path is an error either way).
+    """
+    items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    if not items:
+        raise InputError("no input given: expected a Parquet file, a directory or a glob.")
+    found: list[ListedFile] = []
+    for item in items:
+        item = str(item)
+        if item.startswith("file://"):
+            item = item[len("file://"):]
+        if is_url(item):
+            found.extend(_list_url(item, storage_options or {}, allow_empty))
+        else:
+            for path, part in _expand(item, allow_empty):
+                found.append(_stat_local(path, part))
+    seen: set[str] = set()
+    unique = []
+    for listed in found:
+        key = listed.path if is_url(listed.path) else os.path.abspath(listed.path)
+        if key not in seen:
+            seen.add(key)
+            unique.append(listed)
+    return unique
+
+
+def url_filesystem(url: str, storage_options: dict | None = None):
+    """(fsspec filesystem, path within it) for a URL; a missing backend is a clear error."""
+    import fsspec
+
+    try:
+        return fsspec.core.url_to_fs(url, **(storage_options or {}))
+    except ImportError as exc:
+        extra = " (pip install 'streamreg[s3]')" if _protocol(url) in ("s3", "s3a") else ""
+        raise InputError(f"reading {_protocol(url)}:// URLs needs a package that is not installed{extra}: "
+                         f"{exc}.") from exc
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"cannot open {url} with the storage options given: {exc}.") from exc
+
+
+def describe_storage_error(exc: BaseException) -> str:
+    """A short, one-line reason for a failed object-store call (no traceback)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) < 300 else text[:297] + "..."
+
+
+def footer_digest(info: ParquetFileInfo) -> str:
+    """SHA-256 of the file's footer (metadata, its length and the magic): a content fingerprint.
+
+    Reads only the footer, so it is cheap even for a large file on object storage."""
+    try:
+        handle = (info.filesystem.open_input_file(info.location) if info.filesystem is not None
+                  else open(info.path, "rb"))
+        with handle:
+            size = info.size_bytes
+            handle.seek(max(size - 8, 0))
+            tail = handle.read(8)
+            length = int.from_bytes(tail[:4], "little") if len(tail) == 8 else -1
+            if tail[4:] != b"PAR1" or not 0 <= length <= size - 12:
+                raise DataError(f"{info.path} is not a readable Parquet file (no footer at its end).")
+            handle.seek(size - 8 - length)
+            footer = handle.read(length)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{info.path} is not a readable Parquet file ({exc}).") from exc
+    return hashlib.sha256(footer + tail).hexdigest()
+
+
+def _protocol(url: str) -> str:
+    return str(url).partition("://")[0]
+
+
+def _iso_from_ns(ns: int) -> str:
+    moment = dt.datetime.fromtimestamp(ns // 1_000_000_000, tz=dt.timezone.utc)
+    return moment.replace(microsecond=(ns % 1_000_000_000) // 1000).isoformat()
+
+
+def _stat_local(path: str, part: dict) -> ListedFile:
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}.") from exc
+    return ListedFile(path=path, size=st.st_size, modified=_iso_from_ns(st.st_mtime_ns), partition=part)
+
+
+def _list_url(item: str, storage_options: dict, allow_empty: bool) -> list[ListedFile]:
+    fs, root = url_filesystem(item, storage_options)
+    try:
+        fs.invalidate_cache()  # a long-lived process must see files that landed since
+        if any(ch in root for ch in "*?["):
+            entries = {p: i for p, i in fs.glob(root, detail=True).items() if i.get("type") == "file"}
+            parts = dict.fromkeys(entries, {})
+            if not entries and not allow_empty:
+                raise InputError(f"the pattern {item} matches no files.")
+        elif fs.isdir(root):
+            entries, parts = {}, {}
+            base = root.rstrip("/")
+            for path, info in sorted(fs.find(root, detail=True).items()):
+                relative = path[len(base):].lstrip("/").split("/")
+                if info.get("type") != "file" or any(s.startswith(("_", ".")) for s in relative):
+                    continue
+                entries[path] = info
+                parts[path] = _hive_keys("/".join(relative[:-1]))
+            if not entries and not allow_empty:
+                raise InputError(f"the directory {item} holds no Parquet files.")
+        elif fs.isfile(root):
+            entries = {root: fs.info(root)}
+            parts = {root: {}}
+        else:
+            raise InputError(f"{item} does not exist: expected a Parquet file, a directory or a glob.")
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the storage backends raise many families
+        raise InputError(f"cannot list {item}: {describe_storage_error(exc)}.") from exc
+    listed = []
+    for path in sorted(entries):
+        info = entries[path]
+        modified = info.get("LastModified") or info.get("mtime") or info.get("last_modified")
+        if isinstance(modified, dt.datetime):
+            modified = modified.astimezone(dt.timezone.utc).isoformat()
+        elif isinstance(modified, (int, float)):
+            modified = dt.datetime.fromtimestamp(modified, tz=dt.timezone.utc).isoformat()
+        etag = info.get("ETag") or info.get("etag")
+        listed.append(ListedFile(path=fs.unstrip_protocol(path), size=int(info.get("size") or 0),
+                                 modified=None if modified is None else str(modified),
+                                 etag=None if etag is None else str(etag).strip('"'),
+                                 partition=parts[path]))
+    return listed
+
+
 # ---------------------------------------------------------------------- helpers
-def _expand(item: str) -> list[tuple[str, dict]]:
+def _expand(item: str, allow_empty: bool = False) -> list[tuple[str, dict]]:
     if any(ch in item for ch in "*?["):
         matches = sorted(globlib.glob(item, recursive=True))
         files = [m for m in matches if os.path.isfile(m)]
-        if not files:
+        if not files and not allow_empty:
             raise InputError(f"the pattern {item} matches no files.")
         return [(m, {}) for m in files]
     if os.path.isdir(item):
@@ -277,7 +482,7 @@ def _expand(item: str) -> list[tuple[str, dict]]:
                 path = os.path.join(dirpath, name)
                 rel = os.path.relpath(dirpath, item)
                 out.append((path, _hive_keys(rel)))
-        if not out:
+        if not out and not allow_empty:
             raise InputError(f"the directory {item} holds no Parquet files.")
         return out
     if os.path.isfile(item):
@@ -338,12 +543,17 @@ def _typed_partition(part: dict, types: dict[str, pa.DataType]) -> dict:
     return typed
 
 
-def _read_footer(path: str, partition: dict) -> ParquetFileInfo:
+def _read_footer(path: str, partition: dict, filesystem=None, fs_path: str | None = None,
+                 size: int | None = None) -> ParquetFileInfo:
     try:
-        meta = pq.read_metadata(path)
+        meta = pq.read_metadata(fs_path or path, filesystem=filesystem)
         schema = meta.schema.to_arrow_schema()
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{path} is not a readable Parquet file ({exc}).") from exc
+    except Exception as exc:  # noqa: BLE001 - object-store errors come in many families
+        if filesystem is None:
+            raise
+        raise InputError(f"cannot read {path}: {describe_storage_error(exc)}.") from exc
     starts, row = [], 0
     for i in range(meta.num_row_groups):
         starts.append(row)
@@ -351,15 +561,26 @@ def _read_footer(path: str, partition: dict) -> ParquetFileInfo:
     return ParquetFileInfo(
         path=path,
         num_rows=meta.num_rows,
-        size_bytes=os.path.getsize(path),
+        size_bytes=os.path.getsize(path) if size is None else size,
         schema=schema,
         row_group_starts=tuple(starts) or (0,),
         partition=partition,
+        filesystem=filesystem,
+        fs_path=fs_path,
     )
 
 
+def _first_row(info: ParquetFileInfo) -> int:
+    """Row offset in its file of the first row a scan of ``info`` reads."""
+    if info.first_row_group == 0:
+        return 0
+    if info.first_row_group >= len(info.row_group_starts):
+        return info.num_rows
+    return info.row_group_starts[info.first_row_group]
+
+
 def _scan_file_by_file(dataset: ds.Dataset, schema: pa.Schema, columns: list[str],
-                       batch_size: int) -> Iterator[tuple[str, pa.RecordBatch]]:
+                       batch_size: int, infos: dict | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
     """(path, batch) for each batch of ``dataset``, one file scanned at a time.
 
     A scan of the whole dataset decodes later files while an earlier one is
@@ -369,6 +590,13 @@ def _scan_file_by_file(dataset: ds.Dataset, schema: pa.Schema, columns: list[str
     read-ahead, at the price of a pause of one batch's decoding between files.
     """
     for fragment in dataset.get_fragments():
+        info = (infos or {}).get(fragment.path)
+        if info is not None and info.first_row_group:
+            # Resume at a row-group boundary: batches never span row groups.
+            groups = list(range(info.first_row_group, len(info.row_group_starts)))
+            if not groups:
+                continue
+            fragment = fragment.subset(row_group_ids=groups)
         for batch in fragment.to_batches(schema=schema, columns=columns, batch_size=batch_size,
                                          use_threads=True, batch_readahead=BATCH_READAHEAD,
                                          fragment_scan_options=PARQUET_SCAN_OPTIONS):
@@ -379,7 +607,7 @@ def _null_count_from_footer(info: ParquetFileInfo, name: str) -> int | None:
     if name not in info.schema.names:
         return info.num_rows
     try:
-        meta = pq.read_metadata(info.path)
+        meta = pq.read_metadata(info.location, filesystem=info.filesystem)
         index = meta.schema.to_arrow_schema().get_field_index(name)
         leaf = [i for i in range(meta.num_columns) if meta.schema.column(i).path.split(".")[0] == name]
         if index < 0 or len(leaf) != 1:

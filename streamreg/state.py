@@ -65,7 +65,8 @@ class MomentState:
 
     @classmethod
     def from_arrays(cls, z: np.ndarray, weights: np.ndarray | None = None, *,
-                    names: Sequence[str], overwrite: bool = False) -> MomentState:
+                    names: Sequence[str], overwrite: bool = False,
+                    shift: np.ndarray | None = None, preshifted: bool = False) -> MomentState:
         """State of one batch ``z`` (rows × columns, target last) with optional weights.
 
         With ``overwrite=True`` the batch array is shifted in place (saves a copy
@@ -84,7 +85,7 @@ class MomentState:
         if weights is not None:
             weights = np.asarray(weights, dtype=np.float64)
             sqrt_w = np.sqrt(weights)
-        n, shift, mean_offset, comoment = _batch_moments(z, weights, sqrt_w)
+        n, shift, mean_offset, comoment = _batch_moments(z, weights, sqrt_w, shift, preshifted)
         return cls(names, n_rows, n, shift, comoment, mean_lo=mean_offset)
 
     def update(self, z: np.ndarray, weights: np.ndarray | None = None) -> MomentState:
@@ -225,23 +226,27 @@ def _two_sum(a, b):
     return s, np.where(np.isfinite(e), e, 0.0)
 
 
-def _batch_moments(z: np.ndarray, weights, sqrt_w):
+def _batch_moments(z: np.ndarray, weights, sqrt_w, shift=None, preshifted=False):
     """(n, shift, mean − shift, M) of one batch; shifts ``z`` in place.
 
-    Sums are taken about a shift ``c``, the batch mean from one plain pass —
-    one BLAS ``syrk`` on ``z − c`` — and converted to central moments with
-    ``M = S − s sᵀ/n``; ``s/n`` keeps the digits that pass rounded away. If
-    that subtraction would still cancel badly, the batch is recentred on
-    ``c + s/n`` and summed again.
+    Sums are taken about a shift ``c`` — the caller's (the running mean of the
+    rows so far, free) or else the batch mean from one plain pass — with one
+    BLAS ``syrk`` on ``z − c``, and converted to central moments with
+    ``M = S − s sᵀ/n``; ``s/n`` keeps the digits the shift rounded away. If
+    that subtraction would cancel badly (the batch mean drifted far from the
+    shift, as in sorted timestamps), the batch is recentred on ``c + s/n`` and
+    summed again.
     """
-    # The plain-pass mean costs one read of z. A shift from a few leading rows
-    # would be free but lands ~σ/8 off, which trips the cancellation check on
-    # almost every batch and doubles the syrk work.
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        shift = z.mean(axis=0) if weights is None else (z.T @ weights) / weights.sum()
+    # A shift from a few leading rows would be free but lands ~σ/8 off, which trips
+    # the cancellation check on almost every batch and doubles the syrk work; the
+    # running mean lands ~σ/√n off for shuffled data.
+    if shift is None:
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            shift = z.mean(axis=0) if weights is None else (z.T @ weights) / weights.sum()
     # A column holding NaN or ±inf gets no shift; its sums are screened by the caller.
-    shift = np.where(np.isfinite(shift), shift, 0.0)
-    z -= shift
+    if not preshifted:
+        shift = np.where(np.isfinite(shift), shift, 0.0)
+        z -= shift
     n, s, sums = _shifted_sums(z, weights, sqrt_w)
     if n == 0.0:
         k = z.shape[1]

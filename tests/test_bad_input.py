@@ -271,7 +271,7 @@ def test_linear_combination_is_collinear(tmp_path):
     path = write(tmp_path / "d.parquet", **data)
     message = fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2,combo"],
                         "'combo'", "linear combination", "x1", "x2", "--drop-collinear")
-    assert "is a linear combination of the intercept, x1, x2" in message
+    assert "is a linear combination of the intercept, " in message
 
 
 def test_two_aliased_columns_are_both_named(tmp_path):

@@ -1,0 +1,331 @@
+"""The job spec: a TOML file naming inputs, model, state location and outputs, validated.
+
+``streamreg run job.toml`` reads it with :func:`load_job`; every mistake is one
+sentence naming the key and what was expected (exit code 2). Relative local
+paths are taken relative to the folder of the job file, so a scheduler may
+start the job from anywhere. ``streamreg job init`` writes :data:`EXAMPLE`.
+
+>>> job = parse_job(EXAMPLE, path="job.toml")
+>>> job.target, job.solver, job.checkpoint_row_groups, job.interval
+('y', 'cholesky', 8, 60.0)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field, replace
+
+from .errors import InputError
+from .sources import is_url
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+JOB_SOLVERS = ("cholesky", "qr", "exact")
+ON_CHANGE = ("error", "replace")
+NULL_POLICIES = ("drop", "error")
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
+
+EXAMPLE = '''\
+# A streamreg job. Run it from cron, Airflow or a Kubernetes CronJob with
+#
+#     streamreg run job.toml            (add --dry-run to see what it would do)
+#
+# Each run folds in only the Parquet files it has not seen yet, refits, and
+# publishes the new model; a run that dies at any instant is finished by the
+# next one, with no row lost and none counted twice. Relative paths are
+# relative to this file.
+
+# Input files: Parquet files, directories (read recursively; key=value folders
+# become columns), globs, or URLs such as "s3://bucket/events/".
+inputs = ["data/"]
+
+[model]
+target = "y"
+# features = ["x1", "x2"]     # default: every numeric column but target, weight and exclude
+# exclude = ["id"]            # columns left out of the default features
+# weight = "w"                # weighted least squares
+fit_intercept = true
+nulls = "drop"                # rows with a null/NaN in a used column: "drop" (counted) or "error"
+solver = "cholesky"           # "cholesky" (fastest), "qr" or "exact" (bit-identical however split)
+drop_collinear = false        # collinear columns get no coefficient instead of an error
+
+[state]
+# A folder or an object-store prefix ("s3://bucket/jobs/sales/"): manifest.json,
+# one state per ingested file (states/), checkpoints (partial/) and the lock.
+location = "state/"
+checkpoint_row_groups = 8     # inside a big file, checkpoint every 8 row groups (0: per file only)
+# batch_size = 65536          # rows per record batch (default: about 16 MiB of float64)
+
+[outputs]
+model = "out/model.json"      # also written as out/model.v000001.json, v000002, ... per version
+keep_versions = 10            # numbered versions to keep (0: all)
+# summary = "out/summary.txt" # the results table, as text
+# predictions = "out/predictions.parquet"  # the rows new in a run, predicted by its model
+# keep = ["id"]               # input columns copied into the predictions
+
+[run]
+on_change = "error"           # a file that changed since it was ingested: "error" or "replace"
+# window = "30d"              # keep only files from the last 30 days (units s, m, h, d, w)
+# window_key = "date"         # ... dated by this Hive partition (date=2026-01-31/), not by mtime
+interval = "60s"              # with --watch: how often to look for new files
+
+# [storage]                   # fsspec options for every URL above, e.g. an S3-compatible server:
+# endpoint_url = "http://127.0.0.1:9000"
+'''
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated job; paths are absolute (or URLs)."""
+
+    path: str
+    inputs: tuple[str, ...]
+    target: str
+    state: str
+    model: str
+    features: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+    weight: str | None = None
+    fit_intercept: bool = True
+    nulls: str = "drop"
+    solver: str = "cholesky"
+    drop_collinear: bool = False
+    batch_size: int | None = None
+    checkpoint_row_groups: int = 8
+    summary: str | None = None
+    predictions: str | None = None
+    keep: tuple[str, ...] = ()
+    keep_versions: int = 10
+    on_change: str = "error"
+    window: float | None = None        # seconds
+    window_text: str | None = None
+    window_key: str | None = None
+    interval: float = 60.0             # seconds
+    storage: dict = field(default_factory=dict)
+
+    def with_options(self, *, on_change: str | None = None, window: str | None = None,
+                     interval: str | None = None) -> JobSpec:
+        """The job with command-line overrides (validated like the file's keys)."""
+        changes: dict = {}
+        if on_change is not None:
+            changes["on_change"] = _choice(on_change, ON_CHANGE, "--on-change")
+        if window is not None:
+            changes["window"] = parse_duration(window, "--window")
+            changes["window_text"] = window
+        if interval is not None:
+            changes["interval"] = parse_duration(interval, "--interval")
+        return replace(self, **changes)
+
+
+def load_job(path: str | os.PathLike) -> JobSpec:
+    """Read and validate a job file."""
+    path = str(path)
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8")
+    except FileNotFoundError:
+        raise InputError(f"the job file {path} does not exist (streamreg job init writes an example).") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the job file {path}: {exc}.") from exc
+    return parse_job(text, path=path)
+
+
+def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
+    """Validate the TOML ``text`` of a job file found at ``path``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path} is not valid TOML: {exc}.") from exc
+    keys = _Keys(data, path)
+    base = os.path.dirname(os.path.abspath(path))
+
+    inputs = keys.strings("inputs", required=True)
+    if not inputs:
+        raise InputError(f"{path}: 'inputs' must name at least one path, glob or URL.")
+    model = keys.table("model", required=True)
+    state = keys.table("state", required=True)
+    outputs = keys.table("outputs", required=True)
+    run = keys.table("run")
+    storage = keys.table("storage") or {}
+    keys.done()
+
+    m = _Keys(model, path, "model")
+    target = m.string("target", required=True)
+    features = m.strings("features")
+    exclude = m.strings("exclude") or []
+    weight = m.string("weight")
+    fit_intercept = m.boolean("fit_intercept", True)
+    nulls = m.choice("nulls", NULL_POLICIES, "drop")
+    solver = m.choice("solver", JOB_SOLVERS, "cholesky")
+    drop_collinear = m.boolean("drop_collinear", False)
+    m.done()
+    if features is not None and not features:
+        raise InputError(f"{path}: 'model.features' is empty; leave it out to use every numeric column.")
+
+    s = _Keys(state, path, "state")
+    location = s.string("location", required=True)
+    checkpoint = s.integer("checkpoint_row_groups", 8, minimum=0)
+    batch_size = s.integer("batch_size", None, minimum=1)
+    s.done()
+
+    o = _Keys(outputs, path, "outputs")
+    model_out = o.string("model", required=True)
+    summary = o.string("summary")
+    predictions = o.string("predictions")
+    keep = o.strings("keep") or []
+    keep_versions = o.integer("keep_versions", 10, minimum=0)
+    o.done()
+    if keep and predictions is None:
+        raise InputError(f"{path}: 'outputs.keep' names columns for the predictions, but 'outputs.predictions' is not set.")
+
+    r = _Keys(run or {}, path, "run")
+    on_change = r.choice("on_change", ON_CHANGE, "error")
+    window_text = r.string("window")
+    window_key = r.string("window_key")
+    interval = r.duration("interval", 60.0)
+    r.done()
+    window = parse_duration(window_text, f"{path}: 'run.window'") if window_text is not None else None
+    if window_key is not None and window is None:
+        raise InputError(f"{path}: 'run.window_key' is set but 'run.window' is not.")
+
+    outs = [p for p in (model_out, summary, predictions) if p is not None]
+    if len(set(outs)) != len(outs):
+        raise InputError(f"{path}: the outputs model, summary and predictions must be different files.")
+    return JobSpec(
+        path=os.path.abspath(path), inputs=tuple(_place(p, base) for p in inputs), target=target,
+        state=_place(location, base), model=_place(model_out, base),
+        features=None if features is None else tuple(features), exclude=tuple(exclude), weight=weight,
+        fit_intercept=fit_intercept, nulls=nulls, solver=solver, drop_collinear=drop_collinear,
+        batch_size=batch_size, checkpoint_row_groups=checkpoint,
+        summary=None if summary is None else _place(summary, base),
+        predictions=None if predictions is None else _place(predictions, base), keep=tuple(keep),
+        keep_versions=keep_versions, on_change=on_change, window=window, window_text=window_text,
+        window_key=window_key, interval=interval, storage=dict(storage),
+    )
+
+
+def parse_duration(text, where: str) -> float:
+    """Seconds in ``"90s"``, ``"15m"``, ``"12h"``, ``"30d"``, ``"2w"`` (a bare number is seconds)."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*", str(text))
+        if match is None:
+            raise InputError(f"{where} must be a duration such as 90s, 15m, 12h, 30d or 2w; got {text!r}.")
+        seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if not seconds > 0:
+        raise InputError(f"{where} must be a positive duration; got {text!r}.")
+    return seconds
+
+
+def _place(path: str, base: str) -> str:
+    """A relative local path is relative to the job file's folder; URLs stay as they are."""
+    if is_url(path):
+        return path
+    path = os.path.expanduser(path)
+    trailing = os.sep if path.endswith(("/", os.sep)) else ""
+    return os.path.normpath(os.path.join(base, path)) + trailing
+
+
+def _choice(value, allowed, where: str) -> str:
+    if value not in allowed:
+        raise InputError(f"{where} must be one of {', '.join(allowed)}; got {value!r}.")
+    return value
+
+
+def _kind(value) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+             dict: "a table"}
+    return names.get(type(value), type(value).__name__)
+
+
+class _Keys:
+    """Typed access to one TOML table; unknown keys are reported by :meth:`done`."""
+
+    def __init__(self, table, path: str, prefix: str = ""):
+        self.data, self.path, self.prefix, self.used = table, path, prefix, set()
+
+    def _name(self, key: str) -> str:
+        return f"{self.prefix}.{key}" if self.prefix else key
+
+    def _get(self, key: str, required: bool):
+        self.used.add(key)
+        if key not in self.data:
+            if required:
+                raise InputError(f"{self.path}: the key '{self._name(key)}' is required.")
+            return None
+        return self.data[key]
+
+    def _wrong(self, key: str, expected: str, value):
+        return InputError(f"{self.path}: '{self._name(key)}' must be {expected}, got {_kind(value)} ({value!r}).")
+
+    def string(self, key: str, required: bool = False):
+        value = self._get(key, required)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise self._wrong(key, "a non-empty string", value)
+        return value
+
+    def strings(self, key: str, required: bool = False):
+        value = self._get(key, required)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self._wrong(key, "a list of strings", value)
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._get(key, False)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self._wrong(key, "true or false", value)
+        return value
+
+    def integer(self, key: str, default, minimum: int):
+        value = self._get(key, False)
+        if value is None:
+            return default
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self._wrong(key, "an integer", value)
+        if value < minimum:
+            raise InputError(f"{self.path}: '{self._name(key)}' must be at least {minimum}, got {value}.")
+        return value
+
+    def choice(self, key: str, allowed, default: str) -> str:
+        value = self._get(key, False)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise self._wrong(key, f"a string, one of {', '.join(allowed)}", value)
+        return _choice(value, allowed, f"{self.path}: '{self._name(key)}'")
+
+    def duration(self, key: str, default: float) -> float:
+        value = self._get(key, False)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise self._wrong(key, "a duration such as \"60s\"", value)
+        return parse_duration(value, f"{self.path}: '{self._name(key)}'")
+
+    def table(self, key: str, required: bool = False):
+        value = self._get(key, required)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self._wrong(key, f"a table ([{self._name(key)}])", value)
+        return value
+
+    def done(self) -> None:
+        unknown = [k for k in self.data if k not in self.used]
+        if unknown:
+            known = ", ".join(sorted(self.used))
+            raise InputError(f"{self.path}: unknown key '{self._name(unknown[0])}' (known here: {known}).")

@@ -1,0 +1,121 @@
+"""``streamreg plot``: a saved model's loss curve and, for one feature, its fitted line, as a PNG.
+
+Needs matplotlib (``pip install 'streamreg[plot]'``). Everything drawn comes from the
+model file: the loss history recorded by a gradient solver, the loss of the exact
+least-squares fit (solved from the saved moment state, drawn as the floor the curve
+approaches), and — with a single feature — the fitted line over the feature's mean ± 2.5
+standard deviations with a ±2·RMSE band. No data is read.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .errors import InputError
+
+
+def plot_model(model, out: str | os.PathLike) -> None:
+    """Write the figure for ``model`` to ``out`` (PNG, atomically)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise InputError("streamreg plot needs matplotlib: pip install 'streamreg[plot]' "
+                         "(or pip install matplotlib).") from None
+    record = model.optimizer_
+    one_line = model.n_features_in_ == 1 and not np.isnan(model.coef_[0])
+    if record is None and not one_line:
+        raise InputError(f"the model (solver '{model.solver_}') keeps no loss history and has "
+                         f"{model.n_features_in_} features, so there is nothing to plot; fit with "
+                         "--solver sgd, newton or lbfgs for a loss curve.")
+    panels = int(record is not None) + int(one_line)
+    fig, axes = plt.subplots(1, panels, figsize=(6.4 * panels, 4.6), squeeze=False)
+    axes = list(axes[0])
+    if record is not None:
+        _loss_panel(axes.pop(0), model, record)
+    if one_line:
+        _line_panel(axes.pop(0), model)
+    fig.tight_layout()
+    from .atomic import atomic_path
+
+    try:
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+    finally:
+        plt.close(fig)
+
+
+def _loss_panel(ax, model, record: dict) -> None:
+    history = record["history"]
+    steps = np.asarray(history["iteration"])
+    unit = "epoch" if record["solver"] == "sgd" else "iteration"
+    ax.plot(steps, history["loss"], "o-", color="C0", label="training loss")
+    if history.get("validation_loss"):
+        held = np.array([np.nan if v is None else v for v in history["validation_loss"]])
+        ax.plot(steps, held, "s--", color="C2", label="held-out loss")
+    floor = _exact_loss(model, record)
+    if floor is not None:
+        ax.axhline(floor, color="0.4", lw=1, ls=":", label=f"exact least squares ({floor:.4g})")
+    ax.set_yscale("log")
+    ax.set_xlabel(unit)
+    scale = "standardized" if record["standardized"] else "original units"
+    ax.set_ylabel(f"loss: ½ mean squared residual ({scale})")
+    right = ax.twinx()
+    right.plot(steps, history["gradient_norm"], "^:", color="C3", label="gradient norm")
+    right.set_yscale("log")
+    right.set_ylabel("gradient norm", color="C3")
+    lines = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper right", fontsize="small")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    status = "converged" if record["converged"] else "not converged"
+    if record["stop_reason"].startswith("early stopping"):
+        status = "stopped early on the held-out loss"
+    n = record["iterations"]
+    ax.set_title(f"{record['solver']}: {n} {unit}{'s' if n != 1 else ''}, {status}")
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def _exact_loss(model, record: dict) -> float | None:
+    """The loss of the exact fit on the same scale (None when penalized or unsolvable)."""
+    if record["options"].get("l2"):
+        return None
+    from .errors import StreamregError
+    from .sgd import Problem
+    from .solve import solve_normal_equations
+
+    state = model.state_
+    try:
+        exact = solve_normal_equations(state, fit_intercept=model.fit_intercept, drop_collinear=True)
+    except StreamregError:
+        return None
+    kept = np.flatnonzero(~np.isnan(model.coef_))
+    problem = Problem.build(state, kept, fit_intercept=model.fit_intercept,
+                            standardize=record["standardized"])
+    return float(exact.ssr / (2.0 * state.weight_sum * problem.scale[-1] ** 2))
+
+
+def _line_panel(ax, model) -> None:
+    state = model.state_
+    mean = state.mean + state.mean_lo
+    sd = np.sqrt(max(state.comoment[0, 0] / state.weight_sum, 0.0))
+    x = np.linspace(mean[0] - 2.5 * sd, mean[0] + 2.5 * sd, 200)
+    y = model.predict(x.reshape(-1, 1))
+    band = 2.0 * model.rmse_
+    name, target = str(model.feature_names_in_[0]), model.target
+    ax.fill_between(x, y - band, y + band, color="C0", alpha=0.15, label="± 2·RMSE")
+    sign = "+" if model.intercept_ >= 0 else "−"
+    ax.plot(x, y, color="C0", lw=2,
+            label=f"{target} = {model.coef_[0]:.4g}·{name} {sign} {abs(model.intercept_):.4g}")
+    ax.plot([mean[0]], [mean[1]], "o", color="C1", label="means of the training rows")
+    ax.set_xlabel(name)
+    ax.set_ylabel(target)
+    ax.set_title(f"fitted line ({model.solver_}; from the model file, no data read)")
+    ax.legend(loc="upper left", fontsize="small")
+    ax.grid(True, alpha=0.3)

@@ -1,0 +1,328 @@
+"""Where a job keeps its state and puts its outputs: a local folder or an object-store prefix.
+
+A :class:`Store` offers the few operations a job needs, with the same meaning
+on both: read a small file, write one **atomically** (locally a temporary
+sibling, fsync and rename; on object storage a single PUT, which is atomic),
+create one only if it does not exist yet (the lock), list and delete. Object
+storage goes through fsspec (``s3fs`` for ``s3://``); :func:`write_output`
+puts one output file (a model, a summary, predictions) at a path or URL.
+
+>>> import tempfile
+>>> store = Store(tempfile.mkdtemp())
+>>> store.write("states/a.json", b"{}")
+>>> store.read("states/a.json"), store.list("states"), store.read("missing.json")
+(b'{}', ['a.json'], None)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import socket
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .atomic import atomic_path
+from .errors import InputError, LockError, StreamregError
+from .sources import describe_storage_error, is_url, url_filesystem
+
+try:  # POSIX: the kernel drops a flock when its holder dies, so a stale lock is certain
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+
+class Store:
+    """A folder (local path or URL prefix) holding named files such as ``states/ab12.json``."""
+
+    def __init__(self, root: str | os.PathLike, storage_options: dict | None = None):
+        root = str(root)
+        self.remote = is_url(root)
+        if self.remote:
+            self.fs, path = url_filesystem(root, storage_options)
+            self.base = path.rstrip("/")
+            self.root = root.rstrip("/")
+        else:
+            self.fs = None
+            self.base = self.root = os.path.abspath(root)
+
+    def url(self, name: str) -> str:
+        """The full path or URL of ``name``, for messages."""
+        return f"{self.root}/{name}" if self.remote else os.path.join(self.root, name)
+
+    def _path(self, name: str) -> str:
+        return f"{self.base}/{name}" if self.remote else os.path.join(self.base, name)
+
+    def _call(self, what: str, name: str, action: Callable):
+        try:
+            return action()
+        except StreamregError:
+            raise
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - storage backends raise many families
+            raise InputError(f"cannot {what} {self.url(name)}: {describe_storage_error(exc)}.") from exc
+
+    # ------------------------------------------------------------ files
+    def read(self, name: str) -> bytes | None:
+        """The content of ``name``, or None if it does not exist."""
+        try:
+            if self.remote:
+                return self._call("read", name, lambda: self.fs.cat_file(self._path(name)))
+            with open(self._path(name), "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+        except (IsADirectoryError, PermissionError) as exc:
+            raise InputError(f"cannot read {self.url(name)}: {exc.strerror or exc}.") from exc
+
+    def exists(self, name: str) -> bool:
+        if self.remote:
+            return bool(self._call("read", name, lambda: self.fs.exists(self._path(name))))
+        return os.path.exists(self._path(name))
+
+    def write(self, name: str, data: bytes) -> None:
+        """Replace ``name`` with ``data`` atomically: readers see the old or the new content."""
+        if self.remote:
+            self._call("write", name, lambda: self.fs.pipe_file(self._path(name), data))
+            return
+        path = self._path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
+
+    def create(self, name: str, data: bytes) -> bool:
+        """Write ``name`` only if it does not exist; False if it does."""
+        if self.remote:
+            def put():
+                try:
+                    self.fs.pipe_file(self._path(name), data, mode="create")  # If-None-Match: *
+                except FileExistsError:
+                    return False
+                return True
+
+            if self.exists(name):  # also for servers that ignore the condition
+                return False
+            return self._call("write", name, put)
+        path = self._path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return True
+
+    def delete(self, name: str) -> None:
+        """Remove ``name`` if it exists."""
+        if self.remote:
+            with contextlib.suppress(FileNotFoundError):
+                self._call("delete", name, lambda: self.fs.rm_file(self._path(name)))
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path(name))
+
+    def list(self, folder: str) -> list[str]:
+        """Names of the files directly in ``folder`` (sorted; none if it does not exist)."""
+        if self.remote:
+            def ls():
+                try:
+                    self.fs.invalidate_cache(self._path(folder))
+                    entries = self.fs.ls(self._path(folder), detail=False)
+                except FileNotFoundError:
+                    return []
+                return [e.rstrip("/").rsplit("/", 1)[-1] for e in entries]
+
+            return sorted(self._call("list", folder, ls))
+        try:
+            return sorted(e.name for e in os.scandir(self._path(folder)) if e.is_file())
+        except FileNotFoundError:
+            return []
+
+    def ensure(self) -> None:
+        """Create the local folder (object stores need no folders)."""
+        if not self.remote:
+            try:
+                os.makedirs(self.base, exist_ok=True)
+            except OSError as exc:
+                raise InputError(f"cannot create the state folder {self.root}: {exc.strerror or exc}.") from exc
+
+    # ------------------------------------------------------------ lock
+    def lock(self, name: str = "lock") -> Lock:
+        """Take the job's lock or raise :class:`LockError` naming its holder.
+
+        The lock file is created exclusively and records pid, host and start
+        time. A lock left by a dead process is taken over: locally the kernel's
+        flock on it is gone (certain, whatever the host); on object storage
+        when the holder ran on this host and its pid is no longer alive.
+        """
+        holder = {"pid": os.getpid(), "host": socket.gethostname(),
+                  "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+        data = (json.dumps(holder) + "\n").encode()
+        if self.remote:
+            return self._lock_remote(name, data)
+        return self._lock_local(name, data)
+
+    def _lock_local(self, name: str, data: bytes) -> Lock:
+        path = self._path(name)
+        if fcntl is None:  # pragma: no cover
+            return self._lock_by_pid(name, data)
+        for _ in range(10):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+                created = True
+            except FileExistsError:
+                try:
+                    fd = os.open(path, os.O_RDWR)
+                except FileNotFoundError:
+                    continue  # released meanwhile
+                created = False
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                previous = _parse_holder(_read_fd(fd))
+                os.close(fd)
+                raise LockError(_held_message(self.url(name), previous)) from None
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:  # the holder released it between our open and our flock
+                os.close(fd)
+                continue
+            stale = None if created else (_parse_holder(_read_fd(fd)) or {})
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, data, 0)
+            os.fsync(fd)
+            return Lock(self, name, fd=fd, stale=stale)
+        raise LockError(f"could not take the lock {self.url(name)}: it keeps changing hands; try again.")
+
+    def _lock_remote(self, name: str, data: bytes) -> Lock:
+        return self._lock_by_pid(name, data)
+
+    def _lock_by_pid(self, name: str, data: bytes) -> Lock:
+        stale = None
+        for _ in range(5):
+            if self.create(name, data):
+                return Lock(self, name, stale=stale)
+            raw = self.read(name)
+            if raw is None:
+                continue  # released meanwhile
+            previous = _parse_holder(raw)
+            if previous and previous.get("host") == socket.gethostname() \
+                    and isinstance(previous.get("pid"), int) and not _pid_alive(previous["pid"]):
+                self.delete(name)
+                stale = previous
+                continue
+            raise LockError(_held_message(self.url(name), previous))
+        raise LockError(f"could not take the lock {self.url(name)}: it keeps changing hands; try again.")
+
+
+@dataclass
+class Lock:
+    """A held lock; :meth:`release` removes it."""
+
+    store: Store
+    name: str
+    fd: int | None = None
+    stale: dict | None = None   # the dead holder whose lock was taken over, if any
+
+    def release(self) -> None:
+        self.store.delete(self.name)
+        if self.fd is not None:
+            os.close(self.fd)  # closing drops the flock
+            self.fd = None
+
+    def describe_stale(self) -> str | None:
+        if self.stale is None:
+            return None
+        who = _describe_holder(self.stale) if self.stale else "a run that left it empty"
+        return f"took over the stale lock {self.store.url(self.name)} of {who}, which is no longer running"
+
+
+def write_output(target: str, data: bytes, storage_options: dict | None = None) -> None:
+    """Write one output file (path or URL) atomically, creating local folders as needed."""
+    if is_url(target):
+        Store(target.rsplit("/", 1)[0], storage_options).write(target.rsplit("/", 1)[1], data)
+        return
+    Store(os.path.dirname(os.path.abspath(target))).write(os.path.basename(target), data)
+
+
+def write_output_file(target: str, produce: Callable[[str], object],
+                      storage_options: dict | None = None):
+    """Have ``produce(local_path)`` write a file, then publish it at ``target`` atomically.
+
+    Locally the file is written beside the target and renamed; for a URL it is
+    written to a local temporary file and uploaded (a single object write)."""
+    if not is_url(target):
+        target = os.path.abspath(target)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with atomic_path(target) as tmp:
+            return produce(str(tmp))
+    with tempfile.TemporaryDirectory(prefix="streamreg-") as folder:
+        local = os.path.join(folder, target.rsplit("/", 1)[1])
+        result = produce(local)
+        fs, path = url_filesystem(target, storage_options)
+        try:
+            fs.put_file(local, path)
+        except Exception as exc:  # noqa: BLE001 - storage backends raise many families
+            raise InputError(f"cannot write {target}: {describe_storage_error(exc)}.") from exc
+        return result
+
+
+def output_exists(target: str, storage_options: dict | None = None) -> bool:
+    if is_url(target):
+        return Store(target.rsplit("/", 1)[0], storage_options).exists(target.rsplit("/", 1)[1])
+    return os.path.exists(target)
+
+
+def delete_output(target: str, storage_options: dict | None = None) -> None:
+    if is_url(target):
+        Store(target.rsplit("/", 1)[0], storage_options).delete(target.rsplit("/", 1)[1])
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target)
+
+
+# ---------------------------------------------------------------- helpers
+def _read_fd(fd: int) -> bytes:
+    try:
+        return os.pread(fd, 4096, 0)
+    except OSError:
+        return b""
+
+
+def _parse_holder(raw: bytes | None) -> dict | None:
+    try:
+        holder = json.loads(raw or b"")
+    except ValueError:
+        return None
+    return holder if isinstance(holder, dict) else None
+
+
+def _describe_holder(holder: dict | None) -> str:
+    if not holder:
+        return "an unknown process"
+    return (f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}, "
+            f"started {holder.get('started', '?')}")
+
+
+def _held_message(where: str, holder: dict | None) -> str:
+    return (f"another run of this job holds the lock {where} ({_describe_holder(holder)}); "
+            "try again when it has finished.")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
