@@ -10,6 +10,7 @@ from ._version import __version__
 from .errors import (
     CollinearityError,
     DataError,
+    DivergenceError,
     IllConditionedError,
     InputError,
     ModelFormatError,
@@ -33,12 +34,18 @@ __all__ = [
     "DataError",
     "CollinearityError",
     "IllConditionedError",
+    "DivergenceError",
+    "SGDOptions",
     "ModelFormatError",
 ]
 
 
 def __getattr__(name):
     # Imported on first use: scikit-learn takes longer to import than the rest of streamreg.
+    if name == "SGDOptions":
+        from .sgd import SGDOptions
+
+        return SGDOptions
     if name == "StreamingLinearRegression":
         from .estimator import StreamingLinearRegression
 

@@ -43,3 +43,7 @@ class LockError(StreamregError):
     """Another run of the same job holds its lock (exit 3: try again later)."""
 
     exit_code = 3
+
+
+class DivergenceError(InputError):
+    """The gradient steps diverged (the loss became non-finite or kept growing); exit code 2."""

@@ -98,7 +98,7 @@ import numpy as np
 import pyarrow as pa
 
 from .design import DesignSpec, batch_arrays
-from .errors import IllConditionedError, InputError, ModelFormatError
+from .errors import DivergenceError, IllConditionedError, InputError, ModelFormatError
 from .solvers import GRADIENT_SOLVERS
 from .sources import InMemorySource, Source
 from .state import MomentState
@@ -113,10 +113,6 @@ MAX_SEGMENTS = 256
 LOOKAHEAD = 2
 # Independent random streams, by their first key after the seed.
 _ORDER, _SPLIT, _ROWS = 0, 1, 2
-
-
-class DivergenceError(InputError):
-    """The gradient steps diverged (the loss became non-finite or kept growing); exit code 2."""
 
 
 # ---------------------------------------------------------------------- options
