@@ -13,6 +13,7 @@ half-written file, and a failure leaves no temporary file behind.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -40,6 +41,24 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(target: str | os.PathLike, data, *, indent: int | None = None) -> None:
+    """Write ``data`` as JSON (no NaN or infinity: plain JSON only), atomically."""
+    write_text_atomic(target, json.dumps(data, indent=indent, allow_nan=False) + ("\n" if indent else ""))
+
+
+def read_json(path: str | os.PathLike, what: str) -> dict:
+    """Parse a JSON file; a missing or unreadable file is a :class:`ModelFormatError` naming it."""
+    from .errors import ModelFormatError
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError as exc:
+        raise ModelFormatError(f"{path} does not exist.") from exc
+    except (OSError, ValueError) as exc:
+        raise ModelFormatError(f"{path} is not a readable {what} file ({exc}).") from exc
 
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> None:

@@ -81,7 +81,6 @@ True
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -94,6 +93,7 @@ from scipy import linalg
 
 from .errors import CollinearityError, IllConditionedError, InputError, ModelFormatError
 from .solve import Solution, check_enough_rows
+from .state import checked_names
 
 STATE_FORMAT = "streamreg.exact_state"
 STATE_FORMAT_VERSION = 1
@@ -316,16 +316,7 @@ class ExactState:
     @classmethod
     def from_dict(cls, data: dict, *, where: str = "state") -> ExactState:
         """Validate and rebuild a state written by :meth:`to_dict`."""
-        if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
-            raise ModelFormatError(f"{where} is not a streamreg exact state.")
-        version = data.get("format_version")
-        if version != STATE_FORMAT_VERSION:
-            raise ModelFormatError(
-                f"{where} has state format version {version!r}; this streamreg reads version {STATE_FORMAT_VERSION}."
-            )
-        names = data.get("names")
-        if not isinstance(names, list) or not names or not all(isinstance(x, str) for x in names):
-            raise ModelFormatError(f"{where}: 'names' must be a non-empty list of column names.")
+        names = checked_names(data, STATE_FORMAT, STATE_FORMAT_VERSION, "exact state", where)
         k = len(names)
         try:
             n_rows = data["n_rows"]
@@ -360,20 +351,15 @@ class ExactState:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the state as JSON, atomically."""
-        from .atomic import write_text_atomic
+        from .atomic import write_json_atomic
 
-        write_text_atomic(path, json.dumps(self.to_dict()))
+        write_json_atomic(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ExactState:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                data = json.load(handle)
-        except FileNotFoundError as exc:
-            raise ModelFormatError(f"{path} does not exist.") from exc
-        except (OSError, ValueError) as exc:
-            raise ModelFormatError(f"{path} is not a readable state file ({exc}).") from exc
-        return cls.from_dict(data, where=str(path))
+        from .atomic import read_json
+
+        return cls.from_dict(read_json(path, "state"), where=str(path))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ExactState):

@@ -23,7 +23,6 @@ need nothing else. Loading validates the format version and every field.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -258,9 +257,9 @@ class LinearModel(InferenceMixin):
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the model as JSON, atomically (no partial file is ever left)."""
-        from .atomic import write_text_atomic
+        from .atomic import write_json_atomic
 
-        write_text_atomic(path, json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
+        write_json_atomic(path, self.to_dict(), indent=1)
 
     @classmethod
     def from_dict(cls, data: dict, *, where: str = "model") -> LinearModel:
@@ -295,14 +294,9 @@ class LinearModel(InferenceMixin):
 
 def load(path: str | os.PathLike) -> LinearModel:
     """Read a model written by :meth:`LinearModel.save`, validating it."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except FileNotFoundError as exc:
-        raise ModelFormatError(f"{path} does not exist.") from exc
-    except (OSError, ValueError) as exc:
-        raise ModelFormatError(f"{path} is not a readable model file ({exc}).") from exc
-    return LinearModel.from_dict(data, where=str(path))
+    from .atomic import read_json
+
+    return LinearModel.from_dict(read_json(path, "model"), where=str(path))
 
 
 _NUMBER = (int, float)

@@ -24,7 +24,6 @@ the Gram route per batch.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 
@@ -33,7 +32,7 @@ from scipy import linalg
 
 from .errors import CollinearityError, IllConditionedError, InputError, ModelFormatError
 from .solve import Solution, check_enough_rows, collinear_message, intercept_from_means
-from .state import _two_sum
+from .state import _two_sum, checked_names
 
 STATE_FORMAT = "streamreg.qr_state"
 STATE_FORMAT_VERSION = 1
@@ -172,16 +171,7 @@ class QRState:
 
     @classmethod
     def from_dict(cls, data: dict, *, where: str = "state") -> QRState:
-        if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
-            raise ModelFormatError(f"{where} is not a streamreg QR state.")
-        if data.get("format_version") != STATE_FORMAT_VERSION:
-            raise ModelFormatError(
-                f"{where} has QR state format version {data.get('format_version')!r}; "
-                f"this streamreg reads version {STATE_FORMAT_VERSION}."
-            )
-        names = data.get("names")
-        if not isinstance(names, list) or not names or not all(isinstance(x, str) for x in names):
-            raise ModelFormatError(f"{where}: 'names' must be a non-empty list of column names.")
+        names = checked_names(data, STATE_FORMAT, STATE_FORMAT_VERSION, "QR state", where)
         k = len(names)
         try:
             mean = np.array(data["mean"], dtype=np.float64)
@@ -200,20 +190,16 @@ class QRState:
         return cls(names, n_rows, weight_sum, mean, r, mean_lo=mean_lo)
 
     def save(self, path: str | os.PathLike) -> None:
-        from .atomic import write_text_atomic
+        """Write the state as JSON, atomically."""
+        from .atomic import write_json_atomic
 
-        write_text_atomic(path, json.dumps(self.to_dict()))
+        write_json_atomic(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> QRState:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                data = json.load(handle)
-        except FileNotFoundError as exc:
-            raise ModelFormatError(f"{path} does not exist.") from exc
-        except (OSError, ValueError) as exc:
-            raise ModelFormatError(f"{path} is not a readable state file ({exc}).") from exc
-        return cls.from_dict(data, where=str(path))
+        from .atomic import read_json
+
+        return cls.from_dict(read_json(path, "state"), where=str(path))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, QRState):

@@ -27,7 +27,6 @@ True
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 
@@ -158,16 +157,7 @@ class MomentState:
     @classmethod
     def from_dict(cls, data: dict, *, where: str = "state") -> MomentState:
         """Validate and rebuild a state written by :meth:`to_dict`."""
-        if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
-            raise ModelFormatError(f"{where} is not a streamreg moment state.")
-        version = data.get("format_version")
-        if version != STATE_FORMAT_VERSION:
-            raise ModelFormatError(
-                f"{where} has state format version {version!r}; this streamreg reads version {STATE_FORMAT_VERSION}."
-            )
-        names = data.get("names")
-        if not isinstance(names, list) or not all(isinstance(x, str) for x in names) or not names:
-            raise ModelFormatError(f"{where}: 'names' must be a non-empty list of column names.")
+        names = checked_names(data, STATE_FORMAT, STATE_FORMAT_VERSION, "moment state", where)
         k = len(names)
         try:
             mean = np.array(data["mean"], dtype=np.float64)
@@ -189,20 +179,15 @@ class MomentState:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the state as JSON, atomically."""
-        from .atomic import write_text_atomic
+        from .atomic import write_json_atomic
 
-        write_text_atomic(path, json.dumps(self.to_dict()))
+        write_json_atomic(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> MomentState:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                data = json.load(handle)
-        except FileNotFoundError as exc:
-            raise ModelFormatError(f"{path} does not exist.") from exc
-        except (OSError, ValueError) as exc:
-            raise ModelFormatError(f"{path} is not a readable state file ({exc}).") from exc
-        return cls.from_dict(data, where=str(path))
+        from .atomic import read_json
+
+        return cls.from_dict(read_json(path, "state"), where=str(path))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, MomentState):
@@ -215,6 +200,21 @@ class MomentState:
 
     def __repr__(self) -> str:
         return f"MomentState(columns={len(self.names)}, n_rows={self.n_rows}, weight_sum={self.weight_sum:g})"
+
+
+def checked_names(data, fmt: str, version: int, label: str, where: str) -> list[str]:
+    """The column names of a saved state, once its format and version are checked."""
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise ModelFormatError(f"{where} is not a streamreg {label}.")
+    if data.get("format_version") != version:
+        raise ModelFormatError(
+            f"{where} has {label} format version {data.get('format_version')!r}; "
+            f"this streamreg reads version {version}."
+        )
+    names = data.get("names")
+    if not isinstance(names, list) or not names or not all(isinstance(x, str) for x in names):
+        raise ModelFormatError(f"{where}: 'names' must be a non-empty list of column names.")
+    return names
 
 
 def _two_sum(a, b):
