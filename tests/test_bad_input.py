@@ -78,11 +78,11 @@ def check_failure(args: list, words, out_option: str, out_name: str, tmp_path: P
     return messages[0]
 
 
-def fit_fails(tmp_path, args, *words) -> str:
+def assert_fit_fails(tmp_path, args, *words) -> str:
     return check_failure(["fit", *args], words, "--out", "model.json", tmp_path)
 
 
-def predict_fails(tmp_path, args, *words) -> str:
+def assert_predict_fails(tmp_path, args, *words) -> str:
     return check_failure(["predict", *args], words, "--out", "pred.parquet", tmp_path)
 
 
@@ -90,7 +90,7 @@ def run(*args):
     return subprocess.run(["streamreg", *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
-def run_fails(tmp_path, args, *words) -> str:
+def assert_run_fails(tmp_path, args, *words) -> str:
     """The console script in a subprocess, with a pre-existing output file left alone."""
     out = tmp_path / "existing-output"
     out.write_bytes(SENTINEL)
@@ -104,70 +104,70 @@ def run_fails(tmp_path, args, *words) -> str:
 
 # ---------------------------------------------------------------------- sources
 def test_missing_file_subprocess(tmp_path):
-    run_fails(tmp_path, ["fit", tmp_path / "nope.parquet", "--target", "y"],
+    assert_run_fails(tmp_path, ["fit", tmp_path / "nope.parquet", "--target", "y"],
               "nope.parquet", "does not exist")
 
 
 def test_missing_file_in_a_list(tmp_path):
     good = write(tmp_path / "good.parquet", **sample())
-    fit_fails(tmp_path, [good, tmp_path / "gone.parquet", "-y", "y"], "gone.parquet", "does not exist")
+    assert_fit_fails(tmp_path, [good, tmp_path / "gone.parquet", "-y", "y"], "gone.parquet", "does not exist")
 
 
 def test_glob_matching_nothing(tmp_path):
     write(tmp_path / "a.parquet", **sample())
-    fit_fails(tmp_path, [str(tmp_path / "*.parq"), "-y", "y"], "*.parq", "matches no files")
+    assert_fit_fails(tmp_path, [str(tmp_path / "*.parq"), "-y", "y"], "*.parq", "matches no files")
 
 
 def test_empty_directory(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "_SUCCESS").write_text("")  # metadata files are not data
-    fit_fails(tmp_path, [tmp_path / "empty", "-y", "y"], "empty", "no Parquet files")
+    assert_fit_fails(tmp_path, [tmp_path / "empty", "-y", "y"], "empty", "no Parquet files")
 
 
 def test_not_parquet(tmp_path):
     path = tmp_path / "notes.parquet"
     path.write_text("id,x,y\n1,2,3\n" * 20)
-    fit_fails(tmp_path, [path, "-y", "y"], "notes.parquet", "not a readable Parquet file")
+    assert_fit_fails(tmp_path, [path, "-y", "y"], "notes.parquet", "not a readable Parquet file")
 
 
 def test_truncated_parquet(tmp_path):
     good = write(tmp_path / "good.parquet", **sample(200))
     path = tmp_path / "cut.parquet"
     path.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    fit_fails(tmp_path, [path, "-y", "y"], "cut.parquet", "not a readable Parquet file")
+    assert_fit_fails(tmp_path, [path, "-y", "y"], "cut.parquet", "not a readable Parquet file")
     predict_model = tmp_path / "m.json"
     streamreg.fit(good, target="y", features="x1,x2").save(predict_model)
-    predict_fails(tmp_path, [predict_model, path], "cut.parquet", "not a readable Parquet file")
+    assert_predict_fails(tmp_path, [predict_model, path], "cut.parquet", "not a readable Parquet file")
 
 
 # ---------------------------------------------------------------------- columns
 def test_target_not_in_data(tmp_path):
     path = write(tmp_path / "d.parquet", **sample())
-    fit_fails(tmp_path, [path, "--target", "score"], "target 'score'", "not in the data", "x1, x2, y")
+    assert_fit_fails(tmp_path, [path, "--target", "score"], "target 'score'", "not in the data", "x1, x2, y")
 
 
 def test_feature_not_in_data(tmp_path):
     path = write(tmp_path / "d.parquet", **sample())
-    fit_fails(tmp_path, [path, "-y", "y", "--features", "x1,hours"], "feature 'hours'", "not in the data")
+    assert_fit_fails(tmp_path, [path, "-y", "y", "--features", "x1,hours"], "feature 'hours'", "not in the data")
 
 
 def test_weight_not_in_data(tmp_path):
     path = write(tmp_path / "d.parquet", **sample())
-    fit_fails(tmp_path, [path, "-y", "y", "--weight", "w"], "weight 'w'", "not in the data")
+    assert_fit_fails(tmp_path, [path, "-y", "y", "--weight", "w"], "weight 'w'", "not in the data")
 
 
 def test_string_feature_names_its_type(tmp_path):
     data = sample()
     data["city"] = np.array(["Oslo", "Lima", "Pune"] * 10)
     path = write(tmp_path / "d.parquet", **data)
-    fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,city"], "'city'", "type string", "numeric")
+    assert_fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,city"], "'city'", "type string", "numeric")
 
 
 def test_string_target_names_its_type(tmp_path):
     data = sample()
     data["label"] = np.array(["a", "b", "c"] * 10)
     path = write(tmp_path / "d.parquet", **data)
-    fit_fails(tmp_path, [path, "-y", "label", "-x", "x1"], "'label'", "type string", "numeric")
+    assert_fit_fails(tmp_path, [path, "-y", "label", "-x", "x1"], "'label'", "type string", "numeric")
 
 
 def test_schemas_disagree_column_missing_subprocess(tmp_path):
@@ -175,7 +175,7 @@ def test_schemas_disagree_column_missing_subprocess(tmp_path):
     data = sample(seed=1)
     del data["x2"]
     b = write(tmp_path / "d" / "b.parquet", **data)
-    run_fails(tmp_path, ["fit", tmp_path / "d", "-y", "y", "-x", "x1,x2"],
+    assert_run_fails(tmp_path, ["fit", tmp_path / "d", "-y", "y", "-x", "x1,x2"],
               "'x2'", str(a), str(b), "missing")
 
 
@@ -186,7 +186,7 @@ def test_schemas_disagree_string_and_number(tmp_path, string_first):
     data["x1"] = np.array([f"{v:.3f}" for v in data["x1"]])
     b = write(tmp_path / "b.parquet", **data)
     files = [b, a] if string_first else [a, b]
-    fit_fails(tmp_path, [*files, "-y", "y", "-x", "x1,x2"],
+    assert_fit_fails(tmp_path, [*files, "-y", "y", "-x", "x1,x2"],
               "'x1'", "a.parquet", "b.parquet", "string", "double")
 
 
@@ -206,7 +206,7 @@ def test_mixed_numeric_types_across_files_are_accepted(tmp_path):
 def test_null_with_nulls_error(tmp_path):
     data = sample()
     path = write(tmp_path / "d.parquet", **dict(data, x2=pa.array(data["x2"], mask=np.arange(30) == 17)))
-    fit_fails(tmp_path, [path, "-y", "y", "--nulls", "error"],
+    assert_fit_fails(tmp_path, [path, "-y", "y", "--nulls", "error"],
               "d.parquet", "'x2'", "missing value", "row group 0", "--nulls")
 
 
@@ -214,7 +214,7 @@ def test_nan_with_nulls_error(tmp_path):
     data = sample()
     data["y"][4] = np.nan
     path = write(tmp_path / "d.parquet", **data)
-    fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2", "--nulls", "error"],
+    assert_fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2", "--nulls", "error"],
               "d.parquet", "'y'", "NaN", "--nulls")
 
 
@@ -224,7 +224,7 @@ def test_inf_in_a_feature_names_the_row_group(tmp_path, value):
     data["x2"][23] = value  # rows 20-29 are row group 2 (numbered from 0, as in Parquet metadata)
     path = write(tmp_path / "inf.parquet", row_group_size=10, **data)
     assert pq.read_metadata(path).num_row_groups == 5
-    fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2", "--batch-size", "7"],
+    assert_fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2", "--batch-size", "7"],
               "inf.parquet", "'x2'", "infinite", "row group 2")
 
 
@@ -232,7 +232,7 @@ def test_inf_in_a_feature_subprocess(tmp_path):
     data = sample(50)
     data["x1"][31] = np.inf
     path = write(tmp_path / "inf.parquet", row_group_size=10, **data)
-    run_fails(tmp_path, ["fit", path, "-y", "y", "-x", "x1,x2"], "inf.parquet", "'x1'", "infinite", "row group 3")
+    assert_run_fails(tmp_path, ["fit", path, "-y", "y", "-x", "x1,x2"], "inf.parquet", "'x1'", "infinite", "row group 3")
 
 
 def test_inf_is_an_error_even_when_nulls_are_dropped(tmp_path):
@@ -240,7 +240,7 @@ def test_inf_is_an_error_even_when_nulls_are_dropped(tmp_path):
     data["x1"][35] = np.inf
     x2 = pa.array(data["x2"], mask=np.isin(np.arange(40), [2, 30]))
     path = write(tmp_path / "d.parquet", row_group_size=10, **dict(data, x2=x2))
-    fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2"], "d.parquet", "'x1'", "infinite", "row group 3")
+    assert_fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2"], "d.parquet", "'x1'", "infinite", "row group 3")
 
 
 def test_negative_weight(tmp_path):
@@ -248,7 +248,7 @@ def test_negative_weight(tmp_path):
     data["w"] = np.ones(30)
     data["w"][12] = -2.5
     path = write(tmp_path / "d.parquet", **data)
-    fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2", "-w", "w"],
+    assert_fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2", "-w", "w"],
               "d.parquet", "'w'", "negative", "-2.5", "zero or positive")
 
 
@@ -257,19 +257,19 @@ def test_infinite_weight(tmp_path):
     data["w"] = np.ones(30)
     data["w"][3] = np.inf
     path = write(tmp_path / "d.parquet", **data)
-    fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2", "-w", "w"], "d.parquet", "'w'", "infinite")
+    assert_fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2", "-w", "w"], "d.parquet", "'w'", "infinite")
 
 
 def test_constant_column_is_collinear(tmp_path):
     path = write(tmp_path / "d.parquet", **dict(sample(), c=np.full(30, 4.0)))
-    fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,c,x2"], "'c'", "constant", "intercept", "--drop-collinear")
+    assert_fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,c,x2"], "'c'", "constant", "intercept", "--drop-collinear")
 
 
 def test_linear_combination_is_collinear(tmp_path):
     data = sample()
     data["combo"] = 2 * data["x1"] - 0.5 * data["x2"] + 3
     path = write(tmp_path / "d.parquet", **data)
-    message = fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2,combo"],
+    message = assert_fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2,combo"],
                         "'combo'", "linear combination", "x1", "x2", "--drop-collinear")
     assert "is a linear combination of the intercept, " in message
 
@@ -279,20 +279,20 @@ def test_two_aliased_columns_are_both_named(tmp_path):
     data["c"] = np.zeros(30) + 1.0
     data["d"] = data["x1"] + data["x2"]
     path = write(tmp_path / "d.parquet", **data)
-    fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2,c,d"], "'c'", "'d'")
+    assert_fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2,c,d"], "'c'", "'d'")
 
 
 def test_fewer_rows_than_coefficients(tmp_path):
     path = write(tmp_path / "d.parquet", **sample(2))
-    fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2"], "2 usable rows", "3 coefficients")
+    assert_fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2"], "2 usable rows", "3 coefficients")
 
 
 def test_no_rows_at_all(tmp_path):
     empty = write(tmp_path / "empty.parquet", **{k: v[:0] for k, v in sample().items()})
-    fit_fails(tmp_path, [empty, "-y", "y", "-x", "x1"], "no usable rows")
+    assert_fit_fails(tmp_path, [empty, "-y", "y", "-x", "x1"], "no usable rows")
     data = dict(sample(), w=np.zeros(30))
     zero_weights = write(tmp_path / "w.parquet", **data)
-    fit_fails(tmp_path, [zero_weights, "-y", "y", "-x", "x1", "-w", "w"], "no usable rows", "zero weight")
+    assert_fit_fails(tmp_path, [zero_weights, "-y", "y", "-x", "x1", "-w", "w"], "no usable rows", "zero weight")
 
 
 def test_output_directory_missing(tmp_path):
@@ -305,12 +305,12 @@ def test_output_directory_missing(tmp_path):
 
 def test_nulls_invalid_choice(tmp_path):
     path = write(tmp_path / "d.parquet", **sample())
-    fit_fails(tmp_path, [path, "-y", "y", "--nulls", "maybe"], "nulls", "'maybe'", "drop", "error")
+    assert_fit_fails(tmp_path, [path, "-y", "y", "--nulls", "maybe"], "nulls", "'maybe'", "drop", "error")
 
 
 def test_invalid_solver(tmp_path):
     path = write(tmp_path / "d.parquet", **sample())
-    fit_fails(tmp_path, [path, "-y", "y", "--solver", "magic"], "solver", "'magic'", "cholesky")
+    assert_fit_fails(tmp_path, [path, "-y", "y", "--solver", "magic"], "solver", "'magic'", "cholesky")
 
 
 # ---------------------------------------------------------------------- predict
@@ -326,19 +326,19 @@ def test_predict_model_not_json_subprocess(tmp_path, fitted):
     data, _ = fitted
     bad = tmp_path / "broken.json"
     bad.write_text("{not json")
-    run_fails(tmp_path, ["predict", bad, data], "broken.json", "not a readable model file")
+    assert_run_fails(tmp_path, ["predict", bad, data], "broken.json", "not a readable model file")
 
 
 def test_predict_model_missing(tmp_path, fitted):
     data, _ = fitted
-    predict_fails(tmp_path, [tmp_path / "nomodel.json", data], "nomodel.json", "does not exist")
+    assert_predict_fails(tmp_path, [tmp_path / "nomodel.json", data], "nomodel.json", "does not exist")
 
 
 def test_predict_not_a_model(tmp_path, fitted):
     data, _ = fitted
     other = tmp_path / "other.json"
     other.write_text('{"hello": 1}')
-    predict_fails(tmp_path, [other, data], "other.json", "not a streamreg model")
+    assert_predict_fails(tmp_path, [other, data], "other.json", "not a streamreg model")
 
 
 def test_predict_wrong_format_version(tmp_path, fitted):
@@ -346,7 +346,7 @@ def test_predict_wrong_format_version(tmp_path, fitted):
     saved = json.loads(model.read_text())
     saved["format_version"] = 99
     model.write_text(json.dumps(saved))
-    predict_fails(tmp_path, [model, data], "model.json", "version 99", "version 1")
+    assert_predict_fails(tmp_path, [model, data], "model.json", "version 99", "version 1")
 
 
 @pytest.mark.parametrize("field", ["coef", "intercept", "state"])
@@ -355,7 +355,7 @@ def test_predict_model_missing_field(tmp_path, fitted, field):
     saved = json.loads(model.read_text())
     del saved[field]
     model.write_text(json.dumps(saved))
-    predict_fails(tmp_path, [model, data], "model.json", f"'{field}'", "missing")
+    assert_predict_fails(tmp_path, [model, data], "model.json", f"'{field}'", "missing")
 
 
 def test_predict_model_field_of_wrong_type(tmp_path, fitted):
@@ -363,7 +363,7 @@ def test_predict_model_field_of_wrong_type(tmp_path, fitted):
     saved = json.loads(model.read_text())
     saved["intercept"] = "1.5"
     model.write_text(json.dumps(saved))
-    predict_fails(tmp_path, [model, data], "model.json", "'intercept'", "str")
+    assert_predict_fails(tmp_path, [model, data], "model.json", "'intercept'", "str")
 
 
 def test_predict_feature_missing_from_data(tmp_path, fitted):
@@ -371,7 +371,7 @@ def test_predict_feature_missing_from_data(tmp_path, fitted):
     data = sample()
     del data["x2"]
     new = write(tmp_path / "new.parquet", **data)
-    predict_fails(tmp_path, [model, new], "'x2'", "new.parquet", "model")
+    assert_predict_fails(tmp_path, [model, new], "'x2'", "new.parquet", "model")
 
 
 def test_predict_string_feature_names_its_type(tmp_path, fitted):
@@ -379,12 +379,12 @@ def test_predict_string_feature_names_its_type(tmp_path, fitted):
     data = sample()
     data["x1"] = np.array([f"{v:.4f}" for v in data["x1"]])  # looks numeric, but is text
     new = write(tmp_path / "new.parquet", **data)
-    predict_fails(tmp_path, [model, new], "'x1'", "string", "numeric")
+    assert_predict_fails(tmp_path, [model, new], "'x1'", "string", "numeric")
 
 
 def test_predict_keep_column_missing(tmp_path, fitted):
     data, model = fitted
-    predict_fails(tmp_path, [model, data, "--keep", "id,ref"], "'ref'", "not in the data")
+    assert_predict_fails(tmp_path, [model, data, "--keep", "id,ref"], "'ref'", "not in the data")
 
 
 # ---------------------------------------------------------------------- --debug

@@ -17,11 +17,11 @@ SCALARS = ["rsquared", "rsquared_adj", "fvalue", "llf", "aic", "bic", "ssr", "sc
 VECTORS = ["params", "bse", "tvalues"]
 
 
-def close(a, b, rtol=1e-8):
+def assert_close(a, b, rtol=1e-8):
     np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=rtol, atol=0)
 
 
-def close_p(a, b):
+def assert_close_p(a, b):
     """p values: within 1e-8 absolute or relative, whichever is looser."""
     a, b = np.atleast_1d(np.asarray(a, dtype=float)), np.atleast_1d(np.asarray(b, dtype=float))
     assert np.all(np.abs(a - b) <= np.maximum(1e-8, 1e-8 * np.abs(b))), (a, b)
@@ -29,9 +29,9 @@ def close_p(a, b):
 
 def assert_matches(model, ref):
     for name in VECTORS:
-        close(getattr(model, name), getattr(ref, name))
+        assert_close(getattr(model, name), getattr(ref, name))
     for name in SCALARS:
-        close(getattr(model, name), getattr(ref, name))
+        assert_close(getattr(model, name), getattr(ref, name))
     # A covariance entry is judged on the scale √(V_ii V_jj): entries that are zero in exact
     # arithmetic (centered features) are rounding noise in both programs.
     ref_cov = ref.cov_params()
@@ -42,15 +42,15 @@ def assert_matches(model, ref):
         size = np.abs(ref.params) + 3 * ref.bse
         diff = np.abs(model.conf_int(alpha=alpha) - ref.conf_int(alpha=alpha))
         assert np.all(diff <= 1e-8 * size[:, None]), diff
-    close_p(model.pvalues, ref.pvalues)
-    close_p(model.f_pvalue, ref.f_pvalue)
+    assert_close_p(model.pvalues, ref.pvalues)
+    assert_close_p(model.f_pvalue, ref.f_pvalue)
     # statsmodels takes √(λmax/λmin) of XᵀX in float64, so its own value carries a relative
     # error of about ε·cond²; compare both with the singular values of the weighted design.
     wexog = ref.model.wexog
     exact_cond = np.linalg.cond(wexog)
     noise = max(1e-10, 10 * np.finfo(float).eps * exact_cond**2)
-    close(model.condition_number, exact_cond, rtol=noise)
-    close(ref.condition_number, exact_cond, rtol=noise)
+    assert_close(model.condition_number, exact_cond, rtol=noise)
+    assert_close(ref.condition_number, exact_cond, rtol=noise)
 
 
 def write_frame(path, frame: pd.DataFrame, row_group_size=None):
@@ -128,7 +128,7 @@ def test_robust_errors_do_not_depend_on_chunking(synthetic):
     _, path = synthetic
     one = streamreg.fit(path, target="y", features=["a", "b", "c"], cov_type="HC3")
     many = streamreg.fit(path, target="y", features=["a", "b", "c"], cov_type="HC3", batch_size=13)
-    close(one.bse, many.bse, rtol=1e-10)
+    assert_close(one.bse, many.bse, rtol=1e-10)
 
 
 def test_robust_errors_survive_large_offsets(tmp_path, rng):
@@ -140,7 +140,7 @@ def test_robust_errors_survive_large_offsets(tmp_path, rng):
     centered = frame.assign(t=frame["t"] - 1.6e9)
     ref = sm_fit(centered, "y", ["t"], None, True, cov_type="HC1")
     # The slope's error does not depend on where t starts; statsmodels sees centered data here.
-    close(model.bse[1], ref.bse[1], rtol=1e-8)
+    assert_close(model.bse[1], ref.bse[1], rtol=1e-8)
 
 
 @pytest.mark.parametrize("intercept", [True, False])

@@ -415,7 +415,7 @@ def day_one(tmp_path):
     return tmp_path, job_path
 
 
-def _expect_refusal(tmp_path, job_path, *phrases, code=2):
+def _assert_refused_untouched(tmp_path, job_path, *phrases, code=2):
     before = snapshot(tmp_path / "state", tmp_path / "out")
     result = run_cli("run", job_path)
     assert result.returncode == code, result.stderr
@@ -430,14 +430,14 @@ def test_truncated_state_file_is_refused(day_one):
     tmp_path, job_path = day_one
     state_file = sorted((tmp_path / "state" / "states").iterdir())[1]
     state_file.write_bytes(state_file.read_bytes()[:200])
-    _expect_refusal(tmp_path, job_path, str(state_file), "is not a readable state file", "left as it is")
+    _assert_refused_untouched(tmp_path, job_path, str(state_file), "is not a readable state file", "left as it is")
 
 
 def test_truncated_manifest_is_refused(day_one):
     tmp_path, job_path = day_one
     path = tmp_path / "state" / "manifest.json"
     path.write_bytes(path.read_bytes()[:300])
-    _expect_refusal(tmp_path, job_path, str(path), "is not a readable job manifest")
+    _assert_refused_untouched(tmp_path, job_path, str(path), "is not a readable job manifest")
 
 
 def test_manifest_of_another_version_is_refused(day_one):
@@ -446,20 +446,20 @@ def test_manifest_of_another_version_is_refused(day_one):
     data = json.loads(path.read_text())
     data["format_version"] = 99
     path.write_text(json.dumps(data))
-    _expect_refusal(tmp_path, job_path, "manifest format version 99")
+    _assert_refused_untouched(tmp_path, job_path, "manifest format version 99")
 
 
 def test_truncated_parquet_file_is_refused(day_one):
     tmp_path, job_path = day_one
     bad = write_part(tmp_path / "data", 4)
     bad.write_bytes(bad.read_bytes()[:1000])
-    _expect_refusal(tmp_path, job_path, str(bad), "is not a readable Parquet file")
+    _assert_refused_untouched(tmp_path, job_path, str(bad), "is not a readable Parquet file")
 
 
 def test_job_spec_with_a_wrong_type_is_refused(day_one):
     tmp_path, job_path = day_one
     job_path.write_text(job_path.read_text().replace("batch_size = 50", 'batch_size = "fifty"'))
-    _expect_refusal(tmp_path, job_path, "'state.batch_size' must be an integer, got a string")
+    _assert_refused_untouched(tmp_path, job_path, "'state.batch_size' must be an integer, got a string")
 
 
 def test_unreachable_bucket_is_refused(day_one):
@@ -469,7 +469,7 @@ def test_unreachable_bucket_is_refused(day_one):
     write_job(tmp_path, inputs=["s3://lake/events/"], outputs={"summary": "out/summary.txt"},
               storage={"endpoint_url": f"http://127.0.0.1:{port}", "key": "testing", "secret": "testing",
                        "config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}}})
-    _expect_refusal(tmp_path, job_path, "cannot list s3://lake/events/", "Could not connect")
+    _assert_refused_untouched(tmp_path, job_path, "cannot list s3://lake/events/", "Could not connect")
 
 
 def test_dry_run_lists_and_writes_nothing(tmp_path):
