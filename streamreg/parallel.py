@@ -32,7 +32,9 @@ from .sources import InMemorySource, Source
 
 
 def is_dask_collection(obj) -> bool:
-    if obj is None or isinstance(obj, (str, bytes)):
+    # Only objects from dask's own modules can be collections here; checking the
+    # module first keeps a plain local fit from importing dask (~0.1 s of start-up).
+    if obj is None or not type(obj).__module__.startswith("dask"):
         return False
     import dask
 
