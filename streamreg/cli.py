@@ -59,6 +59,19 @@ def _progress_enabled(quiet: bool, as_json: bool) -> bool | None:
     return False if quiet else None
 
 
+def _stream(sources, label: str, quiet: bool, work: Callable):
+    """Run ``work(source, on_rows)`` over the resolved inputs with a progress line on a terminal."""
+    from .progress import Progress
+    from .sources import Source
+
+    src = Source.resolve(sources)
+    bar = Progress(src.total_rows, src.total_bytes, label=label, enabled=_progress_enabled(quiet, False))
+    try:
+        return work(src, bar.advance)
+    finally:
+        bar.close()
+
+
 @app.command()
 def fit(
     sources: list[str] = typer.Argument(..., help="Parquet files, directories (recursive; key=value folders become columns) or globs."),
@@ -169,20 +182,12 @@ def predict(
 
     def action():
         from .model import load
-        from .progress import Progress
         from .scoring import predict_parquet
-        from .sources import Source
 
         model = load(model_path)
-        src = Source.resolve(sources)
-        bar = Progress(src.total_rows, src.total_bytes, label="predict",
-                       enabled=_progress_enabled(quiet, as_json))
         started = time.monotonic()
-        try:
-            rows = predict_parquet(model, src, out, keep=keep, column=column, batch_size=batch_size,
-                                   on_rows=bar.advance)
-        finally:
-            bar.close()
+        rows = _stream(sources, "predict", quiet, lambda src, on_rows: predict_parquet(
+            model, src, out, keep=keep, column=column, batch_size=batch_size, on_rows=on_rows))
         seconds = time.monotonic() - started
         if as_json:
             typer.echo(json.dumps({"rows": rows, "out": str(out), "seconds": round(seconds, 3)}))
@@ -223,16 +228,10 @@ def evaluate(
     def action():
         from .evaluation import evaluate as score
         from .model import load
-        from .progress import Progress
-        from .sources import Source
 
         model = load(model_path)
-        src = Source.resolve(sources)
-        bar = Progress(src.total_rows, src.total_bytes, label="evaluate", enabled=_progress_enabled(quiet, as_json))
-        try:
-            result = score(model, src, batch_size=batch_size, on_rows=bar.advance)
-        finally:
-            bar.close()
+        result = _stream(sources, "evaluate", quiet,
+                         lambda src, on_rows: score(model, src, batch_size=batch_size, on_rows=on_rows))
         if as_json:
             typer.echo(json.dumps(result, indent=1))
         elif not quiet:

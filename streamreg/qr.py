@@ -32,7 +32,7 @@ from scipy import linalg
 
 from .errors import CollinearityError, IllConditionedError, InputError, ModelFormatError
 from .solve import Solution, check_enough_rows, collinear_message, intercept_from_means
-from .state import _two_sum, checked_names
+from .state import CenteredState, checked_names
 
 STATE_FORMAT = "streamreg.qr_state"
 STATE_FORMAT_VERSION = 1
@@ -44,19 +44,14 @@ WARN_CONDITION_R = 1e10
 REFUSE_CONDITION_R = 1e14
 
 
-class QRState:
+class QRState(CenteredState):
     """Mean and triangular factor of the centered ``[x, y]`` rows; see the module docstring."""
 
-    __slots__ = ("names", "n_rows", "weight_sum", "mean", "mean_lo", "r")
+    __slots__ = ("r",)
 
     def __init__(self, names: Sequence[str], n_rows: int, weight_sum: float, mean: np.ndarray,
                  r: np.ndarray, mean_lo: np.ndarray | None = None):
-        self.names = tuple(names)
-        self.n_rows = int(n_rows)
-        self.weight_sum = float(weight_sum)
-        hi = np.asarray(mean, dtype=np.float64)
-        lo = np.zeros_like(hi) if mean_lo is None else np.asarray(mean_lo, dtype=np.float64)
-        self.mean, self.mean_lo = _two_sum(hi, lo)
+        self._set_counts(names, n_rows, weight_sum, mean, mean_lo)
         self.r = np.asarray(r, dtype=np.float64)
 
     @classmethod
@@ -102,37 +97,12 @@ class QRState:
             r = _triangular_factor(rows)
         return cls(names, n_rows, n, shift, r, mean_lo=offset)
 
-    def update(self, z: np.ndarray, weights: np.ndarray | None = None) -> QRState:
-        self._absorb(QRState.from_arrays(z, weights, names=self.names))
-        return self
-
-    def merge(self, other: QRState) -> QRState:
-        out = self.copy()
-        out._absorb(other)
-        return out
-
-    __add__ = merge
-
-    def _absorb(self, other: QRState) -> None:
-        if other.names != self.names:
-            raise InputError(f"cannot merge states over different columns: {list(self.names)} and {list(other.names)}.")
-        if other.weight_sum == 0.0:
-            self.n_rows += other.n_rows
-            return
-        if self.weight_sum == 0.0:
-            self.n_rows += other.n_rows
-            self.weight_sum = other.weight_sum
-            self.mean, self.mean_lo, self.r = other.mean.copy(), other.mean_lo.copy(), other.r.copy()
-            return
-        n_a, n_b = self.weight_sum, other.weight_sum
-        n = n_a + n_b
-        high, low = _two_sum(other.mean, -self.mean)
-        delta = high + (low + (other.mean_lo - self.mean_lo))
-        stacked = np.vstack([self.r, other.r, np.sqrt(n_a * n_b / n) * delta[None, :]])
+    def _add_spread(self, other: QRState, delta: np.ndarray, weight: float) -> None:
+        stacked = np.vstack([self.r, other.r, np.sqrt(weight) * delta[None, :]])
         self.r = _triangular_factor(stacked)
-        self.mean, self.mean_lo = _two_sum(self.mean, self.mean_lo + delta * (n_b / n))
-        self.weight_sum = n
-        self.n_rows += other.n_rows
+
+    def _take_spread(self, other: QRState) -> None:
+        self.r = other.r.copy()
 
     def copy(self) -> QRState:
         return QRState(self.names, self.n_rows, self.weight_sum, self.mean.copy(), self.r.copy(),
@@ -145,11 +115,6 @@ class QRState:
     def comoment(self) -> np.ndarray:
         """``M = RᵀR`` (for callers that want the moments; the solve does not form it)."""
         return self.r.T @ self.r
-
-    def raw_moments(self) -> np.ndarray:
-        """Uncentered ``Σ w z zᵀ = RᵀR + n μμᵀ``."""
-        mean = self.mean + self.mean_lo
-        return self.comoment + self.weight_sum * np.outer(mean, mean)
 
     def raw_factor(self) -> np.ndarray:
         """R of the uncentered rows: ``qr_r([R; √n·μᵀ])`` (for models without an intercept)."""

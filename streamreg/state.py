@@ -40,19 +40,76 @@ STATE_FORMAT_VERSION = 1
 _CANCELLATION_LIMIT = 1e-3
 
 
-class MomentState:
-    """Centered co-moments of ``[x, y]`` columns; see the module docstring."""
+class CenteredState:
+    """What every centered state shares: counts, the double-double mean, and the merge of means.
 
-    __slots__ = ("names", "n_rows", "weight_sum", "mean", "mean_lo", "comoment")
+    Subclasses hold the spread of the rows about the mean (``comoment`` or a
+    triangular factor) and say how two spreads combine, given
+    ``δ = μ_b − μₐ`` and ``nₐn_b/n`` (``_add_spread``), and how to take
+    another state's spread over (``_take_spread``).
+    """
 
-    def __init__(self, names: Sequence[str], n_rows: int, weight_sum: float,
-                 mean: np.ndarray, comoment: np.ndarray, mean_lo: np.ndarray | None = None):
+    __slots__ = ("names", "n_rows", "weight_sum", "mean", "mean_lo")
+
+    def _set_counts(self, names, n_rows, weight_sum, mean, mean_lo) -> None:
         self.names = tuple(names)
         self.n_rows = int(n_rows)
         self.weight_sum = float(weight_sum)
         hi = np.asarray(mean, dtype=np.float64)
         lo = np.zeros_like(hi) if mean_lo is None else np.asarray(mean_lo, dtype=np.float64)
         self.mean, self.mean_lo = _two_sum(hi, lo)
+
+    def update(self, z: np.ndarray, weights: np.ndarray | None = None):
+        """Fold a batch into this state in place and return ``self``."""
+        self._absorb(type(self).from_arrays(z, weights, names=self.names))
+        return self
+
+    def merge(self, other):
+        """A new state for the union of the rows of ``self`` and ``other``."""
+        out = self.copy()
+        out._absorb(other)
+        return out
+
+    def __add__(self, other):
+        return self.merge(other)
+
+    def _absorb(self, other) -> None:
+        if other.names != self.names:
+            raise InputError(f"cannot merge states over different columns: {list(self.names)} and {list(other.names)}.")
+        self.n_rows += other.n_rows
+        if other.weight_sum == 0.0:
+            return
+        if self.weight_sum == 0.0:
+            self.weight_sum = other.weight_sum
+            self.mean, self.mean_lo = other.mean.copy(), other.mean_lo.copy()
+            self._take_spread(other)
+            return
+        n_a, n_b = self.weight_sum, other.weight_sum
+        n = n_a + n_b
+        high, low = _two_sum(other.mean, -self.mean)  # exact
+        delta = high + (low + (other.mean_lo - self.mean_lo))
+        self._add_spread(other, delta, n_a * n_b / n)
+        self.mean, self.mean_lo = _two_sum(self.mean, self.mean_lo + delta * (n_b / n))
+        self.weight_sum = n
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.names)
+
+    def raw_moments(self) -> np.ndarray:
+        """Uncentered ``Σ w z zᵀ = M + n μμᵀ`` (for models without an intercept)."""
+        mean = self.mean + self.mean_lo
+        return self.comoment + self.weight_sum * np.outer(mean, mean)
+
+
+class MomentState(CenteredState):
+    """Centered co-moments of ``[x, y]`` columns; see the module docstring."""
+
+    __slots__ = ("comoment",)
+
+    def __init__(self, names: Sequence[str], n_rows: int, weight_sum: float,
+                 mean: np.ndarray, comoment: np.ndarray, mean_lo: np.ndarray | None = None):
+        self._set_counts(names, n_rows, weight_sum, mean, mean_lo)
         self.comoment = np.asarray(comoment, dtype=np.float64)
 
     # ---------------------------------------------------------------- building
@@ -87,58 +144,20 @@ class MomentState:
         n, shift, mean_offset, comoment = _batch_moments(z, weights, sqrt_w, shift, preshifted)
         return cls(names, n_rows, n, shift, comoment, mean_lo=mean_offset)
 
-    def update(self, z: np.ndarray, weights: np.ndarray | None = None) -> MomentState:
-        """Fold a batch into this state in place and return ``self``."""
-        self._absorb(MomentState.from_arrays(z, weights, names=self.names))
-        return self
-
     # ---------------------------------------------------------------- merging
-    def merge(self, other: MomentState) -> MomentState:
-        """A new state for the union of the rows of ``self`` and ``other``."""
-        out = self.copy()
-        out._absorb(other)
-        return out
+    def _add_spread(self, other: MomentState, delta: np.ndarray, weight: float) -> None:
+        self.comoment = self.comoment + other.comoment + np.outer(delta, delta) * weight
 
-    __add__ = merge
-
-    def _absorb(self, other: MomentState) -> None:
-        if other.names != self.names:
-            raise InputError(f"cannot merge states over different columns: {list(self.names)} and {list(other.names)}.")
-        if other.weight_sum == 0.0:
-            self.n_rows += other.n_rows
-            return
-        if self.weight_sum == 0.0:
-            self.n_rows += other.n_rows
-            self.weight_sum = other.weight_sum
-            self.mean = other.mean.copy()
-            self.mean_lo = other.mean_lo.copy()
-            self.comoment = other.comoment.copy()
-            return
-        n_a, n_b = self.weight_sum, other.weight_sum
-        n = n_a + n_b
-        high, low = _two_sum(other.mean, -self.mean)  # exact
-        delta = high + (low + (other.mean_lo - self.mean_lo))
-        self.comoment = self.comoment + other.comoment + np.outer(delta, delta) * (n_a * n_b / n)
-        self.mean, self.mean_lo = _two_sum(self.mean, self.mean_lo + delta * (n_b / n))
-        self.weight_sum = n
-        self.n_rows += other.n_rows
+    def _take_spread(self, other: MomentState) -> None:
+        self.comoment = other.comoment.copy()
 
     def copy(self) -> MomentState:
         return MomentState(self.names, self.n_rows, self.weight_sum, self.mean.copy(), self.comoment.copy(),
                            mean_lo=self.mean_lo.copy())
 
     # ---------------------------------------------------------------- views
-    @property
-    def n_columns(self) -> int:
-        return len(self.names)
-
     def is_finite(self) -> bool:
         return bool(np.isfinite(self.mean).all() and np.isfinite(np.diagonal(self.comoment)).all())
-
-    def raw_moments(self) -> np.ndarray:
-        """Uncentered ``Σ w z zᵀ = M + n μμᵀ`` (for models without an intercept)."""
-        mean = self.mean + self.mean_lo
-        return self.comoment + self.weight_sum * np.outer(mean, mean)
 
     # ---------------------------------------------------------------- plain form
     def to_dict(self) -> dict:
