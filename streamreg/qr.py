@@ -24,15 +24,14 @@ the Gram route per batch.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
 from scipy import linalg
 
-from .errors import CollinearityError, IllConditionedError, InputError, ModelFormatError
+from .errors import CollinearityError, IllConditionedError, InputError
 from .solve import Solution, check_enough_rows, collinear_message, intercept_from_means
-from .state import CenteredState, checked_names
+from .state import CenteredState
 
 STATE_FORMAT = "streamreg.qr_state"
 STATE_FORMAT_VERSION = 1
@@ -48,6 +47,7 @@ class QRState(CenteredState):
     """Mean and triangular factor of the centered ``[x, y]`` rows; see the module docstring."""
 
     __slots__ = ("r",)
+    FORMAT, FORMAT_VERSION, LABEL, SPREAD = STATE_FORMAT, STATE_FORMAT_VERSION, "QR state", "r"
 
     def __init__(self, names: Sequence[str], n_rows: int, weight_sum: float, mean: np.ndarray,
                  r: np.ndarray, mean_lo: np.ndarray | None = None):
@@ -120,58 +120,6 @@ class QRState(CenteredState):
         """R of the uncentered rows: ``qr_r([R; √n·μᵀ])`` (for models without an intercept)."""
         mean = self.mean + self.mean_lo
         return _triangular_factor(np.vstack([self.r, np.sqrt(self.weight_sum) * mean[None, :]]))
-
-    # ---------------------------------------------------------------- plain form
-    def to_dict(self) -> dict:
-        return {
-            "format": STATE_FORMAT,
-            "format_version": STATE_FORMAT_VERSION,
-            "names": list(self.names),
-            "n_rows": self.n_rows,
-            "weight_sum": self.weight_sum,
-            "mean": self.mean.tolist(),
-            "mean_lo": self.mean_lo.tolist(),
-            "r": self.r.tolist(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict, *, where: str = "state") -> QRState:
-        names = checked_names(data, STATE_FORMAT, STATE_FORMAT_VERSION, "QR state", where)
-        k = len(names)
-        try:
-            mean = np.array(data["mean"], dtype=np.float64)
-            mean_lo = np.array(data["mean_lo"], dtype=np.float64)
-            r = np.array(data["r"], dtype=np.float64)
-            weight_sum = float(data["weight_sum"])
-            n_rows = data["n_rows"]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFormatError(f"{where}: a field is missing or not a number ({exc}).") from exc
-        if not isinstance(n_rows, int) or n_rows < 0:
-            raise ModelFormatError(f"{where}: 'n_rows' must be a non-negative integer, got {n_rows!r}.")
-        if mean.shape != (k,) or mean_lo.shape != (k,) or r.shape != (k, k):
-            raise ModelFormatError(f"{where}: 'mean' and 'mean_lo' must have {k} entries and 'r' must be {k}×{k}.")
-        if not all(np.isfinite(v).all() for v in (mean, mean_lo, r, weight_sum)):
-            raise ModelFormatError(f"{where}: the statistics contain non-finite numbers.")
-        return cls(names, n_rows, weight_sum, mean, r, mean_lo=mean_lo)
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the state as JSON, atomically."""
-        from .atomic import write_json_atomic
-
-        write_json_atomic(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> QRState:
-        from .atomic import read_json
-
-        return cls.from_dict(read_json(path, "state"), where=str(path))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, QRState):
-            return NotImplemented
-        return (self.names == other.names and self.n_rows == other.n_rows
-                and self.weight_sum == other.weight_sum and np.array_equal(self.mean, other.mean)
-                and np.array_equal(self.mean_lo, other.mean_lo) and np.array_equal(self.r, other.r))
 
     def __repr__(self) -> str:
         return f"QRState(columns={len(self.names)}, n_rows={self.n_rows}, weight_sum={self.weight_sum:g})"

@@ -101,11 +101,78 @@ class CenteredState:
         mean = self.mean + self.mean_lo
         return self.comoment + self.weight_sum * np.outer(mean, mean)
 
+    # ---------------------------------------------------------------- plain form
+    # Subclasses name their format and the attribute holding their k × k spread.
+    FORMAT: str
+    FORMAT_VERSION: int
+    LABEL: str
+    SPREAD: str
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict; floats are written with ``repr`` and so round-trip exactly."""
+        return {
+            "format": self.FORMAT,
+            "format_version": self.FORMAT_VERSION,
+            "names": list(self.names),
+            "n_rows": self.n_rows,
+            "weight_sum": self.weight_sum,
+            "mean": self.mean.tolist(),
+            "mean_lo": self.mean_lo.tolist(),
+            self.SPREAD: getattr(self, self.SPREAD).tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, *, where: str = "state"):
+        """Validate and rebuild a state written by :meth:`to_dict`."""
+        names = checked_names(data, cls.FORMAT, cls.FORMAT_VERSION, cls.LABEL, where)
+        k = len(names)
+        try:
+            mean = np.array(data["mean"], dtype=np.float64)
+            mean_lo = np.array(data["mean_lo"], dtype=np.float64)
+            spread = np.array(data[cls.SPREAD], dtype=np.float64)
+            n_rows = data["n_rows"]
+            weight_sum = float(data["weight_sum"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFormatError(f"{where}: a field is missing or not a number ({exc}).") from exc
+        if not isinstance(n_rows, int) or isinstance(n_rows, bool) or n_rows < 0:
+            raise ModelFormatError(f"{where}: 'n_rows' must be a non-negative integer, got {n_rows!r}.")
+        if mean.shape != (k,) or mean_lo.shape != (k,) or spread.shape != (k, k):
+            raise ModelFormatError(
+                f"{where}: 'mean' and 'mean_lo' must have {k} entries and '{cls.SPREAD}' must be {k}×{k}."
+            )
+        if not all(np.isfinite(v).all() for v in (mean, mean_lo, spread, weight_sum)):
+            raise ModelFormatError(f"{where}: the statistics contain non-finite numbers.")
+        return cls(names, n_rows, weight_sum, mean, spread, mean_lo=mean_lo)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the state as JSON, atomically."""
+        from .atomic import write_json_atomic
+
+        write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike):
+        from .atomic import read_json
+
+        return cls.from_dict(read_json(path, "state"), where=str(path))
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return (self.names == other.names and self.n_rows == other.n_rows
+                and self.weight_sum == other.weight_sum
+                and np.array_equal(self.mean, other.mean)
+                and np.array_equal(self.mean_lo, other.mean_lo)
+                and np.array_equal(getattr(self, self.SPREAD), getattr(other, other.SPREAD)))
+
+    __hash__ = None
+
 
 class MomentState(CenteredState):
     """Centered co-moments of ``[x, y]`` columns; see the module docstring."""
 
     __slots__ = ("comoment",)
+    FORMAT, FORMAT_VERSION, LABEL, SPREAD = STATE_FORMAT, STATE_FORMAT_VERSION, "moment state", "comoment"
 
     def __init__(self, names: Sequence[str], n_rows: int, weight_sum: float,
                  mean: np.ndarray, comoment: np.ndarray, mean_lo: np.ndarray | None = None):
@@ -158,64 +225,6 @@ class MomentState(CenteredState):
     # ---------------------------------------------------------------- views
     def is_finite(self) -> bool:
         return bool(np.isfinite(self.mean).all() and np.isfinite(np.diagonal(self.comoment)).all())
-
-    # ---------------------------------------------------------------- plain form
-    def to_dict(self) -> dict:
-        """A JSON-ready dict; floats are written with ``repr`` and so round-trip exactly."""
-        return {
-            "format": STATE_FORMAT,
-            "format_version": STATE_FORMAT_VERSION,
-            "names": list(self.names),
-            "n_rows": self.n_rows,
-            "weight_sum": self.weight_sum,
-            "mean": self.mean.tolist(),
-            "mean_lo": self.mean_lo.tolist(),
-            "comoment": self.comoment.tolist(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict, *, where: str = "state") -> MomentState:
-        """Validate and rebuild a state written by :meth:`to_dict`."""
-        names = checked_names(data, STATE_FORMAT, STATE_FORMAT_VERSION, "moment state", where)
-        k = len(names)
-        try:
-            mean = np.array(data["mean"], dtype=np.float64)
-            mean_lo = np.array(data["mean_lo"], dtype=np.float64)
-            comoment = np.array(data["comoment"], dtype=np.float64)
-            n_rows = data["n_rows"]
-            weight_sum = float(data["weight_sum"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFormatError(f"{where}: a field is missing or not a number ({exc}).") from exc
-        if not isinstance(n_rows, int) or n_rows < 0:
-            raise ModelFormatError(f"{where}: 'n_rows' must be a non-negative integer, got {n_rows!r}.")
-        if mean.shape != (k,) or mean_lo.shape != (k,) or comoment.shape != (k, k):
-            raise ModelFormatError(
-                f"{where}: 'mean' and 'mean_lo' must have {k} entries and 'comoment' must be {k}×{k}."
-            )
-        if not all(np.isfinite(v).all() for v in (mean, mean_lo, comoment, weight_sum)):
-            raise ModelFormatError(f"{where}: the statistics contain non-finite numbers.")
-        return cls(names, n_rows, weight_sum, mean, comoment, mean_lo=mean_lo)
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the state as JSON, atomically."""
-        from .atomic import write_json_atomic
-
-        write_json_atomic(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> MomentState:
-        from .atomic import read_json
-
-        return cls.from_dict(read_json(path, "state"), where=str(path))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, MomentState):
-            return NotImplemented
-        return (self.names == other.names and self.n_rows == other.n_rows
-                and self.weight_sum == other.weight_sum
-                and np.array_equal(self.mean, other.mean)
-                and np.array_equal(self.mean_lo, other.mean_lo)
-                and np.array_equal(self.comoment, other.comoment))
 
     def __repr__(self) -> str:
         return f"MomentState(columns={len(self.names)}, n_rows={self.n_rows}, weight_sum={self.weight_sum:g})"
