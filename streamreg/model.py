@@ -342,13 +342,9 @@ def _validated_robust(robust, n_params: int, where: str):
 
 
 def _validate_model_dict(data, where: str) -> None:
-    if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
-        raise ModelFormatError(f"{where} is not a streamreg model file.")
-    if data.get("format_version") != MODEL_FORMAT_VERSION:
-        raise ModelFormatError(
-            f"{where} has model format version {data.get('format_version')!r}; "
-            f"this streamreg ({__version__}) reads version {MODEL_FORMAT_VERSION}."
-        )
+    from .state import check_format
+
+    check_format(data, MODEL_FORMAT, MODEL_FORMAT_VERSION, "model", where)
     for key, kind in _FIELDS.items():
         if key not in data:
             raise ModelFormatError(f"{where}: the field '{key}' is missing.")

@@ -29,8 +29,14 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import linalg
 
-from .errors import CollinearityError, IllConditionedError, InputError
-from .solve import Solution, check_enough_rows, collinear_message, intercept_from_means
+from .errors import CollinearityError, InputError
+from .solve import (
+    Solution,
+    check_enough_rows,
+    collinear_message,
+    condition_warnings,
+    intercept_from_means,
+)
 from .state import CenteredState
 
 STATE_FORMAT = "streamreg.qr_state"
@@ -53,11 +59,6 @@ class QRState(CenteredState):
                  r: np.ndarray, mean_lo: np.ndarray | None = None):
         self._set_counts(names, n_rows, weight_sum, mean, mean_lo)
         self.r = np.asarray(r, dtype=np.float64)
-
-    @classmethod
-    def empty(cls, names: Sequence[str]) -> QRState:
-        k = len(names)
-        return cls(names, 0, 0.0, np.zeros(k), np.zeros((k, k)))
 
     @classmethod
     def from_arrays(cls, z: np.ndarray, weights: np.ndarray | None = None, *,
@@ -181,17 +182,8 @@ def solve_qr(state: QRState, *, fit_intercept: bool = True, drop_collinear: bool
         coef[kept] = beta_scaled / scale[kept]
         cond_r = float(np.linalg.cond(r_xx))
         cond = cond_r**2
-        if cond_r > REFUSE_CONDITION_R:
-            raise IllConditionedError(
-                f"the design has condition number {cond_r:.1e} even after centering and scaling: the qr "
-                "solver cannot return a trustworthy digit; the columns are nearly collinear."
-            )
-        if cond_r > WARN_CONDITION_R:
-            digits = max(0.0, -np.log10(cond_r * np.finfo(float).eps))
-            warnings.append(
-                f"the centered, scaled design has condition number {cond_r:.1e}, so the qr solver keeps "
-                f"only about {digits:.0f} significant digits of the coefficients."
-            )
+        warnings += condition_warnings(cond_r, solver="qr", what="the centered, scaled design",
+                                       warn=WARN_CONDITION_R, refuse=REFUSE_CONDITION_R)
         r_inv = linalg.solve_triangular(r_xx, np.eye(m))
         xtx_inv = (r_inv @ r_inv.T) / np.outer(scale[kept], scale[kept])
     if aliased:

@@ -115,17 +115,8 @@ def solve_normal_equations(state: MomentState, *, fit_intercept: bool = True,
         xtx_inv = scaled_inv / np.outer(scale[kept], scale[kept])
         eig = np.linalg.eigvalsh(c[np.ix_(kept, kept)])
         cond = float(eig[-1] / eig[0]) if eig[0] > 0 else float("inf")
-        if cond > REFUSE_CONDITION:
-            raise IllConditionedError(
-                f"the scaled normal equations have condition number {cond:.1e}: the cholesky solver "
-                "cannot return a single trustworthy digit; the columns are nearly collinear."
-            )
-        if cond > WARN_CONDITION:
-            digits = max(0.0, -np.log10(cond * np.finfo(float).eps))
-            warnings.append(
-                f"the scaled normal equations have condition number {cond:.1e}, so the cholesky "
-                f"solver keeps only about {digits:.0f} significant digits of the coefficients."
-            )
+        warnings += condition_warnings(cond, solver="cholesky", what="the scaled normal equations",
+                                       warn=WARN_CONDITION, refuse=REFUSE_CONDITION)
         explained = float(r[kept] @ beta_scaled)
     else:
         explained = 0.0
@@ -148,6 +139,24 @@ def solve_normal_equations(state: MomentState, *, fit_intercept: bool = True,
         warnings=warnings,
         xtx_inv=xtx_inv,
     )
+
+
+def condition_warnings(cond: float, *, solver: str, what: str, warn: float, refuse: float) -> list[str]:
+    """Refuse (IllConditionedError) or warn in words when ``cond · ε`` leaves too few digits.
+
+    ``cond`` is the factor by which the solver's rounding errors grow: cond(C) of the
+    normal equations for cholesky, cond(R) of the design for qr.
+    """
+    if cond > refuse:
+        raise IllConditionedError(
+            f"{what} has condition number {cond:.1e}: the {solver} solver cannot return a single "
+            "trustworthy digit; the columns are nearly collinear."
+        )
+    if cond > warn:
+        digits = max(0.0, -np.log10(cond * np.finfo(float).eps))
+        return [f"{what} has condition number {cond:.1e}, so the {solver} solver keeps only about "
+                f"{digits:.0f} significant digits of the coefficients."]
+    return []
 
 
 def intercept_from_means(state, coef: np.ndarray) -> float:

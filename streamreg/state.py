@@ -59,6 +59,12 @@ class CenteredState:
         lo = np.zeros_like(hi) if mean_lo is None else np.asarray(mean_lo, dtype=np.float64)
         self.mean, self.mean_lo = _two_sum(hi, lo)
 
+    @classmethod
+    def empty(cls, names: Sequence[str]):
+        """The identity of :meth:`merge`: no rows."""
+        k = len(names)
+        return cls(names, 0, 0.0, np.zeros(k), np.zeros((k, k)))
+
     def update(self, z: np.ndarray, weights: np.ndarray | None = None):
         """Fold a batch into this state in place and return ``self``."""
         self._absorb(type(self).from_arrays(z, weights, names=self.names))
@@ -181,12 +187,6 @@ class MomentState(CenteredState):
 
     # ---------------------------------------------------------------- building
     @classmethod
-    def empty(cls, names: Sequence[str]) -> MomentState:
-        """The identity of :meth:`merge`: no rows."""
-        k = len(names)
-        return cls(names, 0, 0.0, np.zeros(k), np.zeros((k, k)))
-
-    @classmethod
     def from_arrays(cls, z: np.ndarray, weights: np.ndarray | None = None, *,
                     names: Sequence[str], overwrite: bool = False,
                     shift: np.ndarray | None = None, preshifted: bool = False) -> MomentState:
@@ -230,8 +230,8 @@ class MomentState(CenteredState):
         return f"MomentState(columns={len(self.names)}, n_rows={self.n_rows}, weight_sum={self.weight_sum:g})"
 
 
-def checked_names(data, fmt: str, version: int, label: str, where: str) -> list[str]:
-    """The column names of a saved state, once its format and version are checked."""
+def check_format(data, fmt: str, version: int, label: str, where: str) -> None:
+    """A saved file's ``format`` and ``format_version`` are the ones this streamreg reads."""
     if not isinstance(data, dict) or data.get("format") != fmt:
         raise ModelFormatError(f"{where} is not a streamreg {label}.")
     if data.get("format_version") != version:
@@ -239,6 +239,11 @@ def checked_names(data, fmt: str, version: int, label: str, where: str) -> list[
             f"{where} has {label} format version {data.get('format_version')!r}; "
             f"this streamreg reads version {version}."
         )
+
+
+def checked_names(data, fmt: str, version: int, label: str, where: str) -> list[str]:
+    """The column names of a saved state, once its format and version are checked."""
+    check_format(data, fmt, version, label, where)
     names = data.get("names")
     if not isinstance(names, list) or not names or not all(isinstance(x, str) for x in names):
         raise ModelFormatError(f"{where}: 'names' must be a non-empty list of column names.")
