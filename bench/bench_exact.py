@@ -17,9 +17,8 @@ import time
 
 import numpy as np
 
-from streamreg.exact import ExactState, solve_exact
-from streamreg.solve import solve_normal_equations
-from streamreg.state import MomentState
+from streamreg.solvers.exact import ExactState, solve_exact
+from streamreg.solvers.moments import MomentState, solve_normal_equations
 
 CLOCK = time.perf_counter
 

@@ -49,7 +49,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 import streamreg  # noqa: E402
 from streamreg.jobs import run_job  # noqa: E402
-from streamreg.jobspec import parse_job  # noqa: E402
+from streamreg.jobs.spec import parse_job  # noqa: E402
 from streamreg.synthetic import generate  # noqa: E402
 
 

@@ -104,8 +104,8 @@ class Reference:
 
 def run_streamreg(data_dir: Path, ref: Reference, epochs: int, **options) -> dict:
     from streamreg.fitting import LocalPasses, resolve_spec
-    from streamreg.inputs import to_source
-    from streamreg.sgd import SGDOptions, fit_gradient
+    from streamreg.io.inputs import to_source
+    from streamreg.solvers.gradient import SGDOptions, fit_gradient
 
     src, target, _ = to_source(data_dir, target=TARGET)
     passes = LocalPasses(src, resolve_spec(src, target=target), progress=False)

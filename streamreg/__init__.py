@@ -18,8 +18,8 @@ from .errors import (
     StreamregError,
 )
 from .fitting import fit
-from .model import LinearModel, load
-from .state import MomentState
+from .model.linear_model import LinearModel, load
+from .solvers.moments import MomentState
 
 __all__ = [
     "__version__",
@@ -43,7 +43,7 @@ __all__ = [
 def __getattr__(name):
     # Imported on first use: scikit-learn takes longer to import than the rest of streamreg.
     if name == "SGDOptions":
-        from .sgd import SGDOptions
+        from .solvers.gradient import SGDOptions
 
         return SGDOptions
     if name == "StreamingLinearRegression":

@@ -62,7 +62,7 @@ def _progress_enabled(quiet: bool, as_json: bool) -> bool | None:
 def _stream(sources, label: str, quiet: bool, work: Callable):
     """Run ``work(source, on_rows)`` over the resolved inputs with a progress line on a terminal."""
     from .progress import Progress
-    from .sources import Source
+    from .io.sources import Source
 
     src = Source.resolve(sources)
     bar = Progress(src.total_rows, src.total_bytes, label=label, enabled=_progress_enabled(quiet, False))
@@ -130,7 +130,7 @@ def fit(
                        solver=solver, drop_collinear=drop_collinear, cov_type=cov,
                        progress=_progress_enabled(quiet, as_json), sgd=gradient)
         if scheduler or workers:
-            from .parallel import cluster_client
+            from .engine.dask_runner import cluster_client
 
             if scheduler and workers:
                 from .errors import InputError
@@ -144,8 +144,8 @@ def fit(
         if out is not None:
             model.save(out)
         if history is not None or step_history is not None:
-            from .atomic import write_text_atomic
-            from .sgd import history_csv
+            from .io.atomic import write_text_atomic
+            from .solvers.gradient import history_csv
 
             if history is not None:
                 write_text_atomic(history, history_csv(model))
@@ -154,7 +154,7 @@ def fit(
         if as_json:
             typer.echo(json.dumps(_json_summary(model, seconds, out), indent=1))
         elif not quiet:
-            from .sgd import describe
+            from .solvers.gradient import describe
 
             report = fit_report(model, seconds=seconds, saved_to=out)
             line = describe(model)
@@ -181,8 +181,8 @@ def predict(
     """Stream predictions for every input row into a Parquet file."""
 
     def action():
-        from .model import load
-        from .scoring import predict_parquet
+        from .model.linear_model import load
+        from .prediction import predict_parquet
 
         model = load(model_path)
         started = time.monotonic()
@@ -206,7 +206,7 @@ def summary(
     """Print the results table of a saved model: coefficients, standard errors, tests, fit statistics."""
 
     def action():
-        from .model import load
+        from .model.linear_model import load
 
         result = load(model_path).summary(fmt)
         typer.echo(json.dumps(result, indent=1, allow_nan=False) if fmt == "json" else result)
@@ -227,7 +227,7 @@ def evaluate(
 
     def action():
         from .evaluation import evaluate as score
-        from .model import load
+        from .model.linear_model import load
 
         model = load(model_path)
         result = _stream(sources, "evaluate", quiet,
@@ -253,7 +253,7 @@ def inspect(
 
     def action():
         from .report import inspect_report
-        from .sources import Source
+        from .io.sources import Source
 
         info = Source.resolve(sources).describe()
         typer.echo(json.dumps(info, indent=1) if as_json else inspect_report(info))
@@ -324,7 +324,7 @@ def plot(
     """Draw a saved model's loss curve (gradient solvers) and, for one feature, its fitted line, as a PNG (needs matplotlib)."""
 
     def action():
-        from .model import load
+        from .model.linear_model import load
         from .plotting import plot_model
 
         plot_model(load(model_path), out)
@@ -357,8 +357,8 @@ def run_job_command(
     Exit codes: 0 done (or nothing new), 2 bad job or input, 3 another run holds the lock, 1 internal error."""
 
     def action():
-        from .jobs import JobLog, run_job, watch_job
-        from .jobspec import load_job
+        from .jobs.run import JobLog, run_job, watch_job
+        from .jobs.spec import load_job
 
         log = JobLog(log_format, quiet)
         try:
@@ -403,14 +403,14 @@ def job_init(
 
     def action():
         from .errors import InputError
-        from .jobspec import EXAMPLE
+        from .jobs.spec import EXAMPLE
 
         if str(path) == "-":
             typer.echo(EXAMPLE, nl=False)
             return
         if path.exists() and not force:
             raise InputError(f"{path} exists; pass --force to overwrite it.")
-        from .atomic import write_text_atomic
+        from .io.atomic import write_text_atomic
 
         write_text_atomic(path, EXAMPLE)
         typer.echo(f"Wrote {path}; edit inputs, target and outputs, then: streamreg run {path} --dry-run")

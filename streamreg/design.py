@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import DataError, InputError, SchemaError
-from .sources import Chunk, is_numeric_type
+from .io.sources import Chunk, is_numeric_type
 
 NULL_POLICIES = ("drop", "error")
 

@@ -45,10 +45,10 @@ from sklearn.utils.validation import (
 from .design import NULL_POLICIES
 from .errors import InputError, StreamregError
 from .fitting import accumulate, resolve_spec
-from .inputs import _is_dask
-from .model import LinearModel
+from .io.inputs import _is_dask
+from .model.linear_model import LinearModel
 from .solvers import SOLVER_NAMES, solve, state_class
-from .sources import InMemorySource
+from .io.sources import InMemorySource
 
 
 class UnsolvedWarning(UserWarning):
@@ -70,9 +70,9 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         ``auto`` it accumulates the ``cholesky`` (moment) state; use ``qr``
         for ill-conditioned data fed in chunks. With ``sgd``, ``partial_fit``
         takes one SGD pass over each chunk (online learning; see
-        :class:`streamreg.sgd.OnlineSGD`); ``newton`` and ``lbfgs`` have no
+        :class:`streamreg.solvers.gradient.OnlineSGD`); ``newton`` and ``lbfgs`` have no
         ``partial_fit``.
-    sgd : streamreg.sgd.SGDOptions, dict or None, default=None
+    sgd : streamreg.solvers.gradient.SGDOptions, dict or None, default=None
         Options of the gradient solvers (``None``: the defaults).
     batch_size : int or None, default=None
         Rows per batch folded into the state (``None``: about 16 MiB per batch).
@@ -221,7 +221,7 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
 
     def _partial_fit_sgd(self, src, spec, stream, acc):
         """One SGD pass over the chunk, then the model over every row seen (see ``OnlineSGD``)."""
-        from .sgd import OnlineSGD
+        from .solvers.gradient import OnlineSGD
 
         online = getattr(self, "_sgd", None)
         if online is None:
@@ -271,7 +271,7 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         if self.nulls not in NULL_POLICIES:
             raise InputError(f"nulls must be one of {', '.join(NULL_POLICIES)}; got {self.nulls!r}.")
         if self.sgd is not None:
-            from .sgd import GRADIENT_SOLVERS, SGDOptions
+            from .solvers.gradient import GRADIENT_SOLVERS, SGDOptions
 
             if self.solver not in GRADIENT_SOLVERS:
                 raise InputError(f"sgd options apply to the gradient solvers ({', '.join(GRADIENT_SOLVERS)}); "

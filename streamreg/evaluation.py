@@ -18,8 +18,8 @@ import numpy as np
 from .design import DesignSpec, batch_arrays, screen_values
 from .errors import InputError
 from .fitting import default_batch_size
-from .sources import Source
-from .state import MomentState
+from .io.sources import Source
+from .solvers.moments import MomentState
 
 
 def evaluate(model, source, *, batch_size: int | None = None,

@@ -22,8 +22,8 @@ import numpy as np
 
 from .design import DesignSpec, _as_list, batch_arrays, screen_values
 from .errors import CollinearityError, DataError, InputError
-from .inputs import to_source
-from .model import LinearModel
+from .io.inputs import to_source
+from .model.linear_model import LinearModel
 from .solvers import (
     AUTO_SWITCH_CONDITION,
     GRADIENT_SOLVERS,
@@ -32,8 +32,8 @@ from .solvers import (
     solve,
     state_class,
 )
-from .sources import Chunk, Source
-from .state import MomentState
+from .io.sources import Chunk, Source
+from .solvers.moments import MomentState
 
 # Default batch: about 16 MiB of float64 per batch, at most 128 Ki rows.
 _BATCH_BYTES = 1 << 24
@@ -152,14 +152,14 @@ def fit(source, y=None, *, target: str | None = None,
     more accurate solver, only when the fast pass is not accurate enough, and
     says so in ``model.warnings_``. ``cov_type`` (``HC0`` … ``HC3``,
     ``cluster`` with ``groups=COLUMN``, or ``"cluster:COLUMN"``) adds a second
-    pass for robust standard errors (:mod:`streamreg.robust`).
+    pass for robust standard errors (:mod:`streamreg.model.robust`).
     ``progress=None`` shows progress only on a terminal.
 
-    The gradient solvers ``sgd``, ``newton`` and ``lbfgs`` (:mod:`streamreg.sgd`)
+    The gradient solvers ``sgd``, ``newton`` and ``lbfgs`` (:mod:`streamreg.solvers.gradient`)
     take their options as ``sgd=SGDOptions(...)`` (or a dict); the model then records
     the optimization in ``model.optimizer_``. They show no progress line.
     """
-    from .robust import parse_cov_type
+    from .model.robust import parse_cov_type
 
     check_solver(solver)
     if sgd is not None and solver not in GRADIENT_SOLVERS:
@@ -168,7 +168,7 @@ def fit(source, y=None, *, target: str | None = None,
     cov_type, groups = parse_cov_type(cov_type, groups)
     names = dict(target=target, features=features, exclude=exclude, fit_intercept=fit_intercept,
                  nulls=nulls, groups=groups)
-    from .parallel import DaskPasses, is_dask_collection
+    from .engine.dask_runner import DaskPasses, is_dask_collection
 
     if is_dask_collection(source) or is_dask_collection(y):
         passes = DaskPasses.from_collections(source, y, weight=weight, batch_size=batch_size,
@@ -182,7 +182,7 @@ def fit(source, y=None, *, target: str | None = None,
         else:
             passes = LocalPasses(src, spec, batch_size=batch_size, progress=progress)
     if solver in GRADIENT_SOLVERS:
-        from .sgd import fit_gradient
+        from .solvers.gradient import fit_gradient
 
         return fit_gradient(passes, solver=solver, options=sgd, drop_collinear=drop_collinear,
                             cov_type=cov_type)
@@ -269,7 +269,7 @@ class LocalPasses:
             bar.close()
 
     def robust(self, model, cov_type: str) -> dict:
-        from .robust import robust_pass
+        from .model.robust import robust_pass
 
         bar = self._bar(f"{cov_type} pass")
         try:

@@ -40,7 +40,7 @@ def plot_model(model, out: str | os.PathLike) -> None:
     if one_line:
         _line_panel(axes.pop(0), model)
     fig.tight_layout()
-    from .atomic import atomic_path
+    from .io.atomic import atomic_path
 
     try:
         with atomic_path(out) as tmp:
@@ -87,8 +87,8 @@ def _exact_loss(model, record: dict) -> float | None:
     if record["options"].get("l2"):
         return None
     from .errors import StreamregError
-    from .sgd import Problem
-    from .solve import solve_normal_equations
+    from .solvers.gradient import Problem
+    from .solvers.moments import solve_normal_equations
 
     state = model.state_
     try:

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .atomic import atomic_path, write_text_atomic
+from .io.atomic import atomic_path, write_text_atomic
 from .errors import InputError
 
 

@@ -13,9 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-import streamreg.exact as exact_module
+import streamreg.solvers.exact.lattice as exact_lattice
+import streamreg.solvers.exact.products as exact_products
+import streamreg.solvers.exact.slicing as exact_slicing
+import streamreg.solvers.exact.solve as exact_solve
 from streamreg import CollinearityError, InputError, ModelFormatError
-from streamreg.exact import ExactState, solve_exact
+from streamreg.solvers.exact import ExactState, solve_exact
 
 NAMES = ("a", "b", "y")
 
@@ -158,9 +161,9 @@ def test_state_holds_the_exact_sums(batch):
 def test_sub_batches_and_sparse_tails_are_exact(monkeypatch, rng, weighted):
     # Small sub-batches, frequent flushes and sparse tails on every sub-batch: the paths a
     # big batch takes, at a size that exact fractions can check.
-    monkeypatch.setattr(exact_module, "_rows_per_product", lambda columns: 16)
-    monkeypatch.setattr(exact_module, "_TAIL_MIN_WORK", 0)
-    monkeypatch.setattr(exact_module._Products, "_FLUSH_EVERY", 3)
+    monkeypatch.setattr(exact_products, "_rows_per_product", lambda columns: 16)
+    monkeypatch.setattr(exact_slicing, "_TAIL_MIN_WORK", 0)
+    monkeypatch.setattr(exact_lattice.LatticeSums, "_FLUSH_EVERY", 3)
     z = rng.normal(size=(300, 3)) * [1.0, 1e3, 1e-3]
     z[rng.random(z.shape) < 0.03] *= 1e-250         # a few values far below their column's top
     z[:, 0] = np.round(z[:, 0] * 8)                 # small integers: one slice
@@ -234,11 +237,11 @@ def test_refinement_path_matches_exact_elimination_bit_for_bit(monkeypatch, rng)
     state = ExactState.from_arrays(np.column_stack([x, y]), rng.uniform(0.5, 2, size=n),
                                    names=[f"x{j}" for j in range(p)] + ["y"])
     calls = []
-    refine = exact_module._refined_fit
-    monkeypatch.setattr(exact_module, "_refined_fit", lambda *a: calls.append(1) or refine(*a))
-    monkeypatch.setattr(exact_module, "BAREISS_MAX_FEATURES", 4)
+    refine = exact_solve._refined_fit
+    monkeypatch.setattr(exact_solve, "_refined_fit", lambda *a: calls.append(1) or refine(*a))
+    monkeypatch.setattr(exact_solve, "BAREISS_MAX_FEATURES", 4)
     refined = solve_exact(state)
-    monkeypatch.setattr(exact_module, "BAREISS_MAX_FEATURES", 100)
+    monkeypatch.setattr(exact_solve, "BAREISS_MAX_FEATURES", 100)
     eliminated = solve_exact(state)
     assert calls == [1]                                       # refinement ran, and converged
     assert np.array_equal(refined.coef, eliminated.coef) and refined.intercept == eliminated.intercept
@@ -257,7 +260,7 @@ def collinear_data(rng, n=40):
 @pytest.mark.parametrize("elimination", ["bareiss", "modular"])
 def test_an_exact_linear_combination_is_aliased_and_named(monkeypatch, rng, elimination):
     if elimination == "modular":
-        monkeypatch.setattr(exact_module, "BAREISS_MAX_FEATURES", 1)
+        monkeypatch.setattr(exact_solve, "BAREISS_MAX_FEATURES", 1)
     a, b, y = collinear_data(rng)
     c = 2 * a - b + 7.0
     assert all(Fraction(ci) == 2 * Fraction(ai) - Fraction(bi) + 7 for ai, bi, ci in zip(a, b, c))
@@ -288,7 +291,7 @@ def test_a_combination_rounded_in_float64_is_aliased(rng):
 @pytest.mark.parametrize("elimination", ["bareiss", "modular"])
 def test_a_nearly_collinear_column_is_not_aliased(monkeypatch, rng, elimination):
     if elimination == "modular":
-        monkeypatch.setattr(exact_module, "BAREISS_MAX_FEATURES", 1)
+        monkeypatch.setattr(exact_solve, "BAREISS_MAX_FEATURES", 1)
     a, b, y = collinear_data(rng)
     c = 2 * a - b
     c[3] += 2.0**-20                       # one row off by 1e-6 (relative 1e-12)

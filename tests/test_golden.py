@@ -27,7 +27,7 @@ import pytest
 
 import streamreg
 from streamreg.jobs import run_job
-from streamreg.jobspec import parse_job
+from streamreg.jobs.spec import parse_job
 
 GOLDEN = Path(__file__).parent / "golden"
 REGENERATE = os.environ.get("STREAMREG_REGENERATE_GOLDEN") == "1"

@@ -30,10 +30,10 @@ import pytest
 
 import streamreg
 from streamreg.errors import InputError, LockError, ModelFormatError
+from streamreg.io.sources import Source
 from streamreg.jobs import JobLog, run_job, watch_job
-from streamreg.jobspec import EXAMPLE, load_job, parse_job
-from streamreg.sources import Source
-from streamreg.storage import Store
+from streamreg.jobs.spec import EXAMPLE, load_job, parse_job
+from streamreg.jobs.store import Store
 
 BATCH = 50
 
@@ -324,7 +324,7 @@ def test_stopped_and_resumed_run_is_bit_identical(tmp_path, solver):
 def test_crash_between_file_states_and_manifest_adopts_them(tmp_path, monkeypatch):
     files = [write_part(tmp_path / "data", i) for i in range(4)]
     job = load_job(write_job(tmp_path))
-    from streamreg import jobs
+    from streamreg.jobs import run as jobs
 
     def crash(*args, **kwargs):
         raise RuntimeError("power cut")

@@ -127,7 +127,7 @@ def test_drop_collinear_gives_aliased_columns_no_coefficient(tmp_path, rng):
 
 
 def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):
-    from streamreg.atomic import atomic_path
+    from streamreg.io.atomic import atomic_path
 
     out = tmp_path / "model.json"
     out.write_text("previous")

@@ -22,9 +22,9 @@ from typer.testing import CliRunner
 import streamreg
 from streamreg import StreamingLinearRegression
 from streamreg.cli import app
-from streamreg.errors import CollinearityError, InputError, ModelFormatError
+from streamreg.errors import CollinearityError, DivergenceError, InputError, ModelFormatError
 from streamreg.estimator import UnsolvedWarning
-from streamreg.sgd import DivergenceError, SGDOptions
+from streamreg.solvers.gradient import SGDOptions
 
 runner = CliRunner()
 EXACT = "exact"  # solver="exact" (streamreg/exact.py); "qr" would do as well

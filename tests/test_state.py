@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from streamreg import ModelFormatError, MomentState
-from streamreg.solve import solve_normal_equations
+from streamreg.solvers.moments import solve_normal_equations
 
 NAMES = ("a", "b", "y")
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)

@@ -26,7 +26,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
-        from .errors import InputError
+        from ..errors import InputError
 
         raise InputError(f"cannot write {target}: the directory {directory} does not exist.")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
@@ -50,7 +50,7 @@ def write_json_atomic(target: str | os.PathLike, data, *, indent: int | None = N
 
 def read_json(path: str | os.PathLike, what: str) -> dict:
     """Parse a JSON file; a missing or unreadable file is a :class:`ModelFormatError` naming it."""
-    from .errors import ModelFormatError
+    from ..errors import ModelFormatError
 
     try:
         with open(path, encoding="utf-8") as handle:

@@ -1,9 +1,9 @@
 """What ``streamreg.fit`` accepts, turned into one kind of source.
 
-Paths, directories and globs become a :class:`~streamreg.sources.Source` of
+Paths, directories and globs become a :class:`~streamreg.io.sources.Source` of
 Parquet files; a pandas DataFrame, a pyarrow Table or numpy arrays become an
-:class:`~streamreg.sources.InMemorySource`, read in batches by the same
-engine. (Dask collections are handled by :mod:`streamreg.parallel`.)
+:class:`~streamreg.io.sources.InMemorySource`, read in batches by the same
+engine. (Dask collections are handled by :mod:`streamreg.engine.dask_runner`.)
 
 >>> import numpy as np
 >>> src, target, weight = to_source(np.arange(6.0).reshape(3, 2), np.array([1.0, 2.0, 3.0]))
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from .errors import InputError
+from ..errors import InputError
 from .sources import InMemorySource, Source
 
 WEIGHT_COLUMN = "sample_weight"

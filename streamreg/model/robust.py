@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from ..errors import InputError
 
 ROBUST_TYPES = ("HC0", "HC1", "HC2", "HC3", "cluster")
 
@@ -146,8 +146,8 @@ def robust_pass(source, spec, model, cov_type: str, *, batch_size: int | None = 
 def sandwich_of(source, spec, model, cov_type: str, *, batch_size: int | None = None,
                 on_rows=None) -> Sandwich:
     """The meat of ``source``'s rows (one streaming pass); sandwiches of partitions merge."""
-    from .design import batch_arrays, screen_values
-    from .fitting import default_batch_size
+    from ..design import batch_arrays, screen_values
+    from ..fitting import default_batch_size
 
     solution = model.solution_
     state = model.state_

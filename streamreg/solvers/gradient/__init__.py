@@ -7,7 +7,7 @@ r"""Gradient solvers: minibatch SGD over the blocks of a Dask collection, one Ne
     x̃ⱼ = (xⱼ − μⱼ)/sⱼ ,  ỹ = (y − μ_y)/s_y ,
 
 with the means ``μ`` and standard deviations ``s`` of a first streaming pass (the
-:class:`~streamreg.state.MomentState` every solver accumulates). Offsets (columns near
+:class:`~streamreg.solvers.moments.MomentState` every solver accumulates). Offsets (columns near
 1e6) and scales (1e-2 … 1e2) then cost nothing: the Hessian ``A = E[x̃x̃ᵀ]`` is the
 correlation matrix of the features. With an intercept, centering at the training
 means makes the optimal standardized intercept exactly 0 whatever θ is, so it is not
@@ -97,11 +97,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from .design import DesignSpec, batch_arrays
-from .errors import DivergenceError, IllConditionedError, InputError, ModelFormatError
-from .solvers import GRADIENT_SOLVERS
-from .sources import InMemorySource, Source
-from .state import MomentState
+from ...design import DesignSpec, batch_arrays
+from ...errors import DivergenceError, IllConditionedError, InputError, ModelFormatError
+from ...io.sources import InMemorySource, Source
+from .. import GRADIENT_SOLVERS
+from ..moments import MomentState
 
 SCHEDULES = ("constant", "invscaling", "step")
 OPTIMIZERS = ("sgd", "adam")
@@ -580,7 +580,7 @@ def _block_loss(part, index, make_source, spec, batch_size, problem: Problem, th
 
 
 def _merge(a, b):
-    from .fitting import Accumulation, merge_accumulations
+    from ...fitting import Accumulation, merge_accumulations
 
     return merge_accumulations(a, b) if isinstance(a, Accumulation) else a.merge(b)
 
@@ -590,7 +590,7 @@ class Blocks:
 
     ``parts`` are plain values (Parquet sources, in-memory slices), Dask delayed
     objects (partitions, array row blocks) or futures; ``make_source(part, i)`` turns
-    a computed part into a :class:`~streamreg.sources.Source`, on whichever process
+    a computed part into a :class:`~streamreg.io.sources.Source`, on whichever process
     runs the task.
     """
 
@@ -603,8 +603,8 @@ class Blocks:
 
     @classmethod
     def from_passes(cls, passes) -> Blocks:
-        from .fitting import default_batch_size
-        from .parallel import DaskPasses, _identity_source
+        from ...engine.dask_runner import DaskPasses, _identity_source
+        from ...fitting import default_batch_size
 
         spec = passes.spec
         batch_size = passes.batch_size or default_batch_size(len(spec.columns))
@@ -623,7 +623,7 @@ class Blocks:
         """``fn(part, i, make_source, spec, batch_size, *args)`` per block, merged by a tree reduction."""
         from dask import delayed
 
-        from .parallel import tree_reduce
+        from ...engine.dask_runner import tree_reduce
 
         task = delayed(fn, pure=False)
         items = [task(part, i, self.make_source, self.spec, self.batch_size, *args)
@@ -637,7 +637,7 @@ class Blocks:
         """``carry = fn(part, i, …, carry, *args)`` for the blocks in ``order``, one after another."""
         import dask
 
-        from .parallel import is_dask_collection
+        from ...engine.dask_runner import is_dask_collection
 
         def lazy(part) -> bool:   # a partition, or the row blocks [X, y(, w)] of Dask arrays
             return is_dask_collection(part) or (
@@ -691,7 +691,7 @@ def local_parts(src: InMemorySource, batch_size: int) -> list:
 
 
 def _block_accumulation(part, index, make_source, spec, batch_size):
-    from .fitting import accumulate
+    from ...fitting import accumulate
 
     return accumulate(make_source(part, index), spec, batch_size=batch_size)
 
@@ -703,7 +703,7 @@ class _Pair:
         self.pair = (train, held)
 
     def merge(self, other: _Pair) -> _Pair:
-        from .fitting import merge_accumulations
+        from ...fitting import merge_accumulations
 
         return _Pair(merge_accumulations(self.pair[0], other.pair[0]),
                      merge_accumulations(self.pair[1], other.pair[1]))
@@ -720,8 +720,8 @@ class _OneChunk:
 
 
 def _block_split_accumulation(part, index, make_source, spec, batch_size, holdout, seed):
-    from .fitting import accumulate, merge_accumulations
-    from .sources import Chunk
+    from ...fitting import accumulate, merge_accumulations
+    from ...io.sources import Chunk
 
     source = make_source(part, index)
     result = None
@@ -733,7 +733,7 @@ def _block_split_accumulation(part, index, make_source, spec, batch_size, holdou
             both.append(accumulate(_OneChunk(source, piece), spec, batch_size=batch_size))
         result = _Pair(*both) if result is None else result.merge(_Pair(*both))
     if result is None:  # a block without rows
-        from .fitting import Accumulation
+        from ...fitting import Accumulation
 
         empty = Accumulation(MomentState.empty(spec.state_names), spec,
                              rows_by_file={f.path: 0 for f in source.files})
@@ -758,7 +758,8 @@ class Reference:
 
 def reference(state: MomentState, *, fit_intercept: bool, drop_collinear: bool) -> Reference:
     """Collinear columns are refused (or dropped) exactly as by the exact solvers."""
-    from .solve import check_enough_rows, solve_normal_equations
+    from ..moments import solve_normal_equations
+    from ..solution import check_enough_rows
 
     p = len(state.names) - 1
     check_enough_rows(state, p, fit_intercept)
@@ -823,9 +824,9 @@ def fit_gradient(passes, *, solver: str, options=None, drop_collinear: bool = Fa
     reported parameters in original units (NaN for aliased columns) — for progress or
     for measuring accuracy per epoch (``bench/bench_sgd.py``).
     """
-    from .fitting import merge_accumulations
-    from .model import LinearModel
-    from .solve import intercept_from_means
+    from ...fitting import merge_accumulations
+    from ...model.linear_model import LinearModel
+    from ..solution import intercept_from_means
 
     opts = SGDOptions.coerce(options).checked()
     if cov_type != "nonrobust" and (opts.holdout or opts.l2):
@@ -1038,8 +1039,8 @@ def original_units(theta: np.ndarray, problem: Problem) -> tuple[np.ndarray, flo
 def make_solution(state: MomentState, ref: Reference, problem: Problem, objective: Objective,
                   theta: np.ndarray, *, solver: str, options: SGDOptions, converged: bool,
                   stop_reason: str, fit_intercept: bool):
-    """The :class:`~streamreg.solve.Solution` of gradient-fitted parameters (see the module on inference)."""
-    from .solve import Solution, intercept_from_means
+    """The :class:`~streamreg.solvers.solution.Solution` of gradient-fitted parameters (see the module on inference)."""
+    from ..solution import Solution, intercept_from_means
 
     p = len(state.names) - 1
     slopes, free_b = original_units(theta, problem)
@@ -1236,8 +1237,8 @@ class OnlineSGD:
     def step(self, source: InMemorySource, spec: DesignSpec, state: MomentState, *, chunk_rows: int,
              batch_size: int | None = None) -> OnlineSGD:
         """One SGD pass over ``source``; returns the new carrier (this one is left as it was)."""
-        from .fitting import default_batch_size
-        from .parallel import _identity_source
+        from ...engine.dask_runner import _identity_source
+        from ...fitting import default_batch_size
 
         online = copy.deepcopy(self)
         opts, problem = online.options, online.problem
@@ -1275,7 +1276,7 @@ class OnlineSGD:
     def model(self, state: MomentState, *, fit_intercept: bool, weight, rows_read: int, dropped: dict,
               log_weight_sum: float, drop_collinear: bool = False):
         """The model of the parameters so far, over every row seen (raises while unsolvable)."""
-        from .model import LinearModel
+        from ...model.linear_model import LinearModel
 
         ref = reference(state, fit_intercept=fit_intercept, drop_collinear=False)
         objective = Objective(state, self.problem, self.options.l2)

@@ -1,6 +1,6 @@
 """Where rows come from: paths, directories, globs → Arrow record batches.
 
-This is the only module that knows about files. A :class:`Source` is resolved
+This module and :mod:`streamreg.io.listing` are the only ones that open data files. A :class:`Source` is resolved
 once (file list, footers, Hive partitions, per-file schemas); then
 :meth:`Source.batches` streams only the requested columns in record batches of
 bounded size, each tagged with the file it came from and its row offset there.
@@ -22,20 +22,25 @@ incremental job needs to decide that nothing is new.
 from __future__ import annotations
 
 import bisect
-import datetime as dt
-import glob as globlib
 import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from .errors import DataError, InputError, SchemaError
+from ..errors import DataError, InputError, SchemaError
+from .listing import (
+    ListedFile,
+    describe_storage_error,
+    is_url,
+    list_files,
+    url_filesystem,
+    url_protocol,
+)
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 # Decoded-batch readahead: enough to overlap decoding with the math, small
@@ -128,7 +133,7 @@ class Source:
             raise InputError("the inputs mix local paths and URLs; give one kind per source.")
         filesystem = fsspec_fs = None
         if urls == {True}:
-            protocols = {_protocol(f.path) for f in listed}
+            protocols = {url_protocol(f.path) for f in listed}
             if len(protocols) > 1:
                 raise InputError(f"the inputs mix URL schemes ({', '.join(sorted(protocols))}); "
                                  "give one kind per source.")
@@ -306,81 +311,6 @@ class InMemorySource(Source):
             offset += batch.num_rows
 
 
-# ---------------------------------------------------------------------- listing
-@dataclass(frozen=True)
-class ListedFile:
-    """A file found by :func:`list_files`: what a directory listing tells, no footer read."""
-
-    path: str                 # the local path, or the full URL
-    size: int
-    modified: str | None      # modification time, ISO 8601 in UTC (microseconds)
-    etag: str | None = None   # object stores: the entity tag
-    partition: dict = field(default_factory=dict)  # raw Hive key=value strings of its folders
-
-    @property
-    def version(self) -> str:
-        """What changes when the content does: the ETag where there is one, else the mtime."""
-        return self.etag if self.etag else str(self.modified)
-
-
-def is_url(item: str | os.PathLike) -> bool:
-    """True for fsspec URLs such as ``s3://bucket/key`` (``file://`` counts as a local path)."""
-    scheme, sep, _ = str(item).partition("://")
-    return bool(sep) and scheme.replace("+", "").isalnum() and scheme != "file"
-
-
-def list_files(source: str | os.PathLike | Sequence[str | os.PathLike], *,
-               storage_options: dict | None = None, allow_empty: bool = False) -> list[ListedFile]:
-    """Expand paths, directories, globs and URLs into files, in order, without opening them.
-
-    Directories are read recursively (names starting with ``_`` or ``.`` are
-    skipped; ``key=value`` folders are Hive partitions). With ``allow_empty``
-    an empty directory or a pattern that matches nothing yields no files
-    instead of an error (a missing path is an error either way).
-    """
-    items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
-    if not items:
-        raise InputError("no input given: expected a Parquet file, a directory or a glob.")
-    found: list[ListedFile] = []
-    for item in items:
-        item = str(item)
-        if item.startswith("file://"):
-            item = item[len("file://"):]
-        if is_url(item):
-            found.extend(_list_url(item, storage_options or {}, allow_empty))
-        else:
-            for path, part in _expand(item, allow_empty):
-                found.append(_stat_local(path, part))
-    seen: set[str] = set()
-    unique = []
-    for listed in found:
-        key = listed.path if is_url(listed.path) else os.path.abspath(listed.path)
-        if key not in seen:
-            seen.add(key)
-            unique.append(listed)
-    return unique
-
-
-def url_filesystem(url: str, storage_options: dict | None = None):
-    """(fsspec filesystem, path within it) for a URL; a missing backend is a clear error."""
-    import fsspec
-
-    try:
-        return fsspec.core.url_to_fs(url, **(storage_options or {}))
-    except ImportError as exc:
-        extra = " (pip install 'streamreg[s3]')" if _protocol(url) in ("s3", "s3a") else ""
-        raise InputError(f"reading {_protocol(url)}:// URLs needs a package that is not installed{extra}: "
-                         f"{exc}.") from exc
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"cannot open {url} with the storage options given: {exc}.") from exc
-
-
-def describe_storage_error(exc: BaseException) -> str:
-    """A short, one-line reason for a failed object-store call (no traceback)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) < 300 else text[:297] + "..."
-
-
 def footer_digest(info: ParquetFileInfo) -> str:
     """SHA-256 of the file's footer (metadata, its length and the magic): a content fingerprint.
 
@@ -402,105 +332,7 @@ def footer_digest(info: ParquetFileInfo) -> str:
     return hashlib.sha256(footer + tail).hexdigest()
 
 
-def _protocol(url: str) -> str:
-    return str(url).partition("://")[0]
-
-
-def _iso_from_ns(ns: int) -> str:
-    moment = dt.datetime.fromtimestamp(ns // 1_000_000_000, tz=dt.timezone.utc)
-    return moment.replace(microsecond=(ns % 1_000_000_000) // 1000).isoformat()
-
-
-def _stat_local(path: str, part: dict) -> ListedFile:
-    try:
-        st = os.stat(path)
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}.") from exc
-    return ListedFile(path=path, size=st.st_size, modified=_iso_from_ns(st.st_mtime_ns), partition=part)
-
-
-def _list_url(item: str, storage_options: dict, allow_empty: bool) -> list[ListedFile]:
-    fs, root = url_filesystem(item, storage_options)
-    try:
-        fs.invalidate_cache()  # a long-lived process must see files that landed since
-        if any(ch in root for ch in "*?["):
-            entries = {p: i for p, i in fs.glob(root, detail=True).items() if i.get("type") == "file"}
-            parts = dict.fromkeys(entries, {})
-            if not entries and not allow_empty:
-                raise InputError(f"the pattern {item} matches no files.")
-        elif fs.isdir(root):
-            entries, parts = {}, {}
-            base = root.rstrip("/")
-            for path, info in sorted(fs.find(root, detail=True).items()):
-                relative = path[len(base):].lstrip("/").split("/")
-                if info.get("type") != "file" or any(s.startswith(("_", ".")) for s in relative):
-                    continue
-                entries[path] = info
-                parts[path] = _hive_keys("/".join(relative[:-1]))
-            if not entries and not allow_empty:
-                raise InputError(f"the directory {item} holds no Parquet files.")
-        elif fs.isfile(root):
-            entries = {root: fs.info(root)}
-            parts = {root: {}}
-        else:
-            raise InputError(f"{item} does not exist: expected a Parquet file, a directory or a glob.")
-    except InputError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the storage backends raise many families
-        raise InputError(f"cannot list {item}: {describe_storage_error(exc)}.") from exc
-    listed = []
-    for path in sorted(entries):
-        info = entries[path]
-        modified = info.get("LastModified") or info.get("mtime") or info.get("last_modified")
-        if isinstance(modified, dt.datetime):
-            modified = modified.astimezone(dt.timezone.utc).isoformat()
-        elif isinstance(modified, (int, float)):
-            modified = dt.datetime.fromtimestamp(modified, tz=dt.timezone.utc).isoformat()
-        etag = info.get("ETag") or info.get("etag")
-        listed.append(ListedFile(path=fs.unstrip_protocol(path), size=int(info.get("size") or 0),
-                                 modified=None if modified is None else str(modified),
-                                 etag=None if etag is None else str(etag).strip('"'),
-                                 partition=parts[path]))
-    return listed
-
-
 # ---------------------------------------------------------------------- helpers
-def _expand(item: str, allow_empty: bool = False) -> list[tuple[str, dict]]:
-    if any(ch in item for ch in "*?["):
-        matches = sorted(globlib.glob(item, recursive=True))
-        files = [m for m in matches if os.path.isfile(m)]
-        if not files and not allow_empty:
-            raise InputError(f"the pattern {item} matches no files.")
-        return [(m, {}) for m in files]
-    if os.path.isdir(item):
-        out = []
-        for dirpath, dirnames, filenames in os.walk(item):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(("_", ".")))
-            for name in sorted(filenames):
-                if name.startswith(("_", ".")):
-                    continue
-                path = os.path.join(dirpath, name)
-                rel = os.path.relpath(dirpath, item)
-                out.append((path, _hive_keys(rel)))
-        if not out and not allow_empty:
-            raise InputError(f"the directory {item} holds no Parquet files.")
-        return out
-    if os.path.isfile(item):
-        return [(item, {})]
-    raise InputError(f"{item} does not exist: expected a Parquet file, a directory or a glob.")
-
-
-def _hive_keys(relative_dir: str) -> dict:
-    keys = {}
-    if relative_dir in ("", "."):
-        return keys
-    for part in Path(relative_dir).parts:
-        if "=" in part:
-            key, _, value = part.partition("=")
-            keys[key] = value
-    return keys
-
-
 def _partition_types(parts: list[dict]) -> dict[str, pa.DataType]:
     keys: dict[str, list[str]] = {}
     for part in parts:

@@ -13,7 +13,7 @@ state it was solved from, so later steps (inference, merging with new data)
 need nothing else. Loading validates the format version and every field.
 
 >>> import numpy as np, pandas as pd
->>> from streamreg.state import MomentState
+>>> from streamreg.solvers.moments import MomentState
 >>> x = np.arange(10.0)
 >>> state = MomentState.from_arrays(np.column_stack([x, 2 * x + 1]), names=["x", "y"])
 >>> model = LinearModel.from_state(state, fit_intercept=True)
@@ -29,11 +29,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._version import __version__
-from .errors import InputError, ModelFormatError
+from .._version import __version__
+from ..errors import InputError, ModelFormatError
 from .inference import InferenceMixin
-from .solve import Solution
-from .state import MomentState
+from ..solvers.solution import Solution
+from ..solvers.moments import MomentState
 
 MODEL_FORMAT = "streamreg.model"
 MODEL_FORMAT_VERSION = 1
@@ -61,7 +61,7 @@ class LinearModel(InferenceMixin):
         self.streamreg_version = streamreg_version
         self.log_weight_sum_ = float(log_weight_sum)  # Σ log w, for the WLS likelihood
         self.robust_ = robust  # {"cov_type", "cov", "n_groups", "groups"} from a second pass
-        self.optimizer_ = optimizer  # the gradient solvers' record (streamreg.sgd), else None
+        self.optimizer_ = optimizer  # the gradient solvers' record (streamreg.solvers.gradient), else None
 
     @classmethod
     def from_state(cls, state, *, fit_intercept: bool = True, weight: str | None = None,
@@ -71,7 +71,7 @@ class LinearModel(InferenceMixin):
                    log_weight_sum: float = 0.0) -> LinearModel:
         """Solve ``state`` (any solver's state; the target is its last column) and wrap the result."""
         if solution is None:
-            from .solvers import solve
+            from ..solvers import solve
 
             solution = solve(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
         dropped = dict(rows_dropped_by_column or {})
@@ -141,7 +141,7 @@ class LinearModel(InferenceMixin):
 
     def summary(self, format: str = "text"):
         """The results table: ``text`` (statsmodels' layout), ``markdown`` or ``json`` (a dict)."""
-        from . import report
+        from .. import report
 
         formats = {"text": report.summary_text, "markdown": report.summary_markdown,
                    "json": report.summary_json}
@@ -163,7 +163,7 @@ class LinearModel(InferenceMixin):
         With an intercept this evaluates ``μ_y + (x − μ_x)ᵀβ`` with the training means
         (equal to ``b + xᵀβ`` in exact arithmetic), so columns with large offsets do not
         cost the prediction its digits."""
-        from .parallel import is_dask_collection, predict_dask
+        from ..engine.dask_runner import is_dask_collection, predict_dask
 
         if is_dask_collection(data):
             return predict_dask(self, data)
@@ -257,14 +257,14 @@ class LinearModel(InferenceMixin):
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the model as JSON, atomically (no partial file is ever left)."""
-        from .atomic import write_json_atomic
+        from ..io.atomic import write_json_atomic
 
         write_json_atomic(path, self.to_dict(), indent=1)
 
     @classmethod
     def from_dict(cls, data: dict, *, where: str = "model") -> LinearModel:
         _validate_model_dict(data, where)
-        from .solvers import state_from_dict
+        from ..solvers import state_from_dict
 
         state = state_from_dict(data["state"], where=f"{where} (state)")
         names = list(data["features"])
@@ -294,7 +294,7 @@ class LinearModel(InferenceMixin):
 
 def load(path: str | os.PathLike) -> LinearModel:
     """Read a model written by :meth:`LinearModel.save`, validating it."""
-    from .atomic import read_json
+    from ..io.atomic import read_json
 
     return LinearModel.from_dict(read_json(path, "model"), where=str(path))
 
@@ -322,7 +322,7 @@ def _validated_optimizer(record, where: str):
     """The optional record of a gradient solver (absent in files of closed-form fits)."""
     if record is None:
         return None
-    from .sgd import validate_record
+    from ..solvers.gradient import validate_record
 
     return validate_record(record, where)
 
@@ -342,7 +342,7 @@ def _validated_robust(robust, n_params: int, where: str):
 
 
 def _validate_model_dict(data, where: str) -> None:
-    from .state import check_format
+    from ..solvers.base import check_format
 
     check_format(data, MODEL_FORMAT, MODEL_FORMAT_VERSION, "model", where)
     for key, kind in _FIELDS.items():

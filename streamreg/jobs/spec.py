@@ -17,8 +17,8 @@ import re
 import sys
 from dataclasses import dataclass, field, replace
 
-from .errors import InputError
-from .sources import is_url
+from ..errors import InputError
+from ..io.listing import is_url
 
 if sys.version_info >= (3, 11):
     import tomllib

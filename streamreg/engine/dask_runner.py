@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .design import DesignSpec
-from .errors import InputError
-from .sources import InMemorySource, Source
+from ..design import DesignSpec
+from ..errors import InputError
+from ..io.sources import InMemorySource, Source
 
 
 def is_dask_collection(obj) -> bool:
@@ -124,7 +124,7 @@ class DaskPasses:
     def accumulate(self, state_kind, label: str):
         from dask import delayed
 
-        from .fitting import merge_accumulations
+        from ..fitting import merge_accumulations
 
         task = delayed(_partition_accumulation, pure=True)
         states = [task(part, i, self.make_source, self.spec, state_kind, self.batch_size)
@@ -134,7 +134,7 @@ class DaskPasses:
     def robust(self, model, cov_type: str) -> dict:
         from dask import delayed
 
-        from .robust import robust_record
+        from ..model.robust import robust_record
 
         task = delayed(_partition_sandwich, pure=True)
         parts = [task(part, i, self.make_source, self.spec, model, cov_type, self.batch_size)
@@ -149,13 +149,13 @@ class DaskPasses:
 
 # ---------------------------------------------------------------------- tasks (run on workers)
 def _partition_accumulation(part, index, make_source, spec, state_kind, batch_size):
-    from .fitting import accumulate
+    from ..fitting import accumulate
 
     return accumulate(make_source(part, index), spec, batch_size=batch_size, state_kind=state_kind)
 
 
 def _partition_sandwich(part, index, make_source, spec, model, cov_type, batch_size):
-    from .robust import sandwich_of
+    from ..model.robust import sandwich_of
 
     return sandwich_of(make_source(part, index), spec, model, cov_type, batch_size=batch_size)
 

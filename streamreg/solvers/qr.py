@@ -1,7 +1,7 @@
 r"""A streaming QR factor of the centered data: least squares without squaring the condition number.
 
 The state keeps the weighted row count ``n``, the mean ``μ`` of ``z = [x, y]``
-(double-double, as in :mod:`streamreg.state`) and an upper-triangular ``R``
+(double-double, as in :mod:`streamreg.solvers.moments`) and an upper-triangular ``R``
 with ``RᵀR = M = Σ w (z − μ)(z − μ)ᵀ``. A batch contributes the R factor of
 its own centered (and √w-scaled) rows; two states merge by stacking
 (TSQR; Demmel et al. 2012)::
@@ -29,15 +29,15 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import linalg
 
-from .errors import CollinearityError, InputError
-from .solve import (
+from ..errors import CollinearityError, InputError
+from .base import CenteredState
+from .solution import (
     Solution,
     check_enough_rows,
     collinear_message,
     condition_warnings,
     intercept_from_means,
 )
-from .state import CenteredState
 
 STATE_FORMAT = "streamreg.qr_state"
 STATE_FORMAT_VERSION = 1

@@ -1,7 +1,7 @@
 r"""Statistical inference for a fitted model, named as statsmodels names it.
 
 Everything here comes from the solved state: no pass over the data, except for
-robust covariances (:mod:`streamreg.robust`), which are computed in a second
+robust covariances (:mod:`streamreg.model.robust`), which are computed in a second
 streaming pass and handed in as a matrix. With ``k`` kept parameters
 (intercept included), ``n`` rows and weights ``w``:
 
@@ -166,7 +166,7 @@ class InferenceMixin:
     def conf_int(self, alpha: float = 0.05) -> np.ndarray:
         """``(k, 2)`` array of ``params ∓ q·bse`` with ``q`` the ``1 − alpha/2`` quantile."""
         if not 0.0 < alpha < 1.0:
-            from .errors import InputError
+            from ..errors import InputError
 
             raise InputError(f"alpha must be between 0 and 1; got {alpha}.")
         from scipy import stats

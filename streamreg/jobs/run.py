@@ -1,6 +1,6 @@
 """Batch jobs: fold only new files into saved states, refit, publish — exactly once.
 
-A job (:mod:`streamreg.jobspec`) keeps its **state store** in a folder or an
+A job (:mod:`streamreg.jobs.spec`) keeps its **state store** in a folder or an
 object-store prefix::
 
     manifest.json        format, job identity, one entry per ingested file, run records
@@ -39,20 +39,20 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from ._version import __version__
-from .errors import InputError, LockError, ModelFormatError, SchemaError, StreamregError
-from .fitting import (
+from .._version import __version__
+from ..errors import InputError, LockError, ModelFormatError, SchemaError, StreamregError
+from ..fitting import (
     Accumulation,
     _blas_beside_decoding,
     accumulate,
     default_batch_size,
     resolve_spec,
 )
-from .jobspec import JobSpec
-from .model import LinearModel
-from .solvers import solve, state_class, state_from_dict
-from .sources import ListedFile, Source, footer_digest, is_url, list_files
-from .storage import Store, delete_output, output_exists, write_output, write_output_file
+from .spec import JobSpec
+from ..model.linear_model import LinearModel
+from ..solvers import solve, state_class, state_from_dict
+from ..io.sources import ListedFile, Source, footer_digest, is_url, list_files
+from .store import Store, delete_output, output_exists, write_output, write_output_file
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "streamreg.job_manifest"
@@ -656,7 +656,7 @@ class _Run:
         if job.summary:
             write_output(job.summary, (model.summary("text") + "\n").encode(), job.storage)
         if job.predictions and ingested:
-            from .scoring import predict_parquet
+            from ..prediction import predict_parquet
 
             src = Source.from_listing(ingested, storage_options=job.storage)
             rows = write_output_file(job.predictions, lambda local: predict_parquet(

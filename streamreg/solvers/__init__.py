@@ -3,26 +3,26 @@
 ============  ===================================  ===========================================
 solver        state (one streaming pass)           solve
 ============  ===================================  ===========================================
-``cholesky``  :class:`~streamreg.state.MomentState`  scaled normal equations, column by column
-``qr``        :class:`~streamreg.qr.QRState`         triangular factor (TSQR), no squaring
-``exact``     :class:`~streamreg.exact.ExactState`   exact sums, solved in exact arithmetic
+``cholesky``  :class:`~streamreg.solvers.moments.MomentState`  scaled normal equations, column by column
+``qr``        :class:`~streamreg.solvers.qr.QRState`         triangular factor (TSQR), no squaring
+``exact``     :class:`~streamreg.solvers.exact.ExactState`   exact sums, solved in exact arithmetic
 ``auto``      cholesky first; if its condition number leaves fewer than ~10 digits (or a column
               looks collinear), a second pass with ``exact`` (p ≤ 64) or ``qr``
-``sgd``       :class:`~streamreg.state.MomentState`  minibatch gradient steps over the blocks
-              (means and scales for standardization)  (:mod:`streamreg.sgd`), further passes
-``newton``    :class:`~streamreg.state.MomentState`  one Newton step from its Hessian, + a pass
-``lbfgs``     :class:`~streamreg.state.MomentState`  L-BFGS-B, one pass per evaluation
+``sgd``       :class:`~streamreg.solvers.moments.MomentState`  minibatch gradient steps over the blocks
+              (means and scales for standardization)  (:mod:`streamreg.solvers.gradient`), further passes
+``newton``    :class:`~streamreg.solvers.moments.MomentState`  one Newton step from its Hessian, + a pass
+``lbfgs``     :class:`~streamreg.solvers.moments.MomentState`  L-BFGS-B, one pass per evaluation
 ============  ===================================  ===========================================
 """
 
 from __future__ import annotations
 
-from .errors import InputError, ModelFormatError
+from ..errors import InputError, ModelFormatError
+from .moments import MomentState
 from .qr import QRState, solve_qr
-from .solve import solve_normal_equations
-from .state import MomentState
+from .moments import solve_normal_equations
 
-# The gradient solvers of streamreg.sgd: fitted by streamreg.sgd.fit_gradient, not by solve().
+# The gradient solvers of streamreg.sgd: fitted by streamreg.solvers.gradient.fit_gradient, not by solve().
 GRADIENT_SOLVERS = ("sgd", "newton", "lbfgs")
 SOLVER_NAMES = ("auto", "cholesky", "qr", "exact", *GRADIENT_SOLVERS)
 # Beyond this condition number of the scaled normal equations, auto does not trust
