@@ -61,8 +61,8 @@ def _progress_enabled(quiet: bool, as_json: bool) -> bool | None:
 
 def _stream(sources, label: str, quiet: bool, work: Callable):
     """Run ``work(source, on_rows)`` over the resolved inputs with a progress line on a terminal."""
-    from .progress import Progress
     from .io.sources import Source
+    from .progress import Progress
 
     src = Source.resolve(sources)
     bar = Progress(src.total_rows, src.total_bytes, label=label, enabled=_progress_enabled(quiet, False))
@@ -252,8 +252,8 @@ def inspect(
     """Show files, row counts, column types and null counts (from the footers; no data is read)."""
 
     def action():
-        from .report import inspect_report
         from .io.sources import Source
+        from .report import inspect_report
 
         info = Source.resolve(sources).describe()
         typer.echo(json.dumps(info, indent=1) if as_json else inspect_report(info))

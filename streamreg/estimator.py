@@ -46,9 +46,9 @@ from .design import NULL_POLICIES
 from .errors import InputError, StreamregError
 from .fitting import accumulate, resolve_spec
 from .io.inputs import _is_dask
+from .io.sources import InMemorySource
 from .model.linear_model import LinearModel
 from .solvers import SOLVER_NAMES, solve, state_class
-from .io.sources import InMemorySource
 
 
 class UnsolvedWarning(UserWarning):

@@ -23,6 +23,7 @@ import numpy as np
 from .design import DesignSpec, _as_list, batch_arrays, screen_values
 from .errors import CollinearityError, DataError, InputError
 from .io.inputs import to_source
+from .io.sources import Chunk, Source
 from .model.linear_model import LinearModel
 from .solvers import (
     AUTO_SWITCH_CONDITION,
@@ -32,7 +33,6 @@ from .solvers import (
     solve,
     state_class,
 )
-from .io.sources import Chunk, Source
 from .solvers.moments import MomentState
 
 # Default batch: about 16 MiB of float64 per batch, at most 128 Ki rows.

@@ -14,11 +14,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .io.atomic import atomic_path
 from .errors import InputError, SchemaError
 from .fitting import default_batch_size
-from .model.linear_model import LinearModel
+from .io.atomic import atomic_path
 from .io.sources import Source, is_numeric_type
+from .model.linear_model import LinearModel
 
 
 def predict_parquet(model: LinearModel, source, out: str | os.PathLike, *,

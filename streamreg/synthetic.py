@@ -24,8 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .io.atomic import atomic_path, write_text_atomic
 from .errors import InputError
+from .io.atomic import atomic_path, write_text_atomic
 
 
 def generate(out_dir: str | os.PathLike, *, rows: int, coef: Sequence[float] | None = None,

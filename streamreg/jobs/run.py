@@ -48,10 +48,10 @@ from ..fitting import (
     default_batch_size,
     resolve_spec,
 )
-from .spec import JobSpec
+from ..io.sources import ListedFile, Source, footer_digest, is_url, list_files
 from ..model.linear_model import LinearModel
 from ..solvers import solve, state_class, state_from_dict
-from ..io.sources import ListedFile, Source, footer_digest, is_url, list_files
+from .spec import JobSpec
 from .store import Store, delete_output, output_exists, write_output, write_output_file
 
 MANIFEST = "manifest.json"

@@ -25,8 +25,8 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..io.atomic import atomic_path
 from ..errors import InputError, LockError, StreamregError
+from ..io.atomic import atomic_path
 from ..io.listing import describe_storage_error, is_url, url_filesystem
 
 try:  # POSIX: the kernel drops a flock when its holder dies, so a stale lock is certain

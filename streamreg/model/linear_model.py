@@ -31,9 +31,9 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import InputError, ModelFormatError
-from .inference import InferenceMixin
-from ..solvers.solution import Solution
 from ..solvers.moments import MomentState
+from ..solvers.solution import Solution
+from .inference import InferenceMixin
 
 MODEL_FORMAT = "streamreg.model"
 MODEL_FORMAT_VERSION = 1

@@ -18,9 +18,8 @@ solver        state (one streaming pass)           solve
 from __future__ import annotations
 
 from ..errors import InputError, ModelFormatError
-from .moments import MomentState
+from .moments import MomentState, solve_normal_equations
 from .qr import QRState, solve_qr
-from .moments import solve_normal_equations
 
 # The gradient solvers of streamreg.sgd: fitted by streamreg.solvers.gradient.fit_gradient, not by solve().
 GRADIENT_SOLVERS = ("sgd", "newton", "lbfgs")
