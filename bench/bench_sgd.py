@@ -5,7 +5,7 @@ Everything runs in this process, on the same files, with a warm page cache:
 * **read floor** — read the feature and target columns of every file into float64
   arrays with ``pyarrow.dataset`` (the loop of ``bench_fit.py``), nothing else;
   best of ``--repeat``, measured before and after the contenders.
-* **streamreg sgd** — :func:`streamreg.sgd.fit_gradient` over the files (defaults;
+* **streamreg sgd** — :func:`streamreg.solvers.gradient.solve_gradient` over the files (defaults;
   then ``momentum=0.9`` and ``optimizer="adam"``), ``tol=0`` so every epoch runs. An
   ``on_epoch`` hook records the coefficients and a timestamp after each epoch; the
   epoch time is the median gap between epochs (the first pass and set-up excluded).
@@ -103,12 +103,16 @@ class Reference:
 
 
 def run_streamreg(data_dir: Path, ref: Reference, epochs: int, **options) -> dict:
-    from streamreg.fitting import LocalPasses, resolve_spec
+    from streamreg.design import resolve_spec
+    from streamreg.engine.blocks import Blocks
+    from streamreg.engine.local import LocalRunner
+    from streamreg.engine.scan import resolve_batch_size
     from streamreg.io.inputs import to_source
-    from streamreg.solvers.gradient import SGDOptions, fit_gradient
+    from streamreg.solvers.gradient import GradientOptions, solve_gradient
 
     src, target, _ = to_source(data_dir, target=TARGET)
-    passes = LocalPasses(src, resolve_spec(src, target=target), progress=False)
+    spec = resolve_spec(src, target=target)
+    blocks = Blocks.per_file(src, spec, resolve_batch_size(len(spec.columns)))
     stamps, errors = [], []
 
     def on_epoch(epoch, coef, intercept):
@@ -116,12 +120,12 @@ def run_streamreg(data_dir: Path, ref: Reference, epochs: int, **options) -> dic
         errors.append(ref.error(coef, intercept))
 
     started = time.perf_counter()
-    model = fit_gradient(passes, solver="sgd", options=SGDOptions(epochs=epochs, tol=0.0, **options),
-                         on_epoch=on_epoch)
+    result = solve_gradient(LocalRunner(), blocks, solver="sgd",
+                            options=GradientOptions(epochs=epochs, tol=0.0, **options), on_epoch=on_epoch)
     total = time.perf_counter() - started
     gaps = np.diff(stamps)
     return {"epoch_seconds": float(np.median(gaps)) if len(gaps) else float("nan"), "errors": errors,
-            "total": total, "learning_rate": model.optimizer_["options"]["learning_rate"]}
+            "total": total, "learning_rate": result.record["options"]["learning_rate"]}
 
 
 def run_sklearn(files: list[str], columns: list[str], ref: Reference, epochs: int, seed: int, **params) -> dict:

@@ -9,6 +9,7 @@
 from ._version import __version__
 from .errors import (
     CollinearityError,
+    ConvergenceWarning,
     DataError,
     DivergenceError,
     IllConditionedError,
@@ -16,10 +17,14 @@ from .errors import (
     ModelFormatError,
     SchemaError,
     StreamregError,
+    UnsolvedWarning,
 )
 from .fitting import fit
-from .model.linear_model import LinearModel, load
+from .model import LinearModel, load
+from .solvers.exact import ExactState
+from .solvers.gradient import GradientOptions, SGDOptions
 from .solvers.moments import MomentState
+from .solvers.qr import QRState
 
 __all__ = [
     "__version__",
@@ -27,6 +32,11 @@ __all__ = [
     "load",
     "LinearModel",
     "MomentState",
+    "QRState",
+    "ExactState",
+    "GradientOptions",
+    "UnsolvedWarning",
+    "ConvergenceWarning",
     "StreamingLinearRegression",
     "StreamregError",
     "InputError",

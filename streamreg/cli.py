@@ -16,7 +16,7 @@ from pathlib import Path
 import typer
 
 from . import __version__
-from .errors import StreamregError
+from .errors import InputError, StreamregError
 
 app = typer.Typer(
     add_completion=False,
@@ -133,8 +133,6 @@ def fit(
             from .engine.dask_runner import cluster_client
 
             if scheduler and workers:
-                from .errors import InputError
-
                 raise InputError("give either --scheduler or --workers, not both.")
             with cluster_client(scheduler, workers, timeout=timeout) as client:
                 model = fit_model(sources, client=client, **options)
@@ -145,7 +143,7 @@ def fit(
             model.save(out)
         if history is not None or step_history is not None:
             from .io.atomic import write_text_atomic
-            from .solvers.gradient import history_csv
+            from .report import history_csv
 
             if history is not None:
                 write_text_atomic(history, history_csv(model))
@@ -154,10 +152,10 @@ def fit(
         if as_json:
             typer.echo(json.dumps(_json_summary(model, seconds, out), indent=1))
         elif not quiet:
-            from .solvers.gradient import describe
+            from .report import optimizer_line
 
             report = fit_report(model, seconds=seconds, saved_to=out)
-            line = describe(model)
+            line = optimizer_line(model)
             typer.echo(report if line is None else f"{report}\n{line}")
         for warning in model.warnings_:
             if not as_json:
@@ -359,13 +357,12 @@ def run_job_command(
     def action():
         from .jobs.run import JobLog, run_job, watch_job
         from .jobs.spec import load_job
+        from .report import dry_run_report, job_report
 
         log = JobLog(log_format, quiet)
         try:
             job = load_job(job_file).with_options(on_change=on_change, window=window, interval=interval)
             if watch and dry_run:
-                from .errors import InputError
-
                 raise InputError("--dry-run and --watch do not go together.")
             stop = threading.Event()
             with _graceful_stop(stop):
@@ -381,9 +378,9 @@ def run_job_command(
         if log_format == "json":
             typer.echo(json.dumps(result.to_dict()))
         elif dry_run:
-            typer.echo(_dry_run_report(result))
+            typer.echo(dry_run_report(result))
         elif not quiet:
-            typer.echo(_job_report(result))
+            typer.echo(job_report(result))
         return 143 if result.status == "stopped" else 0
 
     _run(debug, action)
@@ -402,7 +399,6 @@ def job_init(
     """Write a commented example job file for 'streamreg run'."""
 
     def action():
-        from .errors import InputError
         from .jobs.spec import EXAMPLE
 
         if str(path) == "-":
@@ -445,52 +441,12 @@ class _graceful_stop:
         return False
 
 
-def _job_report(result) -> str:
-    if result.status == "nothing new":
-        return f"Nothing new: {result.files_total:,} files ({result.rows_total:,} rows) ingested, none changed."
-    if result.status == "stopped":
-        return (f"Stopped after ingesting {len(result.files_ingested):,} files; the file in hand is "
-                "checkpointed and the next run continues it.")
-    if result.status == "no data":
-        return "No files are left in the model; nothing was published."
-    return (f"Ingested {len(result.files_ingested):,} files ({result.rows:,} rows, {result.rows_dropped:,} dropped) "
-            f"in {result.seconds:.1f} s; published model version {result.model_version} over "
-            f"{result.files_total:,} files ({result.rows_total:,} rows) to {result.model_path}.")
-
-
-def _dry_run_report(result) -> str:
-    plan = result.plan
-    lines = []
-    new = [f for f in plan.new]
-    if new:
-        rows = sum(result.new_rows.get(f.path, 0) for f in new)
-        lines.append(f"Would ingest {len(new):,} new files ({rows:,} rows):")
-        lines += [f"  {f.path}  {result.new_rows.get(f.path, 0):,} rows" for f in new]
-    if plan.changed:
-        lines.append(f"Changed since ingested ({len(plan.changed):,}; an error unless --on-change replace):")
-        lines += [f"  {f.path}" for f, _ in plan.changed]
-    if plan.expired:
-        lines.append(f"Would subtract {len(plan.expired):,} files that left the window:")
-        lines += [f"  {e['url']}" for e in plan.expired]
-    if plan.outside_window:
-        lines.append(f"Outside the window, not ingested: {len(plan.outside_window):,} files.")
-    if plan.vanished:
-        lines.append(f"No longer listed (their rows stay): {len(plan.vanished):,} files.")
-    if plan.republish and not (new or plan.changed or plan.expired):
-        lines.append("Would publish the model again (the last published one is missing or out of date).")
-    if not lines or plan.nothing_new:
-        lines.append(f"Nothing new: {result.files_total:,} files ({result.rows_total:,} rows) ingested, none changed.")
-    return "\n".join(lines)
-
-
 def _floats(text: str | None, option: str):
     if text is None:
         return None
     try:
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        from .errors import InputError
-
         raise InputError(f"{option} expects comma-separated numbers; got {text!r}.") from None
 
 
@@ -502,8 +458,6 @@ def _gradient_options(solver: str, **given) -> dict | None:
     if not given:
         return None
     if solver not in GRADIENT_SOLVERS:
-        from .errors import InputError
-
         flag = {"optimizer": "adam", "average": "no-average", "standardize": "no-standardize",
                 "record_steps": "step-history"}.get(next(iter(given)), next(iter(given)).replace("_", "-"))
         raise InputError(f"--{flag} applies to the gradient solvers (--solver {', '.join(GRADIENT_SOLVERS)}); "
@@ -512,7 +466,6 @@ def _gradient_options(solver: str, **given) -> dict | None:
 
 
 def _check_history_paths(solver: str, history: Path | None, step_history: Path | None) -> None:
-    from .errors import InputError
     from .solvers import GRADIENT_SOLVERS
 
     if history is not None and solver not in GRADIENT_SOLVERS:

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import DataError, InputError, SchemaError
-from .io.sources import Chunk, is_numeric_type
+from .io.sources import Chunk, Source, is_numeric_type
 
 NULL_POLICIES = ("drop", "error")
 
@@ -116,6 +116,18 @@ class DesignBatch:
     dropped: dict[str, int]           # rows dropped, by the first used column that was missing
     positions: np.ndarray | None = None  # batch row of each kept row, when rows were dropped
     groups: np.ndarray | None = None     # cluster label of each kept row, when asked for
+
+
+def resolve_spec(source: Source, *, target, features=None, exclude=None, weight=None,
+                 fit_intercept=True, nulls="drop", groups=None) -> DesignSpec:
+    """The design of a fit over ``source``: names checked against every file's columns."""
+    # Files that disagree on a named column are reported (naming both files) before its type is.
+    named = [target, weight, groups, *(_as_list(features) or [])]
+    source.check_columns([c for c in named if c is not None and c in source.schema.names])
+    spec = DesignSpec.resolve(source.schema, target=target, features=features, exclude=exclude,
+                              weight=weight, fit_intercept=fit_intercept, nulls=nulls, groups=groups)
+    source.check_columns(spec.columns)
+    return spec
 
 
 def batch_arrays(chunk: Chunk, spec: DesignSpec, shift: np.ndarray | None = None) -> DesignBatch:

@@ -47,3 +47,11 @@ class LockError(StreamregError):
 
 class DivergenceError(InputError):
     """The gradient steps diverged (the loss became non-finite or kept growing); exit code 2."""
+
+
+class UnsolvedWarning(UserWarning):
+    """``partial_fit`` kept the rows but cannot solve them yet (too few rows, collinear columns)."""
+
+
+class ConvergenceWarning(UserWarning):
+    """A gradient solver stopped before it met its tolerance (also recorded in ``model.warnings_``)."""

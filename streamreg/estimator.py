@@ -42,17 +42,15 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .design import NULL_POLICIES
-from .errors import InputError, StreamregError
-from .fitting import accumulate, resolve_spec
-from .io.inputs import _is_dask
+from . import fitting
+from .design import NULL_POLICIES, DesignSpec, resolve_spec
+from .engine.dask_runner import is_dask_collection
+from .engine.scan import Accumulation, accumulate, resolve_batch_size
+from .errors import InputError, StreamregError, UnsolvedWarning
 from .io.sources import InMemorySource
 from .model.linear_model import LinearModel
-from .solvers import SOLVER_NAMES, solve, state_class
-
-
-class UnsolvedWarning(UserWarning):
-    """``partial_fit`` kept the rows but cannot solve them yet (too few rows, collinear columns)."""
+from .solvers import GRADIENT_SOLVERS, check_solver, solve, state_class
+from .solvers.gradient import GradientOptions, OnlineSGD
 
 
 class StreamingLinearRegression(RegressorMixin, BaseEstimator):
@@ -120,21 +118,19 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
 
         Returns ``self``.
         """
-        from . import fit as engine_fit  # streamreg.fit, looked up now: the one engine
-
         self._check_params()
         self._forget()
         options = dict(fit_intercept=bool(self.fit_intercept), nulls=self.nulls,
                        batch_size=self.batch_size, solver=self.solver,
                        drop_collinear=bool(self.drop_collinear), sgd=self.sgd)
-        if any(_is_dask(a) for a in (X, y, sample_weight)):
-            model = self._fit_dask(engine_fit, X, y, sample_weight, options)
+        if any(is_dask_collection(a) for a in (X, y, sample_weight)):
+            model = self._fit_dask(fitting.fit, X, y, sample_weight, options)
         else:
             table, features, target, weight = self._validated_table(X, y, sample_weight, reset=True)
             self._check_enough_rows(table.num_rows, len(features))
-            model = engine_fit(table, target=target, features=list(features), weight=weight, **options)
-        self._stream = _Stream(model.state_, model.rows_read_, dict(model.rows_dropped_by_column_),
-                               model.log_weight_sum_, model.weight)
+            model = fitting.fit(table, target=target, features=list(features), weight=weight, **options)
+        self._stream = Accumulation(model.state_, _spec_of(model), model.rows_read_,
+                                    dict(model.rows_dropped_by_column_), {}, model.log_weight_sum_)
         self._set_model(model)
         return self
 
@@ -178,7 +174,7 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         if self.solver in ("newton", "lbfgs"):
             raise InputError(f"partial_fit cannot use solver={self.solver!r}: it needs every earlier row "
                              "again; use solver='sgd' for online steps, or an exact solver to merge states.")
-        if any(_is_dask(a) for a in (X, y, sample_weight)):
+        if any(is_dask_collection(a) for a in (X, y, sample_weight)):
             raise InputError("partial_fit takes in-memory chunks (numpy or pandas); "
                              "for a Dask collection call fit.")
         stream = getattr(self, "_stream", None)
@@ -191,18 +187,16 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         src = InMemorySource(table, name="the partial_fit chunk")
         spec = resolve_spec(src, target=target, features=list(features), weight=weight,
                             fit_intercept=bool(self.fit_intercept), nulls=self.nulls)
-        acc = accumulate(src, spec, batch_size=self.batch_size, state_kind=kind)
-        if first:
-            stream = _Stream(None, 0, {}, 0.0, None)
-        dropped = dict(stream.dropped)
-        for column, count in acc.dropped.items():
-            dropped[column] = dropped.get(column, 0) + count
-        stream = _Stream(acc.state if first else stream.state.merge(acc.state),
-                         stream.rows_read + acc.rows_read, dropped,
-                         stream.log_weight_sum + acc.log_weight_sum, weight or stream.weight)
+        acc = accumulate(src, spec, kind, batch_size=resolve_batch_size(len(spec.columns), self.batch_size))
+        acc.rows_by_file = {}  # chunks are not inputs to list in the model
+        # A new record each call (copies of the estimator never share one); the latest chunk's
+        # spec names the weight column if any chunk had one.
+        stream = acc if first else Accumulation(
+            stream.state + acc.state, spec if weight else stream.spec, stream.rows_read + acc.rows_read,
+            (stream + acc).dropped, {}, stream.log_weight_sum + acc.log_weight_sum)
         if self.solver == "sgd":
             return self._partial_fit_sgd(src, spec, stream, acc)
-        self._stream = stream  # a new record each call: copies of the estimator never share one
+        self._stream = stream
         try:
             solution = solve(stream.state, fit_intercept=bool(self.fit_intercept),
                              drop_collinear=bool(self.drop_collinear))
@@ -211,18 +205,11 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
             warnings.warn(f"partial_fit kept the {stream.state.n_rows} rows seen so far but cannot "
                           f"solve them yet: {err}", UnsolvedWarning, stacklevel=2)
             return self
-        model = LinearModel.from_state(
-            stream.state, fit_intercept=bool(self.fit_intercept), weight=stream.weight,
-            drop_collinear=bool(self.drop_collinear), rows_read=stream.rows_read,
-            rows_dropped_by_column=dict(stream.dropped), solution=solution,
-            log_weight_sum=stream.log_weight_sum)
-        self._set_model(model)
+        self._set_model(LinearModel.from_accumulation(stream, solution))
         return self
 
     def _partial_fit_sgd(self, src, spec, stream, acc):
         """One SGD pass over the chunk, then the model over every row seen (see ``OnlineSGD``)."""
-        from .solvers.gradient import OnlineSGD
-
         online = getattr(self, "_sgd", None)
         if online is None:
             fitted = getattr(self, "model_", None)
@@ -231,25 +218,24 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
             else:
                 online = OnlineSGD.first(acc.state, self.sgd, fit_intercept=bool(self.fit_intercept))
         online = online.step(src, spec, stream.state, chunk_rows=acc.state.n_rows,
-                             batch_size=self.batch_size)  # a DivergenceError leaves self as it was
+                             batch_size=resolve_batch_size(len(spec.columns), self.batch_size))
+        # (a DivergenceError above leaves self as it was)
         self._stream, self._sgd = stream, online
         try:
-            model = online.model(stream.state, fit_intercept=bool(self.fit_intercept), weight=stream.weight,
-                                 rows_read=stream.rows_read, dropped=dict(stream.dropped),
-                                 log_weight_sum=stream.log_weight_sum)
+            solution, record = online.solution(stream.state, fit_intercept=bool(self.fit_intercept))
         except StreamregError as err:
             self._forget_model()
             warnings.warn(f"partial_fit took its SGD pass over the {stream.state.n_rows} rows seen so far "
                           f"but cannot report a model yet: {err}", UnsolvedWarning, stacklevel=3)
             return self
-        self._set_model(model)
+        self._set_model(LinearModel.from_accumulation(stream, solution, optimizer=record))
         return self
 
     # ------------------------------------------------------------------ using
     def predict(self, X):
         """``X @ coef_ + intercept_`` (NumPy in, NumPy out; Dask in, lazy Dask out)."""
         check_is_fitted(self)
-        if _is_dask(X):
+        if is_dask_collection(X):
             return self.model_.predict(X)
         X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite=self._finite())
         return self.model_.predict(X)
@@ -266,17 +252,14 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ helpers
     def _check_params(self) -> None:
-        if self.solver not in SOLVER_NAMES:
-            raise InputError(f"solver must be one of {', '.join(SOLVER_NAMES)}; got {self.solver!r}.")
+        check_solver(self.solver)
         if self.nulls not in NULL_POLICIES:
             raise InputError(f"nulls must be one of {', '.join(NULL_POLICIES)}; got {self.nulls!r}.")
         if self.sgd is not None:
-            from .solvers.gradient import GRADIENT_SOLVERS, SGDOptions
-
             if self.solver not in GRADIENT_SOLVERS:
                 raise InputError(f"sgd options apply to the gradient solvers ({', '.join(GRADIENT_SOLVERS)}); "
                                  f"the solver is {self.solver!r}.")
-            SGDOptions.coerce(self.sgd).checked()
+            GradientOptions.coerce(self.sgd).checked()
         if self.batch_size is not None and (
                 not isinstance(self.batch_size, Integral) or isinstance(self.batch_size, bool)
                 or self.batch_size < 1):
@@ -342,15 +325,10 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
             self.__dict__.pop(name, None)
 
 
-class _Stream:
-    """What ``partial_fit`` carries between calls: the merged state and the row counts."""
-
-    def __init__(self, state, rows_read: int, dropped: dict, log_weight_sum: float, weight):
-        self.state = state
-        self.rows_read = int(rows_read)
-        self.dropped = dropped
-        self.log_weight_sum = float(log_weight_sum)
-        self.weight = weight
+def _spec_of(model: LinearModel) -> DesignSpec:
+    """The design a fitted model was solved over (what ``partial_fit`` continues)."""
+    return DesignSpec(target=model.target, features=tuple(model.feature_names_in_),
+                      weight=model.weight, fit_intercept=model.fit_intercept)
 
 
 def _string_columns(X):

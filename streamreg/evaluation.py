@@ -16,8 +16,8 @@ from collections.abc import Callable
 import numpy as np
 
 from .design import DesignSpec, batch_arrays, screen_values
+from .engine.scan import resolve_batch_size
 from .errors import InputError
-from .fitting import default_batch_size
 from .io.sources import Source
 from .solvers.moments import MomentState
 
@@ -34,7 +34,7 @@ def evaluate(model, source, *, batch_size: int | None = None,
     target = MomentState.empty((model.target,))
     rows_read = 0
     dropped: dict[str, int] = {}
-    for chunk in src.batches(spec.columns, batch_size or default_batch_size(len(spec.columns))):
+    for chunk in src.batches(spec.columns, resolve_batch_size(len(spec.columns), batch_size)):
         arrays = batch_arrays(chunk, spec)
         z = arrays.z
         if not np.isfinite(z).all():
@@ -45,7 +45,7 @@ def evaluate(model, source, *, batch_size: int | None = None,
         sum_sq += float(resid @ resid)
         sum_abs += float(np.abs(resid).sum())
         sum_err += float(resid.sum())
-        target._absorb(MomentState.from_arrays(z[:, -1:], names=(model.target,)))
+        target += MomentState.from_arrays(z[:, -1:], names=(model.target,))
         rows_read += arrays.rows_read
         for name, count in arrays.dropped.items():
             dropped[name] = dropped.get(name, 0) + count

@@ -13,7 +13,10 @@ import os
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, StreamregError
+from .io.atomic import atomic_path
+from .solvers.gradient.problem import Problem
+from .solvers.moments import solve_normal_equations
 
 
 def plot_model(model, out: str | os.PathLike) -> None:
@@ -40,8 +43,6 @@ def plot_model(model, out: str | os.PathLike) -> None:
     if one_line:
         _line_panel(axes.pop(0), model)
     fig.tight_layout()
-    from .io.atomic import atomic_path
-
     try:
         with atomic_path(out) as tmp:
             fig.savefig(tmp, format="png", dpi=100)
@@ -86,10 +87,6 @@ def _exact_loss(model, record: dict) -> float | None:
     """The loss of the exact fit on the same scale (None when penalized or unsolvable)."""
     if record["options"].get("l2"):
         return None
-    from .errors import StreamregError
-    from .solvers.gradient import Problem
-    from .solvers.moments import solve_normal_equations
-
     state = model.state_
     try:
         exact = solve_normal_equations(state, fit_intercept=model.fit_intercept, drop_collinear=True)

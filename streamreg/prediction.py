@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .engine.scan import resolve_batch_size
 from .errors import InputError, SchemaError
-from .fitting import default_batch_size
 from .io.atomic import atomic_path
 from .io.sources import Source, is_numeric_type
 from .model.linear_model import LinearModel
@@ -39,8 +39,7 @@ def predict_parquet(model: LinearModel, source, out: str | os.PathLike, *,
     for name in keep:
         src.column_type(name)
     read = list(dict.fromkeys([*features, *keep]))
-    if batch_size is None:
-        batch_size = default_batch_size(len(read))
+    batch_size = resolve_batch_size(len(read), batch_size)
     rows = 0
     with atomic_path(out) as tmp:
         writer = None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 
 import numpy as np
 
+from .errors import InputError
 from .progress import human_bytes
 
 
@@ -195,3 +198,81 @@ def _fixed(value: float) -> str:
     if value == 0 or 1e-4 <= abs(value) < 1e6:
         return f"{value:>11.4f}"
     return f"{value:>11.3e}"
+
+
+# --------------------------------------------------------------------------- gradient solvers
+def optimizer_line(model) -> str | None:
+    """One line about the optimization, for the CLI's report (None for closed-form solvers)."""
+    record = getattr(model, "optimizer_", None)
+    if not record:
+        return None
+    unit = "epoch" if record["solver"] == "sgd" else "iteration"
+    n = record["iterations"]
+    held = f", {record['holdout_rows']:,} rows held out" if record["holdout_rows"] else ""
+    status = "converged" if record["converged"] else "NOT converged"
+    steps = record["steps"]
+    return (f"  {record['solver']}: {n} {unit}{'s' if n != 1 else ''}, {steps:,} step{'s' if steps != 1 else ''}, "
+            f"{record['passes']} passes over the data{held}; {status}: {record['stop_reason']}")
+
+
+def history_csv(model, *, steps: bool = False) -> str:
+    """The per-epoch (or per-step) history as CSV text."""
+    record = getattr(model, "optimizer_", None)
+    if not record:
+        raise InputError(f"the model was fitted with solver '{model.solver_}', which keeps no loss "
+                         "history (only the gradient solvers sgd, newton and lbfgs do).")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    if steps:
+        losses = record.get("step_loss")
+        if losses is None:
+            raise InputError("the per-step history was not recorded (record_steps / --step-history).")
+        writer.writerow(["step", "minibatch_loss"])
+        writer.writerows((i + 1, repr(v)) for i, v in enumerate(losses))
+        return out.getvalue()
+    history = record["history"]
+    keys = [k for k in ("iteration", "loss", "gradient_norm", "validation_loss", "learning_rate")
+            if history.get(k) is not None]
+    writer.writerow(keys)
+    for row in zip(*(history[k] for k in keys)):
+        writer.writerow(["" if v is None else repr(v) for v in row])
+    return out.getvalue()
+
+
+# --------------------------------------------------------------------------- jobs
+def job_report(result) -> str:
+    if result.status == "nothing new":
+        return f"Nothing new: {result.files_total:,} files ({result.rows_total:,} rows) ingested, none changed."
+    if result.status == "stopped":
+        return (f"Stopped after ingesting {len(result.files_ingested):,} files; the file in hand is "
+                "checkpointed and the next run continues it.")
+    if result.status == "no data":
+        return "No files are left in the model; nothing was published."
+    return (f"Ingested {len(result.files_ingested):,} files ({result.rows:,} rows, {result.rows_dropped:,} dropped) "
+            f"in {result.seconds:.1f} s; published model version {result.model_version} over "
+            f"{result.files_total:,} files ({result.rows_total:,} rows) to {result.model_path}.")
+
+
+def dry_run_report(result) -> str:
+    plan = result.plan
+    lines = []
+    new = [f for f in plan.new]
+    if new:
+        rows = sum(result.new_rows.get(f.path, 0) for f in new)
+        lines.append(f"Would ingest {len(new):,} new files ({rows:,} rows):")
+        lines += [f"  {f.path}  {result.new_rows.get(f.path, 0):,} rows" for f in new]
+    if plan.changed:
+        lines.append(f"Changed since ingested ({len(plan.changed):,}; an error unless --on-change replace):")
+        lines += [f"  {f.path}" for f, _ in plan.changed]
+    if plan.expired:
+        lines.append(f"Would subtract {len(plan.expired):,} files that left the window:")
+        lines += [f"  {e['url']}" for e in plan.expired]
+    if plan.outside_window:
+        lines.append(f"Outside the window, not ingested: {len(plan.outside_window):,} files.")
+    if plan.vanished:
+        lines.append(f"No longer listed (their rows stay): {len(plan.vanished):,} files.")
+    if plan.republish and not (new or plan.changed or plan.expired):
+        lines.append("Would publish the model again (the last published one is missing or out of date).")
+    if not lines or plan.nothing_new:
+        lines.append(f"Nothing new: {result.files_total:,} files ({result.rows_total:,} rows) ingested, none changed.")
+    return "\n".join(lines)

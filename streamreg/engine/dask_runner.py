@@ -1,11 +1,11 @@
-"""Dask and distributed: one state per partition, merged by a tree reduction.
+"""Dask and distributed: the Dask runner, Dask collections as blocks, lazy prediction, clusters.
 
-Every partition of the input — a Dask DataFrame partition, a block of rows of
-Dask arrays, or one Parquet file read *by a worker* — is folded into a state
-by the same engine as a local fit; states are merged pairwise in a binary
-tree, so no state travels more than ⌈log₂ P⌉ hops and the client never holds
-the data, only the final ``(p+1)²``-sized state. The merge order is fixed by
-the graph, so a recomputed partition (a worker that died) gives the same bits.
+This is the only module that imports dask. Every block — a Dask DataFrame
+partition, a block of rows of Dask arrays, or one Parquet file read *by a worker* —
+is a task running the same code as a local pass; results are merged in the fixed
+pairwise tree of :mod:`streamreg.engine.merge`, so no partial result travels more
+than ⌈log₂ P⌉ hops, the client never holds the data, and a recomputed partition (a
+worker that died) gives the same bits.
 
 >>> import numpy as np, dask.array as da
 >>> from streamreg import fit
@@ -20,15 +20,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+import operator
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from ..design import DesignSpec
 from ..errors import InputError
-from ..io.sources import InMemorySource, Source
+from ..io.sources import InMemorySource
+from .blocks import Blocks
+from .merge import tree_reduce
+
+# A block's step of a chain is submitted this many blocks ahead of the one running (bounded memory).
+LOOKAHEAD = 2
 
 
 def is_dask_collection(obj) -> bool:
@@ -41,144 +46,130 @@ def is_dask_collection(obj) -> bool:
     return dask.is_dask_collection(obj)
 
 
-def tree_reduce(items: list, combine: Callable):
-    """Merge delayed items pairwise, level by level (depth ⌈log₂ n⌉)."""
-    from dask import delayed
+class DaskRunner:
+    """Runs a pass's tasks as Dask tasks, on ``client``'s cluster or the current scheduler."""
 
-    if not items:
-        raise InputError("the Dask collection has no partitions.")
-    merge = delayed(combine, pure=True)
-    while len(items) > 1:
-        items = [merge(items[i], items[i + 1]) if i + 1 < len(items) else items[i]
-                 for i in range(0, len(items), 2)]
-    return items[0]
-
-
-class DaskPasses:
-    """Streaming passes where each partition is a Dask task."""
-
-    def __init__(self, partitions: list, make_source: Callable, spec: DesignSpec, *,
-                 batch_size=None, client=None):
-        self.partitions = partitions        # delayed objects (or plain values) per partition
-        self.make_source = make_source      # (partition value, index) -> Source, run on a worker
-        self.spec = spec
-        self.batch_size = batch_size
+    def __init__(self, client=None):
         self.client = client
 
-    # ------------------------------------------------------------------ building
-    @classmethod
-    def from_parquet(cls, src: Source, spec: DesignSpec, *, batch_size=None, client=None) -> DaskPasses:
-        """One task per file: workers read the files; the client only read their footers."""
-        parts = [Source([info], src.partition_types) for info in src.files]
-        return cls(parts, _identity_source, spec, batch_size=batch_size, client=client)
-
-    @classmethod
-    def from_collections(cls, source, y=None, *, target=None, features=None, exclude=None,
-                         weight=None, fit_intercept=True, nulls="drop", groups=None,
-                         batch_size=None, client=None) -> DaskPasses:
-        import dask.array as da
-        import dask.dataframe as dd
-
-        if isinstance(source, dd.DataFrame):
-            if y is not None:
-                raise InputError("with a Dask DataFrame name the target column (target=) instead of passing y.")
-            if not target:
-                raise InputError("a target column is required (target=).")
-            if weight is not None and not isinstance(weight, str):
-                raise InputError("with a Dask DataFrame, weight must be a column name.")
-            schema = pa.Schema.from_pandas(source._meta, preserve_index=False)
-            spec = DesignSpec.resolve(schema, target=target, features=features, exclude=exclude,
-                                      weight=weight, fit_intercept=fit_intercept, nulls=nulls, groups=groups)
-            parts = list(source.to_delayed())
-            return cls(parts, _frame_source, spec, batch_size=batch_size, client=client)
-        if isinstance(source, da.Array):
-            if y is None:
-                raise InputError("fit(X, y) with a Dask array X needs y.")
-            x = source if source.ndim == 2 else None
-            if x is None:
-                raise InputError(f"X must be 2-D (rows, features); got {source.ndim} dimensions.")
-            x = x.rechunk({1: -1})
-            columns = [f"x{j}" for j in range(x.shape[1])]
-            target = target or "y"
-            pieces = [x, _as_dask_vector(y, x, "y")]
-            names = [*columns, target]
-            weight_name = None
-            if weight is not None:
-                if isinstance(weight, str):
-                    raise InputError("with Dask arrays, weight must be an array of weights.")
-                pieces.append(_as_dask_vector(weight, x, "weight"))
-                weight_name = "sample_weight"
-                names.append(weight_name)
-            blocks = [p.to_delayed().ravel().tolist() for p in pieces]
-            if len({len(b) for b in blocks}) != 1:
-                raise InputError("X, y (and weight) must be split into the same number of row blocks.")
-            schema = pa.schema([(n, pa.float64()) for n in names])
-            spec = DesignSpec.resolve(schema, target=target, features=columns, weight=weight_name,
-                                      fit_intercept=fit_intercept, nulls=nulls)
-            parts = [list(group) for group in zip(*blocks)]
-            return cls(parts, _ArrayBlocks(names), spec, batch_size=batch_size, client=client)
-        raise InputError(f"cannot fit a Dask collection of type {type(source).__name__}; "
-                         "expected a Dask DataFrame or Dask arrays X, y.")
-
-    # ------------------------------------------------------------------ passes
-    def accumulate(self, state_kind, label: str):
+    def map_reduce(self, blocks: Blocks, task: Callable, *args, label: str = "reading",
+                   combine: Callable = operator.add):
+        """``task(source, i, spec, batch_size, *args)`` per block on the workers, merged in the tree."""
         from dask import delayed
+        from dask.base import tokenize
 
-        from ..fitting import merge_accumulations
-
-        task = delayed(_partition_accumulation, pure=True)
-        states = [task(part, i, self.make_source, self.spec, state_kind, self.batch_size)
-                  for i, part in enumerate(self.partitions)]
-        return self._compute(tree_reduce(states, merge_accumulations))
-
-    def robust(self, model, cov_type: str) -> dict:
-        from dask import delayed
-
-        from ..model.robust import robust_record
-
-        task = delayed(_partition_sandwich, pure=True)
-        parts = [task(part, i, self.make_source, self.spec, model, cov_type, self.batch_size)
-                 for i, part in enumerate(self.partitions)]
-        return robust_record(self._compute(tree_reduce(parts, _merge_sandwiches)), model, self.spec)
-
-    def _compute(self, graph):
+        # Keys read "_partition_<what>-<token>" on the dashboard and in task streams.
+        prefix = f"_partition_{getattr(task, 'task_name', task.__name__)}"
+        run = delayed(_partition_task, pure=True)
+        items = [run(part, i, blocks.open_part, blocks.spec, blocks.batch_size, task, *args,
+                     dask_key_name=f"{prefix}-{tokenize(part, i, blocks.spec, blocks.batch_size, task, *args)}")
+                 for i, part in enumerate(blocks.parts)]
+        graph = tree_reduce(items, delayed(combine, pure=True))
         if self.client is not None:
             return self.client.compute(graph).result()
         return graph.compute()
 
+    def fold(self, blocks: Blocks, order: Sequence[int], step: Callable, carry, *args,
+             label: str = "steps"):
+        """``carry = step(source, i, …, carry, *args)`` for the blocks in ``order``, one after another.
 
-# ---------------------------------------------------------------------- tasks (run on workers)
-def _partition_accumulation(part, index, make_source, spec, state_kind, batch_size):
-    from ..fitting import accumulate
+        With a client each step runs on a worker, reading its own block, so only the
+        carried value moves between workers; without one the chain runs here, each
+        Dask block computed in turn."""
+        import dask
 
-    return accumulate(make_source(part, index), spec, batch_size=batch_size, state_kind=state_kind)
+        def lazy(part) -> bool:   # a partition, or the row blocks [X, y(, w)] of Dask arrays
+            return is_dask_collection(part) or (
+                isinstance(part, (list, tuple)) and any(is_dask_collection(p) for p in part))
+
+        if self.client is None:
+            for i in order:
+                part = blocks.parts[i]
+                if lazy(part):
+                    (part,) = dask.compute(part)
+                carry = _partition_task(part, int(i), blocks.open_part, blocks.spec, blocks.batch_size, step,
+                                  carry, *args)
+            return carry
+        pending = []
+        for i in order:
+            part = blocks.parts[i]
+            if lazy(part):
+                part = self.client.compute(part)
+            carry = self.client.submit(_partition_task, part, int(i), blocks.open_part, blocks.spec,
+                                       blocks.batch_size, step, carry, *args, pure=False)
+            pending.append(carry)
+            if len(pending) > LOOKAHEAD:
+                pending.pop(0).result()   # bounded: a few blocks in flight, never the whole data
+        return carry.result()
 
 
-def _partition_sandwich(part, index, make_source, spec, model, cov_type, batch_size):
-    from ..model.robust import sandwich_of
-
-    return sandwich_of(make_source(part, index), spec, model, cov_type, batch_size=batch_size)
-
-
-def _merge_sandwiches(a, b):
-    return a.merge(b)
+def _partition_task(part, index, open_part, spec, batch_size, task, *args):
+    """What a worker runs: open the block, then the task."""
+    return task(open_part(part, index), index, spec, batch_size, *args)
 
 
-def _identity_source(part, index):
-    return part
+# ---------------------------------------------------------------------- collections as blocks
+def collection_blocks(source, y=None, *, target=None, features=None, exclude=None, weight=None,
+                      fit_intercept=True, nulls="drop", groups=None,
+                      batch_size: Callable[[DesignSpec], int]) -> Blocks:
+    """The blocks of a Dask DataFrame (with ``target=``) or of Dask arrays ``X, y``.
+
+    ``batch_size(spec)`` resolves the batch size once the design is known."""
+    import dask.array as da
+    import dask.dataframe as dd
+
+    if isinstance(source, dd.DataFrame):
+        if y is not None:
+            raise InputError("with a Dask DataFrame name the target column (target=) instead of passing y.")
+        if not target:
+            raise InputError("a target column is required (target=).")
+        if weight is not None and not isinstance(weight, str):
+            raise InputError("with a Dask DataFrame, weight must be a column name.")
+        schema = pa.Schema.from_pandas(source._meta, preserve_index=False)
+        spec = DesignSpec.resolve(schema, target=target, features=features, exclude=exclude,
+                                  weight=weight, fit_intercept=fit_intercept, nulls=nulls, groups=groups)
+        return Blocks(list(source.to_delayed()), frame_source, spec, batch_size(spec))
+    if isinstance(source, da.Array):
+        if y is None:
+            raise InputError("fit(X, y) with a Dask array X needs y.")
+        if source.ndim != 2:
+            raise InputError(f"X must be 2-D (rows, features); got {source.ndim} dimensions.")
+        x = source.rechunk({1: -1})
+        columns = [f"x{j}" for j in range(x.shape[1])]
+        target = target or "y"
+        pieces = [x, _as_dask_vector(y, x, "y")]
+        names = [*columns, target]
+        weight_name = None
+        if weight is not None:
+            if isinstance(weight, str):
+                raise InputError("with Dask arrays, weight must be an array of weights.")
+            pieces.append(_as_dask_vector(weight, x, "weight"))
+            weight_name = "sample_weight"
+            names.append(weight_name)
+        blocks = [p.to_delayed().ravel().tolist() for p in pieces]
+        if len({len(b) for b in blocks}) != 1:
+            raise InputError("X, y (and weight) must be split into the same number of row blocks.")
+        schema = pa.schema([(n, pa.float64()) for n in names])
+        spec = DesignSpec.resolve(schema, target=target, features=columns, weight=weight_name,
+                                  fit_intercept=fit_intercept, nulls=nulls)
+        parts = [list(group) for group in zip(*blocks)]
+        return Blocks(parts, ArrayBlockSource(names), spec, batch_size(spec))
+    raise InputError(f"cannot fit a Dask collection of type {type(source).__name__}; "
+                     "expected a Dask DataFrame or Dask arrays X, y.")
 
 
-def _frame_source(frame: pd.DataFrame, index: int):
+def frame_source(frame, index: int) -> InMemorySource:
+    """``open_part`` for Dask DataFrame partitions (pandas frames)."""
     return InMemorySource(pa.Table.from_pandas(frame, preserve_index=False), name=f"dask partition {index}")
 
 
-class _ArrayBlocks:
-    """Row blocks of X, y (and weights) → an in-memory table with named columns."""
+class ArrayBlockSource:
+    """``open_part`` for row blocks of X, y (and weights): an in-memory table with named columns."""
 
     def __init__(self, names: list[str]):
         self.names = names
 
-    def __call__(self, blocks, index: int):
+    def __call__(self, blocks, index: int) -> InMemorySource:
         x = np.asarray(blocks[0], dtype=np.float64)
         columns = [x[:, j] for j in range(x.shape[1])]
         columns += [np.asarray(b, dtype=np.float64).reshape(-1) for b in blocks[1:]]
@@ -206,9 +197,12 @@ def _as_dask_vector(values, x, label: str):
 
 # ---------------------------------------------------------------------- prediction
 def predict_dask(model, data):
-    """Lazy predictions: a Dask Series for a Dask DataFrame, a Dask array for a Dask array."""
+    """Lazy predictions: a Dask Series for a Dask DataFrame, a Dask array for a Dask array.
+
+    ``model`` is anything with ``predict`` and ``n_features_in_`` (duck typed)."""
     import dask.array as da
     import dask.dataframe as dd
+    import pandas as pd
 
     if isinstance(data, dd.DataFrame):
         return data.map_partitions(_predict_frame, model, meta=pd.Series(dtype="float64", name="prediction"))
@@ -221,7 +215,9 @@ def predict_dask(model, data):
     raise InputError(f"cannot predict for a Dask collection of type {type(data).__name__}.")
 
 
-def _predict_frame(frame: pd.DataFrame, model) -> pd.Series:
+def _predict_frame(frame, model):
+    import pandas as pd
+
     return pd.Series(model.predict(frame), index=frame.index, name="prediction")
 
 
@@ -243,7 +239,7 @@ def cluster_client(scheduler: str | None = None, workers: int | None = None,
             yield client
         return
     if workers is None or workers < 1:
-        raise InputError(f"--workers must be a positive number of processes; got {workers}.")
+        raise InputError(f"workers must be a positive number of processes (--workers); got {workers}.")
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         yield client

@@ -40,14 +40,10 @@ import time
 from dataclasses import dataclass, field
 
 from .._version import __version__
+from ..design import DesignSpec, resolve_spec
+from ..engine.local import blas_beside_decoding
+from ..engine.scan import Accumulation, accumulate, resolve_batch_size
 from ..errors import InputError, LockError, ModelFormatError, SchemaError, StreamregError
-from ..fitting import (
-    Accumulation,
-    _blas_beside_decoding,
-    accumulate,
-    default_batch_size,
-    resolve_spec,
-)
 from ..io.sources import ListedFile, Source, footer_digest, is_url, list_files
 from ..model.linear_model import LinearModel
 from ..solvers import solve, state_class, state_from_dict
@@ -294,7 +290,7 @@ class _Run:
         ingested, fresh, resumed = [], {}, []
         stopped = False
         batch_size = self._batch_size(specs)
-        with _blas_beside_decoding():  # BLAS threads leave a core to Arrow's decoding
+        with blas_beside_decoding():  # BLAS threads leave a core to Arrow's decoding
             for (src, digest), spec in zip(opened, specs):
                 listed = next(f for f in todo if f.path == src.files[0].path)
                 old = moved.get(listed.path)
@@ -472,7 +468,7 @@ class _Run:
     def _batch_size(self, specs) -> int:
         if self.job.batch_size is not None:
             return self.job.batch_size
-        return default_batch_size(len(specs[0].columns)) if specs else 1
+        return resolve_batch_size(len(specs[0].columns)) if specs else 1
 
     # -------------------------------------------------------------- per-file states
     def _read_file_state(self, entry: dict) -> Accumulation:
@@ -541,7 +537,7 @@ class _Run:
                           f"({acc.rows_read:,} rows already folded).", file=url, row_group=start)
             how = f"resumed at row group {start}"
         else:
-            acc, start, how = Accumulation(self.kind.empty(spec.state_names), spec, rows_by_file={url: 0}), 0, "ingested"
+            acc, start, how = Accumulation.empty(self.kind, spec, src.files), 0, "ingested"
         acc.spec = spec
         groups = len(info.row_group_starts)
         ends = {}
@@ -571,7 +567,7 @@ class _Run:
         self.log.info("reading", f"{url}: reading {info.num_rows - acc.rows_read:,} rows"
                       + (f" from row group {start}" if start else "") + ".", file=url, row_group=start)
         scan = src.from_row_group(url, start) if start else src
-        accumulate(scan, spec, batch_size=batch_size, state_kind=self.kind, into=acc, after_batch=after_batch)
+        accumulate(scan, spec, self.kind, batch_size=batch_size, into=acc, after_batch=after_batch)
         self.checkpoints.wait()  # the last checkpoint lands before the final state (then it is removed)
         self.store.write(final, self._state_doc(FILE_STATE_FORMAT, facts, acc, batch_size=batch_size))
         self.store.delete(partial)
@@ -621,32 +617,32 @@ class _Run:
     # -------------------------------------------------------------- the model
     def _total(self, manifest: dict, fresh: dict) -> Accumulation:
         """The merge of the listed per-file states, in sorted path order."""
-        design = manifest["design"]
-        names = (*design["features"], design["target"])
-        total = Accumulation(self.kind.empty(names), None)
+        spec = self._spec(manifest)
+        names = spec.state_names
+        total = Accumulation(self.kind.empty(names), spec)
         for entry in manifest["files"]:
             acc = fresh.get(entry["url"]) or self._read_file_state(entry)
             if tuple(acc.state.names) != names:
                 raise ModelFormatError(f"{self.store.url('states/' + entry['state'])} is over the columns "
                                        f"{list(acc.state.names)}, not {list(names)}.")
-            total.state._absorb(acc.state)
-            total.rows_read += acc.rows_read
-            total.log_weight_sum += acc.log_weight_sum
-            for column, count in acc.dropped.items():
-                total.dropped[column] = total.dropped.get(column, 0) + count
-            total.rows_by_file[entry["url"]] = acc.rows_read
+            # The manifest's URL names the rows (a moved file's state still names its old path).
+            total += Accumulation(acc.state, spec, acc.rows_read, acc.dropped, {entry["url"]: acc.rows_read},
+                                  acc.log_weight_sum)
         manifest["rows"] = total.rows_read
         manifest["rows_used"] = total.state.n_rows
         manifest["rows_dropped"] = sum(total.dropped.values())
         return total
 
+    def _spec(self, manifest: dict) -> DesignSpec:
+        """The design every file state of this job is over."""
+        design, job = manifest["design"], self.job
+        return DesignSpec(target=design["target"], features=tuple(design["features"]), weight=job.weight,
+                          fit_intercept=job.fit_intercept, nulls=job.nulls)
+
     def _publish(self, manifest: dict, total: Accumulation, ingested: list[ListedFile]) -> int:
         job = self.job
         solution = solve(total.state, fit_intercept=job.fit_intercept, drop_collinear=job.drop_collinear)
-        model = LinearModel.from_state(total.state, fit_intercept=job.fit_intercept, weight=job.weight,
-                                       drop_collinear=job.drop_collinear, rows_read=total.rows_read,
-                                       rows_dropped_by_column=total.dropped, inputs=total.inputs,
-                                       solution=solution, log_weight_sum=total.log_weight_sum)
+        model = LinearModel.from_accumulation(total, solution)
         version = int((manifest.get("published") or {}).get("version", 0)) + 1
         text = (json.dumps(model.to_dict(), indent=1, allow_nan=False) + "\n").encode()
         write_output(_versioned(job.model, version), text, job.storage)

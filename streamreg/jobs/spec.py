@@ -17,17 +17,19 @@ import re
 import sys
 from dataclasses import dataclass, field, replace
 
+from ..design import NULL_POLICIES
 from ..errors import InputError
 from ..io.listing import is_url
+from ..solvers import CLOSED_FORM_SOLVERS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-JOB_SOLVERS = ("cholesky", "qr", "exact")
+# A job keeps one kind of state per file, so it takes the closed-form solvers (auto may switch).
+JOB_SOLVERS = CLOSED_FORM_SOLVERS
 ON_CHANGE = ("error", "replace")
-NULL_POLICIES = ("drop", "error")
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 
 EXAMPLE = '''\

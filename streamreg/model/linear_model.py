@@ -30,13 +30,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from .._version import __version__
-from ..errors import InputError, ModelFormatError
+from ..errors import InputError
+from ..solvers import solve
 from ..solvers.moments import MomentState
 from ..solvers.solution import Solution
 from .inference import InferenceMixin
-
-MODEL_FORMAT = "streamreg.model"
-MODEL_FORMAT_VERSION = 1
+from .serialize import model_fields, model_to_dict
 
 
 class LinearModel(InferenceMixin):
@@ -62,24 +61,44 @@ class LinearModel(InferenceMixin):
         self.log_weight_sum_ = float(log_weight_sum)  # Σ log w, for the WLS likelihood
         self.robust_ = robust  # {"cov_type", "cov", "n_groups", "groups"} from a second pass
         self.optimizer_ = optimizer  # the gradient solvers' record (streamreg.solvers.gradient), else None
+        self._built = True
+
+    def __setattr__(self, name, value):
+        # Results are built complete and never change: the statistics below are cached.
+        if getattr(self, "_built", False):
+            raise AttributeError(f"a LinearModel does not change after it is built; cannot set {name!r}.")
+        object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_accumulation(cls, acc, solution: Solution, *, robust: dict | None = None,
+                          optimizer: dict | None = None) -> LinearModel:
+        """The model of an :class:`~streamreg.engine.scan.Accumulation` solved into ``solution``,
+        with its robust covariance and optimizer record if any: complete, once."""
+        spec = acc.spec
+        state = acc.state
+        return cls(target=state.names[-1], feature_names=state.names[:-1], coef=solution.coef,
+                   intercept=solution.intercept, fit_intercept=spec.fit_intercept, weight=spec.weight,
+                   state=state, solution=solution, rows_read=acc.rows_read,
+                   rows_dropped_by_column=acc.dropped, inputs=acc.inputs,
+                   log_weight_sum=acc.log_weight_sum, robust=robust, optimizer=optimizer)
 
     @classmethod
     def from_state(cls, state, *, fit_intercept: bool = True, weight: str | None = None,
                    drop_collinear: bool = False, rows_read: int | None = None,
                    rows_dropped_by_column: dict[str, int] | None = None,
                    inputs: list[dict] | None = None, solution: Solution | None = None,
-                   log_weight_sum: float = 0.0) -> LinearModel:
+                   log_weight_sum: float = 0.0, robust: dict | None = None,
+                   optimizer: dict | None = None) -> LinearModel:
         """Solve ``state`` (any solver's state; the target is its last column) and wrap the result."""
         if solution is None:
-            from ..solvers import solve
-
             solution = solve(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
         dropped = dict(rows_dropped_by_column or {})
         return cls(target=state.names[-1], feature_names=state.names[:-1], coef=solution.coef,
                    intercept=solution.intercept, fit_intercept=fit_intercept, weight=weight, state=state,
                    solution=solution,
                    rows_read=rows_read if rows_read is not None else state.n_rows + sum(dropped.values()),
-                   rows_dropped_by_column=dropped, inputs=inputs, log_weight_sum=log_weight_sum)
+                   rows_dropped_by_column=dropped, inputs=inputs, log_weight_sum=log_weight_sum,
+                   robust=robust, optimizer=optimizer)
 
     # ------------------------------------------------------------------ facts
     @property
@@ -219,41 +238,8 @@ class LinearModel(InferenceMixin):
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict:
-        coef = [None if np.isnan(c) else float(c) for c in self.coef_]
-        return {
-            "format": MODEL_FORMAT,
-            "format_version": MODEL_FORMAT_VERSION,
-            "streamreg_version": self.streamreg_version,
-            "target": self.target,
-            "features": [str(n) for n in self.feature_names_in_],
-            "weight": self.weight,
-            "fit_intercept": self.fit_intercept,
-            "intercept": self.intercept_,
-            "coef": coef,
-            "aliased": self.aliased_,
-            "n_rows": self.n_samples_,
-            "weight_sum": self.weight_sum_,
-            "rows_read": self.rows_read_,
-            "rows_dropped": self.rows_dropped_,
-            "rows_dropped_by_column": self.rows_dropped_by_column_,
-            "r2": _finite_or_none(self.r2_),
-            "rmse": self.rmse_,
-            "ssr": self.ssr_,
-            "tss": self.solution_.tss,
-            "rank": self.solution_.rank,
-            "condition_number": _finite_or_none(self.condition_number_),
-            "solver": self.solver_,
-            "warnings": self.warnings_,
-            "inputs": self.inputs_,
-            "log_weight_sum": _finite_or_none(self.log_weight_sum_),
-            "xtx_inv": [[_finite_or_none(v) for v in row]
-                        for row in np.asarray(self.solution_.xtx_inv, dtype=float)],
-            "robust": None if self.robust_ is None else {
-                **self.robust_, "cov": [[_finite_or_none(v) for v in row] for row in self.robust_["cov"]]},
-            "inference": self.inference_dict(),
-            "state": self.state_.to_dict(),
-            "optimizer": self.optimizer_,
-        }
+        """The model as a JSON-ready dict (see :mod:`streamreg.model.serialize`)."""
+        return model_to_dict(self)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the model as JSON, atomically (no partial file is ever left)."""
@@ -263,29 +249,8 @@ class LinearModel(InferenceMixin):
 
     @classmethod
     def from_dict(cls, data: dict, *, where: str = "model") -> LinearModel:
-        _validate_model_dict(data, where)
-        from ..solvers import state_from_dict
-
-        state = state_from_dict(data["state"], where=f"{where} (state)")
-        names = list(data["features"])
-        if list(state.names) != [*names, data["target"]]:
-            raise ModelFormatError(f"{where}: the saved state's columns do not match the features and target.")
-        coef = np.array([np.nan if c is None else c for c in data["coef"]], dtype=np.float64)
-        solution = Solution(
-            coef=coef, intercept=float(data["intercept"]), aliased=list(data["aliased"]),
-            rank=int(data["rank"]),
-            condition_number=float("inf") if data["condition_number"] is None else float(data["condition_number"]),
-            ssr=float(data["ssr"]), tss=float(data["tss"]), solver=data["solver"],
-            warnings=list(data["warnings"]),
-            xtx_inv=_validated_square(data["xtx_inv"], int((~np.isnan(coef)).sum()), "xtx_inv", where),
-        )
-        return cls(target=data["target"], feature_names=names, coef=coef, intercept=data["intercept"],
-                   fit_intercept=data["fit_intercept"], weight=data["weight"], state=state, solution=solution,
-                   rows_read=data["rows_read"], rows_dropped_by_column=data["rows_dropped_by_column"],
-                   inputs=data["inputs"], streamreg_version=data["streamreg_version"],
-                   log_weight_sum=float("-inf") if data["log_weight_sum"] is None else data["log_weight_sum"],
-                   robust=_validated_robust(data["robust"], len(names) + bool(data["fit_intercept"]), where),
-                   optimizer=_validated_optimizer(data.get("optimizer"), where))
+        """Validate a dict written by :meth:`to_dict` and rebuild the model."""
+        return cls(**model_fields(data, where))
 
     def __repr__(self) -> str:
         terms = ", ".join(f"{n}={c:.6g}" for n, c in zip(self.feature_names_in_, self.coef_))
@@ -297,75 +262,3 @@ def load(path: str | os.PathLike) -> LinearModel:
     from ..io.atomic import read_json
 
     return LinearModel.from_dict(read_json(path, "model"), where=str(path))
-
-
-_NUMBER = (int, float)
-_FIELDS = {
-    "streamreg_version": str, "target": str, "features": list, "weight": (str, type(None)),
-    "fit_intercept": bool, "intercept": _NUMBER, "coef": list, "aliased": list, "n_rows": int,
-    "weight_sum": _NUMBER, "rows_read": int, "rows_dropped": int, "rows_dropped_by_column": dict,
-    "r2": (*_NUMBER, type(None)), "rmse": _NUMBER, "ssr": _NUMBER, "tss": _NUMBER, "rank": int,
-    "condition_number": (*_NUMBER, type(None)), "solver": str, "warnings": list, "inputs": list,
-    "log_weight_sum": (*_NUMBER, type(None)), "xtx_inv": list, "robust": (dict, type(None)), "state": dict,
-}
-
-
-def _validated_square(rows, size: int, key: str, where: str) -> np.ndarray:
-    try:
-        matrix = np.array(rows, dtype=np.float64).reshape(size, size)
-    except (TypeError, ValueError) as exc:
-        raise ModelFormatError(f"{where}: '{key}' must be a {size}×{size} matrix of numbers.") from exc
-    return matrix
-
-
-def _validated_optimizer(record, where: str):
-    """The optional record of a gradient solver (absent in files of closed-form fits)."""
-    if record is None:
-        return None
-    from ..solvers.gradient import validate_record
-
-    return validate_record(record, where)
-
-
-def _validated_robust(robust, n_params: int, where: str):
-    if robust is None:
-        return None
-    from .inference import COV_TYPES
-
-    cov = robust.get("cov")
-    if robust.get("cov_type") not in COV_TYPES[1:] or not isinstance(cov, list):
-        raise ModelFormatError(f"{where}: 'robust' must name a covariance type and hold its matrix.")
-    matrix = np.array([[np.nan if v is None else v for v in row] for row in cov], dtype=np.float64)
-    if matrix.shape != (n_params, n_params):
-        raise ModelFormatError(f"{where}: the robust covariance must be {n_params}×{n_params}.")
-    return {**robust, "cov": matrix.tolist()}
-
-
-def _validate_model_dict(data, where: str) -> None:
-    from ..solvers.base import check_format
-
-    check_format(data, MODEL_FORMAT, MODEL_FORMAT_VERSION, "model", where)
-    for key, kind in _FIELDS.items():
-        if key not in data:
-            raise ModelFormatError(f"{where}: the field '{key}' is missing.")
-        value = data[key]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise ModelFormatError(f"{where}: the field '{key}' should be {expected}, got {type(value).__name__}.")
-    features = data["features"]
-    if not features or not all(isinstance(f, str) and f for f in features) or len(set(features)) != len(features):
-        raise ModelFormatError(f"{where}: 'features' must be a non-empty list of distinct column names.")
-    if len(data["coef"]) != len(features):
-        raise ModelFormatError(
-            f"{where}: 'coef' has {len(data['coef'])} entries for {len(features)} features."
-        )
-    if not all(c is None or (isinstance(c, _NUMBER) and math.isfinite(c)) for c in data["coef"]):
-        raise ModelFormatError(f"{where}: every entry of 'coef' must be a finite number or null.")
-    if not math.isfinite(data["intercept"]):
-        raise ModelFormatError(f"{where}: 'intercept' must be a finite number.")
-    if any(a not in features for a in data["aliased"]):
-        raise ModelFormatError(f"{where}: 'aliased' names a column that is not a feature.")
-
-
-def _finite_or_none(value: float):
-    return float(value) if math.isfinite(value) else None

@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..design import batch_arrays, screen_values
+from ..engine.merge import Mergeable
 from ..errors import InputError
 
 ROBUST_TYPES = ("HC0", "HC1", "HC2", "HC3", "cluster")
@@ -47,7 +49,7 @@ def parse_cov_type(text: str | None, groups: str | None = None) -> tuple[str, st
     return upper, None
 
 
-class Sandwich:
+class Sandwich(Mergeable):
     """Mergeable meat of a robust covariance; see the module docstring."""
 
     def __init__(self, cov_type: str, size: int):
@@ -81,14 +83,19 @@ class Sandwich:
             self.meat += scores.T @ scores
         self.n_rows += len(resid)
 
-    def merge(self, other: Sandwich) -> Sandwich:
+    def copy(self) -> Sandwich:
         out = Sandwich(self.cov_type, self.meat.shape[0])
-        out.meat = self.meat + other.meat
+        out.meat = self.meat.copy()
         out.cluster_sums = dict(self.cluster_sums)
-        for key, total in other.cluster_sums.items():
-            out.cluster_sums[key] = out.cluster_sums[key] + total if key in out.cluster_sums else total
-        out.n_rows = self.n_rows + other.n_rows
+        out.n_rows = self.n_rows
         return out
+
+    def __iadd__(self, other: Sandwich) -> Sandwich:
+        self.meat = self.meat + other.meat
+        for key, total in other.cluster_sums.items():
+            self.cluster_sums[key] = self.cluster_sums[key] + total if key in self.cluster_sums else total
+        self.n_rows += other.n_rows
+        return self
 
     def covariance(self, bread: np.ndarray, nobs: float, rank: int) -> tuple[np.ndarray, int | None]:
         """``B S B`` with the small-sample factor of the type; returns (cov, number of clusters)."""
@@ -136,21 +143,12 @@ def to_parameter_coordinates(cov_centered: np.ndarray, mean_kept: np.ndarray | N
     return transform @ cov_centered @ transform.T
 
 
-def robust_pass(source, spec, model, cov_type: str, *, batch_size: int | None = None,
-                on_rows=None) -> dict:
-    """Re-read the data with the fitted coefficients and return the robust covariance record."""
-    return robust_record(sandwich_of(source, spec, model, cov_type, batch_size=batch_size, on_rows=on_rows),
-                         model, spec)
+def sandwich_part(source, index: int, spec, batch_size: int, state, solution, cov_type: str, *,
+                  on_rows=None) -> Sandwich:
+    """A runner's task: the meat of one block's rows (sandwiches of blocks merge with ``+``).
 
-
-def sandwich_of(source, spec, model, cov_type: str, *, batch_size: int | None = None,
-                on_rows=None) -> Sandwich:
-    """The meat of ``source``'s rows (one streaming pass); sandwiches of partitions merge."""
-    from ..design import batch_arrays, screen_values
-    from ..fitting import default_batch_size
-
-    solution = model.solution_
-    state = model.state_
+    ``state`` and ``solution`` are the fit's: the residuals are taken at its coefficients,
+    in the centered coordinates of its means."""
     p = len(spec.features)
     kept = ~np.isnan(solution.coef)
     beta = solution.coef[kept]
@@ -158,7 +156,7 @@ def sandwich_of(source, spec, model, cov_type: str, *, batch_size: int | None = 
     intercept = spec.fit_intercept
     sandwich = Sandwich(cov_type, int(kept.sum()) + int(intercept))
     inverse_n = 1.0 / state.weight_sum if intercept else None
-    for chunk in source.batches(spec.columns, batch_size or default_batch_size(len(spec.columns))):
+    for chunk in source.batches(spec.columns, batch_size):
         arrays = batch_arrays(chunk, spec)
         x_centered, resid = _centered_residuals(arrays.z, state, kept, beta, p, intercept)
         if not np.isfinite(resid).all():
@@ -170,10 +168,8 @@ def sandwich_of(source, spec, model, cov_type: str, *, batch_size: int | None = 
     return sandwich
 
 
-def robust_record(sandwich: Sandwich, model, spec) -> dict:
+def robust_record(sandwich: Sandwich, state, solution, spec) -> dict:
     """The covariance of the parameters from the merged meat (NaN rows for aliased columns)."""
-    solution = model.solution_
-    state = model.state_
     p = len(spec.features)
     kept = ~np.isnan(solution.coef)
     intercept = spec.fit_intercept

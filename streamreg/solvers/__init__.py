@@ -1,79 +1,111 @@
-"""The solvers by name: which state each one accumulates and how it is solved.
+"""The solvers by name: one family per ``solver=`` value, each its state and its solve.
 
-============  ===================================  ===========================================
-solver        state (one streaming pass)           solve
-============  ===================================  ===========================================
+============  ============================================  ===========================================
+solver        state (one streaming pass)                    solve
+============  ============================================  ===========================================
 ``cholesky``  :class:`~streamreg.solvers.moments.MomentState`  scaled normal equations, column by column
 ``qr``        :class:`~streamreg.solvers.qr.QRState`         triangular factor (TSQR), no squaring
 ``exact``     :class:`~streamreg.solvers.exact.ExactState`   exact sums, solved in exact arithmetic
 ``auto``      cholesky first; if its condition number leaves fewer than ~10 digits (or a column
               looks collinear), a second pass with ``exact`` (p ≤ 64) or ``qr``
 ``sgd``       :class:`~streamreg.solvers.moments.MomentState`  minibatch gradient steps over the blocks
-              (means and scales for standardization)  (:mod:`streamreg.solvers.gradient`), further passes
+              (means and scales for standardization)          (:mod:`streamreg.solvers.gradient`)
 ``newton``    :class:`~streamreg.solvers.moments.MomentState`  one Newton step from its Hessian, + a pass
 ``lbfgs``     :class:`~streamreg.solvers.moments.MomentState`  L-BFGS-B, one pass per evaluation
-============  ===================================  ===========================================
+============  ============================================  ===========================================
+
+Adding a solver is one module (its state, or a solve over an existing state) and one
+line in :data:`FAMILIES`; every name check in streamreg goes through :func:`check_solver`.
+
+>>> family("qr").state.__name__, check_solver("exact")
+('QRState', 'exact')
+>>> check_solver("ridge")
+Traceback (most recent call last):
+...
+streamreg.errors.InputError: solver must be one of auto, cholesky, qr, exact, sgd, newton, lbfgs; got 'ridge'.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from ..errors import InputError, ModelFormatError
+from .exact import ExactState, solve_exact
+from .gradient import GRADIENT_SOLVERS
 from .moments import MomentState, solve_normal_equations
 from .qr import QRState, solve_qr
 
-# The gradient solvers of streamreg.sgd: fitted by streamreg.solvers.gradient.fit_gradient, not by solve().
-GRADIENT_SOLVERS = ("sgd", "newton", "lbfgs")
-SOLVER_NAMES = ("auto", "cholesky", "qr", "exact", *GRADIENT_SOLVERS)
+
+@dataclass(frozen=True)
+class Family:
+    """A ``solver=`` value: the state its first pass accumulates and, for a closed form, its solve
+    ``solve(state, *, fit_intercept, drop_collinear) -> Solution`` (None: a gradient solver,
+    fitted by :func:`streamreg.solvers.gradient.solve_gradient`)."""
+
+    name: str
+    state: type
+    solve: Callable | None
+
+
+FAMILIES: dict[str, Family] = {
+    "cholesky": Family("cholesky", MomentState, solve_normal_equations),
+    "qr": Family("qr", QRState, solve_qr),
+    "exact": Family("exact", ExactState, solve_exact),
+    **{name: Family(name, MomentState, None) for name in GRADIENT_SOLVERS},
+}
+CLOSED_FORM_SOLVERS = tuple(name for name, f in FAMILIES.items() if f.solve is not None)
+SOLVER_NAMES = ("auto", *FAMILIES)
+# The solver that solves each kind of state (the gradient solvers' state is MomentState's).
+_SOLVE_BY_STATE = {f.state: f.solve for f in FAMILIES.values() if f.solve is not None}
+
 # Beyond this condition number of the scaled normal equations, auto does not trust
 # the cholesky pass (≈ 16 − 5 − 1 = 10 digits left) and reads the data again.
 AUTO_SWITCH_CONDITION = 1e5
 # Up to this many features the exact solver is cheap enough for auto's second pass.
 AUTO_EXACT_MAX_FEATURES = 64
 
+__all__ = [
+    "AUTO_EXACT_MAX_FEATURES", "AUTO_SWITCH_CONDITION", "CLOSED_FORM_SOLVERS", "FAMILIES", "Family",
+    "GRADIENT_SOLVERS", "SOLVER_NAMES", "check_solver", "family", "second_pass_solver", "solve",
+    "state_class", "state_from_dict",
+]
 
-def _exact():
-    from .exact import ExactState, solve_exact
 
-    return ExactState, solve_exact
+def check_solver(solver) -> str:
+    """The solver's name, if it is one; otherwise one sentence listing the names."""
+    if solver not in SOLVER_NAMES:
+        raise InputError(f"solver must be one of {', '.join(SOLVER_NAMES)}; got {solver!r}.")
+    return solver
 
 
-def state_class(solver: str):
+def family(solver: str) -> Family:
+    """The family of a solver name (``auto`` starts as cholesky)."""
+    return FAMILIES["cholesky" if check_solver(solver) == "auto" else solver]
+
+
+def state_class(solver: str) -> type:
     """The state a solver accumulates."""
-    check_solver(solver)
-    if solver in ("auto", "cholesky", *GRADIENT_SOLVERS):
-        return MomentState
-    if solver == "qr":
-        return QRState
-    return _exact()[0]
+    return family(solver).state
 
 
 def solve(state, *, fit_intercept: bool = True, drop_collinear: bool = False):
-    """Solve any state with the solver it belongs to."""
-    if isinstance(state, MomentState):
-        return solve_normal_equations(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
-    if isinstance(state, QRState):
-        return solve_qr(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
-    exact_state, solve_exact = _exact()
-    if isinstance(state, exact_state):
-        return solve_exact(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
-    raise TypeError(f"not a streamreg state: {type(state).__name__}")
+    """Solve any state with the closed-form solver it belongs to."""
+    solver = _SOLVE_BY_STATE.get(type(state))
+    if solver is None:
+        raise TypeError(f"not a streamreg state: {type(state).__name__}")
+    return solver(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
 
 
 def state_from_dict(data: dict, *, where: str = "state"):
     """Rebuild a saved state of any kind, by its ``format`` field."""
-    kinds = {"streamreg.moment_state": MomentState, "streamreg.qr_state": QRState}
+    kinds = {cls.FORMAT: cls for cls in _SOLVE_BY_STATE}
     fmt = data.get("format") if isinstance(data, dict) else None
-    if fmt == "streamreg.exact_state":
-        return _exact()[0].from_dict(data, where=where)
     if fmt not in kinds:
         raise ModelFormatError(f"{where} is not a streamreg state (format {fmt!r}).")
     return kinds[fmt].from_dict(data, where=where)
 
 
-def check_solver(solver: str) -> None:
-    if solver not in SOLVER_NAMES:
-        raise InputError(f"solver must be one of {', '.join(SOLVER_NAMES)}; got {solver!r}.")
-
-
 def second_pass_solver(n_features: int) -> str:
+    """auto's solver for a second pass: exact while cheap, qr beyond."""
     return "exact" if n_features <= AUTO_EXACT_MAX_FEATURES else "qr"

@@ -26,10 +26,36 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..engine.merge import Mergeable
 from ..errors import InputError, ModelFormatError
 
 
-class CenteredState:
+class State(Mergeable):
+    """Base of every state: ``update`` a batch in place; ``merge``/``+`` come from ``__iadd__``."""
+
+    __slots__ = ()
+
+    def update(self, z: np.ndarray, weights: np.ndarray | None = None):
+        """Fold a batch into this state in place and return ``self``."""
+        self += type(self).from_arrays(z, weights, names=self.names)
+        return self
+
+    def shift_hint(self) -> np.ndarray | None:
+        """A vector the engine may subtract from the next batch as it copies it out of Arrow
+        (passed on as ``from_arrays(..., shift=, preshifted=True)``); None: send raw values."""
+        return None
+
+    def check_mergeable(self, other) -> None:
+        """Only states of the same kind over the same columns merge."""
+        if type(other) is not type(self):
+            raise InputError(f"cannot merge a {type(self).__name__} with a {type(other).__name__}; "
+                             "states of different solvers do not mix.")
+        if other.names != self.names:
+            raise InputError(f"cannot merge states over different columns: {list(self.names)} and "
+                             f"{list(other.names)}.")
+
+
+class CenteredState(State):
     """What every centered state shares: counts, the double-double mean, and the merge of means.
 
     Subclasses hold the spread of the rows about the mean (``comoment`` or a
@@ -54,31 +80,17 @@ class CenteredState:
         k = len(names)
         return cls(names, 0, 0.0, np.zeros(k), np.zeros((k, k)))
 
-    def update(self, z: np.ndarray, weights: np.ndarray | None = None):
-        """Fold a batch into this state in place and return ``self``."""
-        self._absorb(type(self).from_arrays(z, weights, names=self.names))
-        return self
-
-    def merge(self, other):
-        """A new state for the union of the rows of ``self`` and ``other``."""
-        out = self.copy()
-        out._absorb(other)
-        return out
-
-    def __add__(self, other):
-        return self.merge(other)
-
-    def _absorb(self, other) -> None:
-        if other.names != self.names:
-            raise InputError(f"cannot merge states over different columns: {list(self.names)} and {list(other.names)}.")
+    def __iadd__(self, other):
+        """Fold ``other``'s rows into this state (Chan, Golub & LeVeque's merge of the means)."""
+        self.check_mergeable(other)
         self.n_rows += other.n_rows
         if other.weight_sum == 0.0:
-            return
+            return self
         if self.weight_sum == 0.0:
             self.weight_sum = other.weight_sum
             self.mean, self.mean_lo = other.mean.copy(), other.mean_lo.copy()
             self._take_spread(other)
-            return
+            return self
         n_a, n_b = self.weight_sum, other.weight_sum
         n = n_a + n_b
         high, low = two_sum(other.mean, -self.mean)  # exact
@@ -86,6 +98,7 @@ class CenteredState:
         self._add_spread(other, delta, n_a * n_b / n)
         self.mean, self.mean_lo = two_sum(self.mean, self.mean_lo + delta * (n_b / n))
         self.weight_sum = n
+        return self
 
     @property
     def n_columns(self) -> int:

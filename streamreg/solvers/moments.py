@@ -119,6 +119,12 @@ class MomentState(CenteredState):
     def _take_spread(self, other: MomentState) -> None:
         self.comoment = other.comoment.copy()
 
+    def shift_hint(self) -> np.ndarray | None:
+        """The running mean: a free, good shift for the next batch (see :func:`_batch_moments`)."""
+        if self.weight_sum > 0 and np.isfinite(self.mean).all():
+            return self.mean.copy()
+        return None
+
     def copy(self) -> MomentState:
         return MomentState(self.names, self.n_rows, self.weight_sum, self.mean.copy(), self.comoment.copy(),
                            mean_lo=self.mean_lo.copy())

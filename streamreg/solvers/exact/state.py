@@ -10,7 +10,7 @@ from fractions import Fraction
 import numpy as np
 
 from ...errors import InputError, ModelFormatError
-from ..base import checked_names
+from ..base import State, checked_names
 from .dyadic import (
     add,
     add_scalar,
@@ -31,10 +31,11 @@ STATE_FORMAT = "streamreg.exact_state"
 STATE_FORMAT_VERSION = 1
 
 
-class ExactState:
+class ExactState(State):
     """Exact ``Σw``, ``Σwz`` and ``Σwzzᵀ`` of ``[x, y]`` columns; see the module docstring."""
 
     __slots__ = ("names", "n_rows", "_weight", "_sums", "_products", "_finite", "_cache")
+    FORMAT, FORMAT_VERSION = STATE_FORMAT, STATE_FORMAT_VERSION
 
     def __init__(self, names: Sequence[str], n_rows: int, weight: tuple, sums: tuple,
                  products: tuple, *, finite: bool = True):
@@ -89,34 +90,20 @@ class ExactState:
         weight, sums, products = batch_sums(z, w, column_max)
         return cls(names, n_rows, weight, sums, products)
 
-    def update(self, z: np.ndarray, weights: np.ndarray | None = None) -> ExactState:
-        """Fold a batch into this state in place and return ``self``."""
-        self._absorb(ExactState.from_arrays(z, weights, names=self.names))
-        return self
-
     # ---------------------------------------------------------------- merging
-    def merge(self, other: ExactState) -> ExactState:
-        """A new state for the union of the rows of ``self`` and ``other``."""
-        out = self.copy()
-        out._absorb(other)
-        return out
-
-    __add__ = merge
-
-    def _absorb(self, other: ExactState) -> None:
-        if not isinstance(other, ExactState):
-            raise InputError(f"cannot merge an exact state with a {type(other).__name__}.")
-        if other.names != self.names:
-            raise InputError(f"cannot merge states over different columns: {list(self.names)} and {list(other.names)}.")
+    def __iadd__(self, other: ExactState) -> ExactState:
+        """Add ``other``'s exact sums to this state's (exact, so any order gives the same bits)."""
+        self.check_mergeable(other)
         self.n_rows += other.n_rows
         self._cache = {}
         if not (self._finite and other._finite):
             self._finite = False
             self._weight = self._sums = self._products = None
-            return
+            return self
         self._weight = add_scalar(self._weight, other._weight)
         self._sums = add(self._sums, other._sums)
         self._products = add(self._products, other._products)
+        return self
 
     def copy(self) -> ExactState:
         out = ExactState.__new__(ExactState)
