@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import nist  # noqa: E402
+from oracles import nist  # noqa: E402
 
 import streamreg  # noqa: E402
 

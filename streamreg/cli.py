@@ -16,7 +16,7 @@ from pathlib import Path
 import typer
 
 from . import __version__
-from .errors import InputError, StreamregError
+from .errors import InputError, StreamregError, command_line_wording
 
 app = typer.Typer(
     add_completion=False,
@@ -34,7 +34,8 @@ GRADIENT = "Gradient solvers (--solver sgd, newton, lbfgs)"
 
 def _run(debug: bool, action: Callable[[], int | None]) -> None:
     try:
-        code = action()
+        with command_line_wording():  # messages name flags, not Python parameters
+            code = action()
     except StreamregError as exc:
         if debug:
             raise

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import DataError, InputError, SchemaError
+from .errors import DataError, InputError, SchemaError, parameter
 from .io.sources import Chunk, Source, is_numeric_type
 
 NULL_POLICIES = ("drop", "error")
@@ -49,7 +49,7 @@ class DesignSpec:
         if nulls not in NULL_POLICIES:
             raise InputError(f"nulls must be one of {', '.join(NULL_POLICIES)}; got {nulls!r}.")
         if not target:
-            raise InputError("a target column is required (--target).")
+            raise InputError(f"a target column is required ({parameter('target')}).")
         names = schema.names
         features = _as_list(features)
         exclude = _as_list(exclude) or []
@@ -66,10 +66,10 @@ class DesignSpec:
                 )
         else:
             if not features:
-                raise InputError("--features was given but names no column.")
+                raise InputError(f"{parameter('features')} names no column.")
             dupes = sorted({f for f in features if features.count(f) > 1})
             if dupes:
-                raise InputError(f"feature {dupes[0]!r} is listed twice in --features.")
+                raise InputError(f"feature {dupes[0]!r} is listed twice in {parameter('features')}.")
             features = [f for f in features if f not in exclude]
             for f in features:
                 if f not in names:
@@ -207,7 +207,8 @@ def screen_values(batch: DesignBatch, chunk: Chunk, spec: DesignSpec) -> DesignB
     if spec.nulls == "error":
         row, col = np.argwhere(nan)[0] if nan.any() else (int(np.flatnonzero(nan_w)[0]), None)
         name = names[col] if col is not None else spec.weight
-        raise DataError(f"column '{name}' holds NaN in {_where(chunk, batch, row)} and --nulls is 'error'.")
+        raise DataError(f"column '{name}' holds NaN in {_where(chunk, batch, row)} "
+                        f"({parameter('nulls', 'error')}).")
     dropped = dict(batch.dropped)
     first_bad = np.where(nan.any(axis=0))[0]
     for col in first_bad:
@@ -236,7 +237,8 @@ def _note_nulls(column: pa.Array, name: str, chunk: Chunk, spec: DesignSpec, mis
     if spec.nulls == "error":
         row = int(pc.index(pc.is_null(column), True).as_py())
         raise DataError(
-            f"column '{name}' has a missing value in {chunk.describe_row(row)} and --nulls is 'error'."
+            f"column '{name}' has a missing value in {chunk.describe_row(row)} "
+            f"({parameter('nulls', 'error')})."
         )
     nulls = np.asarray(pc.is_null(column))
     fresh = nulls if missing is None else nulls & ~missing

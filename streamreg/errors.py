@@ -6,6 +6,11 @@ The CLI turns a :class:`StreamregError` into one sentence on stderr and its
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
+_UNSET = object()
+
 
 class StreamregError(Exception):
     """Base class: ``str(err)`` is a complete sentence meant for the user."""
@@ -55,3 +60,41 @@ class UnsolvedWarning(UserWarning):
 
 class ConvergenceWarning(UserWarning):
     """A gradient solver stopped before it met its tolerance (also recorded in ``model.warnings_``)."""
+
+
+# ---------------------------------------------------------------------- naming parameters
+# Library messages name the Python parameter (``nulls='error'``); inside the command line
+# the same message names the flag (``--nulls error``). Flags are the parameter's name with
+# dashes, except these.
+_FLAG_NAMES = {"record_steps": "--step-history", "cov_type": "--cov", "fit_intercept": "--no-intercept",
+               "optimizer": "--adam", "average": "--no-average", "standardize": "--no-standardize",
+               "sgd": "--solver sgd options", "gradient": "--solver sgd options"}
+_wording: contextvars.ContextVar[str] = contextvars.ContextVar("streamreg_wording", default="python")
+
+
+def parameter(name: str, value=_UNSET) -> str:
+    """How a message names a parameter (and its value): ``nulls='error'`` in Python,
+    ``--nulls error`` under :func:`command_line_wording`.
+
+    >>> parameter("nulls", "error"), parameter("drop_collinear", True)
+    ("nulls='error'", 'drop_collinear=True')
+    >>> with command_line_wording():
+    ...     parameter("nulls", "error"), parameter("drop_collinear", True)
+    ('--nulls error', '--drop-collinear')
+    """
+    if _wording.get() == "cli":
+        flag = _FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
+        if value is _UNSET or isinstance(value, bool) or name in _FLAG_NAMES:
+            return flag
+        return f"{flag} {value}"
+    return f"{name}=" if value is _UNSET else f"{name}={value!r}"
+
+
+@contextlib.contextmanager
+def command_line_wording():
+    """Messages raised inside name command-line flags instead of Python parameters."""
+    token = _wording.set("cli")
+    try:
+        yield
+    finally:
+        _wording.reset(token)

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from .errors import InputError, StreamregError
+from .errors import InputError, StreamregError, parameter
 from .io.atomic import atomic_path
 from .solvers.gradient.problem import Problem
 from .solvers.moments import solve_normal_equations
@@ -34,7 +34,7 @@ def plot_model(model, out: str | os.PathLike) -> None:
     if record is None and not one_line:
         raise InputError(f"the model (solver '{model.solver_}') keeps no loss history and has "
                          f"{model.n_features_in_} features, so there is nothing to plot; fit with "
-                         "--solver sgd, newton or lbfgs for a loss curve.")
+                         f"a gradient solver ({parameter('solver', 'sgd')}, newton or lbfgs) for a loss curve.")
     panels = int(record is not None) + int(one_line)
     fig, axes = plt.subplots(1, panels, figsize=(6.4 * panels, 4.6), squeeze=False)
     axes = list(axes[0])

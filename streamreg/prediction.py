@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .engine.scan import resolve_batch_size
-from .errors import InputError, SchemaError
+from .errors import InputError, SchemaError, parameter
 from .io.atomic import atomic_path
 from .io.sources import Source, is_numeric_type
 from .model.linear_model import LinearModel
@@ -32,7 +32,8 @@ def predict_parquet(model: LinearModel, source, out: str | os.PathLike, *,
     src = source if isinstance(source, Source) else Source.resolve(source)
     keep = [k.strip() for k in keep.split(",") if k.strip()] if isinstance(keep, str) else list(keep or [])
     if column in keep:
-        raise InputError(f"the prediction column '{column}' is also in --keep; pick another --column name.")
+        raise InputError(f"the prediction column '{column}' is also in {parameter('keep')}; "
+                         f"pick another {parameter('column')} name.")
     features = [str(f) for f, c in zip(model.feature_names_in_, model.coef_) if not np.isnan(c)]
     for name in features:
         _check_feature(src, name)

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, parameter
 from .progress import human_bytes
 
 
@@ -53,7 +53,7 @@ def fit_report(model, *, seconds: float | None = None, saved_to=None, truth: dic
     stats = (
         f"  R² {model.r2_:.6f}   adj. R² {model.rsquared_adj:.6f}   RMSE {model.rmse_:.6g}   "
         f"F {model.fvalue:.4g} (p {model.f_pvalue:.3g})\n"
-        f"  condition number {model.condition_number_:.3g}   solver {model.solver_}   "
+        f"  condition number {model.scaled_condition_number_:.3g}   solver {model.solver_}   "
         f"covariance {model.cov_type}"
     )
     parts = [head, "", coefficient_table(model, truth), "", stats]
@@ -137,7 +137,7 @@ def summary_notes(model) -> list[str]:
     else:
         notes = [f"Standard Errors are heteroscedasticity robust ({model.cov_type})."]
     notes.append(
-        f"The condition number of the centered, scaled normal equations is {model.condition_number_:.3g} "
+        f"The condition number of the centered, scaled normal equations is {model.scaled_condition_number_:.3g} "
         f"(the one above is statsmodels' uncentered one)."
     )
     notes.extend(offset_warnings(model))
@@ -226,7 +226,7 @@ def history_csv(model, *, steps: bool = False) -> str:
     if steps:
         losses = record.get("step_loss")
         if losses is None:
-            raise InputError("the per-step history was not recorded (record_steps / --step-history).")
+            raise InputError(f"the per-step history was not recorded ({parameter('record_steps', True)}).")
         writer.writerow(["step", "minibatch_loss"])
         writer.writerows((i + 1, repr(v)) for i, v in enumerate(losses))
         return out.getvalue()

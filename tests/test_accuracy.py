@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import nist
 import numpy as np
 import pytest
 import statsmodels.api as sm
 from conftest import write_xy
-from exact import exact_lstsq, max_rel_error
+from oracles import nist
+from oracles.rational import exact_lstsq, max_rel_error
 
 import streamreg
 from streamreg import StreamregError

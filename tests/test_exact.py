@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
-import nist
 import numpy as np
 import pytest
-from exact import exact_lstsq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from oracles import nist
+from oracles.rational import exact_lstsq
 
 import streamreg.solvers.exact.lattice as exact_lattice
 import streamreg.solvers.exact.products as exact_products

@@ -136,3 +136,25 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):
         raise RuntimeError("disk full")
     assert out.read_text() == "previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json"]
+
+
+def test_old_public_names_still_work(rng):
+    """Renamed in the reorganization; the old names stay as aliases."""
+    x = rng.normal(size=(200, 2))
+    y = x @ [1.0, -1.0] + rng.normal(size=200)
+    assert streamreg.SGDOptions is streamreg.GradientOptions
+    old = streamreg.fit(x, y, solver="lbfgs", sgd={"l2": 0.1})
+    new = streamreg.fit(x, y, solver="lbfgs", gradient={"l2": 0.1})
+    np.testing.assert_array_equal(old.coef_, new.coef_)
+    assert old.condition_number_ == old.scaled_condition_number_ > 1.0
+    with pytest.raises(streamreg.InputError, match="once"):
+        streamreg.fit(x, y, solver="lbfgs", sgd={}, gradient={})
+
+
+def test_a_model_does_not_change_after_it_is_built(rng):
+    x = rng.normal(size=(50, 2))
+    model = streamreg.fit(x, x @ [1.0, 2.0] + rng.normal(size=50))
+    bse = model.bse.copy()
+    with pytest.raises(AttributeError, match="does not change"):
+        model.robust_ = {"cov_type": "HC0", "cov": np.eye(3).tolist()}
+    np.testing.assert_array_equal(model.bse, bse)

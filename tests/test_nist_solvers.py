@@ -8,10 +8,10 @@ or a refusal in words.
 
 from __future__ import annotations
 
-import nist
 import numpy as np
 import pytest
 from conftest import write_xy
+from oracles import nist
 
 import streamreg
 

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..design import DesignSpec
-from ..errors import InputError
+from ..errors import InputError, parameter
 from ..io.sources import InMemorySource
 from .blocks import Blocks
 from .merge import tree_reduce
@@ -239,7 +239,7 @@ def cluster_client(scheduler: str | None = None, workers: int | None = None,
             yield client
         return
     if workers is None or workers < 1:
-        raise InputError(f"workers must be a positive number of processes (--workers); got {workers}.")
+        raise InputError(f"{parameter('workers')} must be a positive number of processes; got {workers}.")
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         yield client

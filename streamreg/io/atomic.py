@@ -19,6 +19,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..errors import InputError, ModelFormatError
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
@@ -26,8 +28,6 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
-        from ..errors import InputError
-
         raise InputError(f"cannot write {target}: the directory {directory} does not exist.")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     os.close(fd)
@@ -50,8 +50,6 @@ def write_json_atomic(target: str | os.PathLike, data, *, indent: int | None = N
 
 def read_json(path: str | os.PathLike, what: str) -> dict:
     """Parse a JSON file; a missing or unreadable file is a :class:`ModelFormatError` naming it."""
-    from ..errors import ModelFormatError
-
     try:
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)

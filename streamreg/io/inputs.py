@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ..errors import InputError
+from ..errors import InputError, parameter
 from .sources import InMemorySource, Source
 
 WEIGHT_COLUMN = "sample_weight"
@@ -74,7 +74,7 @@ def to_source(source, y=None, *, target: str | None = None, weight=None):
 
 def _need_target(target):
     if not target:
-        raise InputError("a target column is required (target=, or --target on the command line).")
+        raise InputError(f"a target column is required ({parameter('target')}).")
     return target
 
 

@@ -29,6 +29,8 @@ from functools import cached_property
 
 import numpy as np
 
+from ..errors import InputError
+
 COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster")
 
 
@@ -166,8 +168,6 @@ class InferenceMixin:
     def conf_int(self, alpha: float = 0.05) -> np.ndarray:
         """``(k, 2)`` array of ``params ∓ q·bse`` with ``q`` the ``1 − alpha/2`` quantile."""
         if not 0.0 < alpha < 1.0:
-            from ..errors import InputError
-
             raise InputError(f"alpha must be between 0 and 1; got {alpha}.")
         from scipy import stats
 
@@ -215,7 +215,7 @@ class InferenceMixin:
     def condition_number(self) -> float:
         """statsmodels' condition number: √(λmax/λmin) of XᵀWX over the raw design
         (intercept column included). Large offsets make it large even when the
-        centered problem is benign; see ``condition_number_`` for the scaled one."""
+        centered problem is benign; see ``scaled_condition_number_`` for the scaled one."""
         p = len(self.coef_)
         kept_x = ~np.isnan(np.asarray(self.coef_, dtype=float))
         raw = self.state_.raw_moments()[:p, :p][np.ix_(kept_x, kept_x)]

@@ -29,8 +29,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .. import report
 from .._version import __version__
+from ..engine.dask_runner import is_dask_collection, predict_dask
 from ..errors import InputError
+from ..io.atomic import read_json, write_json_atomic
 from ..solvers import solve
 from ..solvers.moments import MomentState
 from ..solvers.solution import Solution
@@ -137,8 +140,16 @@ class LinearModel(InferenceMixin):
         return math.sqrt(self.solution_.ssr / self.state_.weight_sum)
 
     @property
-    def condition_number_(self) -> float:
+    def scaled_condition_number_(self) -> float:
+        """Condition number of the system the solver solved (the scaled normal equations for
+        cholesky, the scaled design for qr) — how much rounding the coefficients can suffer.
+        Not statsmodels' ``condition_number`` of the raw design (see that property)."""
         return self.solution_.condition_number
+
+    @property
+    def condition_number_(self) -> float:
+        """The older name of :attr:`scaled_condition_number_`."""
+        return self.scaled_condition_number_
 
     @property
     def solver_(self) -> str:
@@ -160,8 +171,6 @@ class LinearModel(InferenceMixin):
 
     def summary(self, format: str = "text"):
         """The results table: ``text`` (statsmodels' layout), ``markdown`` or ``json`` (a dict)."""
-        from .. import report
-
         formats = {"text": report.summary_text, "markdown": report.summary_markdown,
                    "json": report.summary_json}
         if format not in formats:
@@ -182,8 +191,6 @@ class LinearModel(InferenceMixin):
         With an intercept this evaluates ``μ_y + (x − μ_x)ᵀβ`` with the training means
         (equal to ``b + xᵀβ`` in exact arithmetic), so columns with large offsets do not
         cost the prediction its digits."""
-        from ..engine.dask_runner import is_dask_collection, predict_dask
-
         if is_dask_collection(data):
             return predict_dask(self, data)
         kept = ~np.isnan(self.coef_)
@@ -243,8 +250,6 @@ class LinearModel(InferenceMixin):
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the model as JSON, atomically (no partial file is ever left)."""
-        from ..io.atomic import write_json_atomic
-
         write_json_atomic(path, self.to_dict(), indent=1)
 
     @classmethod
@@ -259,6 +264,4 @@ class LinearModel(InferenceMixin):
 
 def load(path: str | os.PathLike) -> LinearModel:
     """Read a model written by :meth:`LinearModel.save`, validating it."""
-    from ..io.atomic import read_json
-
     return LinearModel.from_dict(read_json(path, "model"), where=str(path))

@@ -47,7 +47,7 @@ def model_to_dict(model) -> dict:
         "ssr": model.ssr_,
         "tss": model.solution_.tss,
         "rank": model.solution_.rank,
-        "condition_number": finite_or_none(model.condition_number_),
+        "condition_number": finite_or_none(model.scaled_condition_number_),
         "solver": model.solver_,
         "warnings": model.warnings_,
         "inputs": model.inputs_,

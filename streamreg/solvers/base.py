@@ -28,6 +28,7 @@ import numpy as np
 
 from ..engine.merge import Mergeable
 from ..errors import InputError, ModelFormatError
+from ..io.atomic import read_json, write_json_atomic
 
 
 class State(Mergeable):
@@ -154,14 +155,10 @@ class CenteredState(State):
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the state as JSON, atomically."""
-        from ..io.atomic import write_json_atomic
-
         write_json_atomic(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike):
-        from ..io.atomic import read_json
-
         return cls.from_dict(read_json(path, "state"), where=str(path))
 
     def __eq__(self, other: object) -> bool:

@@ -126,7 +126,7 @@ class MomentState(CenteredState):
         return None
 
     def copy(self) -> MomentState:
-        return MomentState(self.names, self.n_rows, self.weight_sum, self.mean.copy(), self.comoment.copy(),
+        return type(self)(self.names, self.n_rows, self.weight_sum, self.mean.copy(), self.comoment.copy(),
                            mean_lo=self.mean_lo.copy())
 
     # ---------------------------------------------------------------- views

@@ -106,7 +106,7 @@ class QRState(CenteredState):
         self.r = other.r.copy()
 
     def copy(self) -> QRState:
-        return QRState(self.names, self.n_rows, self.weight_sum, self.mean.copy(), self.r.copy(),
+        return type(self)(self.names, self.n_rows, self.weight_sum, self.mean.copy(), self.r.copy(),
                        mean_lo=self.mean_lo.copy())
 
     def is_finite(self) -> bool:

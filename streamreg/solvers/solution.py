@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import IllConditionedError, InputError
+from ..errors import IllConditionedError, InputError, parameter
 
 # Columns whose 1 − R² on the earlier columns is at most this are aliased (cholesky's default).
 COLLINEAR_TOL = 1e-12
@@ -101,6 +101,6 @@ def collinear_message(names, aliased, earlier, pivots, fit_intercept, usable,
     others = [names[a] for a in aliased[1:]]
     also = f"; so {'is' if len(others) == 1 else 'are'} {', '.join(repr(o) for o in others)}" if others else ""
     return (
-        f"{first}{also}. Remove the column, or pass --drop-collinear (drop_collinear=True) "
+        f"{first}{also}. Remove the column, or pass {parameter('drop_collinear', True)} "
         "to give aliased columns no coefficient."
     )

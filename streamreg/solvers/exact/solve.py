@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 from scipy import linalg
 
-from ...errors import CollinearityError, IllConditionedError, InputError
+from ...errors import CollinearityError, IllConditionedError, InputError, parameter
 from ..solution import Solution, check_enough_rows
 from .dyadic import add, approximate_floats, fraction, rational_to_float, to_float, zeros
 from .lattice import IntegerMatrix
@@ -349,7 +349,7 @@ def _collinear_message(names, aliased, details, fit_intercept, usable, *, exact_
     others = [names[a] for a in aliased[1:]]
     also = f"; so {'is' if len(others) == 1 else 'are'} {', '.join(repr(o) for o in others)}" if others else ""
     return (
-        f"{first}{also}. Remove the column, or pass --drop-collinear (drop_collinear=True) "
+        f"{first}{also}. Remove the column, or pass {parameter('drop_collinear', True)} "
         "to give aliased columns no coefficient."
     )
 

@@ -10,6 +10,7 @@ from fractions import Fraction
 import numpy as np
 
 from ...errors import InputError, ModelFormatError
+from ...io.atomic import read_json, write_json_atomic
 from ..base import State, checked_names
 from .dyadic import (
     add,
@@ -106,7 +107,7 @@ class ExactState(State):
         return self
 
     def copy(self) -> ExactState:
-        out = ExactState.__new__(ExactState)
+        out = type(self).__new__(type(self))
         out.names, out.n_rows, out._finite = self.names, self.n_rows, self._finite
         out._weight = self._weight
         out._sums = None if self._sums is None else (self._sums[0].copy(), self._sums[1])
@@ -268,14 +269,10 @@ class ExactState(State):
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the state as JSON, atomically."""
-        from ...io.atomic import write_json_atomic
-
         write_json_atomic(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ExactState:
-        from ...io.atomic import read_json
-
         return cls.from_dict(read_json(path, "state"), where=str(path))
 
     def __eq__(self, other: object) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-NIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "nist-strd"
+NIST_DIR = Path(__file__).resolve().parents[1] / "data" / "nist-strd"
 NAMES = ["Norris", "Pontius", "NoInt1", "NoInt2", "Filip", "Longley",
          "Wampler1", "Wampler2", "Wampler3", "Wampler4", "Wampler5"]
 # Min LRE over the parameters of the exact solution of the float64-rounded data

@@ -1,0 +1,1 @@
+"""Independent answers the tests compare streamreg with: NIST certified values, exact rationals."""
