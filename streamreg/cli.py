@@ -356,8 +356,8 @@ def run_job_command(
     Exit codes: 0 done (or nothing new), 2 bad job or input, 3 another run holds the lock, 1 internal error."""
 
     def action():
-        from .jobs.run import JobLog, run_job, watch_job
-        from .jobs.spec import load_job
+        from .jobs import JobLog, run_job, watch_job
+        from .jobs import load_job
         from .report import dry_run_report, job_report
 
         log = JobLog(log_format, quiet)

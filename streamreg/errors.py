@@ -67,8 +67,7 @@ class ConvergenceWarning(UserWarning):
 # the same message names the flag (``--nulls error``). Flags are the parameter's name with
 # dashes, except these.
 _FLAG_NAMES = {"record_steps": "--step-history", "cov_type": "--cov", "fit_intercept": "--no-intercept",
-               "optimizer": "--adam", "average": "--no-average", "standardize": "--no-standardize",
-               "sgd": "--solver sgd options", "gradient": "--solver sgd options"}
+               "optimizer": "--adam", "average": "--no-average", "standardize": "--no-standardize"}
 _wording: contextvars.ContextVar[str] = contextvars.ContextVar("streamreg_wording", default="python")
 
 
