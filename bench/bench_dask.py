@@ -109,7 +109,9 @@ def run_script(name: str, data: Path) -> tuple[float | None, float | None, str]:
 
 
 def run_cli(args: list[str]) -> tuple[float, float]:
-    code = CLIENT_PRELUDE + f"""
+    code = (
+        CLIENT_PRELUDE
+        + f"""
 import subprocess
 if __name__ == "__main__":
     from streamreg.cli import main
@@ -121,6 +123,7 @@ if __name__ == "__main__":
             raise
     report()
 """
+    )
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -140,14 +143,22 @@ def main() -> None:
     data = ensure_data(args.rows, args.features, args.files, args.seed)
     results: dict[str, list[tuple[float, float]]] = {}
     notes: dict[str, str] = {}
-    contenders = ["read-only floor", "streamreg fit (1 process)", "streamreg fit --workers 2",
-                  "dask DataFrame, streamreg.fit", "dask.array.linalg.lstsq", "dask-ml LinearRegression"]
+    contenders = [
+        "read-only floor",
+        "streamreg fit (1 process)",
+        "streamreg fit --workers 2",
+        "dask DataFrame, streamreg.fit",
+        "dask.array.linalg.lstsq",
+        "dask-ml LinearRegression",
+    ]
     for _ in range(args.repeat):
         for name in contenders:
             if name == "streamreg fit (1 process)":
                 wall, rss = run_cli(["fit", str(data), "--target", "y", "--quiet"])
             elif name == "streamreg fit --workers 2":
-                wall, rss = run_cli(["fit", str(data), "--target", "y", "--quiet", "--workers", "2"])
+                wall, rss = run_cli(
+                    ["fit", str(data), "--target", "y", "--quiet", "--workers", "2"]
+                )
             else:
                 wall, rss, note = run_script(name, data)
                 if wall is None:
@@ -155,7 +166,9 @@ def main() -> None:
                     continue
             results.setdefault(name, []).append((wall, rss))
     floor = min(w for w, _ in results["read-only floor"])
-    print(f"{args.rows:,} rows × {args.features} features in {args.files} files; {args.repeat} runs each")
+    print(
+        f"{args.rows:,} rows × {args.features} features in {args.files} files; {args.repeat} runs each"
+    )
     print(f"{'contender':<32}{'best s':>9}{'median s':>10}{'× floor':>9}{'client RSS MB':>15}")
     for name in contenders:
         if name not in results:
@@ -163,7 +176,9 @@ def main() -> None:
             continue
         walls = [w for w, _ in results[name]]
         rss = max(r for _, r in results[name])
-        print(f"{name:<32}{min(walls):>9.2f}{statistics.median(walls):>10.2f}{min(walls) / floor:>9.2f}{rss:>15.0f}")
+        print(
+            f"{name:<32}{min(walls):>9.2f}{statistics.median(walls):>10.2f}{min(walls) / floor:>9.2f}{rss:>15.0f}"
+        )
 
 
 if __name__ == "__main__":

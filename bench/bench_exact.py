@@ -46,9 +46,14 @@ def accumulate(shape, repeat, rng):
     best = {key: min(value) for key, value in times.items()}
     mb = z.nbytes / 1e6
     print(f"{rows} × {columns} ({mb:.0f} MB):")
-    for label, moment, exact in (("unweighted", "moment", "exact"), ("weighted", "moment_w", "exact_w")):
-        print(f"  {label:10s}  MomentState {best[moment] * 1e3:7.1f} ms   ExactState {best[exact] * 1e3:7.1f} ms"
-              f"   ratio {best[exact] / best[moment]:5.1f}×   ({mb / best[exact]:.0f} MB/s exact)")
+    for label, moment, exact in (
+        ("unweighted", "moment", "exact"),
+        ("weighted", "moment_w", "exact_w"),
+    ):
+        print(
+            f"  {label:10s}  MomentState {best[moment] * 1e3:7.1f} ms   ExactState {best[exact] * 1e3:7.1f} ms"
+            f"   ratio {best[exact] / best[moment]:5.1f}×   ({mb / best[exact]:.0f} MB/s exact)"
+        )
 
 
 def solve_times(p, repeat, rng):
@@ -61,13 +66,17 @@ def solve_times(p, repeat, rng):
     moment = MomentState.from_arrays(z, names=names)
     t_exact = best_time(lambda: solve_exact(exact), max(1, repeat // 3))
     t_chol = best_time(lambda: solve_normal_equations(moment), repeat)
-    print(f"solve p = {p:3d}: solve_exact {t_exact * 1e3:8.1f} ms   cholesky {t_chol * 1e3:6.2f} ms")
+    print(
+        f"solve p = {p:3d}: solve_exact {t_exact * 1e3:8.1f} ms   cholesky {t_chol * 1e3:6.2f} ms"
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--cpu", action="store_true", help="measure process CPU time instead of wall time")
+    parser.add_argument(
+        "--cpu", action="store_true", help="measure process CPU time instead of wall time"
+    )
     args = parser.parse_args()
     global CLOCK
     if args.cpu:

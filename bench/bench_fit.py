@@ -72,11 +72,13 @@ def read_floor(data_dir: str, columns: list[str]) -> int:
 
     files = sorted(str(p) for p in Path(data_dir).iterdir() if p.name.endswith(".parquet"))
     parquet = ds.ParquetFileFormat(
-        default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False))
+        default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False)
+    )
     dataset = ds.dataset(files, format=parquet)
     rows = 0
-    for batch in dataset.to_batches(columns=columns, batch_size=FLOOR_BATCH_ROWS,
-                                    batch_readahead=2, fragment_readahead=1):
+    for batch in dataset.to_batches(
+        columns=columns, batch_size=FLOOR_BATCH_ROWS, batch_readahead=2, fragment_readahead=1
+    ):
         matrix = np.empty((batch.num_rows, len(columns)), dtype=np.float64, order="F")
         for j, column in enumerate(batch.columns):
             matrix[:, j] = column.to_numpy()
@@ -94,8 +96,11 @@ def ensure_data(rows: int, n_features: int, files: int, seed: int) -> Path:
         return data_dir
     from streamreg.synthetic import generate
 
-    print(f"generating {rows:,} rows x {n_features} features in {files} files into "
-          f"{data_dir.relative_to(BENCH_DIR.parent)} (once) ...", flush=True)
+    print(
+        f"generating {rows:,} rows x {n_features} features in {files} files into "
+        f"{data_dir.relative_to(BENCH_DIR.parent)} (once) ...",
+        flush=True,
+    )
     started = time.perf_counter()
     generate(data_dir, rows=rows, n_features=n_features, files=files, seed=seed)
     print(f"  done in {time.perf_counter() - started:.0f} s")
@@ -185,8 +190,19 @@ def check_results(data_dir: Path, grown_dir: Path, rows: int) -> None:
     carries inference statistics, which import scipy.stats).
     """
     model_path = WORK_DIR / "bench-model.json"
-    subprocess.run([*streamreg_command(), "fit", str(data_dir), "--target", TARGET, "--quiet",
-                    "--out", str(model_path)], check=True)
+    subprocess.run(
+        [
+            *streamreg_command(),
+            "fit",
+            str(data_dir),
+            "--target",
+            TARGET,
+            "--quiet",
+            "--out",
+            str(model_path),
+        ],
+        check=True,
+    )
     model = json.loads(model_path.read_text())
     if model["rows_read"] != rows:
         sys.exit(f"streamreg fit read {model['rows_read']:,} rows, expected {rows:,}")
@@ -194,18 +210,31 @@ def check_results(data_dir: Path, grown_dir: Path, rows: int) -> None:
     fitted = dict(zip(model["features"], model["coef"]))
     errors = [abs(fitted[name] - value) for name, value in truth["coef"].items()]
     errors.append(abs(model["intercept"] - truth["intercept"]))
-    listed = subprocess.run([*streamreg_command(), "inspect", str(grown_dir), "--json"], check=True,
-                            capture_output=True, text=True)
+    listed = subprocess.run(
+        [*streamreg_command(), "inspect", str(grown_dir), "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     grown_rows = json.loads(listed.stdout)["rows"]
     if grown_rows != GROWTH_FACTOR * rows:
         sys.exit(f"{grown_dir} holds {grown_rows:,} rows, expected {GROWTH_FACTOR * rows:,}")
-    print(f"check: fit read all {rows:,} rows, largest |coefficient - truth| = {max(errors):.1e}; "
-          f"the {GROWTH_FACTOR}x listing holds {grown_rows:,} rows")
+    print(
+        f"check: fit read all {rows:,} rows, largest |coefficient - truth| = {max(errors):.1e}; "
+        f"the {GROWTH_FACTOR}x listing holds {grown_rows:,} rows"
+    )
 
 
 # ---------------------------------------------------------------------- report
-def print_table(rows: int, data_bytes: int, floor: Runs, fit: Runs, grown: Runs,
-                floor_start: Runs, fit_start: Runs) -> None:
+def print_table(
+    rows: int,
+    data_bytes: int,
+    floor: Runs,
+    fit: Runs,
+    grown: Runs,
+    floor_start: Runs,
+    fit_start: Runs,
+) -> None:
     def line(runs: Runs, scale: int) -> str:
         cpu = statistics.median(runs.cpu_seconds)
         if not scale:  # a start-up probe: its throughput means nothing
@@ -214,11 +243,15 @@ def print_table(rows: int, data_bytes: int, floor: Runs, fit: Runs, grown: Runs,
             rows_per_s = runs.rows / runs.best
             gb_per_s = scale * data_bytes / runs.best / 1e9
             throughput = f"{rows_per_s / 1e6:>9.2f}{gb_per_s:>7.2f}"
-        return (f"{runs.label:<26}{runs.best:>8.2f}{runs.median:>8.2f}{throughput}"
-                f"{cpu:>8.2f}{runs.rss:>9.0f}")
+        return (
+            f"{runs.label:<26}{runs.best:>8.2f}{runs.median:>8.2f}{throughput}"
+            f"{cpu:>8.2f}{runs.rss:>9.0f}"
+        )
 
     print()
-    print(f"{rows:,} rows, {data_bytes / 1e9:.2f} GB of Parquet; {len(floor.walls)} alternating runs each")
+    print(
+        f"{rows:,} rows, {data_bytes / 1e9:.2f} GB of Parquet; {len(floor.walls)} alternating runs each"
+    )
     print(f"{'':<26}{'best s':>8}{'med s':>8}{'Mrows/s':>9}{'GB/s':>7}{'CPU s':>8}{'RSS MB':>9}")
     print(line(floor, 1))
     print(line(fit, 1))
@@ -233,22 +266,30 @@ def print_table(rows: int, data_bytes: int, floor: Runs, fit: Runs, grown: Runs,
     growth = grown.rss / fit.rss
     growth_median = grown.rss_median / fit.rss_median
     print()
-    print(f"throughput streamreg / floor: {ratio_best:.2f} best, {ratio_median:.2f} median "
-          f"(target >= {TARGET_THROUGHPUT_RATIO}); net of start-up {net_ratio} (best runs)")
+    print(
+        f"throughput streamreg / floor: {ratio_best:.2f} best, {ratio_median:.2f} median "
+        f"(target >= {TARGET_THROUGHPUT_RATIO}); net of start-up {net_ratio} (best runs)"
+    )
     # On a saturated shared machine wall time follows CPU time; this ratio is steadier.
     cpu_ratio = statistics.median(floor.cpu_seconds) / statistics.median(fit.cpu_seconds)
     print(f"CPU time floor / streamreg: {cpu_ratio:.2f} (medians)")
-    print(f"peak RSS streamreg fit: {fit.rss:.0f} MB (target <= {TARGET_PEAK_RSS_MB}); "
-          f"floor loop {floor.rss:.0f} MB")
-    print(f"peak RSS at {GROWTH_FACTOR}x rows / 1x: {growth:.2f} worst runs, {growth_median:.2f} median "
-          f"runs (target <= {TARGET_GROWTH_RATIO})")
+    print(
+        f"peak RSS streamreg fit: {fit.rss:.0f} MB (target <= {TARGET_PEAK_RSS_MB}); "
+        f"floor loop {floor.rss:.0f} MB"
+    )
+    print(
+        f"peak RSS at {GROWTH_FACTOR}x rows / 1x: {growth:.2f} worst runs, {growth_median:.2f} median "
+        f"runs (target <= {TARGET_GROWTH_RATIO})"
+    )
     print("wall times include interpreter start-up and imports; RSS is the worst run")
 
 
 # ---------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=10_000_000, help="rows in the 1x data (default 10M)")
+    parser.add_argument(
+        "--rows", type=int, default=10_000_000, help="rows in the 1x data (default 10M)"
+    )
     parser.add_argument("--features", type=int, default=20, help="feature columns (default 20)")
     parser.add_argument("--files", type=int, default=8, help="Parquet files (default 8)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each contender (default 3)")
@@ -273,8 +314,14 @@ def main(argv: list[str] | None = None) -> None:
     grown = Runs(f"streamreg fit {GROWTH_FACTOR}x rows", GROWTH_FACTOR * args.rows)
     floor_start = Runs("floor start-up only", PROBE_ROWS)
     fit_start = Runs("streamreg start-up only", PROBE_ROWS)
-    floor_command = [sys.executable, str(Path(__file__).resolve()), "--features", str(args.features),
-                     "--read-floor", str(data_dir)]
+    floor_command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--features",
+        str(args.features),
+        "--read-floor",
+        str(data_dir),
+    ]
     fit_command = [*streamreg_command(), "fit", str(data_dir), "--target", TARGET, "--quiet"]
     grown_command = [*streamreg_command(), "fit", str(grown_dir), "--target", TARGET, "--quiet"]
     floor_probe_command = [*floor_command[:-1], str(probe_dir)]

@@ -55,9 +55,11 @@ from streamreg.synthetic import generate  # noqa: E402
 
 def job_text(inputs: str, state: str, model: str, checkpoint: int, batch_size: int | None) -> str:
     batch = f"batch_size = {batch_size}\n" if batch_size else ""
-    return (f'inputs = ["{inputs}"]\n[model]\ntarget = "y"\nsolver = "cholesky"\n'
-            f'[state]\nlocation = "{state}"\ncheckpoint_row_groups = {checkpoint}\n{batch}'
-            f'[outputs]\nmodel = "{model}"\n')
+    return (
+        f'inputs = ["{inputs}"]\n[model]\ntarget = "y"\nsolver = "cholesky"\n'
+        f'[state]\nlocation = "{state}"\ncheckpoint_row_groups = {checkpoint}\n{batch}'
+        f'[outputs]\nmodel = "{model}"\n'
+    )
 
 
 def timed(action) -> float:
@@ -70,8 +72,14 @@ def bench_checkpoints(args, scratch: Path) -> None:
     data = WORK_DIR / f"jobs-rows{args.rows}-files{args.files}-p{args.features}-rg{args.row_group}"
     if not (data / "_truth.json").exists():
         print(f"writing {args.rows:,} rows in {args.files} files to {data} ...", flush=True)
-        generate(data, rows=args.rows, n_features=args.features, files=args.files,
-                 row_group_size=args.row_group, seed=1)
+        generate(
+            data,
+            rows=args.rows,
+            n_features=args.features,
+            files=args.files,
+            row_group_size=args.row_group,
+            seed=1,
+        )
     size = sum(p.stat().st_size for p in data.glob("*.parquet"))
 
     def fit():
@@ -81,11 +89,20 @@ def bench_checkpoints(args, scratch: Path) -> None:
     def job(checkpoint: int):
         def action():
             folder = Path(tempfile.mkdtemp(dir=scratch))
-            spec = parse_job(job_text(str(data), str(folder / "state"), str(folder / "model.json"),
-                                      checkpoint, args.batch_size), path=str(folder / "job.toml"))
+            spec = parse_job(
+                job_text(
+                    str(data),
+                    str(folder / "state"),
+                    str(folder / "model.json"),
+                    checkpoint,
+                    args.batch_size,
+                ),
+                path=str(folder / "job.toml"),
+            )
             result = run_job(spec)
             assert result.status == "published" and result.rows_total == args.rows
             shutil.rmtree(folder)
+
         return action
 
     contenders = {"fit": fit, "job rg=0": job(0), "job rg=8": job(8), "job rg=1": job(1)}
@@ -95,16 +112,22 @@ def bench_checkpoints(args, scratch: Path) -> None:
     for _ in range(args.repeat):
         for name, action in contenders.items():
             times[name].append(timed(action))
-    print(f"\n(a) checkpointing: {args.rows:,} rows × {args.features} features + y, {args.files} files of "
-          f"{args.rows // args.files // args.row_group} row groups, {size / 1e6:.0f} MB of Parquet, "
-          f"{args.repeat} runs each")
+    print(
+        f"\n(a) checkpointing: {args.rows:,} rows × {args.features} features + y, {args.files} files of "
+        f"{args.rows // args.files // args.row_group} row groups, {size / 1e6:.0f} MB of Parquet, "
+        f"{args.repeat} runs each"
+    )
     print(f"  {'contender':<10} {'best s':>8} {'median s':>9} {'Mrows/s':>8}")
     for name, values in times.items():
-        print(f"  {name:<10} {min(values):8.3f} {statistics.median(values):9.3f} {args.rows / min(values) / 1e6:8.2f}")
+        print(
+            f"  {name:<10} {min(values):8.3f} {statistics.median(values):9.3f} {args.rows / min(values) / 1e6:8.2f}"
+        )
     base = min(times["job rg=0"])
     for name in ("job rg=8", "job rg=1"):
-        print(f"  throughput {name} / job rg=0: {base / min(times[name]):.3f}"
-              f"  (median {statistics.median(times['job rg=0']) / statistics.median(times[name]):.3f})")
+        print(
+            f"  throughput {name} / job rg=0: {base / min(times[name]):.3f}"
+            f"  (median {statistics.median(times['job rg=0']) / statistics.median(times[name]):.3f})"
+        )
     print(f"  throughput job rg=0 / fit: {min(times['fit']) / base:.3f}")
 
 
@@ -115,8 +138,17 @@ def bench_nothing_new(args, scratch: Path) -> None:
     rng = np.random.default_rng(2)
     for i in range(args.small_files):
         x = rng.normal(size=(100, 3))
-        pq.write_table(pa.table({"x1": x[:, 0], "x2": x[:, 1], "x3": x[:, 2],
-                                 "y": x @ [1.0, 2.0, 3.0] + rng.normal(size=100)}), data / f"part-{i:05d}.parquet")
+        pq.write_table(
+            pa.table(
+                {
+                    "x1": x[:, 0],
+                    "x2": x[:, 1],
+                    "x3": x[:, 2],
+                    "y": x @ [1.0, 2.0, 3.0] + rng.normal(size=100),
+                }
+            ),
+            data / f"part-{i:05d}.parquet",
+        )
     (folder / "job.toml").write_text(job_text("data/", "state/", "out/model.json", 8, None))
     spec = parse_job((folder / "job.toml").read_text(), path=str(folder / "job.toml"))
     first = timed(lambda: run_job(spec))
@@ -127,12 +159,25 @@ def bench_nothing_new(args, scratch: Path) -> None:
         in_process.append(time.perf_counter() - started)
     cli, startup = [], []
     for _ in range(args.repeat):
-        cli.append(timed(lambda: subprocess.run(["streamreg", "run", str(folder / "job.toml"), "--quiet"],
-                                                check=True)))
-        startup.append(timed(lambda: subprocess.run(["streamreg", "version"], check=True, capture_output=True)))
-    print(f"\n(b) nothing new on {args.small_files:,} files of 100 rows (first ingest of all: {first:.2f} s)")
-    print(f"  run_job in process      best {min(in_process) * 1e3:8.1f} ms   median {statistics.median(in_process) * 1e3:8.1f} ms")
-    print(f"  streamreg run (CLI)     best {min(cli) * 1e3:8.1f} ms   median {statistics.median(cli) * 1e3:8.1f} ms")
+        cli.append(
+            timed(
+                lambda: subprocess.run(
+                    ["streamreg", "run", str(folder / "job.toml"), "--quiet"], check=True
+                )
+            )
+        )
+        startup.append(
+            timed(lambda: subprocess.run(["streamreg", "version"], check=True, capture_output=True))
+        )
+    print(
+        f"\n(b) nothing new on {args.small_files:,} files of 100 rows (first ingest of all: {first:.2f} s)"
+    )
+    print(
+        f"  run_job in process      best {min(in_process) * 1e3:8.1f} ms   median {statistics.median(in_process) * 1e3:8.1f} ms"
+    )
+    print(
+        f"  streamreg run (CLI)     best {min(cli) * 1e3:8.1f} ms   median {statistics.median(cli) * 1e3:8.1f} ms"
+    )
     print(f"  streamreg version       best {min(startup) * 1e3:8.1f} ms   (start-up alone)")
 
 

@@ -46,10 +46,13 @@ THRESHOLDS = (1e-3, 1e-6)
 def ensure_data(rows: int, n_features: int, files: int, seed: int) -> Path:
     """The data of ``bench_fit.py`` for these parameters (same folder name), generated once."""
     data_dir = WORK_DIR / f"rows{rows}-p{n_features}-files{files}-seed{seed}"
-    if not (data_dir / "_truth.json").exists():   # written last: its presence means complete
+    if not (data_dir / "_truth.json").exists():  # written last: its presence means complete
         from streamreg.synthetic import generate
 
-        print(f"generating {rows:,} rows x {n_features} features into {data_dir} (once) ...", flush=True)
+        print(
+            f"generating {rows:,} rows x {n_features} features into {data_dir} (once) ...",
+            flush=True,
+        )
         generate(data_dir, rows=rows, n_features=n_features, files=files, seed=seed)
     return data_dir
 
@@ -63,10 +66,12 @@ def batches(files: list[str], columns: list[str]):
     import pyarrow.dataset as ds
 
     parquet = ds.ParquetFileFormat(
-        default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False))
+        default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False)
+    )
     dataset = ds.dataset(files, format=parquet)
-    for batch in dataset.to_batches(columns=columns, batch_size=BATCH_ROWS, batch_readahead=2,
-                                    fragment_readahead=1):
+    for batch in dataset.to_batches(
+        columns=columns, batch_size=BATCH_ROWS, batch_readahead=2, fragment_readahead=1
+    ):
         matrix = np.empty((batch.num_rows, len(columns)), dtype=np.float64, order="F")
         for j, column in enumerate(batch.columns):
             matrix[:, j] = column.to_numpy()
@@ -98,7 +103,9 @@ class Reference:
 
     def error(self, coef: np.ndarray, intercept: float) -> float:
         slopes = np.max(np.abs(coef - self.coef) * self.sx / self.sy)
-        at_mean = abs((intercept + self.mean @ coef) - (self.intercept + self.mean @ self.coef)) / self.sy
+        at_mean = (
+            abs((intercept + self.mean @ coef) - (self.intercept + self.mean @ self.coef)) / self.sy
+        )
         return float(max(slopes, at_mean))
 
 
@@ -120,15 +127,26 @@ def run_streamreg(data_dir: Path, ref: Reference, epochs: int, **options) -> dic
         errors.append(ref.error(coef, intercept))
 
     started = time.perf_counter()
-    result = solve_gradient(LocalRunner(), blocks, solver="sgd",
-                            options=GradientOptions(epochs=epochs, tol=0.0, **options), on_epoch=on_epoch)
+    result = solve_gradient(
+        LocalRunner(),
+        blocks,
+        solver="sgd",
+        options=GradientOptions(epochs=epochs, tol=0.0, **options),
+        on_epoch=on_epoch,
+    )
     total = time.perf_counter() - started
     gaps = np.diff(stamps)
-    return {"epoch_seconds": float(np.median(gaps)) if len(gaps) else float("nan"), "errors": errors,
-            "total": total, "learning_rate": result.record["options"]["learning_rate"]}
+    return {
+        "epoch_seconds": float(np.median(gaps)) if len(gaps) else float("nan"),
+        "errors": errors,
+        "total": total,
+        "learning_rate": result.record["options"]["learning_rate"],
+    }
 
 
-def run_sklearn(files: list[str], columns: list[str], ref: Reference, epochs: int, seed: int, **params) -> dict:
+def run_sklearn(
+    files: list[str], columns: list[str], ref: Reference, epochs: int, seed: int, **params
+) -> dict:
     from sklearn.linear_model import SGDRegressor
     from sklearn.preprocessing import StandardScaler
 
@@ -147,8 +165,11 @@ def run_sklearn(files: list[str], columns: list[str], ref: Reference, epochs: in
         coef = model.coef_ / scaler.scale_
         intercept = float(model.intercept_[0] - coef @ scaler.mean_)
         errors.append(ref.error(coef, intercept))
-    return {"epoch_seconds": float(np.median(seconds)), "errors": errors,
-            "total": time.perf_counter() - started}
+    return {
+        "epoch_seconds": float(np.median(seconds)),
+        "errors": errors,
+        "total": time.perf_counter() - started,
+    }
 
 
 def run_newton(data_dir: Path, ref: Reference) -> dict:
@@ -157,8 +178,11 @@ def run_newton(data_dir: Path, ref: Reference) -> dict:
     started = time.perf_counter()
     model = streamreg.fit(data_dir, target=TARGET, solver="newton")
     total = time.perf_counter() - started
-    return {"epoch_seconds": float("nan"), "errors": [ref.error(model.coef_, model.intercept_)],
-            "total": total}
+    return {
+        "epoch_seconds": float("nan"),
+        "errors": [ref.error(model.coef_, model.intercept_)],
+        "total": total,
+    }
 
 
 def first_epoch_below(errors: list[float], threshold: float) -> str:
@@ -170,52 +194,69 @@ def first_epoch_below(errors: list[float], threshold: float) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=10_000_000, help="rows (default 10M, bench_fit's data)")
+    parser.add_argument(
+        "--rows", type=int, default=10_000_000, help="rows (default 10M, bench_fit's data)"
+    )
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--seed", type=int, default=20240611, help="seed of the data (bench_fit's)")
     parser.add_argument("--epochs", type=int, default=20, help="epochs per contender (default 20)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of the read floor, before and after")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of the read floor, before and after"
+    )
     parser.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn")
     args = parser.parse_args(argv)
 
     data_dir = ensure_data(args.rows, args.features, args.files, args.seed)
     files = parquet_files(data_dir)
     columns = [f"x{j + 1}" for j in range(args.features)] + [TARGET]
-    for _ in range(2):                      # warm the page cache
+    for _ in range(2):  # warm the page cache
         read_floor(files, columns)
     floors = [read_floor(files, columns) for _ in range(args.repeat)]
     ref = Reference(data_dir)
-    print(f"{ref.rows:,} rows x {args.features} features in {len(files)} files; {args.epochs} epochs each; "
-          f"standardized error vs the exact fit")
+    print(
+        f"{ref.rows:,} rows x {args.features} features in {len(files)} files; {args.epochs} epochs each; "
+        f"standardized error vs the exact fit"
+    )
 
     results: dict[str, dict] = {}
     results["streamreg sgd (defaults)"] = run_streamreg(data_dir, ref, args.epochs)
     results["streamreg sgd momentum=0.9"] = run_streamreg(data_dir, ref, args.epochs, momentum=0.9)
     results["streamreg sgd adam"] = run_streamreg(data_dir, ref, args.epochs, optimizer="adam")
     if not args.no_sklearn:
-        results["sklearn SGDRegressor (defaults)"] = run_sklearn(files, columns, ref, args.epochs, args.seed)
-        results["sklearn SGDRegressor penalty=None"] = run_sklearn(files, columns, ref, args.epochs, args.seed,
-                                                                   penalty=None)
+        results["sklearn SGDRegressor (defaults)"] = run_sklearn(
+            files, columns, ref, args.epochs, args.seed
+        )
+        results["sklearn SGDRegressor penalty=None"] = run_sklearn(
+            files, columns, ref, args.epochs, args.seed, penalty=None
+        )
     results["streamreg newton (1 step, 2 passes)"] = run_newton(data_dir, ref)
     floors += [read_floor(files, columns) for _ in range(args.repeat)]
     floor = min(floors)
 
     width = max(len(name) for name in results)
-    print(f"\n{'read floor':<{width}}  epoch {floor:6.2f} s  {ref.rows / floor / 1e6:6.2f} M rows/s  "
-          f"(best of {len(floors)}; median {statistics.median(floors):.2f} s)")
-    print(f"\n{'contender':<{width}}  {'epoch s':>7}  {'Mrows/s':>7}  {'floor/epoch':>11}  "
-          f"{'err ep.1':>9}  {'err last':>9}  {'ep→1e-3':>7}  {'ep→1e-6':>7}  {'total s':>7}")
+    print(
+        f"\n{'read floor':<{width}}  epoch {floor:6.2f} s  {ref.rows / floor / 1e6:6.2f} M rows/s  "
+        f"(best of {len(floors)}; median {statistics.median(floors):.2f} s)"
+    )
+    print(
+        f"\n{'contender':<{width}}  {'epoch s':>7}  {'Mrows/s':>7}  {'floor/epoch':>11}  "
+        f"{'err ep.1':>9}  {'err last':>9}  {'ep→1e-3':>7}  {'ep→1e-6':>7}  {'total s':>7}"
+    )
     for name, result in results.items():
         seconds = result["epoch_seconds"]
         errors = result["errors"]
         rate = ref.rows / seconds / 1e6 if seconds == seconds else float("nan")
-        print(f"{name:<{width}}  {seconds:7.2f}  {rate:7.2f}  {floor / seconds:11.2f}  {errors[0]:9.2e}  "
-              f"{errors[-1]:9.2e}  {first_epoch_below(errors, 1e-3):>7}  {first_epoch_below(errors, 1e-6):>7}  "
-              f"{result['total']:7.1f}")
+        print(
+            f"{name:<{width}}  {seconds:7.2f}  {rate:7.2f}  {floor / seconds:11.2f}  {errors[0]:9.2e}  "
+            f"{errors[-1]:9.2e}  {first_epoch_below(errors, 1e-3):>7}  {first_epoch_below(errors, 1e-6):>7}  "
+            f"{result['total']:7.1f}"
+        )
     default = results["streamreg sgd (defaults)"]
-    print(f"\nstreamreg's automatic learning rate: {default['learning_rate']:.3g}; errors per epoch (defaults): "
-          + " ".join(f"{e:.1e}" for e in default["errors"]))
+    print(
+        f"\nstreamreg's automatic learning rate: {default['learning_rate']:.3g}; errors per epoch (defaults): "
+        + " ".join(f"{e:.1e}" for e in default["errors"])
+    )
 
 
 if __name__ == "__main__":

@@ -39,12 +39,16 @@ def report(title: str, runs) -> None:
     base = min(w for w, _ in runs["cholesky"])
     base_cpu = statistics.median(c for _, c in runs["cholesky"])
     print(title)
-    print(f"  {'solver':<10}{'best s':>9}{'median s':>10}{'CPU s':>9}{'throughput / cholesky':>24}{'CPU ratio':>11}")
+    print(
+        f"  {'solver':<10}{'best s':>9}{'median s':>10}{'CPU s':>9}{'throughput / cholesky':>24}{'CPU ratio':>11}"
+    )
     for solver, values in runs.items():
         walls = [w for w, _ in values]
         cpu = statistics.median(c for _, c in values)
-        print(f"  {solver:<10}{min(walls):>9.2f}{statistics.median(walls):>10.2f}{cpu:>9.2f}"
-              f"{base / min(walls):>24.2f}{base_cpu / cpu:>11.2f}")
+        print(
+            f"  {solver:<10}{min(walls):>9.2f}{statistics.median(walls):>10.2f}{cpu:>9.2f}"
+            f"{base / min(walls):>24.2f}{base_cpu / cpu:>11.2f}"
+        )
 
 
 def main() -> None:

@@ -24,7 +24,9 @@ import streamreg  # noqa: E402
 
 def score(path: Path, case, solver: str) -> str:
     try:
-        model = streamreg.fit(path, target="y", fit_intercept=case.fit_intercept, batch_size=7, solver=solver)
+        model = streamreg.fit(
+            path, target="y", fit_intercept=case.fit_intercept, batch_size=7, solver=solver
+        )
     except streamreg.StreamregError:
         return "refused"
     est = np.r_[model.intercept_, model.coef_] if case.fit_intercept else model.coef_
@@ -33,7 +35,9 @@ def score(path: Path, case, solver: str) -> str:
 
 
 def main() -> None:
-    print(f"{'dataset':<10}{'ceiling':>8}{'numpy':>7}  {'auto':<16}{'cholesky':>9}{'qr':>7}{'exact':>7}")
+    print(
+        f"{'dataset':<10}{'ceiling':>8}{'numpy':>7}  {'auto':<16}{'cholesky':>9}{'qr':>7}{'exact':>7}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for name in nist.NAMES:
             case = nist.load(name)
@@ -41,8 +45,10 @@ def main() -> None:
             columns = {n: case.x[:, j] for j, n in enumerate(case.feature_names)}
             pq.write_table(pa.table({**columns, "y": case.y}), path)
             row = {s: score(path, case, s) for s in ("auto", "cholesky", "qr", "exact")}
-            print(f"{name:<10}{nist.CEILING[name]:>8}{nist.NUMPY_LSTSQ[name]:>7}  {row['auto']:<16}"
-                  f"{row['cholesky']:>9}{row['qr']:>7}{row['exact']:>7}")
+            print(
+                f"{name:<10}{nist.CEILING[name]:>8}{nist.NUMPY_LSTSQ[name]:>7}  {row['auto']:<16}"
+                f"{row['cholesky']:>9}{row['qr']:>7}{row['exact']:>7}"
+            )
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """streamreg — exact linear regression on data larger than memory.
 
-    import streamreg
-    model = streamreg.fit("data/study_hours", target="score")
-    model.coef_, model.intercept_, model.r2_
-    model.save("model.json"); streamreg.load("model.json")
+import streamreg
+model = streamreg.fit("data/study_hours", target="score")
+model.coef_, model.intercept_, model.r2_
+model.save("model.json"); streamreg.load("model.json")
 """
 
 from ._version import __version__

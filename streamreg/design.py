@@ -23,7 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import DataError, InputError, SchemaError, parameter
-from .io.sources import Chunk, Source, is_numeric_type
+from .io.footers import is_numeric_type
+from .io.sources import Chunk, Source
 
 NULL_POLICIES = ("drop", "error")
 
@@ -38,9 +39,18 @@ class DesignSpec:
     groups: str | None = None  # cluster labels for cluster-robust errors (any type)
 
     @classmethod
-    def resolve(cls, schema: pa.Schema, *, target: str, features: Sequence[str] | str | None = None,
-                exclude: Sequence[str] | str | None = None, weight: str | None = None,
-                fit_intercept: bool = True, nulls: str = "drop", groups: str | None = None) -> DesignSpec:
+    def resolve(
+        cls,
+        schema: pa.Schema,
+        *,
+        target: str,
+        features: Sequence[str] | str | None = None,
+        exclude: Sequence[str] | str | None = None,
+        weight: str | None = None,
+        fit_intercept: bool = True,
+        nulls: str = "drop",
+        groups: str | None = None,
+    ) -> DesignSpec:
         """Check the names against ``schema`` and pick default features.
 
         Default features: every numeric column except the target, the weight,
@@ -56,7 +66,9 @@ class DesignSpec:
         named = [("target", target), ("weight", weight), ("cluster column", groups)]
         for label, col in [*named, *[("excluded column", e) for e in exclude]]:
             if col is not None and col not in names:
-                raise SchemaError(f"{label} '{col}' is not in the data; columns are: {', '.join(names)}.")
+                raise SchemaError(
+                    f"{label} '{col}' is not in the data; columns are: {', '.join(names)}."
+                )
         if features is None:
             skip = {target, weight, groups, *exclude}
             features = [f.name for f in schema if f.name not in skip and is_numeric_type(f.type)]
@@ -69,11 +81,15 @@ class DesignSpec:
                 raise InputError(f"{parameter('features')} names no column.")
             dupes = sorted({f for f in features if features.count(f) > 1})
             if dupes:
-                raise InputError(f"feature {dupes[0]!r} is listed twice in {parameter('features')}.")
+                raise InputError(
+                    f"feature {dupes[0]!r} is listed twice in {parameter('features')}."
+                )
             features = [f for f in features if f not in exclude]
             for f in features:
                 if f not in names:
-                    raise SchemaError(f"feature '{f}' is not in the data; columns are: {', '.join(names)}.")
+                    raise SchemaError(
+                        f"feature '{f}' is not in the data; columns are: {', '.join(names)}."
+                    )
                 if f == target:
                     raise InputError(f"column '{f}' cannot be both the target and a feature.")
                 if f == weight:
@@ -81,9 +97,17 @@ class DesignSpec:
         if weight is not None and weight == target:
             raise InputError(f"column '{weight}' cannot be both the target and the weight.")
         if groups is not None and groups in (target, weight):
-            raise InputError(f"column '{groups}' cannot be the cluster column and the target or weight.")
-        spec = cls(target=target, features=tuple(features), weight=weight,
-                   fit_intercept=bool(fit_intercept), nulls=nulls, groups=groups)
+            raise InputError(
+                f"column '{groups}' cannot be the cluster column and the target or weight."
+            )
+        spec = cls(
+            target=target,
+            features=tuple(features),
+            weight=weight,
+            fit_intercept=bool(fit_intercept),
+            nulls=nulls,
+            groups=groups,
+        )
         for col in spec.numeric_columns:
             dtype = schema.field(col).type
             if not is_numeric_type(dtype):
@@ -110,22 +134,39 @@ class DesignSpec:
 
 @dataclass
 class DesignBatch:
-    z: np.ndarray                     # rows × (p+1), Fortran order, target last
+    z: np.ndarray  # rows × (p+1), Fortran order, target last
     weights: np.ndarray | None
     rows_read: int
-    dropped: dict[str, int]           # rows dropped, by the first used column that was missing
+    dropped: dict[str, int]  # rows dropped, by the first used column that was missing
     positions: np.ndarray | None = None  # batch row of each kept row, when rows were dropped
-    groups: np.ndarray | None = None     # cluster label of each kept row, when asked for
+    groups: np.ndarray | None = None  # cluster label of each kept row, when asked for
 
 
-def resolve_spec(source: Source, *, target, features=None, exclude=None, weight=None,
-                 fit_intercept=True, nulls="drop", groups=None) -> DesignSpec:
+def resolve_spec(
+    source: Source,
+    *,
+    target,
+    features=None,
+    exclude=None,
+    weight=None,
+    fit_intercept=True,
+    nulls="drop",
+    groups=None,
+) -> DesignSpec:
     """The design of a fit over ``source``: names checked against every file's columns."""
     # Files that disagree on a named column are reported (naming both files) before its type is.
     named = [target, weight, groups, *(_as_list(features) or [])]
     source.check_columns([c for c in named if c is not None and c in source.schema.names])
-    spec = DesignSpec.resolve(source.schema, target=target, features=features, exclude=exclude,
-                              weight=weight, fit_intercept=fit_intercept, nulls=nulls, groups=groups)
+    spec = DesignSpec.resolve(
+        source.schema,
+        target=target,
+        features=features,
+        exclude=exclude,
+        weight=weight,
+        fit_intercept=fit_intercept,
+        nulls=nulls,
+        groups=groups,
+    )
     source.check_columns(spec.columns)
     return spec
 
@@ -194,7 +235,9 @@ def screen_values(batch: DesignBatch, chunk: Chunk, spec: DesignSpec) -> DesignB
         nan_w = np.isnan(w)
         if np.isinf(w).any():
             row = int(np.flatnonzero(np.isinf(w))[0])
-            raise DataError(f"weight column '{spec.weight}' holds an infinite value in {_where(chunk, batch, row)}.")
+            raise DataError(
+                f"weight column '{spec.weight}' holds an infinite value in {_where(chunk, batch, row)}."
+            )
     else:
         nan_w = np.zeros(z.shape[0], dtype=bool)
     rows = nan.any(axis=1) | nan_w
@@ -207,8 +250,10 @@ def screen_values(batch: DesignBatch, chunk: Chunk, spec: DesignSpec) -> DesignB
     if spec.nulls == "error":
         row, col = np.argwhere(nan)[0] if nan.any() else (int(np.flatnonzero(nan_w)[0]), None)
         name = names[col] if col is not None else spec.weight
-        raise DataError(f"column '{name}' holds NaN in {_where(chunk, batch, row)} "
-                        f"({parameter('nulls', 'error')}).")
+        raise DataError(
+            f"column '{name}' holds NaN in {_where(chunk, batch, row)} "
+            f"({parameter('nulls', 'error')})."
+        )
     dropped = dict(batch.dropped)
     first_bad = np.where(nan.any(axis=0))[0]
     for col in first_bad:
@@ -221,9 +266,14 @@ def screen_values(batch: DesignBatch, chunk: Chunk, spec: DesignSpec) -> DesignB
             dropped[spec.weight] = dropped.get(spec.weight, 0) + int(fresh.sum())
     keep = np.flatnonzero(~rows)
     positions = keep if batch.positions is None else batch.positions[keep]
-    return DesignBatch(np.asfortranarray(z[keep]), w[keep] if w is not None else None,
-                       batch.rows_read, dropped, positions,
-                       batch.groups[keep] if batch.groups is not None else None)
+    return DesignBatch(
+        np.asfortranarray(z[keep]),
+        w[keep] if w is not None else None,
+        batch.rows_read,
+        dropped,
+        positions,
+        batch.groups[keep] if batch.groups is not None else None,
+    )
 
 
 def _where(chunk: Chunk, batch: DesignBatch, row: int) -> str:

@@ -66,9 +66,17 @@ class ConvergenceWarning(UserWarning):
 # Library messages name the Python parameter (``nulls='error'``); inside the command line
 # the same message names the flag (``--nulls error``). Flags are the parameter's name with
 # dashes, except these.
-_FLAG_NAMES = {"record_steps": "--step-history", "cov_type": "--cov", "fit_intercept": "--no-intercept",
-               "optimizer": "--adam", "average": "--no-average", "standardize": "--no-standardize"}
-_wording: contextvars.ContextVar[str] = contextvars.ContextVar("streamreg_wording", default="python")
+_FLAG_NAMES = {
+    "record_steps": "--step-history",
+    "cov_type": "--cov",
+    "fit_intercept": "--no-intercept",
+    "optimizer": "--adam",
+    "average": "--no-average",
+    "standardize": "--no-standardize",
+}
+_wording: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "streamreg_wording", default="python"
+)
 
 
 def parameter(name: str, value=_UNSET) -> str:

@@ -103,8 +103,16 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         statsmodels-named inference (``bse``, ``tvalues``, ``conf_int()``, …).
     """
 
-    def __init__(self, *, fit_intercept=True, solver="auto", batch_size=None,
-                 drop_collinear=False, nulls="error", sgd=None):
+    def __init__(
+        self,
+        *,
+        fit_intercept=True,
+        solver="auto",
+        batch_size=None,
+        drop_collinear=False,
+        nulls="error",
+        sgd=None,
+    ):
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.sgd = sgd
@@ -120,17 +128,30 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         """
         self._check_params()
         self._forget()
-        options = dict(fit_intercept=bool(self.fit_intercept), nulls=self.nulls,
-                       batch_size=self.batch_size, solver=self.solver,
-                       drop_collinear=bool(self.drop_collinear), sgd=self.sgd)
+        options = dict(
+            fit_intercept=bool(self.fit_intercept),
+            nulls=self.nulls,
+            batch_size=self.batch_size,
+            solver=self.solver,
+            drop_collinear=bool(self.drop_collinear),
+            sgd=self.sgd,
+        )
         if any(is_dask_collection(a) for a in (X, y, sample_weight)):
             model = self._fit_dask(fitting.fit, X, y, sample_weight, options)
         else:
             table, features, target, weight = self._validated_table(X, y, sample_weight, reset=True)
             self._check_enough_rows(table.num_rows, len(features))
-            model = fitting.fit(table, target=target, features=list(features), weight=weight, **options)
-        self._stream = Accumulation(model.state_, _spec_of(model), model.rows_read_,
-                                    dict(model.rows_dropped_by_column_), {}, model.log_weight_sum_)
+            model = fitting.fit(
+                table, target=target, features=list(features), weight=weight, **options
+            )
+        self._stream = Accumulation(
+            model.state_,
+            _spec_of(model),
+            model.rows_read_,
+            dict(model.rows_dropped_by_column_),
+            {},
+            model.log_weight_sum_,
+        )
         self._set_model(model)
         return self
 
@@ -172,38 +193,70 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         """
         self._check_params()
         if self.solver in ("newton", "lbfgs"):
-            raise InputError(f"partial_fit cannot use solver={self.solver!r}: it needs every earlier row "
-                             "again; use solver='sgd' for online steps, or an exact solver to merge states.")
+            raise InputError(
+                f"partial_fit cannot use solver={self.solver!r}: it needs every earlier row "
+                "again; use solver='sgd' for online steps, or an exact solver to merge states."
+            )
         if any(is_dask_collection(a) for a in (X, y, sample_weight)):
-            raise InputError("partial_fit takes in-memory chunks (numpy or pandas); "
-                             "for a Dask collection call fit.")
+            raise InputError(
+                "partial_fit takes in-memory chunks (numpy or pandas); "
+                "for a Dask collection call fit."
+            )
         stream = getattr(self, "_stream", None)
         first = stream is None
         names = None if first else stream.state.names
         table, features, target, weight = self._validated_table(
-            X, y, sample_weight, reset=first,
-            names=None if names is None else (names[:-1], names[-1]))
+            X,
+            y,
+            sample_weight,
+            reset=first,
+            names=None if names is None else (names[:-1], names[-1]),
+        )
         kind = state_class(self.solver) if first else type(stream.state)
         src = InMemorySource(table, name="the partial_fit chunk")
-        spec = resolve_spec(src, target=target, features=list(features), weight=weight,
-                            fit_intercept=bool(self.fit_intercept), nulls=self.nulls)
-        acc = accumulate(src, spec, kind, batch_size=resolve_batch_size(len(spec.columns), self.batch_size))
+        spec = resolve_spec(
+            src,
+            target=target,
+            features=list(features),
+            weight=weight,
+            fit_intercept=bool(self.fit_intercept),
+            nulls=self.nulls,
+        )
+        acc = accumulate(
+            src, spec, kind, batch_size=resolve_batch_size(len(spec.columns), self.batch_size)
+        )
         acc.rows_by_file = {}  # chunks are not inputs to list in the model
         # A new record each call (copies of the estimator never share one); the latest chunk's
         # spec names the weight column if any chunk had one.
-        stream = acc if first else Accumulation(
-            stream.state + acc.state, spec if weight else stream.spec, stream.rows_read + acc.rows_read,
-            (stream + acc).dropped, {}, stream.log_weight_sum + acc.log_weight_sum)
+        stream = (
+            acc
+            if first
+            else Accumulation(
+                stream.state + acc.state,
+                spec if weight else stream.spec,
+                stream.rows_read + acc.rows_read,
+                (stream + acc).dropped,
+                {},
+                stream.log_weight_sum + acc.log_weight_sum,
+            )
+        )
         if self.solver == "sgd":
             return self._partial_fit_sgd(src, spec, stream, acc)
         self._stream = stream
         try:
-            solution = solve(stream.state, fit_intercept=bool(self.fit_intercept),
-                             drop_collinear=bool(self.drop_collinear))
+            solution = solve(
+                stream.state,
+                fit_intercept=bool(self.fit_intercept),
+                drop_collinear=bool(self.drop_collinear),
+            )
         except StreamregError as err:
             self._forget_model()
-            warnings.warn(f"partial_fit kept the {stream.state.n_rows} rows seen so far but cannot "
-                          f"solve them yet: {err}", UnsolvedWarning, stacklevel=2)
+            warnings.warn(
+                f"partial_fit kept the {stream.state.n_rows} rows seen so far but cannot "
+                f"solve them yet: {err}",
+                UnsolvedWarning,
+                stacklevel=2,
+            )
             return self
         self._set_model(LinearModel.from_accumulation(stream, solution))
         return self
@@ -216,17 +269,28 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
             if fitted is not None and fitted.optimizer_ is not None:
                 online = OnlineSGD.after_fit(fitted, self.sgd)
             else:
-                online = OnlineSGD.first(acc.state, self.sgd, fit_intercept=bool(self.fit_intercept))
-        online = online.step(src, spec, stream.state, chunk_rows=acc.state.n_rows,
-                             batch_size=resolve_batch_size(len(spec.columns), self.batch_size))
+                online = OnlineSGD.first(
+                    acc.state, self.sgd, fit_intercept=bool(self.fit_intercept)
+                )
+        online = online.step(
+            src,
+            spec,
+            stream.state,
+            chunk_rows=acc.state.n_rows,
+            batch_size=resolve_batch_size(len(spec.columns), self.batch_size),
+        )
         # (a DivergenceError above leaves self as it was)
         self._stream, self._sgd = stream, online
         try:
             solution, record = online.solution(stream.state, fit_intercept=bool(self.fit_intercept))
         except StreamregError as err:
             self._forget_model()
-            warnings.warn(f"partial_fit took its SGD pass over the {stream.state.n_rows} rows seen so far "
-                          f"but cannot report a model yet: {err}", UnsolvedWarning, stacklevel=3)
+            warnings.warn(
+                f"partial_fit took its SGD pass over the {stream.state.n_rows} rows seen so far "
+                f"but cannot report a model yet: {err}",
+                UnsolvedWarning,
+                stacklevel=3,
+            )
             return self
         self._set_model(LinearModel.from_accumulation(stream, solution, optimizer=record))
         return self
@@ -254,24 +318,34 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
     def _check_params(self) -> None:
         check_solver(self.solver)
         if self.nulls not in NULL_POLICIES:
-            raise InputError(f"nulls must be one of {', '.join(NULL_POLICIES)}; got {self.nulls!r}.")
+            raise InputError(
+                f"nulls must be one of {', '.join(NULL_POLICIES)}; got {self.nulls!r}."
+            )
         if self.sgd is not None:
             if self.solver not in GRADIENT_SOLVERS:
-                raise InputError(f"sgd options apply to the gradient solvers ({', '.join(GRADIENT_SOLVERS)}); "
-                                 f"the solver is {self.solver!r}.")
+                raise InputError(
+                    f"sgd options apply to the gradient solvers ({', '.join(GRADIENT_SOLVERS)}); "
+                    f"the solver is {self.solver!r}."
+                )
             GradientOptions.coerce(self.sgd).checked()
         if self.batch_size is not None and (
-                not isinstance(self.batch_size, Integral) or isinstance(self.batch_size, bool)
-                or self.batch_size < 1):
-            raise InputError(f"batch_size must be a positive number of rows or None; got {self.batch_size!r}.")
+            not isinstance(self.batch_size, Integral)
+            or isinstance(self.batch_size, bool)
+            or self.batch_size < 1
+        ):
+            raise InputError(
+                f"batch_size must be a positive number of rows or None; got {self.batch_size!r}."
+            )
 
     def _check_enough_rows(self, n: int, p: int) -> None:
         # The engine says the same later; scikit-learn's checks look for "n_samples = 1".
         needed = p + bool(self.fit_intercept)
         if n < needed:
-            raise InputError(f"got n_samples = {n} for {needed} coefficients "
-                             f"({p} features{' and the intercept' if self.fit_intercept else ''}); "
-                             "a least-squares fit needs at least as many rows as coefficients.")
+            raise InputError(
+                f"got n_samples = {n} for {needed} coefficients "
+                f"({p} features{' and the intercept' if self.fit_intercept else ''}); "
+                "a least-squares fit needs at least as many rows as coefficients."
+            )
 
     def _finite(self):
         return "allow-nan" if self.nulls == "drop" else True
@@ -285,12 +359,20 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         finite = self._finite()
         y_name = getattr(y, "name", None)
         if finite is True:
-            X, y = validate_data(self, X, y, reset=reset, dtype=np.float64, y_numeric=True,
-                                 multi_output=False)
+            X, y = validate_data(
+                self, X, y, reset=reset, dtype=np.float64, y_numeric=True, multi_output=False
+            )
         else:  # validate_data refuses NaN in y whatever it is told; check y on its own
-            X, y = validate_data(self, X, y, reset=reset, validate_separately=(
-                {"dtype": np.float64, "ensure_all_finite": finite},
-                {"ensure_2d": False, "dtype": np.float64, "ensure_all_finite": finite}))
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                reset=reset,
+                validate_separately=(
+                    {"dtype": np.float64, "ensure_all_finite": finite},
+                    {"ensure_2d": False, "dtype": np.float64, "ensure_all_finite": finite},
+                ),
+            )
             y = column_or_1d(y, warn=True)
             check_consistent_length(X, y)
         p = X.shape[1]
@@ -303,8 +385,9 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         columns[target] = y
         weight = None
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
-                                                 ensure_non_negative=True)
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
             weight = _fresh("sample_weight", (*features, target))
             columns[weight] = sample_weight
         return pa.table(columns), tuple(features), target, weight
@@ -327,8 +410,12 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
 
 def _spec_of(model: LinearModel) -> DesignSpec:
     """The design a fitted model was solved over (what ``partial_fit`` continues)."""
-    return DesignSpec(target=model.target, features=tuple(model.feature_names_in_),
-                      weight=model.weight, fit_intercept=model.fit_intercept)
+    return DesignSpec(
+        target=model.target,
+        features=tuple(model.feature_names_in_),
+        weight=model.weight,
+        fit_intercept=model.fit_intercept,
+    )
 
 
 def _string_columns(X):

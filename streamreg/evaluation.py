@@ -22,8 +22,9 @@ from .io.sources import Source
 from .solvers.moments import MomentState
 
 
-def evaluate(model, source, *, batch_size: int | None = None,
-             on_rows: Callable[[int], None] | None = None) -> dict:
+def evaluate(
+    model, source, *, batch_size: int | None = None, on_rows: Callable[[int], None] | None = None
+) -> dict:
     """n, RMSE, MAE, bias and R² of ``model`` on ``source`` (which must hold the target)."""
     src = source if isinstance(source, Source) else Source.resolve(source)
     features = [str(f) for f, c in zip(model.feature_names_in_, model.coef_) if not np.isnan(c)]

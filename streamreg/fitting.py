@@ -55,12 +55,26 @@ class Plan:
     step_blocks: Blocks
 
 
-def fit(source, y=None, *, target: str | None = None,
-        features: Sequence[str] | str | None = None, exclude: Sequence[str] | str | None = None,
-        weight=None, fit_intercept: bool = True, nulls: str = "drop",
-        batch_size: int | None = None, solver: str = "auto", drop_collinear: bool = False,
-        cov_type: str | None = None, groups: str | None = None,
-        progress: bool | None = False, client=None, gradient=None, sgd=None) -> LinearModel:
+def fit(
+    source,
+    y=None,
+    *,
+    target: str | None = None,
+    features: Sequence[str] | str | None = None,
+    exclude: Sequence[str] | str | None = None,
+    weight=None,
+    fit_intercept: bool = True,
+    nulls: str = "drop",
+    batch_size: int | None = None,
+    solver: str = "auto",
+    drop_collinear: bool = False,
+    cov_type: str | None = None,
+    groups: str | None = None,
+    progress: bool | None = False,
+    client=None,
+    gradient=None,
+    sgd=None,
+) -> LinearModel:
     """Fit ordinary (or weighted) least squares in one streaming pass.
 
     Parameters
@@ -104,20 +118,32 @@ def fit(source, y=None, *, target: str | None = None,
     """
     check_solver(solver)
     if gradient is not None and sgd is not None:
-        raise InputError("give the gradient solvers' options once: gradient= (sgd= is its older name).")
+        raise InputError(
+            "give the gradient solvers' options once: gradient= (sgd= is its older name)."
+        )
     options = gradient if gradient is not None else sgd
     if options is not None and solver not in GRADIENT_SOLVERS:
         given = "gradient" if gradient is not None else "sgd"
-        raise InputError(f"{given} options apply to the gradient solvers ({', '.join(GRADIENT_SOLVERS)}); "
-                         f"the solver is {solver!r}.")
+        raise InputError(
+            f"{given} options apply to the gradient solvers ({', '.join(GRADIENT_SOLVERS)}); "
+            f"the solver is {solver!r}."
+        )
     cov_type, groups = parse_cov_type(cov_type, groups)
-    names = dict(target=target, features=features, exclude=exclude, fit_intercept=fit_intercept,
-                 nulls=nulls, groups=groups)
-    plan = _plan(source, y, weight=weight, batch_size=batch_size, progress=progress, client=client,
-                 **names)
+    names = dict(
+        target=target,
+        features=features,
+        exclude=exclude,
+        fit_intercept=fit_intercept,
+        nulls=nulls,
+        groups=groups,
+    )
+    plan = _plan(
+        source, y, weight=weight, batch_size=batch_size, progress=progress, client=client, **names
+    )
     if solver in GRADIENT_SOLVERS:
-        return _fit_gradient(plan, solver=solver, options=options, drop_collinear=drop_collinear,
-                             cov_type=cov_type)
+        return _fit_gradient(
+            plan, solver=solver, options=options, drop_collinear=drop_collinear, cov_type=cov_type
+        )
     return _fit_closed_form(plan, solver=solver, drop_collinear=drop_collinear, cov_type=cov_type)
 
 
@@ -134,20 +160,29 @@ def _plan(source, y, *, weight, batch_size, progress, client, **names) -> Plan:
     if client is not None:
         blocks = Blocks.per_file(src, spec, size)
         return Plan(DaskRunner(client), blocks, blocks)
-    steps = Blocks.slices(src, spec, size) if isinstance(src, InMemorySource) else Blocks.per_file(src, spec, size)
+    steps = (
+        Blocks.slices(src, spec, size)
+        if isinstance(src, InMemorySource)
+        else Blocks.per_file(src, spec, size)
+    )
     return Plan(LocalRunner(progress=progress), Blocks.whole(src, spec, size), steps)
 
 
-def _fit_closed_form(plan: Plan, *, solver: str, drop_collinear: bool, cov_type: str) -> LinearModel:
+def _fit_closed_form(
+    plan: Plan, *, solver: str, drop_collinear: bool, cov_type: str
+) -> LinearModel:
     """Solve, maybe re-read with a better solver (auto), then the robust pass if asked."""
     spec = plan.blocks.spec
     chosen = family(solver)
     acc = plan.runner.map_reduce(plan.blocks, accumulate_part, chosen.state, label="fit")
     notes: list[str] = []
     try:
-        solution = chosen.solve(acc.state, fit_intercept=spec.fit_intercept, drop_collinear=drop_collinear)
-        doubtful = solver == "auto" and (solution.condition_number > AUTO_SWITCH_CONDITION
-                                         or bool(solution.aliased))
+        solution = chosen.solve(
+            acc.state, fit_intercept=spec.fit_intercept, drop_collinear=drop_collinear
+        )
+        doubtful = solver == "auto" and (
+            solution.condition_number > AUTO_SWITCH_CONDITION or bool(solution.aliased)
+        )
         reason = f"condition number {solution.condition_number:.1e}"
     except CollinearityError:
         if solver != "auto":
@@ -155,30 +190,49 @@ def _fit_closed_form(plan: Plan, *, solver: str, drop_collinear: bool, cov_type:
         doubtful, reason = True, "a nearly collinear column"
     if doubtful:
         better = family(second_pass_solver(len(spec.features)))
-        acc = plan.runner.map_reduce(plan.blocks, accumulate_part, better.state, label=f"fit ({better.name})")
-        solution = better.solve(acc.state, fit_intercept=spec.fit_intercept, drop_collinear=drop_collinear)
-        notes.append(f"auto: the cholesky pass found {reason}, too ill-conditioned to trust all its "
-                     f"digits; the data were read a second time and solved with {better.name}.")
+        acc = plan.runner.map_reduce(
+            plan.blocks, accumulate_part, better.state, label=f"fit ({better.name})"
+        )
+        solution = better.solve(
+            acc.state, fit_intercept=spec.fit_intercept, drop_collinear=drop_collinear
+        )
+        notes.append(
+            f"auto: the cholesky pass found {reason}, too ill-conditioned to trust all its "
+            f"digits; the data were read a second time and solved with {better.name}."
+        )
     solution.warnings[:0] = notes
     return _finish(plan, acc, solution, cov_type)
 
 
-def _fit_gradient(plan: Plan, *, solver: str, options, drop_collinear: bool, cov_type: str) -> LinearModel:
+def _fit_gradient(
+    plan: Plan, *, solver: str, options, drop_collinear: bool, cov_type: str
+) -> LinearModel:
     opts = GradientOptions.coerce(options).checked()
     if cov_type != "nonrobust" and (opts.holdout or opts.l2):
-        raise InputError("robust standard errors (cov_type) are available with the gradient solvers "
-                         "only without a holdout and without an l2 penalty.")
-    result = solve_gradient(plan.runner, plan.step_blocks, solver=solver, options=opts,
-                            drop_collinear=drop_collinear)
-    return _finish(plan, result.train.with_counts_of(result.everything), result.solution, cov_type,
-                   optimizer=result.record)
+        raise InputError(
+            "robust standard errors (cov_type) are available with the gradient solvers "
+            "only without a holdout and without an l2 penalty."
+        )
+    result = solve_gradient(
+        plan.runner, plan.step_blocks, solver=solver, options=opts, drop_collinear=drop_collinear
+    )
+    return _finish(
+        plan,
+        result.train.with_counts_of(result.everything),
+        result.solution,
+        cov_type,
+        optimizer=result.record,
+    )
 
 
-def _finish(plan: Plan, acc, solution, cov_type: str, *, optimizer: dict | None = None) -> LinearModel:
+def _finish(
+    plan: Plan, acc, solution, cov_type: str, *, optimizer: dict | None = None
+) -> LinearModel:
     """The model, complete: with the robust pass's covariance when one is asked for."""
     robust = None
     if cov_type != "nonrobust":
-        sandwich = plan.runner.map_reduce(plan.blocks, sandwich_part, acc.state, solution, cov_type,
-                                          label=f"{cov_type} pass")
+        sandwich = plan.runner.map_reduce(
+            plan.blocks, sandwich_part, acc.state, solution, cov_type, label=f"{cov_type} pass"
+        )
         robust = robust_record(sandwich, acc.state, solution, plan.blocks.spec)
     return LinearModel.from_accumulation(acc, solution, robust=robust, optimizer=optimizer)

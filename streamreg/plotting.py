@@ -27,14 +27,18 @@ def plot_model(model, out: str | os.PathLike) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise InputError("streamreg plot needs matplotlib: pip install 'streamreg[plot]' "
-                         "(or pip install matplotlib).") from None
+        raise InputError(
+            "streamreg plot needs matplotlib: pip install 'streamreg[plot]' "
+            "(or pip install matplotlib)."
+        ) from None
     record = model.optimizer_
     one_line = model.n_features_in_ == 1 and not np.isnan(model.coef_[0])
     if record is None and not one_line:
-        raise InputError(f"the model (solver '{model.solver_}') keeps no loss history and has "
-                         f"{model.n_features_in_} features, so there is nothing to plot; fit with "
-                         f"a gradient solver ({parameter('solver', 'sgd')}, newton or lbfgs) for a loss curve.")
+        raise InputError(
+            f"the model (solver '{model.solver_}') keeps no loss history and has "
+            f"{model.n_features_in_} features, so there is nothing to plot; fit with "
+            f"a gradient solver ({parameter('solver', 'sgd')}, newton or lbfgs) for a loss curve."
+        )
     panels = int(record is not None) + int(one_line)
     fig, axes = plt.subplots(1, panels, figsize=(6.4 * panels, 4.6), squeeze=False)
     axes = list(axes[0])
@@ -89,12 +93,15 @@ def _exact_loss(model, record: dict) -> float | None:
         return None
     state = model.state_
     try:
-        exact = solve_normal_equations(state, fit_intercept=model.fit_intercept, drop_collinear=True)
+        exact = solve_normal_equations(
+            state, fit_intercept=model.fit_intercept, drop_collinear=True
+        )
     except StreamregError:
         return None
     kept = np.flatnonzero(~np.isnan(model.coef_))
-    problem = Problem.build(state, kept, fit_intercept=model.fit_intercept,
-                            standardize=record["standardized"])
+    problem = Problem.build(
+        state, kept, fit_intercept=model.fit_intercept, standardize=record["standardized"]
+    )
     return float(exact.ssr / (2.0 * state.weight_sum * problem.scale[-1] ** 2))
 
 
@@ -108,8 +115,13 @@ def _line_panel(ax, model) -> None:
     name, target = str(model.feature_names_in_[0]), model.target
     ax.fill_between(x, y - band, y + band, color="C0", alpha=0.15, label="± 2·RMSE")
     sign = "+" if model.intercept_ >= 0 else "−"
-    ax.plot(x, y, color="C0", lw=2,
-            label=f"{target} = {model.coef_[0]:.4g}·{name} {sign} {abs(model.intercept_):.4g}")
+    ax.plot(
+        x,
+        y,
+        color="C0",
+        lw=2,
+        label=f"{target} = {model.coef_[0]:.4g}·{name} {sign} {abs(model.intercept_):.4g}",
+    )
     ax.plot([mean[0]], [mean[1]], "o", color="C1", label="means of the training rows")
     ax.set_xlabel(name)
     ax.set_ylabel(target)

@@ -17,23 +17,36 @@ import pyarrow.parquet as pq
 from .engine.scan import resolve_batch_size
 from .errors import InputError, SchemaError, parameter
 from .io.atomic import atomic_path
-from .io.sources import Source, is_numeric_type
+from .io.footers import is_numeric_type
+from .io.sources import Source
 from .model.linear_model import LinearModel
 
 
-def predict_parquet(model: LinearModel, source, out: str | os.PathLike, *,
-                    keep: Sequence[str] | str | None = None, column: str = "prediction",
-                    batch_size: int | None = None,
-                    on_rows: Callable[[int], None] | None = None) -> int:
+def predict_parquet(
+    model: LinearModel,
+    source,
+    out: str | os.PathLike,
+    *,
+    keep: Sequence[str] | str | None = None,
+    column: str = "prediction",
+    batch_size: int | None = None,
+    on_rows: Callable[[int], None] | None = None,
+) -> int:
     """Write ``column`` (plus the ``keep`` columns) for every input row to ``out``; return the row count.
 
     A row with a missing feature value gets a null prediction.
     """
     src = source if isinstance(source, Source) else Source.resolve(source)
-    keep = [k.strip() for k in keep.split(",") if k.strip()] if isinstance(keep, str) else list(keep or [])
+    keep = (
+        [k.strip() for k in keep.split(",") if k.strip()]
+        if isinstance(keep, str)
+        else list(keep or [])
+    )
     if column in keep:
-        raise InputError(f"the prediction column '{column}' is also in {parameter('keep')}; "
-                         f"pick another {parameter('column')} name.")
+        raise InputError(
+            f"the prediction column '{column}' is also in {parameter('keep')}; "
+            f"pick another {parameter('column')} name."
+        )
     features = [str(f) for f, c in zip(model.feature_names_in_, model.coef_) if not np.isnan(c)]
     for name in features:
         _check_feature(src, name)
@@ -69,7 +82,9 @@ def predict_parquet(model: LinearModel, source, out: str | os.PathLike, *,
 def _check_feature(src: Source, name: str) -> None:
     """A feature the model was fitted with must be in the data, and numeric."""
     if name not in src.schema.names:
-        where = src.files[0].path if len(src.files) == 1 else f"any of the {len(src.files)} input files"
+        where = (
+            src.files[0].path if len(src.files) == 1 else f"any of the {len(src.files)} input files"
+        )
         raise SchemaError(
             f"the model was fitted with feature '{name}', which is not in {where}; "
             f"columns are: {', '.join(src.schema.names)}."

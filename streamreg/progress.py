@@ -14,8 +14,16 @@ import time
 class Progress:
     """A one-line, self-overwriting progress report on stderr."""
 
-    def __init__(self, total_rows: int, total_bytes: int, *, label: str = "reading",
-                 enabled: bool | None = None, stream=None, min_interval: float = 0.2):
+    def __init__(
+        self,
+        total_rows: int,
+        total_bytes: int,
+        *,
+        label: str = "reading",
+        enabled: bool | None = None,
+        stream=None,
+        min_interval: float = 0.2,
+    ):
         self.stream = stream or sys.stderr
         if enabled is None:
             enabled = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -43,7 +51,11 @@ class Progress:
         rate = self.rows / elapsed
         fraction = self.rows / self.total_rows if self.total_rows else 1.0
         done_bytes = self.total_bytes * min(fraction, 1.0)
-        eta = (self.total_rows - self.rows) / rate if rate > 0 and self.total_rows > self.rows else 0.0
+        eta = (
+            (self.total_rows - self.rows) / rate
+            if rate > 0 and self.total_rows > self.rows
+            else 0.0
+        )
         line = (
             f"\r{self.label}: {fraction:6.1%}  {human_count(self.rows)}/{human_count(self.total_rows)} rows  "
             f"{human_bytes(done_bytes)}/{human_bytes(self.total_bytes)}  {human_count(rate)} rows/s  "

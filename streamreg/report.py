@@ -15,10 +15,14 @@ from .progress import human_bytes
 def coefficient_table(model, truth: dict | None = None) -> str:
     """Intercept and coefficients with standard errors and tests, one per line (and the
     true values when known)."""
-    names = (["(intercept)"] if model.fit_intercept else []) + [str(n) for n in model.feature_names_in_]
+    names = (["(intercept)"] if model.fit_intercept else []) + [
+        str(n) for n in model.feature_names_in_
+    ]
     stat = "t" if model.use_t else "z"
     width = max(len(n) for n in [*names, "term"])
-    header = f"  {'term':<{width}}  {'coefficient':>14}  {'std err':>10}  {stat:>8}  {f'P>|{stat}|':>8}"
+    header = (
+        f"  {'term':<{width}}  {'coefficient':>14}  {'std err':>10}  {stat:>8}  {f'P>|{stat}|':>8}"
+    )
     if truth is not None:
         header += f"  {'truth':>10}"
     lines = [header]
@@ -30,13 +34,19 @@ def coefficient_table(model, truth: dict | None = None) -> str:
             else:
                 line = f"  {name:<{width}}  {value:14.6f}  {se:10.4g}  {t:8.3f}  {pv:8.3g}"
             if truth is not None:
-                true = truth.get("intercept") if name == "(intercept)" else truth.get("coef", {}).get(name)
+                true = (
+                    truth.get("intercept")
+                    if name == "(intercept)"
+                    else truth.get("coef", {}).get(name)
+                )
                 line += f"  {true:>10.4g}" if true is not None else f"  {'':>10}"
             lines.append(line)
     return "\n".join(lines)
 
 
-def fit_report(model, *, seconds: float | None = None, saved_to=None, truth: dict | None = None) -> str:
+def fit_report(
+    model, *, seconds: float | None = None, saved_to=None, truth: dict | None = None
+) -> str:
     terms = " + ".join(str(n) for n in model.feature_names_in_)
     files = len(model.inputs_)
     head = (
@@ -64,13 +74,17 @@ def fit_report(model, *, seconds: float | None = None, saved_to=None, truth: dic
 
 def inspect_report(info: dict) -> str:
     files = info["files"]
-    lines = [f"{len(files)} file{'s' if len(files) != 1 else ''}, {info['rows']:,} rows, {human_bytes(info['bytes'])}"]
+    lines = [
+        f"{len(files)} file{'s' if len(files) != 1 else ''}, {info['rows']:,} rows, {human_bytes(info['bytes'])}"
+    ]
     width = max(len(c["name"]) for c in info["columns"])
     lines.append(f"  {'column':<{width}}  {'type':<14} {'numeric':<8} {'nulls':>10}")
     for col in info["columns"]:
         nulls = "?" if col["nulls"] is None else f"{col['nulls']:,}"
         kind = col["type"] + (" (partition)" if col["partition"] else "")
-        lines.append(f"  {col['name']:<{width}}  {kind:<14} {'yes' if col['numeric'] else 'no':<8} {nulls:>10}")
+        lines.append(
+            f"  {col['name']:<{width}}  {kind:<14} {'yes' if col['numeric'] else 'no':<8} {nulls:>10}"
+        )
     return "\n".join(lines)
 
 
@@ -96,7 +110,10 @@ def summary_text(model) -> str:
         ("Solver:", model.solver_),
     ]
     right = [
-        ("R-squared" + ("" if model.fit_intercept else " (uncentered)") + ":", _g(model.rsquared, 3)),
+        (
+            "R-squared" + ("" if model.fit_intercept else " (uncentered)") + ":",
+            _g(model.rsquared, 3),
+        ),
         ("Adj. R-squared:", _g(model.rsquared_adj, 3)),
         ("F-statistic:", _g(model.fvalue, 4)),
         ("Prob (F-statistic):", _g(model.f_pvalue, 3, sci=True)),
@@ -110,16 +127,21 @@ def summary_text(model) -> str:
         lines.append(f"{lk:<20}{lv:>18}   {rk:<22}{rv:>15}")
     lines.append(_RULE)
     stat = "t" if model.use_t else "z"
-    lines.append(f"{'':<16}{'coef':>11}{'std err':>11}{stat:>9}{f'P>|{stat}|':>9}{'[0.025':>11}{'0.975]':>11}")
+    lines.append(
+        f"{'':<16}{'coef':>11}{'std err':>11}{stat:>9}{f'P>|{stat}|':>9}{'[0.025':>11}{'0.975]':>11}"
+    )
     lines.append(_THIN)
     ci = model.conf_int()
-    for name, b, se, t, pv, (lo, hi) in zip(model.param_names, model.params, model.bse, model.tvalues,
-                                             model.pvalues, ci):
+    for name, b, se, t, pv, (lo, hi) in zip(
+        model.param_names, model.params, model.bse, model.tvalues, model.pvalues, ci
+    ):
         label = name if len(name) <= 15 else name[:14] + "…"
         if np.isnan(b):
             lines.append(f"{label:<16}{'(aliased: collinear, no coefficient)':>62}")
             continue
-        lines.append(f"{label:<16}{_fixed(b)}{_fixed(se)}{t:>9.3f}{pv:>9.3f}{_fixed(lo)}{_fixed(hi)}")
+        lines.append(
+            f"{label:<16}{_fixed(b)}{_fixed(se)}{t:>9.3f}{pv:>9.3f}{_fixed(lo)}{_fixed(hi)}"
+        )
     lines.append(_RULE)
     notes = summary_notes(model)
     if notes:
@@ -130,7 +152,9 @@ def summary_text(model) -> str:
 
 def summary_notes(model) -> list[str]:
     if model.cov_type == "nonrobust":
-        notes = ["Standard Errors assume that the covariance matrix of the errors is correctly specified."]
+        notes = [
+            "Standard Errors assume that the covariance matrix of the errors is correctly specified."
+        ]
     elif model.cov_type == "cluster":
         groups = (model.robust_ or {}).get("n_groups")
         notes = [f"Standard Errors are robust to cluster correlation (cluster), {groups} clusters."]
@@ -163,27 +187,41 @@ def offset_warnings(model) -> list[str]:
 
 
 def summary_markdown(model) -> str:
-    head = (f"**{'WLS' if model.weight else 'OLS'}: {model.target}** — n = {model.nobs:.0f}, "
-            f"R² = {_g(model.rsquared, 4)}, adj. R² = {_g(model.rsquared_adj, 4)}, "
-            f"F = {_g(model.fvalue, 4)} (p = {_g(model.f_pvalue, 3, sci=True)}), "
-            f"covariance {model.cov_type}, solver {model.solver_}")
+    head = (
+        f"**{'WLS' if model.weight else 'OLS'}: {model.target}** — n = {model.nobs:.0f}, "
+        f"R² = {_g(model.rsquared, 4)}, adj. R² = {_g(model.rsquared_adj, 4)}, "
+        f"F = {_g(model.fvalue, 4)} (p = {_g(model.f_pvalue, 3, sci=True)}), "
+        f"covariance {model.cov_type}, solver {model.solver_}"
+    )
     stat = "t" if model.use_t else "z"
-    rows = [f"| term | coef | std err | {stat} | P>\\|{stat}\\| | [0.025 | 0.975] |",
-            "|---|---:|---:|---:|---:|---:|---:|"]
-    for name, b, se, t, pv, (lo, hi) in zip(model.param_names, model.params, model.bse, model.tvalues,
-                                             model.pvalues, model.conf_int()):
+    rows = [
+        f"| term | coef | std err | {stat} | P>\\|{stat}\\| | [0.025 | 0.975] |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, b, se, t, pv, (lo, hi) in zip(
+        model.param_names, model.params, model.bse, model.tvalues, model.pvalues, model.conf_int()
+    ):
         if np.isnan(b):
             rows.append(f"| {name} | aliased | | | | | |")
         else:
-            rows.append(f"| {name} | {b:.6g} | {se:.4g} | {t:.3f} | {pv:.3g} | {lo:.6g} | {hi:.6g} |")
+            rows.append(
+                f"| {name} | {b:.6g} | {se:.4g} | {t:.3f} | {pv:.3g} | {lo:.6g} | {hi:.6g} |"
+            )
     notes = "\n".join(f"- {n}" for n in summary_notes(model))
     return f"{head}\n\n" + "\n".join(rows) + f"\n\n{notes}\n"
 
 
 def summary_json(model) -> dict:
     data = model.inference_dict()
-    data.update({"target": model.target, "param_names": model.param_names, "solver": model.solver_,
-                 "weight": model.weight, "notes": summary_notes(model)})
+    data.update(
+        {
+            "target": model.target,
+            "param_names": model.param_names,
+            "solver": model.solver_,
+            "weight": model.weight,
+            "notes": summary_notes(model),
+        }
+    )
     return data
 
 
@@ -211,28 +249,37 @@ def optimizer_line(model) -> str | None:
     held = f", {record['holdout_rows']:,} rows held out" if record["holdout_rows"] else ""
     status = "converged" if record["converged"] else "NOT converged"
     steps = record["steps"]
-    return (f"  {record['solver']}: {n} {unit}{'s' if n != 1 else ''}, {steps:,} step{'s' if steps != 1 else ''}, "
-            f"{record['passes']} passes over the data{held}; {status}: {record['stop_reason']}")
+    return (
+        f"  {record['solver']}: {n} {unit}{'s' if n != 1 else ''}, {steps:,} step{'s' if steps != 1 else ''}, "
+        f"{record['passes']} passes over the data{held}; {status}: {record['stop_reason']}"
+    )
 
 
 def history_csv(model, *, steps: bool = False) -> str:
     """The per-epoch (or per-step) history as CSV text."""
     record = getattr(model, "optimizer_", None)
     if not record:
-        raise InputError(f"the model was fitted with solver '{model.solver_}', which keeps no loss "
-                         "history (only the gradient solvers sgd, newton and lbfgs do).")
+        raise InputError(
+            f"the model was fitted with solver '{model.solver_}', which keeps no loss "
+            "history (only the gradient solvers sgd, newton and lbfgs do)."
+        )
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     if steps:
         losses = record.get("step_loss")
         if losses is None:
-            raise InputError(f"the per-step history was not recorded ({parameter('record_steps', True)}).")
+            raise InputError(
+                f"the per-step history was not recorded ({parameter('record_steps', True)})."
+            )
         writer.writerow(["step", "minibatch_loss"])
         writer.writerows((i + 1, repr(v)) for i, v in enumerate(losses))
         return out.getvalue()
     history = record["history"]
-    keys = [k for k in ("iteration", "loss", "gradient_norm", "validation_loss", "learning_rate")
-            if history.get(k) is not None]
+    keys = [
+        k
+        for k in ("iteration", "loss", "gradient_norm", "validation_loss", "learning_rate")
+        if history.get(k) is not None
+    ]
     writer.writerow(keys)
     for row in zip(*(history[k] for k in keys)):
         writer.writerow(["" if v is None else repr(v) for v in row])
@@ -244,13 +291,17 @@ def job_report(result) -> str:
     if result.status == "nothing new":
         return f"Nothing new: {result.files_total:,} files ({result.rows_total:,} rows) ingested, none changed."
     if result.status == "stopped":
-        return (f"Stopped after ingesting {len(result.files_ingested):,} files; the file in hand is "
-                "checkpointed and the next run continues it.")
+        return (
+            f"Stopped after ingesting {len(result.files_ingested):,} files; the file in hand is "
+            "checkpointed and the next run continues it."
+        )
     if result.status == "no data":
         return "No files are left in the model; nothing was published."
-    return (f"Ingested {len(result.files_ingested):,} files ({result.rows:,} rows, {result.rows_dropped:,} dropped) "
-            f"in {result.seconds:.1f} s; published model version {result.model_version} over "
-            f"{result.files_total:,} files ({result.rows_total:,} rows) to {result.model_path}.")
+    return (
+        f"Ingested {len(result.files_ingested):,} files ({result.rows:,} rows, {result.rows_dropped:,} dropped) "
+        f"in {result.seconds:.1f} s; published model version {result.model_version} over "
+        f"{result.files_total:,} files ({result.rows_total:,} rows) to {result.model_path}."
+    )
 
 
 def dry_run_report(result) -> str:
@@ -262,7 +313,9 @@ def dry_run_report(result) -> str:
         lines.append(f"Would ingest {len(new):,} new files ({rows:,} rows):")
         lines += [f"  {f.path}  {result.new_rows.get(f.path, 0):,} rows" for f in new]
     if plan.changed:
-        lines.append(f"Changed since ingested ({len(plan.changed):,}; an error unless --on-change replace):")
+        lines.append(
+            f"Changed since ingested ({len(plan.changed):,}; an error unless --on-change replace):"
+        )
         lines += [f"  {f.path}" for f, _ in plan.changed]
     if plan.expired:
         lines.append(f"Would subtract {len(plan.expired):,} files that left the window:")
@@ -272,7 +325,11 @@ def dry_run_report(result) -> str:
     if plan.vanished:
         lines.append(f"No longer listed (their rows stay): {len(plan.vanished):,} files.")
     if plan.republish and not (new or plan.changed or plan.expired):
-        lines.append("Would publish the model again (the last published one is missing or out of date).")
+        lines.append(
+            "Would publish the model again (the last published one is missing or out of date)."
+        )
     if not lines or plan.nothing_new:
-        lines.append(f"Nothing new: {result.files_total:,} files ({result.rows_total:,} rows) ingested, none changed.")
+        lines.append(
+            f"Nothing new: {result.files_total:,} files ({result.rows_total:,} rows) ingested, none changed."
+        )
     return "\n".join(lines)

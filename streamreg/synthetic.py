@@ -28,11 +28,23 @@ from .errors import InputError
 from .io.atomic import atomic_path, write_text_atomic
 
 
-def generate(out_dir: str | os.PathLike, *, rows: int, coef: Sequence[float] | None = None,
-             n_features: int | None = None, intercept: float = 1.0, noise: float = 1.0,
-             means: Sequence[float] | None = None, sds: Sequence[float] | None = None,
-             offset: float = 0.0, names: Sequence[str] | None = None, target: str = "y",
-             files: int = 1, row_group_size: int = 131072, seed: int = 0) -> dict:
+def generate(
+    out_dir: str | os.PathLike,
+    *,
+    rows: int,
+    coef: Sequence[float] | None = None,
+    n_features: int | None = None,
+    intercept: float = 1.0,
+    noise: float = 1.0,
+    means: Sequence[float] | None = None,
+    sds: Sequence[float] | None = None,
+    offset: float = 0.0,
+    names: Sequence[str] | None = None,
+    target: str = "y",
+    files: int = 1,
+    row_group_size: int = 131072,
+    seed: int = 0,
+) -> dict:
     """Write ``files`` Parquet files with ``rows`` rows in all to ``out_dir``; return the truth."""
     if rows < 1 or files < 1 or row_group_size < 1:
         raise InputError("rows, files and row-group size must be positive.")
@@ -65,7 +77,12 @@ def generate(out_dir: str | os.PathLike, *, rows: int, coef: Sequence[float] | N
             while left > 0:
                 m = min(left, row_group_size)
                 x = rng.standard_normal((m, p)) * np.array(sds) + (np.array(means) + offset)
-                y = intercept + (x - offset) @ beta + offset * beta.sum() + noise * rng.standard_normal(m)
+                y = (
+                    intercept
+                    + (x - offset) @ beta
+                    + offset * beta.sum()
+                    + noise * rng.standard_normal(m)
+                )
                 cols = [pa.array(x[:, j]) for j in range(p)] + [pa.array(y)]
                 writer.write_table(pa.Table.from_arrays(cols, schema=schema), row_group_size=m)
                 left -= m

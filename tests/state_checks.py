@@ -54,7 +54,9 @@ def state(kind, z, w=None):
 
 def pieces(kind, z, w, cuts):
     edges = [0, *cuts, len(z)]
-    return [state(kind, z[a:b], None if w is None else w[a:b]) for a, b in zip(edges[:-1], edges[1:])]
+    return [
+        state(kind, z[a:b], None if w is None else w[a:b]) for a, b in zip(edges[:-1], edges[1:])
+    ]
 
 
 # ---------------------------------------------------------------------- the laws
@@ -84,7 +86,9 @@ def check_any_chunking_gives_the_same_state(kind, seed, weighted):
     whole = state(kind, z, w)
     rng = np.random.default_rng(seed + 1)
     for _ in range(3):
-        cuts = sorted(rng.choice(np.arange(1, len(z)), size=rng.integers(1, 8), replace=False).tolist())
+        cuts = sorted(
+            rng.choice(np.arange(1, len(z)), size=rng.integers(1, 8), replace=False).tolist()
+        )
         parts = pieces(kind, z, w, cuts)
         merged = parts[0]
         for part in parts[1:]:
@@ -137,6 +141,11 @@ def check_foreign_states_are_refused(kind, other_kind):
         kind.from_dict(foreign)
 
 
-LAWS = [check_merge_is_associative, check_merge_is_commutative, check_empty_is_the_identity,
-        check_any_chunking_gives_the_same_state, check_update_equals_merge,
-        check_in_place_merge_leaves_the_other_state_alone]
+LAWS = [
+    check_merge_is_associative,
+    check_merge_is_commutative,
+    check_empty_is_the_identity,
+    check_any_chunking_gives_the_same_state,
+    check_update_equals_merge,
+    check_in_place_merge_leaves_the_other_state_alone,
+]

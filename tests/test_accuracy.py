@@ -14,7 +14,9 @@ from streamreg import StreamregError
 
 
 def make_problem(rng, n, p, weighted, offset=100.0):
-    x = rng.normal(size=(n, p)) * rng.uniform(0.5, 20, size=p) + rng.uniform(-offset, offset, size=p)
+    x = rng.normal(size=(n, p)) * rng.uniform(0.5, 20, size=p) + rng.uniform(
+        -offset, offset, size=p
+    )
     beta = rng.uniform(1, 3, size=p) * rng.choice([-1, 1], size=p)
     y = 7.5 + x @ beta + rng.normal(scale=2.0, size=n)
     w = rng.uniform(0.2, 5.0, size=n) if weighted else None
@@ -33,8 +35,13 @@ def test_fit_equals_numpy_and_statsmodels(tmp_path, rng, n, p, batch_size, weigh
     # (the offset case is covered with an intercept, and by the qr/exact solvers).
     x, y, w = make_problem(rng, n, p, weighted, offset=100.0 if fit_intercept else 2.0)
     path = write_xy(tmp_path / "data.parquet", x, y, w, row_group_size=max(n // 3, 1))
-    model = streamreg.fit(path, target="y", weight="w" if weighted else None,
-                          fit_intercept=fit_intercept, batch_size=batch_size)
+    model = streamreg.fit(
+        path,
+        target="y",
+        weight="w" if weighted else None,
+        fit_intercept=fit_intercept,
+        batch_size=batch_size,
+    )
     design = sm.add_constant(x, has_constant="add") if fit_intercept else x
     if weighted:
         ref = sm.WLS(y, design, weights=w).fit().params
@@ -95,8 +102,10 @@ def test_weighted_fit_equals_exact_rational_solution(tmp_path, rng):
     assert max_rel_error([model.intercept_], [b0]) <= 1e-9
 
 
-@pytest.mark.parametrize("name, floor", [("Norris", 11), ("Pontius", 11), ("Longley", 11),
-                                         ("NoInt1", 14), ("NoInt2", 14)])
+@pytest.mark.parametrize(
+    "name, floor",
+    [("Norris", 11), ("Pontius", 11), ("Longley", 11), ("NoInt1", 14), ("NoInt2", 14)],
+)
 def test_nist_lower_and_average_difficulty(tmp_path, name, floor):
     case = nist.load(name)
     path = write_xy(tmp_path / f"{name}.parquet", case.x, case.y, names=case.feature_names)
@@ -105,7 +114,9 @@ def test_nist_lower_and_average_difficulty(tmp_path, name, floor):
     assert nist.lre(est, case.params) >= floor
 
 
-@pytest.mark.parametrize("name", ["Filip", "Wampler1", "Wampler2", "Wampler3", "Wampler4", "Wampler5"])
+@pytest.mark.parametrize(
+    "name", ["Filip", "Wampler1", "Wampler2", "Wampler3", "Wampler4", "Wampler5"]
+)
 def test_nist_higher_difficulty_reaches_six_digits_or_says_why(tmp_path, name):
     case = nist.load(name)
     path = write_xy(tmp_path / f"{name}.parquet", case.x, case.y, names=case.feature_names)

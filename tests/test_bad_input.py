@@ -36,7 +36,12 @@ def write(path: Path, row_group_size: int | None = None, **columns) -> Path:
 def sample(n: int = 30, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     x1, x2 = rng.normal(size=n), rng.normal(size=n)
-    return {"id": np.arange(n), "x1": x1, "x2": x2, "y": 1.0 + 2.0 * x1 - x2 + 0.1 * rng.normal(size=n)}
+    return {
+        "id": np.arange(n),
+        "x1": x1,
+        "x2": x2,
+        "y": 1.0 + 2.0 * x1 - x2 + 0.1 * rng.normal(size=n),
+    }
 
 
 def lstsq(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -87,7 +92,9 @@ def assert_predict_fails(tmp_path, args, *words) -> str:
 
 
 def run(*args):
-    return subprocess.run(["streamreg", *map(str, args)], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        ["streamreg", *map(str, args)], capture_output=True, text=True, timeout=120
+    )
 
 
 def assert_run_fails(tmp_path, args, *words) -> str:
@@ -104,13 +111,19 @@ def assert_run_fails(tmp_path, args, *words) -> str:
 
 # ---------------------------------------------------------------------- sources
 def test_missing_file_subprocess(tmp_path):
-    assert_run_fails(tmp_path, ["fit", tmp_path / "nope.parquet", "--target", "y"],
-              "nope.parquet", "does not exist")
+    assert_run_fails(
+        tmp_path,
+        ["fit", tmp_path / "nope.parquet", "--target", "y"],
+        "nope.parquet",
+        "does not exist",
+    )
 
 
 def test_missing_file_in_a_list(tmp_path):
     good = write(tmp_path / "good.parquet", **sample())
-    assert_fit_fails(tmp_path, [good, tmp_path / "gone.parquet", "-y", "y"], "gone.parquet", "does not exist")
+    assert_fit_fails(
+        tmp_path, [good, tmp_path / "gone.parquet", "-y", "y"], "gone.parquet", "does not exist"
+    )
 
 
 def test_glob_matching_nothing(tmp_path):
@@ -137,18 +150,24 @@ def test_truncated_parquet(tmp_path):
     assert_fit_fails(tmp_path, [path, "-y", "y"], "cut.parquet", "not a readable Parquet file")
     predict_model = tmp_path / "m.json"
     streamreg.fit(good, target="y", features="x1,x2").save(predict_model)
-    assert_predict_fails(tmp_path, [predict_model, path], "cut.parquet", "not a readable Parquet file")
+    assert_predict_fails(
+        tmp_path, [predict_model, path], "cut.parquet", "not a readable Parquet file"
+    )
 
 
 # ---------------------------------------------------------------------- columns
 def test_target_not_in_data(tmp_path):
     path = write(tmp_path / "d.parquet", **sample())
-    assert_fit_fails(tmp_path, [path, "--target", "score"], "target 'score'", "not in the data", "x1, x2, y")
+    assert_fit_fails(
+        tmp_path, [path, "--target", "score"], "target 'score'", "not in the data", "x1, x2, y"
+    )
 
 
 def test_feature_not_in_data(tmp_path):
     path = write(tmp_path / "d.parquet", **sample())
-    assert_fit_fails(tmp_path, [path, "-y", "y", "--features", "x1,hours"], "feature 'hours'", "not in the data")
+    assert_fit_fails(
+        tmp_path, [path, "-y", "y", "--features", "x1,hours"], "feature 'hours'", "not in the data"
+    )
 
 
 def test_weight_not_in_data(tmp_path):
@@ -160,14 +179,18 @@ def test_string_feature_names_its_type(tmp_path):
     data = sample()
     data["city"] = np.array(["Oslo", "Lima", "Pune"] * 10)
     path = write(tmp_path / "d.parquet", **data)
-    assert_fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,city"], "'city'", "type string", "numeric")
+    assert_fit_fails(
+        tmp_path, [path, "-y", "y", "-x", "x1,city"], "'city'", "type string", "numeric"
+    )
 
 
 def test_string_target_names_its_type(tmp_path):
     data = sample()
     data["label"] = np.array(["a", "b", "c"] * 10)
     path = write(tmp_path / "d.parquet", **data)
-    assert_fit_fails(tmp_path, [path, "-y", "label", "-x", "x1"], "'label'", "type string", "numeric")
+    assert_fit_fails(
+        tmp_path, [path, "-y", "label", "-x", "x1"], "'label'", "type string", "numeric"
+    )
 
 
 def test_schemas_disagree_column_missing_subprocess(tmp_path):
@@ -175,8 +198,14 @@ def test_schemas_disagree_column_missing_subprocess(tmp_path):
     data = sample(seed=1)
     del data["x2"]
     b = write(tmp_path / "d" / "b.parquet", **data)
-    assert_run_fails(tmp_path, ["fit", tmp_path / "d", "-y", "y", "-x", "x1,x2"],
-              "'x2'", str(a), str(b), "missing")
+    assert_run_fails(
+        tmp_path,
+        ["fit", tmp_path / "d", "-y", "y", "-x", "x1,x2"],
+        "'x2'",
+        str(a),
+        str(b),
+        "missing",
+    )
 
 
 @pytest.mark.parametrize("string_first", [False, True])
@@ -186,8 +215,15 @@ def test_schemas_disagree_string_and_number(tmp_path, string_first):
     data["x1"] = np.array([f"{v:.3f}" for v in data["x1"]])
     b = write(tmp_path / "b.parquet", **data)
     files = [b, a] if string_first else [a, b]
-    assert_fit_fails(tmp_path, [*files, "-y", "y", "-x", "x1,x2"],
-              "'x1'", "a.parquet", "b.parquet", "string", "double")
+    assert_fit_fails(
+        tmp_path,
+        [*files, "-y", "y", "-x", "x1,x2"],
+        "'x1'",
+        "a.parquet",
+        "b.parquet",
+        "string",
+        "double",
+    )
 
 
 def test_mixed_numeric_types_across_files_are_accepted(tmp_path):
@@ -196,8 +232,12 @@ def test_mixed_numeric_types_across_files_are_accepted(tmp_path):
     write(tmp_path / "a.parquet", **a)
     b_int = dict(b, x1=np.round(b["x1"] * 10).astype(np.int32))
     write(tmp_path / "b.parquet", **b_int)
-    model = streamreg.fit([tmp_path / "a.parquet", tmp_path / "b.parquet"], target="y", features="x1,x2")
-    x = np.column_stack([np.concatenate([a["x1"], b_int["x1"]]), np.concatenate([a["x2"], b["x2"]])])
+    model = streamreg.fit(
+        [tmp_path / "a.parquet", tmp_path / "b.parquet"], target="y", features="x1,x2"
+    )
+    x = np.column_stack(
+        [np.concatenate([a["x1"], b_int["x1"]]), np.concatenate([a["x2"], b["x2"]])]
+    )
     expected = lstsq(x, np.concatenate([a["y"], b["y"]]))
     np.testing.assert_allclose([model.intercept_, *model.coef_], expected, rtol=1e-10)
 
@@ -205,17 +245,32 @@ def test_mixed_numeric_types_across_files_are_accepted(tmp_path):
 # ---------------------------------------------------------------------- values
 def test_null_with_nulls_error(tmp_path):
     data = sample()
-    path = write(tmp_path / "d.parquet", **dict(data, x2=pa.array(data["x2"], mask=np.arange(30) == 17)))
-    assert_fit_fails(tmp_path, [path, "-y", "y", "--nulls", "error"],
-              "d.parquet", "'x2'", "missing value", "row group 0", "--nulls")
+    path = write(
+        tmp_path / "d.parquet", **dict(data, x2=pa.array(data["x2"], mask=np.arange(30) == 17))
+    )
+    assert_fit_fails(
+        tmp_path,
+        [path, "-y", "y", "--nulls", "error"],
+        "d.parquet",
+        "'x2'",
+        "missing value",
+        "row group 0",
+        "--nulls",
+    )
 
 
 def test_nan_with_nulls_error(tmp_path):
     data = sample()
     data["y"][4] = np.nan
     path = write(tmp_path / "d.parquet", **data)
-    assert_fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2", "--nulls", "error"],
-              "d.parquet", "'y'", "NaN", "--nulls")
+    assert_fit_fails(
+        tmp_path,
+        [path, "-y", "y", "-x", "x1,x2", "--nulls", "error"],
+        "d.parquet",
+        "'y'",
+        "NaN",
+        "--nulls",
+    )
 
 
 @pytest.mark.parametrize("value", [np.inf, -np.inf])
@@ -224,15 +279,28 @@ def test_inf_in_a_feature_names_the_row_group(tmp_path, value):
     data["x2"][23] = value  # rows 20-29 are row group 2 (numbered from 0, as in Parquet metadata)
     path = write(tmp_path / "inf.parquet", row_group_size=10, **data)
     assert pq.read_metadata(path).num_row_groups == 5
-    assert_fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2", "--batch-size", "7"],
-              "inf.parquet", "'x2'", "infinite", "row group 2")
+    assert_fit_fails(
+        tmp_path,
+        [path, "-y", "y", "-x", "x1,x2", "--batch-size", "7"],
+        "inf.parquet",
+        "'x2'",
+        "infinite",
+        "row group 2",
+    )
 
 
 def test_inf_in_a_feature_subprocess(tmp_path):
     data = sample(50)
     data["x1"][31] = np.inf
     path = write(tmp_path / "inf.parquet", row_group_size=10, **data)
-    assert_run_fails(tmp_path, ["fit", path, "-y", "y", "-x", "x1,x2"], "inf.parquet", "'x1'", "infinite", "row group 3")
+    assert_run_fails(
+        tmp_path,
+        ["fit", path, "-y", "y", "-x", "x1,x2"],
+        "inf.parquet",
+        "'x1'",
+        "infinite",
+        "row group 3",
+    )
 
 
 def test_inf_is_an_error_even_when_nulls_are_dropped(tmp_path):
@@ -240,7 +308,9 @@ def test_inf_is_an_error_even_when_nulls_are_dropped(tmp_path):
     data["x1"][35] = np.inf
     x2 = pa.array(data["x2"], mask=np.isin(np.arange(40), [2, 30]))
     path = write(tmp_path / "d.parquet", row_group_size=10, **dict(data, x2=x2))
-    assert_fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2"], "d.parquet", "'x1'", "infinite", "row group 3")
+    assert_fit_fails(
+        tmp_path, [path, "-y", "y", "-x", "x1,x2"], "d.parquet", "'x1'", "infinite", "row group 3"
+    )
 
 
 def test_negative_weight(tmp_path):
@@ -248,8 +318,15 @@ def test_negative_weight(tmp_path):
     data["w"] = np.ones(30)
     data["w"][12] = -2.5
     path = write(tmp_path / "d.parquet", **data)
-    assert_fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2", "-w", "w"],
-              "d.parquet", "'w'", "negative", "-2.5", "zero or positive")
+    assert_fit_fails(
+        tmp_path,
+        [path, "-y", "y", "-x", "x1,x2", "-w", "w"],
+        "d.parquet",
+        "'w'",
+        "negative",
+        "-2.5",
+        "zero or positive",
+    )
 
 
 def test_infinite_weight(tmp_path):
@@ -257,20 +334,36 @@ def test_infinite_weight(tmp_path):
     data["w"] = np.ones(30)
     data["w"][3] = np.inf
     path = write(tmp_path / "d.parquet", **data)
-    assert_fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2", "-w", "w"], "d.parquet", "'w'", "infinite")
+    assert_fit_fails(
+        tmp_path, [path, "-y", "y", "-x", "x1,x2", "-w", "w"], "d.parquet", "'w'", "infinite"
+    )
 
 
 def test_constant_column_is_collinear(tmp_path):
     path = write(tmp_path / "d.parquet", **dict(sample(), c=np.full(30, 4.0)))
-    assert_fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,c,x2"], "'c'", "constant", "intercept", "--drop-collinear")
+    assert_fit_fails(
+        tmp_path,
+        [path, "-y", "y", "-x", "x1,c,x2"],
+        "'c'",
+        "constant",
+        "intercept",
+        "--drop-collinear",
+    )
 
 
 def test_linear_combination_is_collinear(tmp_path):
     data = sample()
     data["combo"] = 2 * data["x1"] - 0.5 * data["x2"] + 3
     path = write(tmp_path / "d.parquet", **data)
-    message = assert_fit_fails(tmp_path, [path, "-y", "y", "-x", "x1,x2,combo"],
-                        "'combo'", "linear combination", "x1", "x2", "--drop-collinear")
+    message = assert_fit_fails(
+        tmp_path,
+        [path, "-y", "y", "-x", "x1,x2,combo"],
+        "'combo'",
+        "linear combination",
+        "x1",
+        "x2",
+        "--drop-collinear",
+    )
     assert "is a linear combination of the intercept, " in message
 
 
@@ -292,12 +385,16 @@ def test_no_rows_at_all(tmp_path):
     assert_fit_fails(tmp_path, [empty, "-y", "y", "-x", "x1"], "no usable rows")
     data = dict(sample(), w=np.zeros(30))
     zero_weights = write(tmp_path / "w.parquet", **data)
-    assert_fit_fails(tmp_path, [zero_weights, "-y", "y", "-x", "x1", "-w", "w"], "no usable rows", "zero weight")
+    assert_fit_fails(
+        tmp_path, [zero_weights, "-y", "y", "-x", "x1", "-w", "w"], "no usable rows", "zero weight"
+    )
 
 
 def test_output_directory_missing(tmp_path):
     path = write(tmp_path / "d.parquet", **sample())
-    result = runner.invoke(app, ["fit", str(path), "-y", "y", "--out", str(tmp_path / "nodir" / "m.json")])
+    result = runner.invoke(
+        app, ["fit", str(path), "-y", "y", "--out", str(tmp_path / "nodir" / "m.json")]
+    )
     assert result.exit_code == 2
     assert_one_sentence(result.stderr, ["nodir", "does not exist"])
     assert not (tmp_path / "nodir").exists()
@@ -305,12 +402,16 @@ def test_output_directory_missing(tmp_path):
 
 def test_nulls_invalid_choice(tmp_path):
     path = write(tmp_path / "d.parquet", **sample())
-    assert_fit_fails(tmp_path, [path, "-y", "y", "--nulls", "maybe"], "nulls", "'maybe'", "drop", "error")
+    assert_fit_fails(
+        tmp_path, [path, "-y", "y", "--nulls", "maybe"], "nulls", "'maybe'", "drop", "error"
+    )
 
 
 def test_invalid_solver(tmp_path):
     path = write(tmp_path / "d.parquet", **sample())
-    assert_fit_fails(tmp_path, [path, "-y", "y", "--solver", "magic"], "solver", "'magic'", "cholesky")
+    assert_fit_fails(
+        tmp_path, [path, "-y", "y", "--solver", "magic"], "solver", "'magic'", "cholesky"
+    )
 
 
 # ---------------------------------------------------------------------- predict
@@ -331,7 +432,9 @@ def test_predict_model_not_json_subprocess(tmp_path, fitted):
 
 def test_predict_model_missing(tmp_path, fitted):
     data, _ = fitted
-    assert_predict_fails(tmp_path, [tmp_path / "nomodel.json", data], "nomodel.json", "does not exist")
+    assert_predict_fails(
+        tmp_path, [tmp_path / "nomodel.json", data], "nomodel.json", "does not exist"
+    )
 
 
 def test_predict_not_a_model(tmp_path, fitted):
@@ -418,9 +521,17 @@ def test_nulls_dropped_by_default_are_counted(tmp_path):
     x1_null = np.isin(np.arange(60), [1, 2, 3])
     data["x2"][[5, 6]] = np.nan
     y_null = np.isin(np.arange(60), [3, 8])  # row 3 is already dropped for x1
-    path = write(tmp_path / "d.parquet", row_group_size=25, id=data["id"],
-                 x1=pa.array(data["x1"], mask=x1_null), x2=data["x2"], y=pa.array(data["y"], mask=y_null))
-    result = runner.invoke(app, ["fit", str(path), "-y", "y", "-x", "x1,x2", "--json", "--batch-size", "16"])
+    path = write(
+        tmp_path / "d.parquet",
+        row_group_size=25,
+        id=data["id"],
+        x1=pa.array(data["x1"], mask=x1_null),
+        x2=data["x2"],
+        y=pa.array(data["y"], mask=y_null),
+    )
+    result = runner.invoke(
+        app, ["fit", str(path), "-y", "y", "-x", "x1,x2", "--json", "--batch-size", "16"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["rows_read"] == 60
@@ -441,8 +552,21 @@ def test_drop_collinear_gives_null_and_predict_works(tmp_path):
     data["combo"] = data["x1"] + data["x2"]
     path = write(tmp_path / "d.parquet", **data)
     out = tmp_path / "m.json"
-    result = runner.invoke(app, ["fit", str(path), "-y", "y", "-x", "x1,x2,combo", "--drop-collinear",
-                                 "--out", str(out), "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "fit",
+            str(path),
+            "-y",
+            "y",
+            "-x",
+            "x1,x2,combo",
+            "--drop-collinear",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["coef"][2] is None and report["coefficients"]["combo"] is None
@@ -450,7 +574,9 @@ def test_drop_collinear_gives_null_and_predict_works(tmp_path):
     assert json.loads(out.read_text())["coef"][2] is None
     expected = lstsq(np.column_stack([data["x1"], data["x2"]]), data["y"])
     np.testing.assert_allclose([report["intercept"], *report["coef"][:2]], expected, rtol=1e-10)
-    text = runner.invoke(app, ["fit", str(path), "-y", "y", "-x", "x1,x2,combo", "--drop-collinear"])
+    text = runner.invoke(
+        app, ["fit", str(path), "-y", "y", "-x", "x1,x2,combo", "--drop-collinear"]
+    )
     assert "aliased" in text.stdout
     assert "streamreg: warning: dropped as collinear (no coefficient): combo." in text.stderr
 
@@ -458,12 +584,17 @@ def test_drop_collinear_gives_null_and_predict_works(tmp_path):
     new = dict(sample(10, seed=9))
     new_path = write(tmp_path / "new.parquet", **new)
     pred = tmp_path / "p.parquet"
-    result = runner.invoke(app, ["predict", str(out), str(new_path), "-o", str(pred), "--keep", "id"])
+    result = runner.invoke(
+        app, ["predict", str(out), str(new_path), "-o", str(pred), "--keep", "id"]
+    )
     assert result.exit_code == 0, result.output
     table = pq.read_table(pred)
     np.testing.assert_array_equal(table.column("id").to_numpy(), new["id"])
-    np.testing.assert_allclose(table.column("prediction").to_numpy(),
-                               expected[0] + np.column_stack([new["x1"], new["x2"]]) @ expected[1:], rtol=1e-10)
+    np.testing.assert_allclose(
+        table.column("prediction").to_numpy(),
+        expected[0] + np.column_stack([new["x1"], new["x2"]]) @ expected[1:],
+        rtol=1e-10,
+    )
 
 
 def test_hive_partitions_become_a_numeric_feature(tmp_path):
@@ -477,12 +608,20 @@ def test_hive_partitions_become_a_numeric_feature(tmp_path):
         xs.append(x), parts.append(np.full(20, part)), ys.append(y)
     info = json.loads(runner.invoke(app, ["inspect", str(root), "--json"]).stdout)
     column = next(c for c in info["columns"] if c["name"] == "part")
-    assert column == {"name": "part", "type": "int64", "numeric": True, "partition": True, "nulls": 0}
+    assert column == {
+        "name": "part",
+        "type": "int64",
+        "numeric": True,
+        "partition": True,
+        "nulls": 0,
+    }
     result = runner.invoke(app, ["fit", str(root), "-y", "y", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["features"] == ["x", "part"]
-    expected = lstsq(np.column_stack([np.concatenate(xs), np.concatenate(parts)]), np.concatenate(ys))
+    expected = lstsq(
+        np.column_stack([np.concatenate(xs), np.concatenate(parts)]), np.concatenate(ys)
+    )
     np.testing.assert_allclose([report["intercept"], *report["coef"]], expected, rtol=1e-10)
 
 
@@ -497,9 +636,14 @@ def test_integer_and_boolean_columns_equal_the_float64_fit(tmp_path):
     }
     x = np.column_stack([np.asarray(v, dtype=np.float64) for v in columns.values()])
     y = 0.5 + x @ [0.1, -0.02, 1e-4, 3.0] + rng.normal(size=n)
-    typed = write(tmp_path / "typed" / "d.parquet", **columns, y=y.astype(np.float32).astype(np.float64))
-    floats = write(tmp_path / "floats" / "d.parquet", **{k: x[:, j] for j, k in enumerate(columns)},
-                   y=y.astype(np.float32).astype(np.float64))
+    typed = write(
+        tmp_path / "typed" / "d.parquet", **columns, y=y.astype(np.float32).astype(np.float64)
+    )
+    floats = write(
+        tmp_path / "floats" / "d.parquet",
+        **{k: x[:, j] for j, k in enumerate(columns)},
+        y=y.astype(np.float32).astype(np.float64),
+    )
     a = streamreg.fit(typed, target="y")
     b = streamreg.fit(floats, target="y")
     assert list(a.feature_names_in_) == list(columns)

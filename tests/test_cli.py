@@ -29,8 +29,9 @@ runner = CliRunner()
 
 def run(*args, cwd=None):
     """Run the installed console script; output is piped (not a terminal)."""
-    return subprocess.run(["streamreg", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
+    return subprocess.run(
+        ["streamreg", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
 
 
 def lstsq(x: np.ndarray, y: np.ndarray, intercept: bool = True) -> np.ndarray:
@@ -52,8 +53,11 @@ def xy_data(tmp_path):
     x = rng.normal(size=(n, 3)) * [1.0, 10.0, 0.1] + [0.0, 100.0, -5.0]
     y = 2.0 + x @ np.array([1.5, -0.25, 8.0]) + rng.normal(size=n)
     path = tmp_path / "data.parquet"
-    pq.write_table(pa.table({"id": np.arange(n), "a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": y}),
-                   path, row_group_size=70)
+    pq.write_table(
+        pa.table({"id": np.arange(n), "a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": y}),
+        path,
+        row_group_size=70,
+    )
     return path, x, y
 
 
@@ -61,8 +65,19 @@ def xy_data(tmp_path):
 def test_fit_json_and_out_match_lstsq(xy_data, tmp_path):
     path, x, y = xy_data
     out = tmp_path / "model.json"
-    proc = run("fit", path, "--target", "y", "--features", "a,b,c", "--out", out, "--json",
-               "--batch-size", "64")
+    proc = run(
+        "fit",
+        path,
+        "--target",
+        "y",
+        "--features",
+        "a,b,c",
+        "--out",
+        out,
+        "--json",
+        "--batch-size",
+        "64",
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     report = json.loads(proc.stdout)
@@ -119,7 +134,9 @@ def test_fit_default_features_are_the_numeric_columns(xy_data):
 
 def test_fit_no_intercept(xy_data):
     path, x, y = xy_data
-    result = runner.invoke(app, ["fit", str(path), "-y", "y", "-x", "a,b,c", "--no-intercept", "--json"])
+    result = runner.invoke(
+        app, ["fit", str(path), "-y", "y", "-x", "a,b,c", "--no-intercept", "--json"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["fit_intercept"] is False and report["intercept"] == 0.0
@@ -158,8 +175,11 @@ def test_predict_keeps_ids_in_order(tmp_path):
         x = rng.normal(size=(m, 2))
         frames.append((np.arange(start, start + m) * 7 % 1000, x))
         start += m
-        pq.write_table(pa.table({"id": frames[-1][0], "u": x[:, 0], "v": x[:, 1]}),
-                       folder / f"part-{k}.parquet", row_group_size=40)
+        pq.write_table(
+            pa.table({"id": frames[-1][0], "u": x[:, 0], "v": x[:, 1]}),
+            folder / f"part-{k}.parquet",
+            row_group_size=40,
+        )
     # One missing feature value: its prediction is null, the row is still there.
     last_id, last_x = frames[-1]
     u = pa.array(last_x[:, 0], mask=np.arange(len(last_id)) == 5)
@@ -167,14 +187,18 @@ def test_predict_keeps_ids_in_order(tmp_path):
 
     train = tmp_path / "train.parquet"
     xt = rng.normal(size=(50, 2))
-    pq.write_table(pa.table({"u": xt[:, 0], "v": xt[:, 1], "y": 3 + xt @ [1.0, -2.0] + rng.normal(size=50)}),
-                   train)
+    pq.write_table(
+        pa.table({"u": xt[:, 0], "v": xt[:, 1], "y": 3 + xt @ [1.0, -2.0] + rng.normal(size=50)}),
+        train,
+    )
     model_path = tmp_path / "model.json"
     streamreg.fit(train, target="y").save(model_path)
     saved = json.loads(model_path.read_text())
 
     out = tmp_path / "pred.parquet"
-    proc = run("predict", model_path, folder, "--out", out, "--keep", "id", "--batch-size", "16", "--json")
+    proc = run(
+        "predict", model_path, folder, "--out", out, "--keep", "id", "--batch-size", "16", "--json"
+    )
     assert proc.returncode == 0, proc.stderr
     assert_quiet_stderr(proc.stderr)
     assert json.loads(proc.stdout)["rows"] == sum(sizes)
@@ -191,7 +215,12 @@ def test_predict_keeps_ids_in_order(tmp_path):
     assert got[null_row].as_py() is None
     keep = np.arange(len(ids)) != null_row
     np.testing.assert_allclose(got.to_numpy(zero_copy_only=False)[keep], expected[keep], rtol=1e-12)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "new", "pred.parquet", "train.parquet"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "model.json",
+        "new",
+        "pred.parquet",
+        "train.parquet",
+    ]
 
 
 def test_predict_custom_column_and_text_report(tmp_path):
@@ -199,8 +228,18 @@ def test_predict_custom_column_and_text_report(tmp_path):
     pq.write_table(pa.table({"x": x, "y": 2 * x + 1}), tmp_path / "d.parquet")
     streamreg.fit(tmp_path / "d.parquet", target="y").save(tmp_path / "m.json")
     out = tmp_path / "p.parquet"
-    result = runner.invoke(app, ["predict", str(tmp_path / "m.json"), str(tmp_path / "d.parquet"),
-                                 "-o", str(out), "--column", "yhat"])
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            str(tmp_path / "m.json"),
+            str(tmp_path / "d.parquet"),
+            "-o",
+            str(out),
+            "--column",
+            "yhat",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"Wrote 10 predictions to {out}")
     table = pq.read_table(out)
@@ -212,29 +251,52 @@ def test_predict_custom_column_and_text_report(tmp_path):
 def test_inspect_json(tmp_path):
     folder = tmp_path / "d"
     folder.mkdir()
-    pq.write_table(pa.table({
-        "i": pa.array([1, 2, None, 4], pa.int32()),
-        "f": pa.array([1.5, None, None, 2.0]),
-        "b": pa.array([True, False, True, None]),
-        "s": pa.array(["a", None, "c", "d"]),
-    }), folder / "one.parquet", row_group_size=2)
-    pq.write_table(pa.table({
-        "i": pa.array([5, 6, 7], pa.int32()),
-        "f": pa.array([None, 1.0, 2.0]),
-        "b": pa.array([False, False, True]),
-        "s": pa.array(["x", "y", "z"]),
-    }), folder / "two.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "i": pa.array([1, 2, None, 4], pa.int32()),
+                "f": pa.array([1.5, None, None, 2.0]),
+                "b": pa.array([True, False, True, None]),
+                "s": pa.array(["a", None, "c", "d"]),
+            }
+        ),
+        folder / "one.parquet",
+        row_group_size=2,
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "i": pa.array([5, 6, 7], pa.int32()),
+                "f": pa.array([None, 1.0, 2.0]),
+                "b": pa.array([False, False, True]),
+                "s": pa.array(["x", "y", "z"]),
+            }
+        ),
+        folder / "two.parquet",
+    )
     proc = run("inspect", folder, "--json")
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
     assert info["rows"] == 7
     assert [(os.path.basename(f["path"]), f["rows"], f["row_groups"]) for f in info["files"]] == [
-        ("one.parquet", 4, 2), ("two.parquet", 3, 1)]
+        ("one.parquet", 4, 2),
+        ("two.parquet", 3, 1),
+    ]
     assert info["bytes"] == sum(os.path.getsize(folder / n) for n in ("one.parquet", "two.parquet"))
     columns = {c["name"]: c for c in info["columns"]}
     assert list(columns) == ["i", "f", "b", "s"]
-    assert {n: c["type"] for n, c in columns.items()} == {"i": "int32", "f": "double", "b": "bool", "s": "string"}
-    assert {n: c["numeric"] for n, c in columns.items()} == {"i": True, "f": True, "b": True, "s": False}
+    assert {n: c["type"] for n, c in columns.items()} == {
+        "i": "int32",
+        "f": "double",
+        "b": "bool",
+        "s": "string",
+    }
+    assert {n: c["numeric"] for n, c in columns.items()} == {
+        "i": True,
+        "f": True,
+        "b": True,
+        "s": False,
+    }
     assert {n: c["nulls"] for n, c in columns.items()} == {"i": 1, "f": 3, "b": 1, "s": 1}
     assert not any(c["partition"] for c in columns.values())
 
@@ -253,11 +315,28 @@ def test_inspect_text(tmp_path):
 def test_generate_writes_truth_and_fit_recovers_it(tmp_path):
     out = tmp_path / "gen"
     rows, noise = 4000, 0.5
-    proc = run("generate", out, "--rows", rows, "--coef", "1.5,-2,0.5", "--intercept", "3",
-               "--noise", noise, "--files", "3", "--row-group-size", "500", "--seed", "7")
+    proc = run(
+        "generate",
+        out,
+        "--rows",
+        rows,
+        "--coef",
+        "1.5,-2,0.5",
+        "--intercept",
+        "3",
+        "--noise",
+        noise,
+        "--files",
+        "3",
+        "--row-group-size",
+        "500",
+        "--seed",
+        "7",
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == (
-        f"Wrote 4,000 rows in 3 file(s) to {out}; the truth is in {out / '_truth.json'}.")
+        f"Wrote 4,000 rows in 3 file(s) to {out}; the truth is in {out / '_truth.json'}."
+    )
     truth = json.loads((out / "_truth.json").read_text())
     assert truth["coef"] == {"x1": 1.5, "x2": -2.0, "x3": 0.5}
     assert truth["intercept"] == 3.0 and truth["noise_sd"] == noise
@@ -283,8 +362,24 @@ def test_generate_writes_truth_and_fit_recovers_it(tmp_path):
 
 
 def test_generate_json_and_offset(tmp_path):
-    result = runner.invoke(app, ["generate", str(tmp_path / "g"), "-n", "50", "-p", "2", "--offset", "1e9",
-                                 "--names", "t,u", "--target", "z", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            str(tmp_path / "g"),
+            "-n",
+            "50",
+            "-p",
+            "2",
+            "--offset",
+            "1e9",
+            "--names",
+            "t,u",
+            "--target",
+            "z",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     truth = json.loads(result.stdout)
     assert truth == json.loads((tmp_path / "g" / "_truth.json").read_text())
@@ -297,7 +392,9 @@ def test_generate_json_and_offset(tmp_path):
 def test_generate_bad_numbers_is_an_input_error(tmp_path):
     result = runner.invoke(app, ["generate", str(tmp_path / "g"), "--coef", "1,two"])
     assert result.exit_code == 2
-    assert result.stderr == "streamreg: error: --coef expects comma-separated numbers; got '1,two'.\n"
+    assert (
+        result.stderr == "streamreg: error: --coef expects comma-separated numbers; got '1,two'.\n"
+    )
     assert not (tmp_path / "g").exists()
 
 
@@ -337,16 +434,45 @@ def test_demo_missing_data_dir(tmp_path):
 
 
 # ---------------------------------------------------------------------- help
-@pytest.mark.parametrize("command, words", [
-    ([], ["fit", "predict", "inspect", "generate", "demo"]),
-    (["fit"], ["--target", "--features", "--exclude", "--weight", "--no-intercept", "--nulls",
-               "--drop-collinear", "--out", "--batch-size", "--quiet", "--json", "--debug"]),
-    (["predict"], ["MODEL", "--out", "--keep", "--column", "--quiet", "--json", "--debug"]),
-    (["inspect"], ["--json", "--debug"]),
-    (["generate"], ["--rows", "--features", "--coef", "--intercept", "--noise", "--offset", "--seed",
-                    "--files"]),
-    (["demo"], ["--data", "--json"]),
-])
+@pytest.mark.parametrize(
+    "command, words",
+    [
+        ([], ["fit", "predict", "inspect", "generate", "demo"]),
+        (
+            ["fit"],
+            [
+                "--target",
+                "--features",
+                "--exclude",
+                "--weight",
+                "--no-intercept",
+                "--nulls",
+                "--drop-collinear",
+                "--out",
+                "--batch-size",
+                "--quiet",
+                "--json",
+                "--debug",
+            ],
+        ),
+        (["predict"], ["MODEL", "--out", "--keep", "--column", "--quiet", "--json", "--debug"]),
+        (["inspect"], ["--json", "--debug"]),
+        (
+            ["generate"],
+            [
+                "--rows",
+                "--features",
+                "--coef",
+                "--intercept",
+                "--noise",
+                "--offset",
+                "--seed",
+                "--files",
+            ],
+        ),
+        (["demo"], ["--data", "--json"]),
+    ],
+)
 def test_help(command, words):
     proc = run(*command, "--help")
     assert proc.returncode == 0, proc.stderr
@@ -387,4 +513,3 @@ def test_progress_draws_only_on_a_terminal():
     bar.advance(10)
     bar.close()
     assert quiet.getvalue() == ""
-

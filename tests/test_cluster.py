@@ -42,10 +42,16 @@ def cluster(compose, tmp_path_factory):
     address = f"tcp://127.0.0.1:{port}"
     logs = tmp_path_factory.mktemp("cluster")
     scheduler_cmd = _local(compose["services"]["scheduler"]["command"], port)
-    processes = [subprocess.Popen(scheduler_cmd, stdout=open(logs / "scheduler.log", "w"), stderr=subprocess.STDOUT)]
+    processes = [
+        subprocess.Popen(
+            scheduler_cmd, stdout=open(logs / "scheduler.log", "w"), stderr=subprocess.STDOUT
+        )
+    ]
     for name in ("worker-1", "worker-2"):
         cmd = _local(compose["services"][name]["command"], port)
-        processes.append(subprocess.Popen(cmd, stdout=open(logs / f"{name}.log", "w"), stderr=subprocess.STDOUT))
+        processes.append(
+            subprocess.Popen(cmd, stdout=open(logs / f"{name}.log", "w"), stderr=subprocess.STDOUT)
+        )
     from distributed import Client
 
     try:
@@ -82,12 +88,18 @@ def test_compose_file_describes_scheduler_two_workers_and_a_job(compose):
     services = compose["services"]
     assert set(services) == {"scheduler", "worker-1", "worker-2", "job"}
     assert services["scheduler"]["command"][:2] == ["dask", "scheduler"]
-    assert "8786:8786" in services["scheduler"]["ports"] and "8787:8787" in services["scheduler"]["ports"]
+    assert (
+        "8786:8786" in services["scheduler"]["ports"]
+        and "8787:8787" in services["scheduler"]["ports"]
+    )
     for name in ("worker-1", "worker-2"):
         assert services[name]["command"][:3] == ["dask", "worker", "tcp://scheduler:8786"]
         assert "./data:/app/data:ro" in services[name]["volumes"]
     job = services["job"]["command"]
-    assert job[:2] == ["streamreg", "fit"] and job[job.index("--scheduler") + 1] == "tcp://scheduler:8786"
+    assert (
+        job[:2] == ["streamreg", "fit"]
+        and job[job.index("--scheduler") + 1] == "tcp://scheduler:8786"
+    )
     assert {services[s].get("image") for s in services} == {"streamreg:latest"}
     assert services["scheduler"]["build"] == "."
     dockerfile = (ROOT / "Dockerfile").read_text()
@@ -116,8 +128,15 @@ def test_the_compose_job_runs_against_real_scheduler_and_workers(cluster, compos
 def many_files(tmp_path, rng):
     for i in range(24):
         x = rng.normal(size=(20000, 3))
-        write_parquet(tmp_path / "many" / f"part{i:02d}.parquet",
-                      {"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": x @ [1.0, -2.0, 0.5] + rng.normal(size=20000)})
+        write_parquet(
+            tmp_path / "many" / f"part{i:02d}.parquet",
+            {
+                "a": x[:, 0],
+                "b": x[:, 1],
+                "c": x[:, 2],
+                "y": x @ [1.0, -2.0, 0.5] + rng.normal(size=20000),
+            },
+        )
     return tmp_path / "many"
 
 
@@ -132,12 +151,19 @@ def test_a_worker_killed_mid_fit_does_not_change_the_result(cluster, many_files)
     for _attempt in range(4):
         result = {}
         runner = threading.Thread(
-            target=lambda out=result: out.setdefault("model", streamreg.fit(many_files, client=client, **options)))
+            target=lambda out=result: out.setdefault(
+                "model", streamreg.fit(many_files, client=client, **options)
+            )
+        )
         runner.start()
         victim = None
         while victim is None and runner.is_alive():
             # A worker that already holds a finished partition state and is working on more.
-            holding = {w for w, keys in client.has_what().items() if any("partition" in str(k) for k in keys)}
+            holding = {
+                w
+                for w, keys in client.has_what().items()
+                if any("partition" in str(k) for k in keys)
+            }
             busy = {w for w, keys in client.processing().items() if keys}
             both = sorted(holding & busy)
             if both:
@@ -158,10 +184,27 @@ def test_a_worker_killed_mid_fit_does_not_change_the_result(cluster, many_files)
 def test_unreachable_scheduler_is_one_sentence_not_a_hang(tmp_path):
     port = free_port()  # nothing listens here
     started = time.monotonic()
-    result = subprocess.run(["streamreg", "fit", str(ROOT / "data" / "hours_food"), "--target", "score",
-                             "--scheduler", f"tcp://127.0.0.1:{port}", "--timeout", "2"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            "streamreg",
+            "fit",
+            str(ROOT / "data" / "hours_food"),
+            "--target",
+            "score",
+            "--scheduler",
+            f"tcp://127.0.0.1:{port}",
+            "--timeout",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
-    assert f"could not reach the Dask scheduler at tcp://127.0.0.1:{port} within 2 s" in result.stderr
+    assert (
+        f"could not reach the Dask scheduler at tcp://127.0.0.1:{port} within 2 s" in result.stderr
+    )
     assert "Traceback" not in result.stderr
-    assert time.monotonic() - started < 110  # it returned: not a hang (the bound is the subprocess timeout)
+    assert (
+        time.monotonic() - started < 110
+    )  # it returned: not a hang (the bound is the subprocess timeout)

@@ -16,8 +16,9 @@ import streamreg
 @pytest.fixture(scope="module")
 def client():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, host="127.0.0.1") as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+    ) as cluster:
         with distributed.Client(cluster, set_as_default=False) as c:
             yield c
 
@@ -25,8 +26,14 @@ def client():
 @pytest.fixture
 def frame(rng):
     n = 3000
-    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.uniform(0, 1e3, size=n) + 1e6,
-                       "w": rng.uniform(0.5, 2.0, size=n), "g": rng.integers(0, 40, size=n)})
+    df = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.uniform(0, 1e3, size=n) + 1e6,
+            "w": rng.uniform(0.5, 2.0, size=n),
+            "g": rng.integers(0, 40, size=n),
+        }
+    )
     df["y"] = 2 + 3 * df["a"] - 0.01 * df["b"] + rng.normal(size=n)
     return df
 
@@ -51,11 +58,13 @@ def test_dask_dataframe_on_a_cluster_equals_pandas(client, frame):
 
 def test_dask_arrays_with_unknown_chunk_sizes(frame):
     ddf = dd.from_pandas(frame, npartitions=5)
-    x = ddf[["a", "b"]].to_dask_array()   # lengths unknown: chunks are NaN
+    x = ddf[["a", "b"]].to_dask_array()  # lengths unknown: chunks are NaN
     y = ddf["y"].to_dask_array()
     assert np.isnan(x.chunks[0][0])
     model = streamreg.fit(x, y)
-    ref = np.linalg.lstsq(np.column_stack([np.ones(len(frame)), frame[["a", "b"]]]), frame["y"], rcond=None)[0]
+    ref = np.linalg.lstsq(
+        np.column_stack([np.ones(len(frame)), frame[["a", "b"]]]), frame["y"], rcond=None
+    )[0]
     np.testing.assert_allclose(model.params, ref, rtol=1e-9)
     assert list(model.feature_names_in_) == ["x0", "x1"]
 
@@ -63,14 +72,18 @@ def test_dask_arrays_with_unknown_chunk_sizes(frame):
 def test_dask_arrays_with_numpy_y_and_weights(frame):
     x = da.from_array(frame[["a", "b"]].to_numpy(), chunks=(500, 1))
     model = streamreg.fit(x, frame["y"].to_numpy(), weight=frame["w"].to_numpy())
-    local = streamreg.fit(frame[["a", "b"]].to_numpy(), frame["y"].to_numpy(), weight=frame["w"].to_numpy())
+    local = streamreg.fit(
+        frame[["a", "b"]].to_numpy(), frame["y"].to_numpy(), weight=frame["w"].to_numpy()
+    )
     np.testing.assert_allclose(model.params, local.params, rtol=1e-12)
 
 
 def test_parquet_read_by_cluster_workers_equals_local(client, tmp_path, frame):
     for i in range(5):
-        part = frame.iloc[i * 600:(i + 1) * 600]
-        write_parquet(tmp_path / "d" / f"part{i}.parquet", {c: part[c].to_numpy() for c in frame.columns})
+        part = frame.iloc[i * 600 : (i + 1) * 600]
+        write_parquet(
+            tmp_path / "d" / f"part{i}.parquet", {c: part[c].to_numpy() for c in frame.columns}
+        )
     local = streamreg.fit(tmp_path / "d", target="y", features=["a", "b"])
     from distributed import get_task_stream
 
@@ -92,7 +105,7 @@ def test_lazy_prediction_computes_nothing_until_asked(frame):
         calls.append(part)
         return part
 
-    pieces = [frame.iloc[i:i + 1000] for i in range(0, len(frame), 1000)]
+    pieces = [frame.iloc[i : i + 1000] for i in range(0, len(frame), 1000)]
     ddf = dd.from_delayed([load(p) for p in pieces], meta=frame.iloc[:0])
     pred = model.predict(ddf)
     assert calls == []

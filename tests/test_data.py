@@ -33,17 +33,21 @@ def test_bundled_data_is_reproduced_by_the_readme_command(tmp_path, command):
     again = pq.read_table(tmp_path / "again")
     assert bundled.equals(again)
     assert json.loads((ROOT / folder / "_truth.json").read_text()) == json.loads(
-        (tmp_path / "again" / "_truth.json").read_text())
+        (tmp_path / "again" / "_truth.json").read_text()
+    )
 
 
 def test_two_readme_examples_exist():
     assert len(readme_generate_commands()) == 2
 
 
-@pytest.mark.parametrize("folder, coef, intercept, slack", [
-    ("study_hours", {"hours": 0.5}, 8.0, 4.0),
-    ("hours_food", {"hours": 5.0, "food": 2.0}, 10.0, 4.0),
-])
+@pytest.mark.parametrize(
+    "folder, coef, intercept, slack",
+    [
+        ("study_hours", {"hours": 0.5}, 8.0, 4.0),
+        ("hours_food", {"hours": 5.0, "food": 2.0}, 10.0, 4.0),
+    ],
+)
 def test_examples_recover_the_article_coefficients(folder, coef, intercept, slack):
     model = streamreg.fit(ROOT / "data" / folder, target="score")
     # Within `slack` standard errors of the truth (standard errors from the moments).
@@ -63,4 +67,6 @@ def test_demo_prints_both_fits_and_the_answer_to_the_article_question():
     assert "11 hours" in result.output
     data = json.loads(CliRunner().invoke(app, ["demo", "--json"]).output)
     model = streamreg.fit(ROOT / "data" / "study_hours", target="score")
-    assert data[0]["score_at_11_hours"] == pytest.approx(model.intercept_ + 11 * model.coef_[0], rel=1e-12)
+    assert data[0]["score_at_11_hours"] == pytest.approx(
+        model.intercept_ + 11 * model.coef_[0], rel=1e-12
+    )

@@ -75,7 +75,9 @@ def test_coefficients_equal_sklearn_and_statsmodels(data, solver, weighted, fit_
     assert est.fit(x, y, sample_weight=w) is est
     ref = LinearRegression(fit_intercept=fit_intercept).fit(x, y, sample_weight=w)
     np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-10)
-    np.testing.assert_allclose(est.intercept_, ref.intercept_, rtol=1e-10, atol=0 if fit_intercept else 1e-300)
+    np.testing.assert_allclose(
+        est.intercept_, ref.intercept_, rtol=1e-10, atol=0 if fit_intercept else 1e-300
+    )
     design = sm.add_constant(x) if fit_intercept else x
     sm_fit = sm.WLS(y, design, weights=np.ones(len(y)) if w is None else w).fit()
     np.testing.assert_allclose(est.model_.params, sm_fit.params, rtol=1e-10)
@@ -97,7 +99,9 @@ def test_fit_is_streamreg_fit(data):
 def test_score_is_r2(data):
     x, y, w = data
     est = StreamingLinearRegression().fit(x[:300], y[:300])
-    assert est.score(x[300:], y[300:]) == pytest.approx(r2_score(y[300:], est.predict(x[300:])), rel=1e-14)
+    assert est.score(x[300:], y[300:]) == pytest.approx(
+        r2_score(y[300:], est.predict(x[300:])), rel=1e-14
+    )
     assert est.score(x[:300], y[:300]) == pytest.approx(est.model_.r2_, rel=1e-10)
     weighted = est.score(x, y, sample_weight=w)
     assert weighted == pytest.approx(r2_score(y, est.predict(x), sample_weight=w), rel=1e-14)
@@ -127,7 +131,9 @@ def test_partial_fit_over_chunks_equals_one_fit(data, solver, nchunks, weighted)
     np.testing.assert_allclose(est.intercept_, whole.intercept_, rtol=1e-12)
     np.testing.assert_allclose(est.model_.bse, whole.model_.bse, rtol=1e-10)
     assert est.n_samples_seen_ == len(y) and est.model_.rows_read_ == len(y)
-    expected_kind = {"qr": "QRState", "exact": "ExactState"}.get(solver, "MomentState")  # auto: cholesky
+    expected_kind = {"qr": "QRState", "exact": "ExactState"}.get(
+        solver, "MomentState"
+    )  # auto: cholesky
     assert type(est.model_.state_).__name__ == expected_kind
     if weighted:
         assert est.model_.llf == pytest.approx(whole.model_.llf, rel=1e-12)
@@ -138,7 +144,7 @@ def test_exact_partial_fit_is_bit_for_bit_one_fit(data):
     whole = StreamingLinearRegression(solver="exact").fit(x, y, sample_weight=w)
     est = StreamingLinearRegression(solver="exact", batch_size=16)
     for lo in range(0, len(y), 57):
-        est.partial_fit(x[lo:lo + 57], y[lo:lo + 57], sample_weight=w[lo:lo + 57])
+        est.partial_fit(x[lo : lo + 57], y[lo : lo + 57], sample_weight=w[lo : lo + 57])
     assert est.model_.state_ == whole.model_.state_
     np.testing.assert_array_equal(_params(est), _params(whole))
 
@@ -155,12 +161,14 @@ def test_partial_fit_after_fit_adds_rows(data):
 def test_partial_fit_waits_for_enough_rows(data):
     x, y, _ = data
     est = StreamingLinearRegression()
-    with pytest.warns(UnsolvedWarning, match="kept the 2 rows .* only 2 usable rows for 5 coefficients"):
+    with pytest.warns(
+        UnsolvedWarning, match="kept the 2 rows .* only 2 usable rows for 5 coefficients"
+    ):
         est.partial_fit(x[:2], y[:2])
     with pytest.raises(NotFittedError):
         est.predict(x)
     for start in range(2, len(y), 100):
-        est.partial_fit(x[start:start + 100], y[start:start + 100])
+        est.partial_fit(x[start : start + 100], y[start : start + 100])
     whole = StreamingLinearRegression().fit(x, y)
     np.testing.assert_allclose(_params(est), _params(whole), rtol=1e-12)
 
@@ -168,7 +176,9 @@ def test_partial_fit_waits_for_enough_rows(data):
 def test_partial_fit_refuses_other_features(data):
     x, y, _ = data
     est = StreamingLinearRegression().partial_fit(x, y)
-    with pytest.raises(ValueError, match="X has 3 features, but StreamingLinearRegression is expecting 4"):
+    with pytest.raises(
+        ValueError, match="X has 3 features, but StreamingLinearRegression is expecting 4"
+    ):
         est.partial_fit(x[:, :3], y)
     frame = pd.DataFrame(x, columns=list("abcd"))
     named = StreamingLinearRegression().partial_fit(frame, y)
@@ -180,7 +190,9 @@ def test_partial_fit_refuses_other_features(data):
 def test_pandas_names_features_and_target(data):
     x, y, w = data
     frame = pd.DataFrame(x, columns=["hours", "price", "temp", "stamp"])
-    est = StreamingLinearRegression().fit(frame, pd.Series(y, name="score"), sample_weight=pd.Series(w))
+    est = StreamingLinearRegression().fit(
+        frame, pd.Series(y, name="score"), sample_weight=pd.Series(w)
+    )
     assert list(est.feature_names_in_) == ["hours", "price", "temp", "stamp"]
     assert list(est.model_.feature_names_in_) == list(est.feature_names_in_)
     assert est.model_.target == "score"
@@ -190,7 +202,10 @@ def test_pandas_names_features_and_target(data):
     with pytest.warns(UserWarning, match="X does not have valid feature names"):
         est.predict(x)
     np.testing.assert_allclose(  # the engine's model selects columns by name
-        est.model_.predict(frame[["price", "hours", "temp", "stamp"]]), est.predict(frame), rtol=1e-15)
+        est.model_.predict(frame[["price", "hours", "temp", "stamp"]]),
+        est.predict(frame),
+        rtol=1e-15,
+    )
 
 
 def test_awkward_column_names_still_fit(data):
@@ -208,16 +223,19 @@ def test_awkward_column_names_still_fit(data):
 # ---------------------------------------------------------------- parameters, cloning, pickling
 def test_get_params_clone_and_set_params_round_trip(data):
     x, y, _ = data
-    params = dict(fit_intercept=False, solver="qr", batch_size=17, drop_collinear=True, nulls="drop",
-                  sgd=None)
+    params = dict(
+        fit_intercept=False, solver="qr", batch_size=17, drop_collinear=True, nulls="drop", sgd=None
+    )
     est = StreamingLinearRegression(**params)
     assert est.get_params() == params
     twin = clone(est.fit(x, y))
     assert twin.get_params() == params and not hasattr(twin, "coef_")
     assert StreamingLinearRegression().set_params(**params).get_params() == params
     np.testing.assert_allclose(twin.fit(x, y).coef_, est.coef_, rtol=0)
-    assert " ".join(repr(est).split()) == ("StreamingLinearRegression(batch_size=17, drop_collinear=True, "
-                                           "fit_intercept=False, nulls='drop', solver='qr')")
+    assert " ".join(repr(est).split()) == (
+        "StreamingLinearRegression(batch_size=17, drop_collinear=True, "
+        "fit_intercept=False, nulls='drop', solver='qr')"
+    )
 
 
 def test_pickled_estimator_predicts_and_keeps_streaming(data):
@@ -236,12 +254,18 @@ def test_works_in_a_pipeline(data):
     np.testing.assert_allclose(pipe.predict(x), LinearRegression().fit(x, y).predict(x), rtol=1e-10)
 
 
-@pytest.mark.parametrize("params, words", [
-    (dict(solver="lsqr"), "solver must be one of auto, cholesky, qr, exact, sgd, newton, lbfgs; got 'lsqr'"),
-    (dict(nulls="keep"), "nulls must be one of drop, error; got 'keep'"),
-    (dict(batch_size=0), "batch_size must be a positive number of rows or None; got 0"),
-    (dict(batch_size=2.5), "batch_size must be a positive number of rows or None; got 2.5"),
-])
+@pytest.mark.parametrize(
+    "params, words",
+    [
+        (
+            dict(solver="lsqr"),
+            "solver must be one of auto, cholesky, qr, exact, sgd, newton, lbfgs; got 'lsqr'",
+        ),
+        (dict(nulls="keep"), "nulls must be one of drop, error; got 'keep'"),
+        (dict(batch_size=0), "batch_size must be a positive number of rows or None; got 0"),
+        (dict(batch_size=2.5), "batch_size must be a positive number of rows or None; got 2.5"),
+    ],
+)
 def test_bad_parameters_are_named_at_fit(data, params, words):
     x, y, _ = data
     est = StreamingLinearRegression(**params)  # __init__ only stores
@@ -253,7 +277,9 @@ def test_bad_parameters_are_named_at_fit(data, params, words):
 def test_predict_checks_the_number_of_features(data):
     x, y, _ = data
     est = StreamingLinearRegression().fit(x, y)
-    with pytest.raises(ValueError, match="X has 3 features, but StreamingLinearRegression is expecting 4"):
+    with pytest.raises(
+        ValueError, match="X has 3 features, but StreamingLinearRegression is expecting 4"
+    ):
         est.predict(x[:, :3])
 
 
@@ -291,7 +317,9 @@ def test_partial_fit_with_dask_input_points_to_fit(data):
     da = pytest.importorskip("dask.array")
     x, y, _ = data
     with pytest.raises(InputError, match="for a Dask collection call fit"):
-        StreamingLinearRegression().partial_fit(da.from_array(x, chunks=100), da.from_array(y, chunks=100))
+        StreamingLinearRegression().partial_fit(
+            da.from_array(x, chunks=100), da.from_array(y, chunks=100)
+        )
 
 
 # ---------------------------------------------------------------- dask (the engine's own input)
@@ -301,17 +329,26 @@ def test_fit_on_dask_arrays_and_dataframes_equals_numpy(data):
 
     x, y, w = data
     numpy_fit = StreamingLinearRegression().fit(x, y, sample_weight=w)
-    est = StreamingLinearRegression().fit(da.from_array(x, chunks=(90, 4)), da.from_array(y, chunks=90),
-                                          sample_weight=da.from_array(w, chunks=90))
+    est = StreamingLinearRegression().fit(
+        da.from_array(x, chunks=(90, 4)),
+        da.from_array(y, chunks=90),
+        sample_weight=da.from_array(w, chunks=90),
+    )
     np.testing.assert_allclose(_params(est), _params(numpy_fit), rtol=1e-12)
     assert est.n_features_in_ == 4 and not hasattr(est, "feature_names_in_")
-    np.testing.assert_allclose(np.asarray(est.predict(da.from_array(x, chunks=(90, 4)))),
-                               numpy_fit.predict(x), rtol=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(est.predict(da.from_array(x, chunks=(90, 4)))), numpy_fit.predict(x), rtol=1e-12
+    )
 
     frame = pd.DataFrame(x, columns=list("abcd"))
     ddf = dd.from_pandas(frame, npartitions=3)
-    named = StreamingLinearRegression().fit(ddf, dd.from_pandas(pd.Series(y, name="y"), npartitions=3))
-    np.testing.assert_allclose(_params(named), _params(StreamingLinearRegression().fit(x, y)), rtol=1e-12)
+    named = StreamingLinearRegression().fit(
+        ddf, dd.from_pandas(pd.Series(y, name="y"), npartitions=3)
+    )
+    np.testing.assert_allclose(
+        _params(named), _params(StreamingLinearRegression().fit(x, y)), rtol=1e-12
+    )
     assert list(named.feature_names_in_) == list("abcd")
-    np.testing.assert_allclose(named.predict(frame), StreamingLinearRegression().fit(x, y).predict(x),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        named.predict(frame), StreamingLinearRegression().fit(x, y).predict(x), rtol=1e-12
+    )

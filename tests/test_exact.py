@@ -38,7 +38,7 @@ def stream_nist(case, rows=7) -> ExactState:
     z = np.column_stack([case.x, case.y])
     state = ExactState.empty([*case.feature_names, "y"])
     for start in range(0, len(z), rows):
-        assert state.update(z[start:start + rows]) is state
+        assert state.update(z[start : start + rows]) is state
     return state
 
 
@@ -49,7 +49,13 @@ def nist_statistics(case, state, sol):
     if case.fit_intercept:
         mean_x = state.mean[:-1]
         sd_intercept = np.sqrt(sigma2 * (1.0 / n + mean_x @ sol.xtx_inv @ mean_x))
-        return np.r_[sol.intercept, sol.coef], sd_intercept, sd, np.sqrt(sigma2), 1.0 - sol.ssr / sol.tss
+        return (
+            np.r_[sol.intercept, sol.coef],
+            sd_intercept,
+            sd,
+            np.sqrt(sigma2),
+            1.0 - sol.ssr / sol.tss,
+        )
     return sol.coef, None, sd, np.sqrt(sigma2), 1.0 - sol.ssr / sol.tss
 
 
@@ -60,7 +66,7 @@ def test_nist_reaches_the_float64_ceiling(name):
     sol = solve_exact(state, fit_intercept=case.fit_intercept)
     params, sd_intercept, sd, residual_sd, r2 = nist_statistics(case, state, sol)
     ceiling = nist.CEILING[name]
-    digits = min(13.0, ceiling - 0.3)       # "≥ 13 where the ceiling allows"
+    digits = min(13.0, ceiling - 0.3)  # "≥ 13 where the ceiling allows"
     scores = {
         "params": nist.lre(params, case.params),
         "slope SD": nist.lre(sd, case.param_sd[1:] if case.fit_intercept else case.param_sd),
@@ -89,7 +95,7 @@ def test_nist_state_does_not_depend_on_the_batch_size():
 # ---------------------------------------------------------------- bit-identical merges
 mixed = st.one_of(
     st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
-    st.floats(allow_nan=False, allow_infinity=False),            # the whole float64 range, subnormals too
+    st.floats(allow_nan=False, allow_infinity=False),  # the whole float64 range, subnormals too
     st.integers(-3, 3).map(float),
 )
 
@@ -98,8 +104,19 @@ mixed = st.one_of(
 def batches(draw, min_rows=1, max_rows=12):
     n = draw(st.integers(min_rows, max_rows))
     z = draw(arrays(np.float64, (n, 3), elements=mixed))
-    weights = draw(st.one_of(st.none(), arrays(np.float64, n, elements=st.one_of(
-        st.floats(min_value=0.0, max_value=1e300), st.floats(min_value=0.0, max_value=4.0)))))
+    weights = draw(
+        st.one_of(
+            st.none(),
+            arrays(
+                np.float64,
+                n,
+                elements=st.one_of(
+                    st.floats(min_value=0.0, max_value=1e300),
+                    st.floats(min_value=0.0, max_value=4.0),
+                ),
+            ),
+        )
+    )
     return z, weights
 
 
@@ -136,7 +153,7 @@ def test_any_chunking_order_or_merge_tree_gives_a_bit_identical_state(batch, cut
     tree = merge_tree(z, w, cuts)
     one_by_one = ExactState.empty(NAMES)
     for i in reversed(order):
-        one_by_one.update(z[i:i + 1], None if w is None else w[i:i + 1])
+        one_by_one.update(z[i : i + 1], None if w is None else w[i : i + 1])
     assert whole == shuffled == tree == one_by_one
     assert json.dumps(whole.to_dict()) == json.dumps(tree.to_dict())
     assert solve_or_error(whole) == solve_or_error(tree) == solve_or_error(shuffled)
@@ -165,8 +182,8 @@ def test_sub_batches_and_sparse_tails_are_exact(monkeypatch, rng, weighted):
     monkeypatch.setattr(exact_slicing, "_TAIL_MIN_WORK", 0)
     monkeypatch.setattr(exact_lattice.LatticeSums, "_FLUSH_EVERY", 3)
     z = rng.normal(size=(300, 3)) * [1.0, 1e3, 1e-3]
-    z[rng.random(z.shape) < 0.03] *= 1e-250         # a few values far below their column's top
-    z[:, 0] = np.round(z[:, 0] * 8)                 # small integers: one slice
+    z[rng.random(z.shape) < 0.03] *= 1e-250  # a few values far below their column's top
+    z[:, 0] = np.round(z[:, 0] * 8)  # small integers: one slice
     w = rng.uniform(0.1, 3.0, size=300) if weighted else None
     state = state_of(z, w)
     ws = [Fraction(1)] * 300 if w is None else [Fraction(v) for v in w]
@@ -182,11 +199,14 @@ def test_sub_batches_and_sparse_tails_are_exact(monkeypatch, rng, weighted):
 
 # ---------------------------------------------------------------- exact rationals
 def mixed_problem(rng, n=12):
-    x = np.column_stack([
-        1e9 + rng.uniform(0, 1, size=n),                                   # a timestamp-like offset
-        rng.normal(size=n) * 10.0 ** rng.integers(-200, 201, size=n),      # 1e-200 … 1e200 in one column
-        rng.normal(size=n) * 1e-3 + 5.0,
-    ])
+    x = np.column_stack(
+        [
+            1e9 + rng.uniform(0, 1, size=n),  # a timestamp-like offset
+            rng.normal(size=n)
+            * 10.0 ** rng.integers(-200, 201, size=n),  # 1e-200 … 1e200 in one column
+            rng.normal(size=n) * 1e-3 + 5.0,
+        ]
+    )
     y = 3.0 + (x[:, 0] - 1e9) * 2.0 - x[:, 2] + rng.normal(size=n) * 1e-2
     return x, y, rng.uniform(0.2, 5.0, size=n)
 
@@ -200,7 +220,7 @@ def test_coefficients_are_the_exact_solution_rounded_once(seed, weighted, fit_in
     z = np.column_stack([x, y])
     state = ExactState.empty(NAMES[:2] + ("c", "y"))
     for start in range(0, len(z), 5):
-        state.update(z[start:start + 5], None if w is None else w[start:start + 5])
+        state.update(z[start : start + 5], None if w is None else w[start : start + 5])
     sol = solve_exact(state, fit_intercept=fit_intercept)
     b0, beta = exact_lstsq(x, y, w, fit_intercept=fit_intercept)
     # Correct rounding of the exact rational solution: relative error ≤ 2^-53.
@@ -217,11 +237,19 @@ def test_ssr_tss_and_inverse_are_exact_rationals_rounded_once(rng):
     cols = [[Fraction(v) for v in col] for col in (*x.T, y)]
     total = sum(ws)
     means = [sum(a * b for a, b in zip(ws, c)) / total for c in cols]
-    m = [[sum(a * (u - means[i]) * (v - means[j]) for a, u, v in zip(ws, cols[i], cols[j]))
-          for j in range(3)] for i in range(3)]
+    m = [
+        [
+            sum(a * (u - means[i]) * (v - means[j]) for a, u, v in zip(ws, cols[i], cols[j]))
+            for j in range(3)
+        ]
+        for i in range(3)
+    ]
     det = m[0][0] * m[1][1] - m[0][1] * m[1][0]
     inverse = [[m[1][1] / det, -m[0][1] / det], [-m[1][0] / det, m[0][0] / det]]
-    beta = [inverse[0][0] * m[0][2] + inverse[0][1] * m[1][2], inverse[1][0] * m[0][2] + inverse[1][1] * m[1][2]]
+    beta = [
+        inverse[0][0] * m[0][2] + inverse[0][1] * m[1][2],
+        inverse[1][0] * m[0][2] + inverse[1][1] * m[1][2],
+    ]
     ssr = m[2][2] - beta[0] * m[0][2] - beta[1] * m[1][2]
     assert sol.ssr == float(ssr) and sol.tss == float(m[2][2])
     assert sol.xtx_inv.tolist() == [[float(v) for v in row] for row in inverse]
@@ -232,10 +260,13 @@ def test_ssr_tss_and_inverse_are_exact_rationals_rounded_once(rng):
 def test_refinement_path_matches_exact_elimination_bit_for_bit(monkeypatch, rng):
     p, n = 24, 400
     x = rng.normal(size=(n, p)) * rng.uniform(0.5, 20, size=p) + rng.uniform(-1e4, 1e4, size=p)
-    x[:, 7] = x[:, 3] + 1e-4 * rng.normal(size=n)            # condition number ~1e10
+    x[:, 7] = x[:, 3] + 1e-4 * rng.normal(size=n)  # condition number ~1e10
     y = 7.5 + x @ rng.uniform(1, 3, size=p) + rng.normal(scale=2.0, size=n)
-    state = ExactState.from_arrays(np.column_stack([x, y]), rng.uniform(0.5, 2, size=n),
-                                   names=[f"x{j}" for j in range(p)] + ["y"])
+    state = ExactState.from_arrays(
+        np.column_stack([x, y]),
+        rng.uniform(0.5, 2, size=n),
+        names=[f"x{j}" for j in range(p)] + ["y"],
+    )
     calls = []
     refine = exact_solve._refined_fit
     monkeypatch.setattr(exact_solve, "_refined_fit", lambda *a: calls.append(1) or refine(*a))
@@ -243,15 +274,17 @@ def test_refinement_path_matches_exact_elimination_bit_for_bit(monkeypatch, rng)
     refined = solve_exact(state)
     monkeypatch.setattr(exact_solve, "BAREISS_MAX_FEATURES", 100)
     eliminated = solve_exact(state)
-    assert calls == [1]                                       # refinement ran, and converged
-    assert np.array_equal(refined.coef, eliminated.coef) and refined.intercept == eliminated.intercept
+    assert calls == [1]  # refinement ran, and converged
+    assert (
+        np.array_equal(refined.coef, eliminated.coef) and refined.intercept == eliminated.intercept
+    )
     assert refined.ssr == eliminated.ssr
     np.testing.assert_allclose(refined.xtx_inv, eliminated.xtx_inv, rtol=2.0**-52, atol=0)
 
 
 # ---------------------------------------------------------------- collinearity
 def collinear_data(rng, n=40):
-    a = np.round(rng.normal(size=n) * 1e3) / 64          # few significant bits: 2a − b is exact
+    a = np.round(rng.normal(size=n) * 1e3) / 64  # few significant bits: 2a − b is exact
     b = np.round(rng.normal(size=n) * 1e3) / 64 + 1e6
     y = a - 0.5 * b + rng.normal(size=n)
     return a, b, y
@@ -265,12 +298,16 @@ def test_an_exact_linear_combination_is_aliased_and_named(monkeypatch, rng, elim
     c = 2 * a - b + 7.0
     assert all(Fraction(ci) == 2 * Fraction(ai) - Fraction(bi) + 7 for ai, bi, ci in zip(a, b, c))
     state = ExactState.from_arrays(np.column_stack([a, b, c, y]), names=["a", "b", "c", "y"])
-    with pytest.raises(CollinearityError, match="column 'c' is a linear combination of .*the intercept.*'a'.*'b'"):
+    with pytest.raises(
+        CollinearityError, match="column 'c' is a linear combination of .*the intercept.*'a'.*'b'"
+    ):
         solve_exact(state)
     sol = solve_exact(state, drop_collinear=True)
     assert sol.aliased == ["c"] and np.isnan(sol.coef[2]) and sol.rank == 3
     assert sol.xtx_inv.shape == (2, 2) and any("collinear" in w for w in sol.warnings)
-    reference = solve_exact(ExactState.from_arrays(np.column_stack([a, b, y]), names=["a", "b", "y"]))
+    reference = solve_exact(
+        ExactState.from_arrays(np.column_stack([a, b, y]), names=["a", "b", "y"])
+    )
     assert np.array_equal(sol.coef[:2], reference.coef) and sol.intercept == reference.intercept
 
 
@@ -281,7 +318,10 @@ def test_a_combination_rounded_in_float64_is_aliased(rng):
     b = rng.normal(size=40) * 11.3 + 5
     y = a - b + rng.normal(size=40)
     c = 2 * a - 0.5 * b + 3.1
-    assert any(Fraction(ci) != 2 * Fraction(ai) - Fraction(bi) / 2 + Fraction(3.1) for ai, bi, ci in zip(a, b, c))
+    assert any(
+        Fraction(ci) != 2 * Fraction(ai) - Fraction(bi) / 2 + Fraction(3.1)
+        for ai, bi, ci in zip(a, b, c)
+    )
     state = ExactState.from_arrays(np.column_stack([a, b, c, y]), names=["a", "b", "c", "y"])
     with pytest.raises(CollinearityError, match="up to the rounding of float64 data"):
         solve_exact(state)
@@ -294,8 +334,10 @@ def test_a_nearly_collinear_column_is_not_aliased(monkeypatch, rng, elimination)
         monkeypatch.setattr(exact_solve, "BAREISS_MAX_FEATURES", 1)
     a, b, y = collinear_data(rng)
     c = 2 * a - b
-    c[3] += 2.0**-20                       # one row off by 1e-6 (relative 1e-12)
-    sol = solve_exact(ExactState.from_arrays(np.column_stack([a, b, c, y]), names=["a", "b", "c", "y"]))
+    c[3] += 2.0**-20  # one row off by 1e-6 (relative 1e-12)
+    sol = solve_exact(
+        ExactState.from_arrays(np.column_stack([a, b, c, y]), names=["a", "b", "c", "y"])
+    )
     assert sol.aliased == [] and np.isfinite(sol.coef).all() and sol.rank == 4
     assert sol.condition_number > 1e10
 
@@ -382,7 +424,7 @@ def test_a_non_finite_batch_gives_a_non_finite_state(bad, where):
     before = z.copy()
     state = ExactState.from_arrays(z, w, names=NAMES, overwrite=True)
     assert not state.is_finite() and state.n_rows == 4
-    np.testing.assert_array_equal(z, before)               # NaN/inf positions (and all else) untouched
+    np.testing.assert_array_equal(z, before)  # NaN/inf positions (and all else) untouched
     assert np.isnan(state.mean).all() and np.isnan(state.weight_sum)
     merged = state_of(np.ones((2, 3))) + state
     assert not merged.is_finite() and merged.n_rows == 6

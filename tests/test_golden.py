@@ -45,10 +45,16 @@ def _data(folder: Path) -> list[str]:
         b = rng.normal(size=n) * 10 + 1e4
         c = rng.uniform(-1, 1, size=n)
         y = 1 + 2 * a - 0.5 * b + 3 * c + rng.normal(size=n)
-        table = pa.table({
-            "a": pa.array(a, mask=rng.random(n) < 0.01), "b": b, "c": c, "y": y,
-            "w": rng.uniform(0.5, 2.0, size=n), "g": rng.integers(0, 30, size=n),
-        })
+        table = pa.table(
+            {
+                "a": pa.array(a, mask=rng.random(n) < 0.01),
+                "b": b,
+                "c": c,
+                "y": y,
+                "w": rng.uniform(0.5, 2.0, size=n),
+                "g": rng.integers(0, 30, size=n),
+            }
+        )
         path = folder / f"part-{i}.parquet"
         pq.write_table(table, path, row_group_size=200)
         paths.append(str(path.relative_to(folder.parent)))
@@ -107,7 +113,9 @@ def test_saved_model_is_byte_identical(workdir, case):
 
 def test_saved_state_is_byte_identical(workdir):
     files = _data(workdir / "data")
-    model = streamreg.fit(files, target="y", features=["a", "b", "c"], solver="cholesky", batch_size=300)
+    model = streamreg.fit(
+        files, target="y", features=["a", "b", "c"], solver="cholesky", batch_size=300
+    )
     model.state_.save(workdir / "state.json")
     _check("state-moments.json", (workdir / "state.json").read_text(), workdir)
 
@@ -115,9 +123,11 @@ def test_saved_state_is_byte_identical(workdir):
 @pytest.mark.parametrize("solver", ["exact", "cholesky"])
 def test_job_store_is_byte_identical(workdir, solver):
     _data(workdir / "data")
-    text = (f'inputs = ["data/"]\n[model]\ntarget = "y"\nfeatures = ["a", "b", "c"]\nsolver = "{solver}"\n'
-            '[state]\nlocation = "state/"\ncheckpoint_row_groups = 1\nbatch_size = 300\n'
-            '[outputs]\nmodel = "out/model.json"\n')
+    text = (
+        f'inputs = ["data/"]\n[model]\ntarget = "y"\nfeatures = ["a", "b", "c"]\nsolver = "{solver}"\n'
+        '[state]\nlocation = "state/"\ncheckpoint_row_groups = 1\nbatch_size = 300\n'
+        '[outputs]\nmodel = "out/model.json"\n'
+    )
     (workdir / "job.toml").write_text(text)
     result = run_job(parse_job(text, path=str(workdir / "job.toml")))
     assert result.status == "published"

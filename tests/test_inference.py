@@ -12,13 +12,26 @@ from sklearn.datasets import load_diabetes
 
 import streamreg
 
-SCALARS = ["rsquared", "rsquared_adj", "fvalue", "llf", "aic", "bic", "ssr", "scale",
-           "df_model", "df_resid", "nobs"]
+SCALARS = [
+    "rsquared",
+    "rsquared_adj",
+    "fvalue",
+    "llf",
+    "aic",
+    "bic",
+    "ssr",
+    "scale",
+    "df_model",
+    "df_resid",
+    "nobs",
+]
 VECTORS = ["params", "bse", "tvalues"]
 
 
 def assert_close(a, b, rtol=1e-8):
-    np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=rtol, atol=0)
+    np.testing.assert_allclose(
+        np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=rtol, atol=0
+    )
 
 
 def assert_close_p(a, b):
@@ -54,7 +67,9 @@ def assert_matches(model, ref):
 
 
 def write_frame(path, frame: pd.DataFrame, row_group_size=None):
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=row_group_size)
+    pq.write_table(
+        pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=row_group_size
+    )
     return path
 
 
@@ -70,13 +85,15 @@ def sm_fit(frame, target, features, weight=None, intercept=True, **fit_kw):
 @pytest.fixture
 def synthetic(tmp_path, rng):
     n = 700
-    frame = pd.DataFrame({
-        "a": rng.normal(size=n) * 3 + 10,
-        "b": rng.uniform(-5, 5, size=n),
-        "c": rng.exponential(size=n) + 1e4,
-        "w": rng.uniform(0.2, 4.0, size=n),
-        "g": rng.choice(["north", "south", "east", "west", "up", "down", "in"], size=n),
-    })
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=n) * 3 + 10,
+            "b": rng.uniform(-5, 5, size=n),
+            "c": rng.exponential(size=n) + 1e4,
+            "w": rng.uniform(0.2, 4.0, size=n),
+            "g": rng.choice(["north", "south", "east", "west", "up", "down", "in"], size=n),
+        }
+    )
     noise = rng.normal(size=n) * (1 + np.abs(frame["b"]))  # heteroskedastic on purpose
     frame["y"] = 3 + 0.5 * frame["a"] - 2 * frame["b"] + 0.1 * frame["c"] + noise
     return frame, write_frame(tmp_path / "syn.parquet", frame, row_group_size=100)
@@ -88,8 +105,14 @@ def synthetic(tmp_path, rng):
 def test_nonrobust_inference_matches_statsmodels(synthetic, weighted, intercept, batch_size):
     frame, path = synthetic
     features = ["a", "b", "c"]
-    model = streamreg.fit(path, target="y", features=features, weight="w" if weighted else None,
-                          fit_intercept=intercept, batch_size=batch_size)
+    model = streamreg.fit(
+        path,
+        target="y",
+        features=features,
+        weight="w" if weighted else None,
+        fit_intercept=intercept,
+        batch_size=batch_size,
+    )
     ref = sm_fit(frame, "y", features, "w" if weighted else None, intercept)
     assert model.cov_type == "nonrobust" and model.use_t
     assert_matches(model, ref)
@@ -102,8 +125,15 @@ def test_nonrobust_inference_matches_statsmodels(synthetic, weighted, intercept,
 def test_robust_inference_matches_statsmodels(synthetic, cov_type, weighted, intercept):
     frame, path = synthetic
     features = ["a", "b", "c"]
-    model = streamreg.fit(path, target="y", features=features, weight="w" if weighted else None,
-                          fit_intercept=intercept, batch_size=64, cov_type=cov_type)
+    model = streamreg.fit(
+        path,
+        target="y",
+        features=features,
+        weight="w" if weighted else None,
+        fit_intercept=intercept,
+        batch_size=64,
+        cov_type=cov_type,
+    )
     ref = sm_fit(frame, "y", features, "w" if weighted else None, intercept, cov_type=cov_type)
     assert model.cov_type == cov_type and not model.use_t
     assert_matches(model, ref)
@@ -114,12 +144,29 @@ def test_robust_inference_matches_statsmodels(synthetic, cov_type, weighted, int
 def test_cluster_robust_inference_matches_statsmodels(synthetic, weighted, spelling):
     frame, path = synthetic
     features = ["a", "b", "c"]
-    kwargs = {"cov_type": "cluster:g"} if spelling == "cluster:g" else {"cov_type": "cluster", "groups": "g"}
-    model = streamreg.fit(path, target="y", features=features, weight="w" if weighted else None,
-                          batch_size=50, **kwargs)
+    kwargs = (
+        {"cov_type": "cluster:g"}
+        if spelling == "cluster:g"
+        else {"cov_type": "cluster", "groups": "g"}
+    )
+    model = streamreg.fit(
+        path,
+        target="y",
+        features=features,
+        weight="w" if weighted else None,
+        batch_size=50,
+        **kwargs,
+    )
     codes = pd.factorize(frame["g"])[0]
-    ref = sm_fit(frame, "y", features, "w" if weighted else None, True, cov_type="cluster",
-                 cov_kwds={"groups": codes})
+    ref = sm_fit(
+        frame,
+        "y",
+        features,
+        "w" if weighted else None,
+        True,
+        cov_type="cluster",
+        cov_kwds={"groups": codes},
+    )
     assert model.cov_type == "cluster"
     assert_matches(model, ref)
 
@@ -134,7 +181,9 @@ def test_robust_errors_do_not_depend_on_chunking(synthetic):
 def test_robust_errors_survive_large_offsets(tmp_path, rng):
     n = 500
     frame = pd.DataFrame({"t": 1.6e9 + rng.uniform(0, 100, size=n)})
-    frame["y"] = 2.0 + 0.03 * (frame["t"] - 1.6e9) + rng.normal(size=n) * (1 + (frame["t"] - 1.6e9) / 50)
+    frame["y"] = (
+        2.0 + 0.03 * (frame["t"] - 1.6e9) + rng.normal(size=n) * (1 + (frame["t"] - 1.6e9) / 50)
+    )
     path = write_frame(tmp_path / "ts.parquet", frame, row_group_size=64)
     model = streamreg.fit(path, target="y", cov_type="HC1", batch_size=100)
     centered = frame.assign(t=frame["t"] - 1.6e9)
@@ -148,8 +197,9 @@ def test_real_data_longley_from_statsmodels(tmp_path, intercept):
     data = sm.datasets.longley.load_pandas().data
     path = write_frame(tmp_path / "longley.parquet", data, row_group_size=5)
     features = [c for c in data.columns if c != "TOTEMP"]
-    model = streamreg.fit(path, target="TOTEMP", features=features, fit_intercept=intercept,
-                          batch_size=3, solver="qr")
+    model = streamreg.fit(
+        path, target="TOTEMP", features=features, fit_intercept=intercept, batch_size=3, solver="qr"
+    )
     assert_matches(model, sm_fit(data, "TOTEMP", features, None, intercept))
 
 
@@ -159,7 +209,9 @@ def test_real_data_diabetes_from_scikit_learn(tmp_path):
     path = write_frame(tmp_path / "diabetes.parquet", frame, row_group_size=100)
     features = list(bunch.feature_names)
     for cov_type in (None, "HC3"):
-        model = streamreg.fit(path, target="target", features=features, batch_size=57, cov_type=cov_type)
+        model = streamreg.fit(
+            path, target="target", features=features, batch_size=57, cov_type=cov_type
+        )
         kw = {"cov_type": cov_type} if cov_type else {}
         assert_matches(model, sm_fit(frame, "target", features, None, True, **kw))
 

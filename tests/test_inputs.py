@@ -51,12 +51,18 @@ def test_series_name_becomes_the_target(data):
     assert model.target == "score" and list(model.feature_names_in_) == ["a", "b", "c"]
 
 
-@pytest.mark.parametrize("bad, words", [
-    (lambda x, y: streamreg.fit(x[:, 0], y), "X must be 2-D"),
-    (lambda x, y: streamreg.fit(x, y[:-1]), "X has 250 rows but y has 249"),
-    (lambda x, y: streamreg.fit(x, y, weight=np.ones(3)), "sample_weight has 3"),
-    (lambda x, y: streamreg.fit(pd.DataFrame(x, columns=list("abc"))), "a target column is required"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (lambda x, y: streamreg.fit(x[:, 0], y), "X must be 2-D"),
+        (lambda x, y: streamreg.fit(x, y[:-1]), "X has 250 rows but y has 249"),
+        (lambda x, y: streamreg.fit(x, y, weight=np.ones(3)), "sample_weight has 3"),
+        (
+            lambda x, y: streamreg.fit(pd.DataFrame(x, columns=list("abc"))),
+            "a target column is required",
+        ),
+    ],
+)
 def test_bad_in_memory_input_is_one_clear_error(data, bad, words):
     x, y, _ = data
     with pytest.raises(streamreg.InputError, match=words):
@@ -70,5 +76,7 @@ def test_nan_in_memory_is_dropped_and_named(data):
     model = streamreg.fit(x, y)
     assert model.rows_dropped_by_column_ == {"x1": 1} and model.n_samples_ == 249
     x[7, 2] = np.inf
-    with pytest.raises(streamreg.DataError, match="'x2' holds an infinite value in row 7 of the in-memory data"):
+    with pytest.raises(
+        streamreg.DataError, match="'x2' holds an infinite value in row 7 of the in-memory data"
+    ):
         streamreg.fit(x, y)

@@ -39,16 +39,29 @@ BATCH = 50
 
 
 # ---------------------------------------------------------------------- helpers
-def write_part(folder: Path, i: int, *, rows: int = 400, row_group: int = 100, seed: int = 0,
-               name: str | None = None) -> Path:
+def write_part(
+    folder: Path,
+    i: int,
+    *,
+    rows: int = 400,
+    row_group: int = 100,
+    seed: int = 0,
+    name: str | None = None,
+) -> Path:
     """Part ``i``: y = 1 + 1.5·x1 − 0.2·x2 + 4·x3 + noise, offset columns, ~1% nulls in x1."""
     rng = np.random.default_rng([seed, i])
     x = rng.normal(size=(rows, 3)) * [1.0, 10.0, 0.1] + [0.0, 100.0, 5.0]
     y = 1 + x @ np.array([1.5, -0.2, 4.0]) + rng.normal(size=rows)
     path = folder / (name or f"part-{i:03d}.parquet")
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.table({"x1": pa.array(x[:, 0], mask=rng.random(rows) < 0.01), "x2": x[:, 1],
-                      "x3": x[:, 2], "y": y})
+    table = pa.table(
+        {
+            "x1": pa.array(x[:, 0], mask=rng.random(rows) < 0.01),
+            "x2": x[:, 1],
+            "x3": x[:, 2],
+            "y": y,
+        }
+    )
     pq.write_table(table, path, row_group_size=row_group)
     return path
 
@@ -65,9 +78,13 @@ def toml_value(value) -> str:
 
 def write_job(folder: Path, *, inputs=("data/",), name: str = "job.toml", **sections) -> Path:
     """A job file; ``sections`` override keys of model, state, outputs, run, storage."""
-    base = {"model": {"target": "y", "solver": "exact"},
-            "state": {"location": "state/", "checkpoint_row_groups": 1, "batch_size": BATCH},
-            "outputs": {"model": "out/model.json"}, "run": {}, "storage": {}}
+    base = {
+        "model": {"target": "y", "solver": "exact"},
+        "state": {"location": "state/", "checkpoint_row_groups": 1, "batch_size": BATCH},
+        "outputs": {"model": "out/model.json"},
+        "run": {},
+        "storage": {},
+    }
     for key, values in sections.items():
         base[key] = {**base[key], **values}
     lines = [f"inputs = {toml_value(list(inputs))}"]
@@ -81,8 +98,9 @@ def write_job(folder: Path, *, inputs=("data/",), name: str = "job.toml", **sect
 
 
 def run_cli(*args, cwd=None, timeout=120):
-    return subprocess.run(["streamreg", *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          timeout=timeout)
+    return subprocess.run(
+        ["streamreg", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout
+    )
 
 
 def reference(files, solver: str = "exact"):
@@ -144,16 +162,37 @@ def test_job_init_writes_a_spec_that_parses_and_validates(tmp_path):
     assert "exists; pass --force" in one_sentence(again.stderr)
 
 
-@pytest.mark.parametrize("edit, message", [
-    ({"state": {"batch_size": "big"}}, "'state.batch_size' must be an integer, got a string ('big')"),
-    ({"state": {"checkpoint_row_groups": -1}}, "'state.checkpoint_row_groups' must be at least 0, got -1"),
-    ({"model": {"solver": "auto"}}, "'model.solver' must be one of cholesky, qr, exact; got 'auto'"),
-    ({"model": {"fit_intercept": "yes"}}, "'model.fit_intercept' must be true or false, got a string"),
-    ({"model": {"features": "x1"}, "outputs": {"keep": [1, 2]}}, "'outputs.keep' must be a list of strings, got a list"),
-    ({"model": {"featurs": ["x1"]}}, "unknown key 'model.featurs'"),
-    ({"run": {"window": "thirty days"}}, "'run.window' must be a duration such as 90s"),
-    ({"run": {"interval": True}}, "'run.interval' must be a duration such as \"60s\", got a boolean"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            {"state": {"batch_size": "big"}},
+            "'state.batch_size' must be an integer, got a string ('big')",
+        ),
+        (
+            {"state": {"checkpoint_row_groups": -1}},
+            "'state.checkpoint_row_groups' must be at least 0, got -1",
+        ),
+        (
+            {"model": {"solver": "auto"}},
+            "'model.solver' must be one of cholesky, qr, exact; got 'auto'",
+        ),
+        (
+            {"model": {"fit_intercept": "yes"}},
+            "'model.fit_intercept' must be true or false, got a string",
+        ),
+        (
+            {"model": {"features": "x1"}, "outputs": {"keep": [1, 2]}},
+            "'outputs.keep' must be a list of strings, got a list",
+        ),
+        ({"model": {"featurs": ["x1"]}}, "unknown key 'model.featurs'"),
+        ({"run": {"window": "thirty days"}}, "'run.window' must be a duration such as 90s"),
+        (
+            {"run": {"interval": True}},
+            "'run.interval' must be a duration such as \"60s\", got a boolean",
+        ),
+    ],
+)
 def test_spec_errors_name_the_key_and_the_expected_type(tmp_path, edit, message):
     path = write_job(tmp_path, **edit)
     with pytest.raises(InputError) as err:
@@ -168,7 +207,9 @@ def test_spec_missing_keys_and_bad_toml(tmp_path):
     with pytest.raises(InputError, match="is not valid TOML"):
         parse_job("inputs = [\n")
     with pytest.raises(InputError, match="'inputs' must be a list of strings, got an integer"):
-        parse_job('inputs = 3\n[model]\ntarget = "y"\n[state]\nlocation = "s"\n[outputs]\nmodel = "m.json"\n')
+        parse_job(
+            'inputs = 3\n[model]\ntarget = "y"\n[state]\nlocation = "s"\n[outputs]\nmodel = "m.json"\n'
+        )
 
 
 # ---------------------------------------------------------------------- incremental runs
@@ -194,7 +235,9 @@ def test_day_two_equals_one_fit_over_all_files(tmp_path, solver):
     assert facts["published"]["version"] == 2
     v1 = streamreg.load(tmp_path / "out" / "model.v000001.json")
     assert v1.rows_read_ == 5 * 400
-    assert (tmp_path / "out" / "model.v000002.json").read_bytes() == (tmp_path / "out" / "model.json").read_bytes()
+    assert (tmp_path / "out" / "model.v000002.json").read_bytes() == (
+        tmp_path / "out" / "model.json"
+    ).read_bytes()
 
 
 def test_changed_file_is_an_error_naming_it_then_replace_subtracts_it(tmp_path):
@@ -214,7 +257,9 @@ def test_changed_file_is_an_error_naming_it_then_replace_subtracts_it(tmp_path):
 
     result = run_cli("run", job_path, "--on-change", "replace", "--quiet")
     assert result.returncode == 0, result.stderr
-    assert_model_equals_fit(tmp_path / "out" / "model.json", files)  # part-002 is now the new content
+    assert_model_equals_fit(
+        tmp_path / "out" / "model.json", files
+    )  # part-002 is now the new content
     facts = manifest(tmp_path / "state")
     assert facts["rows"] == 3 * 400 + 300
     assert facts["runs"][-1]["files_replaced"] == 1
@@ -275,8 +320,11 @@ def test_changed_model_spec_is_refused(tmp_path):
     run_job(load_job(write_job(tmp_path)))
     write_part(tmp_path / "data", 1)
     before = snapshot(tmp_path / "state", tmp_path / "out")
-    for edit, what in (({"target": "x3"}, "target"), ({"features": ["x1", "x2"]}, "features"),
-                       ({"solver": "qr"}, "solver")):
+    for edit, what in (
+        ({"target": "x3"}, "target"),
+        ({"features": ["x1", "x2"]}, "features"),
+        ({"solver": "qr"}, "solver"),
+    ):
         with pytest.raises(ModelFormatError, match=f"was built for {what}"):
             run_job(load_job(write_job(tmp_path, model=edit)))
     assert snapshot(tmp_path / "state", tmp_path / "out") == before
@@ -302,12 +350,20 @@ class _StopAfter(JobLog):
 def test_stopped_and_resumed_run_is_bit_identical(tmp_path, solver):
     for i in range(3):
         write_part(tmp_path / "data", i, rows=1000)
-    whole = load_job(write_job(tmp_path, name="whole.toml", model={"solver": solver},
-                               state={"location": "whole-state/", "checkpoint_row_groups": 3},
-                               outputs={"model": "whole/model.json"}))
+    whole = load_job(
+        write_job(
+            tmp_path,
+            name="whole.toml",
+            model={"solver": solver},
+            state={"location": "whole-state/", "checkpoint_row_groups": 3},
+            outputs={"model": "whole/model.json"},
+        )
+    )
     assert run_job(whole).status == "published"
 
-    job = load_job(write_job(tmp_path, model={"solver": solver}, state={"checkpoint_row_groups": 3}))
+    job = load_job(
+        write_job(tmp_path, model={"solver": solver}, state={"checkpoint_row_groups": 3})
+    )
     for n in (2, 2):  # stop mid-file 0 (after its 2nd checkpoint), then mid-file 1
         stop = threading.Event()
         result = run_job(job, stop=stop, log=_StopAfter(stop, n))
@@ -316,7 +372,9 @@ def test_stopped_and_resumed_run_is_bit_identical(tmp_path, solver):
     log = JobLog(stream=open(os.devnull, "w"))
     assert run_job(job, log=log).status == "published"
     assert any(r["event"] == "resumed" for r in log.records)
-    assert (tmp_path / "out" / "model.json").read_bytes() == (tmp_path / "whole" / "model.json").read_bytes()
+    assert (tmp_path / "out" / "model.json").read_bytes() == (
+        tmp_path / "whole" / "model.json"
+    ).read_bytes()
     assert manifest(tmp_path / "state")["rows"] == 3000
     assert not list((tmp_path / "state" / "partial").iterdir())
 
@@ -359,12 +417,21 @@ def test_source_from_row_group_yields_the_tail_of_a_full_scan(tmp_path):
 def test_two_runs_started_together_one_gets_the_lock(tmp_path):
     files = [write_part(tmp_path / "data", i, rows=2000) for i in range(6)]
     job_path = write_job(tmp_path, state={"batch_size": 20})
-    procs = [subprocess.Popen(["streamreg", "run", str(job_path), "--quiet"], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            ["streamreg", "run", str(job_path), "--quiet"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outcomes = sorted((p.wait(timeout=120), p.stderr.read()) for p in procs)
     assert [code for code, _ in outcomes] == [0, 3], outcomes
     line = one_sentence(outcomes[1][1])
-    assert "another run of this job holds the lock" in line and "pid " in line and "try again" in line
+    assert (
+        "another run of this job holds the lock" in line and "pid " in line and "try again" in line
+    )
     assert_model_equals_fit(tmp_path / "out" / "model.json", files)
     assert manifest(tmp_path / "state")["rows"] == 6 * 2000
     assert not (tmp_path / "state" / "lock").exists()
@@ -380,7 +447,9 @@ def test_lock_held_gives_exit_3_and_touches_nothing(tmp_path):
         before = snapshot(tmp_path / "state", tmp_path / "out")
         result = run_cli("run", job_path)
         assert result.returncode == 3
-        assert f"holds the lock {tmp_path / 'state' / 'lock'} (pid {os.getpid()}" in one_sentence(result.stderr)
+        assert f"holds the lock {tmp_path / 'state' / 'lock'} (pid {os.getpid()}" in one_sentence(
+            result.stderr
+        )
         assert snapshot(tmp_path / "state", tmp_path / "out") == before
         with pytest.raises(LockError):
             run_job(load_job(job_path))
@@ -395,11 +464,16 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
     dead = subprocess.Popen(["true"])
     dead.wait()
     (tmp_path / "state").mkdir()
-    (tmp_path / "state" / "lock").write_text(json.dumps(
-        {"pid": dead.pid, "host": socket.gethostname(), "started": "2026-01-01T00:00:00+00:00"}))
+    (tmp_path / "state" / "lock").write_text(
+        json.dumps(
+            {"pid": dead.pid, "host": socket.gethostname(), "started": "2026-01-01T00:00:00+00:00"}
+        )
+    )
     result = run_cli("run", job_path)
     assert result.returncode == 0, result.stderr
-    assert f"took over the stale lock {tmp_path / 'state' / 'lock'} of pid {dead.pid}" in result.stderr
+    assert (
+        f"took over the stale lock {tmp_path / 'state' / 'lock'} of pid {dead.pid}" in result.stderr
+    )
     assert_model_equals_fit(tmp_path / "out" / "model.json", files)
 
 
@@ -430,7 +504,9 @@ def test_truncated_state_file_is_refused(day_one):
     tmp_path, job_path = day_one
     state_file = sorted((tmp_path / "state" / "states").iterdir())[1]
     state_file.write_bytes(state_file.read_bytes()[:200])
-    _assert_refused_untouched(tmp_path, job_path, str(state_file), "is not a readable state file", "left as it is")
+    _assert_refused_untouched(
+        tmp_path, job_path, str(state_file), "is not a readable state file", "left as it is"
+    )
 
 
 def test_truncated_manifest_is_refused(day_one):
@@ -459,17 +535,29 @@ def test_truncated_parquet_file_is_refused(day_one):
 def test_job_spec_with_a_wrong_type_is_refused(day_one):
     tmp_path, job_path = day_one
     job_path.write_text(job_path.read_text().replace("batch_size = 50", 'batch_size = "fifty"'))
-    _assert_refused_untouched(tmp_path, job_path, "'state.batch_size' must be an integer, got a string")
+    _assert_refused_untouched(
+        tmp_path, job_path, "'state.batch_size' must be an integer, got a string"
+    )
 
 
 def test_unreachable_bucket_is_refused(day_one):
     pytest.importorskip("s3fs")
     tmp_path, job_path = day_one
     port = _free_port()  # nothing listens there
-    write_job(tmp_path, inputs=["s3://lake/events/"], outputs={"summary": "out/summary.txt"},
-              storage={"endpoint_url": f"http://127.0.0.1:{port}", "key": "testing", "secret": "testing",
-                       "config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}}})
-    _assert_refused_untouched(tmp_path, job_path, "cannot list s3://lake/events/", "Could not connect")
+    write_job(
+        tmp_path,
+        inputs=["s3://lake/events/"],
+        outputs={"summary": "out/summary.txt"},
+        storage={
+            "endpoint_url": f"http://127.0.0.1:{port}",
+            "key": "testing",
+            "secret": "testing",
+            "config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}},
+        },
+    )
+    _assert_refused_untouched(
+        tmp_path, job_path, "cannot list s3://lake/events/", "Could not connect"
+    )
 
 
 def test_dry_run_lists_and_writes_nothing(tmp_path):
@@ -488,7 +576,10 @@ def test_dry_run_lists_and_writes_nothing(tmp_path):
     result = run_cli("run", job_path, "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "Would ingest 1 new files (400 rows):" in result.stdout
-    assert f"Changed since ingested (1; an error unless --on-change replace):\n  {files[1]}" in result.stdout
+    assert (
+        f"Changed since ingested (1; an error unless --on-change replace):\n  {files[1]}"
+        in result.stdout
+    )
     assert snapshot(tmp_path) == before
 
 
@@ -518,8 +609,16 @@ def test_numbered_versions_are_kept_and_pruned(tmp_path):
 
 def test_predictions_and_summary_outputs(tmp_path):
     write_part(tmp_path / "data", 0)
-    job = load_job(write_job(tmp_path, outputs={"summary": "out/summary.txt",
-                                                "predictions": "out/pred.parquet", "keep": ["x2"]}))
+    job = load_job(
+        write_job(
+            tmp_path,
+            outputs={
+                "summary": "out/summary.txt",
+                "predictions": "out/pred.parquet",
+                "keep": ["x2"],
+            },
+        )
+    )
     run_job(job)
     write_part(tmp_path / "data", 1, rows=250)
     run_job(job)
@@ -528,8 +627,9 @@ def test_predictions_and_summary_outputs(tmp_path):
     assert table.column_names == ["x2", "prediction"] and table.num_rows == 250
     assert "OLS Regression Results" in (tmp_path / "out" / "summary.txt").read_text()
     new = pq.read_table(tmp_path / "data" / "part-001.parquet").to_pandas()
-    np.testing.assert_allclose(table.column("prediction").to_numpy(zero_copy_only=False),
-                               model.predict(new), rtol=1e-12)
+    np.testing.assert_allclose(
+        table.column("prediction").to_numpy(zero_copy_only=False), model.predict(new), rtol=1e-12
+    )
 
 
 # ---------------------------------------------------------------------- object storage
@@ -545,8 +645,13 @@ def s3_server():
     ThreadedMotoServer = pytest.importorskip("moto.server").ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    saved = {
+        k: os.environ.get(k)
+        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+    }
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
+    )
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -567,10 +672,14 @@ def test_s3_job_end_to_end(tmp_path, s3_server):
     local = [write_part(tmp_path / "data", i) for i in range(6)]
     for path in local[:4]:
         client.upload_file(str(path), "lake", f"events/day=1/{path.name}")
-    job_path = write_job(tmp_path, inputs=["s3://lake/events/"], model={"exclude": ["day"]},
-                         state={"location": "s3://lake/jobs/demo/"},
-                         outputs={"model": "s3://lake/out/model.json", "summary": "s3://lake/out/summary.txt"},
-                         storage={"endpoint_url": s3_server})
+    job_path = write_job(
+        tmp_path,
+        inputs=["s3://lake/events/"],
+        model={"exclude": ["day"]},
+        state={"location": "s3://lake/jobs/demo/"},
+        outputs={"model": "s3://lake/out/model.json", "summary": "s3://lake/out/summary.txt"},
+        storage={"endpoint_url": s3_server},
+    )
     result = run_cli("run", job_path)
     assert result.returncode == 0, result.stderr
     assert "published model version 1" in result.stdout
@@ -583,10 +692,17 @@ def test_s3_job_end_to_end(tmp_path, s3_server):
     # Sources read s3:// URLs through fsspec: one fit over the bucket equals one over local copies.
     remote = Source.resolve("s3://lake/events/", storage_options={"endpoint_url": s3_server})
     assert [f.path for f in remote.files] == [f"s3://lake/events/day=1/{p.name}" for p in local[:4]]
-    assert streamreg.fit(remote, target="y", exclude="day", solver="exact", batch_size=BATCH).state_ \
+    assert (
+        streamreg.fit(remote, target="y", exclude="day", solver="exact", batch_size=BATCH).state_
         == reference(local[:4]).state_
+    )
     assert run_job(load_job(job_path)).status == "nothing new"
-    assert json.loads(client.get_object(Bucket="lake", Key="jobs/demo/manifest.json")["Body"].read())["rows"] == 1600
+    assert (
+        json.loads(client.get_object(Bucket="lake", Key="jobs/demo/manifest.json")["Body"].read())[
+            "rows"
+        ]
+        == 1600
+    )
 
     for path in local[4:]:  # day 2
         client.upload_file(str(path), "lake", f"events/day=2/{path.name}")
@@ -608,8 +724,13 @@ def test_s3_job_end_to_end(tmp_path, s3_server):
         lock.release()
 
     # A bucket that does not exist on a server that does.
-    missing = write_job(tmp_path, name="missing.toml", inputs=["s3://nowhere/events/"],
-                        state={"location": "state-missing/"}, storage={"endpoint_url": s3_server})
+    missing = write_job(
+        tmp_path,
+        name="missing.toml",
+        inputs=["s3://nowhere/events/"],
+        state={"location": "state-missing/"},
+        storage={"endpoint_url": s3_server},
+    )
     with pytest.raises(InputError, match="s3://nowhere/events/"):
         run_job(load_job(missing))
 
@@ -638,10 +759,15 @@ def _wait_for(predicate, timeout: float = 60.0):
 def test_watch_mode_publishes_new_files_and_stops_cleanly_on_sigterm(tmp_path):
     data = tmp_path / "data"
     files = [write_part(data, i) for i in range(2)]
-    job_path = write_job(tmp_path, state={"checkpoint_row_groups": 10_000, "batch_size": 20},
-                         run={"interval": "1s"})
-    proc = subprocess.Popen(["streamreg", "run", str(job_path), "--watch", "--log-format", "json"],
-                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    job_path = write_job(
+        tmp_path, state={"checkpoint_row_groups": 10_000, "batch_size": 20}, run={"interval": "1s"}
+    )
+    proc = subprocess.Popen(
+        ["streamreg", "run", str(job_path), "--watch", "--log-format", "json"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     events: list = []
     done = threading.Event()
     threading.Thread(target=_read_events, args=(proc, events, done), daemon=True).start()
@@ -657,7 +783,9 @@ def test_watch_mode_publishes_new_files_and_stops_cleanly_on_sigterm(tmp_path):
             os.rename(path, data / path.name)  # land whole, as a writer would
             files.append(data / path.name)
         published = _wait_for(lambda: [e for e in events[seen:] if e["event"] == "published"])
-        cycles_before = [e for e in events[seen:events.index(published[0])] if e["event"] == "cycle"]
+        cycles_before = [
+            e for e in events[seen : events.index(published[0])] if e["event"] == "cycle"
+        ]
         assert 1 <= len(cycles_before) <= 2
         assert published[0]["files_total"] == 4
         assert_model_equals_fit(tmp_path / "out" / "model.json", files)
@@ -669,8 +797,11 @@ def test_watch_mode_publishes_new_files_and_stops_cleanly_on_sigterm(tmp_path):
         big = write_part(tmp_path / "incoming", 4, rows=40_000, row_group=500)
         os.rename(big, data / big.name)
         files.append(data / big.name)
-        _wait_for(lambda: any(e["event"] == "reading" and e["file"] == str(data / big.name)
-                              for e in events[seen:]))
+        _wait_for(
+            lambda: any(
+                e["event"] == "reading" and e["file"] == str(data / big.name) for e in events[seen:]
+            )
+        )
         time.sleep(0.3)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
@@ -701,7 +832,10 @@ def test_watch_job_in_process_loops_and_logs_failures(tmp_path):
     (tmp_path / "data" / "zz-broken.parquet").write_bytes(b"not parquet")
     watch_job(job, log=log, stop=threading.Event(), max_cycles=2)
     failures = [r for r in log.records if r["event"] == "run_failed"]
-    assert len(failures) == 2 and "zz-broken.parquet is not a readable Parquet file" in failures[0]["message"]
+    assert (
+        len(failures) == 2
+        and "zz-broken.parquet is not a readable Parquet file" in failures[0]["message"]
+    )
     os.unlink(tmp_path / "data" / "zz-broken.parquet")
     shutil.rmtree(tmp_path / "state", ignore_errors=True)
     watch_job(job, log=log, stop=threading.Event(), max_cycles=1)

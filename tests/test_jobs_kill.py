@@ -27,7 +27,7 @@ from test_jobs import write_job, write_part
 import streamreg
 
 FILES = 24
-ROWS = 400          # per file, in 4 row groups of 100
+ROWS = 400  # per file, in 4 row groups of 100
 ROW_GROUP = 100
 BATCH = 25
 KILLS = {"exact": 8, "cholesky": 4}
@@ -35,14 +35,21 @@ SEED = 20261127
 
 
 def _run_to_completion(job: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["streamreg", "run", str(job), "--quiet"], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        ["streamreg", "run", str(job), "--quiet"], capture_output=True, text=True, timeout=120
+    )
 
 
-def _killed_run(job: Path, rng: np.random.Generator, events_in_a_run: int, seconds_in_a_run: float) -> dict:
+def _killed_run(
+    job: Path, rng: np.random.Generator, events_in_a_run: int, seconds_in_a_run: float
+) -> dict:
     """Start the job, SIGKILL it at a random moment, and say where it was."""
-    proc = subprocess.Popen(["streamreg", "run", str(job), "--log-format", "json"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        ["streamreg", "run", str(job), "--log-format", "json"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     started = time.monotonic()
     seen = 0
     if rng.random() < 2 / 3:  # after the n-th checkpoint or finished file, plus up to 20 ms
@@ -61,7 +68,11 @@ def _killed_run(job: Path, rng: np.random.Generator, events_in_a_run: int, secon
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     proc.stderr.close()
-    return {"how": how, "finished_first": proc.returncode == 0, "elapsed": time.monotonic() - started}
+    return {
+        "how": how,
+        "finished_first": proc.returncode == 0,
+        "elapsed": time.monotonic() - started,
+    }
 
 
 def test_sigkill_at_random_moments_then_rerun_gives_the_uninterrupted_model(tmp_path):
@@ -72,10 +83,15 @@ def test_sigkill_at_random_moments_then_rerun_gives_the_uninterrupted_model(tmp_
     tally = {"runs": 0, "kills": 0, "mid_file": 0, "mismatches": 0}
     details = []
     for solver, kills in KILLS.items():
-        options = dict(model={"solver": solver}, state={"checkpoint_row_groups": 1, "batch_size": BATCH})
-        reference_job = write_job(tmp_path, name=f"ref-{solver}.toml",
-                                  outputs={"model": f"ref-{solver}/model.json"},
-                                  **{**options, "state": {**options["state"], "location": f"ref-{solver}-state/"}})
+        options = dict(
+            model={"solver": solver}, state={"checkpoint_row_groups": 1, "batch_size": BATCH}
+        )
+        reference_job = write_job(
+            tmp_path,
+            name=f"ref-{solver}.toml",
+            outputs={"model": f"ref-{solver}/model.json"},
+            **{**options, "state": {**options["state"], "location": f"ref-{solver}-state/"}},
+        )
         started = time.monotonic()
         done = _run_to_completion(reference_job)
         seconds = time.monotonic() - started
@@ -85,7 +101,9 @@ def test_sigkill_at_random_moments_then_rerun_gives_the_uninterrupted_model(tmp_
         ref_model = streamreg.load(tmp_path / f"ref-{solver}" / "model.json")
         assert ref_model.rows_read_ == true_rows
         if solver == "exact":  # and the uninterrupted job is one fit over all the files
-            fit = streamreg.fit(sorted(str(f) for f in files), target="y", solver="exact", batch_size=BATCH)
+            fit = streamreg.fit(
+                sorted(str(f) for f in files), target="y", solver="exact", batch_size=BATCH
+            )
             assert ref_model.state_ == fit.state_
             np.testing.assert_array_equal(ref_model.coef_, fit.coef_)
 
@@ -93,8 +111,12 @@ def test_sigkill_at_random_moments_then_rerun_gives_the_uninterrupted_model(tmp_
         for k in range(kills):
             state = tmp_path / f"state-{solver}-{k}"
             out = tmp_path / f"out-{solver}-{k}"
-            job = write_job(tmp_path, name=f"kill-{solver}-{k}.toml", outputs={"model": f"{out.name}/model.json"},
-                            **{**options, "state": {**options["state"], "location": f"{state.name}/"}})
+            job = write_job(
+                tmp_path,
+                name=f"kill-{solver}-{k}.toml",
+                outputs={"model": f"{out.name}/model.json"},
+                **{**options, "state": {**options["state"], "location": f"{state.name}/"}},
+            )
             where = _killed_run(job, rng, events_in_a_run, seconds)
             tally["runs"] += 1
             tally["kills"] += 1
@@ -111,13 +133,17 @@ def test_sigkill_at_random_moments_then_rerun_gives_the_uninterrupted_model(tmp_
                 tally["mismatches"] += 1
             assert not (state / "lock").exists()
             assert not any(partial.iterdir())
-            assert sorted(p.name for p in (state / "states").iterdir()) == sorted(e["state"] for e in manifest["files"])
+            assert sorted(p.name for p in (state / "states").iterdir()) == sorted(
+                e["state"] for e in manifest["files"]
+            )
             details.append(f"{solver} kill {k}: {where['how']}, mid-file={mid_file}, same={same}")
             shutil.rmtree(state)
             shutil.rmtree(out)
     print("\n" + "\n".join(details))
-    print(f"kill-test tally: runs {tally['runs']}, kills {tally['kills']}, "
-          f"mid-file {tally['mid_file']}, mismatches {tally['mismatches']}")
+    print(
+        f"kill-test tally: runs {tally['runs']}, kills {tally['kills']}, "
+        f"mid-file {tally['mid_file']}, mismatches {tally['mismatches']}"
+    )
     assert tally["kills"] >= 10
     assert tally["mid_file"] >= 3, tally
     assert tally["mismatches"] == 0, details

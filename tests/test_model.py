@@ -30,8 +30,9 @@ def test_predict_agrees_on_numpy_pandas_arrow_and_batches(fitted):
     np.testing.assert_allclose(model.predict(x), expected, rtol=1e-13)
     np.testing.assert_allclose(model.predict(frame[["c", "a", "b"]]), expected, rtol=1e-13)
     np.testing.assert_allclose(model.predict(table), expected, rtol=1e-13)
-    np.testing.assert_allclose(model.predict(table.to_batches()[0]), expected[: table.to_batches()[0].num_rows],
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        model.predict(table.to_batches()[0]), expected[: table.to_batches()[0].num_rows], rtol=1e-13
+    )
 
 
 def test_predict_matches_lstsq_coefficients(fitted):
@@ -65,7 +66,11 @@ def test_save_load_round_trips_exactly(tmp_path, fitted):
     assert again.intercept_ == model.intercept_
     assert list(again.feature_names_in_) == ["a", "b", "c"]
     assert again.state_ == model.state_
-    assert (again.r2_, again.rmse_, again.condition_number_) == (model.r2_, model.rmse_, model.condition_number_)
+    assert (again.r2_, again.rmse_, again.condition_number_) == (
+        model.r2_,
+        model.rmse_,
+        model.condition_number_,
+    )
     np.testing.assert_array_equal(again.predict(x), model.predict(x))
     assert again.to_dict() == model.to_dict()
     text = path.read_text()
@@ -74,7 +79,11 @@ def test_save_load_round_trips_exactly(tmp_path, fitted):
 
 def test_model_records_inputs_and_counts(tmp_path, rng):
     for i in range(3):
-        write_xy(tmp_path / "d" / f"part{i}.parquet", rng.normal(size=(10 + i, 1)), rng.normal(size=10 + i))
+        write_xy(
+            tmp_path / "d" / f"part{i}.parquet",
+            rng.normal(size=(10 + i, 1)),
+            rng.normal(size=10 + i),
+        )
     model = streamreg.fit(tmp_path / "d", target="y")
     assert [f["rows"] for f in model.inputs_] == [10, 11, 12]
     assert model.n_samples_ == 33 and model.rows_read_ == 33
@@ -106,8 +115,16 @@ def test_loading_a_bad_model_names_the_field(tmp_path, fitted, mutate, words):
 def test_drop_collinear_gives_aliased_columns_no_coefficient(tmp_path, rng):
     a = rng.normal(size=100)
     b = rng.normal(size=100)
-    path = write_parquet(tmp_path / "c.parquet", {"a": a, "b": b, "ab": 2 * a - b, "k": np.full(100, 3.0),
-                                                  "y": 1 + a + b + rng.normal(size=100)})
+    path = write_parquet(
+        tmp_path / "c.parquet",
+        {
+            "a": a,
+            "b": b,
+            "ab": 2 * a - b,
+            "k": np.full(100, 3.0),
+            "y": 1 + a + b + rng.normal(size=100),
+        },
+    )
     with pytest.raises(CollinearityError, match="'ab'"):
         streamreg.fit(path, target="y")
     model = streamreg.fit(path, target="y", drop_collinear=True)

@@ -23,7 +23,9 @@ QR_SHORTFALL = {"Norris": 0.25, "Wampler3": 0.25}
 def fitted(tmp_path, name, solver):
     case = nist.load(name)
     path = write_xy(tmp_path / f"{name}.parquet", case.x, case.y, names=case.feature_names)
-    model = streamreg.fit(path, target="y", fit_intercept=case.fit_intercept, batch_size=7, solver=solver)
+    model = streamreg.fit(
+        path, target="y", fit_intercept=case.fit_intercept, batch_size=7, solver=solver
+    )
     est = np.r_[model.intercept_, model.coef_] if case.fit_intercept else model.coef_
     return model, nist.lre(est, case.params)
 

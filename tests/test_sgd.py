@@ -59,20 +59,25 @@ def data():
 @pytest.fixture(scope="module")
 def client():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0", host="127.0.0.1") as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", host="127.0.0.1"
+    ) as cluster:
         with distributed.Client(cluster, set_as_default=False) as c:
             yield c
 
 
 # ---------------------------------------------------------------------- accuracy budgets
-@pytest.mark.parametrize("options", [
-    dict(),                       # the defaults: automatic step, constant schedule, averaging
-    dict(momentum=0.9),
-    dict(optimizer="adam"),
-    dict(schedule="invscaling"),
-    dict(schedule="step"),
-], ids=["default", "momentum", "adam", "invscaling", "step"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(),  # the defaults: automatic step, constant schedule, averaging
+        dict(momentum=0.9),
+        dict(optimizer="adam"),
+        dict(schedule="invscaling"),
+        dict(schedule="step"),
+    ],
+    ids=["default", "momentum", "adam", "invscaling", "step"],
+)
 def test_five_epochs_land_within_1e_3_of_the_exact_fit(data, options):
     x, y, ref = data
     model = streamreg.fit(x, y, solver="sgd", sgd=SGDOptions(epochs=5, **options))
@@ -80,10 +85,10 @@ def test_five_epochs_land_within_1e_3_of_the_exact_fit(data, options):
     assert slopes <= 1e-3 and centre <= 1e-3
     record = model.optimizer_
     assert 1 <= record["iterations"] <= 5 and model.n_iter_ == record["iterations"]
-    assert record["passes"] == 1 + record["iterations"]   # the first pass, then one per epoch
+    assert record["passes"] == 1 + record["iterations"]  # the first pass, then one per epoch
     assert len(record["history"]["loss"]) == record["iterations"] + 1
     # The history is the loss of the reported parameters, computed exactly from the state.
-    assert record["history"]["loss"][0] == pytest.approx(0.5)      # θ = 0: ½ var(ỹ)
+    assert record["history"]["loss"][0] == pytest.approx(0.5)  # θ = 0: ½ var(ỹ)
     assert record["history"]["loss"][-1] == pytest.approx((1 - ref.r2_) / 2, rel=1e-5)
 
 
@@ -116,8 +121,10 @@ def test_weights_and_no_intercept(data):
     assert errors(model, streamreg.fit(x, y, weight=w, solver=EXACT), x, y)[0] <= 1e-3
     x0, y0 = generated(n=20_000, offsets=False)
     ref0 = streamreg.fit(x0, y0, solver=EXACT, fit_intercept=False)
-    sgd0 = streamreg.fit(x0, y0, solver="sgd", fit_intercept=False, sgd=SGDOptions(epochs=20, tol=1e-6))
-    rms = np.sqrt((x0 ** 2).mean(axis=0)) / np.sqrt((y0 ** 2).mean())
+    sgd0 = streamreg.fit(
+        x0, y0, solver="sgd", fit_intercept=False, sgd=SGDOptions(epochs=20, tol=1e-6)
+    )
+    rms = np.sqrt((x0**2).mean(axis=0)) / np.sqrt((y0**2).mean())
     assert np.max(np.abs(sgd0.coef_ - ref0.coef_) * rms) <= 1e-3
     assert sgd0.intercept_ == 0.0
 
@@ -130,7 +137,7 @@ def test_newton_is_the_ols_solution(data):
     assert model.intercept_ == pytest.approx(ref.intercept_, rel=1e-10)
     record = model.optimizer_
     assert (record["iterations"], record["passes"], record["converged"]) == (1, 2, True)
-    assert record["gradient_norm"] < 1e-10   # computed in a pass, not from the state
+    assert record["gradient_norm"] < 1e-10  # computed in a pass, not from the state
     np.testing.assert_allclose(model.bse, ref.bse, rtol=1e-8)
 
 
@@ -159,15 +166,20 @@ def test_lbfgs_converges_to_the_ols_solution(data):
 
 
 # ---------------------------------------------------------------------- the article
-@pytest.mark.parametrize("example, truth", [
-    ("study_hours", {"hours": 0.5, "intercept": 8.0}),
-    ("hours_food", {"hours": 5.0, "food": 2.0, "intercept": 10.0}),
-])
+@pytest.mark.parametrize(
+    "example, truth",
+    [
+        ("study_hours", {"hours": 0.5, "intercept": 8.0}),
+        ("hours_food", {"hours": 5.0, "food": 2.0, "intercept": 10.0}),
+    ],
+)
 def test_article_examples_by_sgd_and_the_exact_solver_agree(example, truth):
     folder = f"data/{example}"
     exact = streamreg.fit(folder, target="score", solver=EXACT)
     for solver in ("sgd", "newton", "lbfgs"):
-        model = streamreg.fit(folder, target="score", solver=solver, sgd=SGDOptions(tol=1e-9, epochs=200))
+        model = streamreg.fit(
+            folder, target="score", solver=solver, sgd=SGDOptions(tol=1e-9, epochs=200)
+        )
         assert model.converged_, solver
         np.testing.assert_allclose(model.coef_, exact.coef_, rtol=1e-7)
         assert model.intercept_ == pytest.approx(exact.intercept_, rel=1e-7)
@@ -185,19 +197,22 @@ def test_seeded_runs_are_identical_on_one_and_two_workers(client):
     ddf = dd.from_pandas(frame, npartitions=4)
     options = SGDOptions(epochs=3, seed=7, tol=0.0)
     two = streamreg.fit(ddf, target="y", solver="sgd", sgd=options, client=client)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0", host="127.0.0.1") as cluster:
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0", host="127.0.0.1"
+    ) as cluster:
         with distributed.Client(cluster, set_as_default=False) as one_worker:
             one = streamreg.fit(ddf, target="y", solver="sgd", sgd=options, client=one_worker)
-    local = streamreg.fit(ddf, target="y", solver="sgd", sgd=options)   # the local scheduler
-    np.testing.assert_array_equal(one.coef_, two.coef_)          # bit for bit
+    local = streamreg.fit(ddf, target="y", solver="sgd", sgd=options)  # the local scheduler
+    np.testing.assert_array_equal(one.coef_, two.coef_)  # bit for bit
     assert one.intercept_ == two.intercept_
     assert one.optimizer_["history"] == two.optimizer_["history"]
     # This process may run multithreaded BLAS where the workers run one thread: the same
     # steps, but the first pass's sums may round differently in the last bit.
     np.testing.assert_allclose(local.coef_, two.coef_, rtol=1e-12)
-    other_seed = streamreg.fit(ddf, target="y", solver="sgd", sgd=SGDOptions(epochs=3, seed=8, tol=0.0))
-    assert not np.array_equal(other_seed.coef_, local.coef_)   # the seed does steer the shuffles
+    other_seed = streamreg.fit(
+        ddf, target="y", solver="sgd", sgd=SGDOptions(epochs=3, seed=8, tol=0.0)
+    )
+    assert not np.array_equal(other_seed.coef_, local.coef_)  # the seed does steer the shuffles
 
 
 def test_parquet_read_by_workers_equals_the_local_fit(client, tmp_path):
@@ -207,8 +222,10 @@ def test_parquet_read_by_workers_equals_the_local_fit(client, tmp_path):
         write_xy(tmp_path / f"part-{i}.parquet", x[rows], y[rows], row_group_size=4096)
     options = SGDOptions(epochs=3, seed=1)
     local = streamreg.fit(tmp_path, target="y", solver="sgd", sgd=options, batch_size=5000)
-    remote = streamreg.fit(tmp_path, target="y", solver="sgd", sgd=options, batch_size=5000, client=client)
-    np.testing.assert_allclose(local.coef_, remote.coef_, rtol=1e-12)   # see the test above
+    remote = streamreg.fit(
+        tmp_path, target="y", solver="sgd", sgd=options, batch_size=5000, client=client
+    )
+    np.testing.assert_allclose(local.coef_, remote.coef_, rtol=1e-12)  # see the test above
     assert local.optimizer_["steps"] == remote.optimizer_["steps"]
     lbfgs = streamreg.fit(tmp_path, target="y", solver="lbfgs", client=client)
     exact = streamreg.fit(tmp_path, target="y", solver=EXACT)
@@ -229,25 +246,30 @@ def test_dask_arrays_with_unknown_chunks(data):
 # ---------------------------------------------------------------------- honest convergence
 def test_divergence_is_an_error_in_words(data):
     x, y, _ = data
-    with pytest.raises(DivergenceError, match=r"sgd diverged: .*learning rate 50.*smaller learning rate"):
+    with pytest.raises(
+        DivergenceError, match=r"sgd diverged: .*learning rate 50.*smaller learning rate"
+    ):
         streamreg.fit(x, y, solver="sgd", sgd=SGDOptions(learning_rate=50.0))
     with pytest.raises(DivergenceError, match="non-finite"):
         streamreg.fit(x, y, solver="sgd", sgd=SGDOptions(learning_rate=1e6, minibatch=8))
     est = StreamingLinearRegression(solver="sgd", sgd={"learning_rate": 1e6, "minibatch": 8})
     with pytest.raises(DivergenceError):
         est.partial_fit(x[:5000], y[:5000])
-    assert not hasattr(est, "coef_")   # never NaN coefficients
+    assert not hasattr(est, "coef_")  # never NaN coefficients
 
 
 def test_stopping_rules_are_recorded(data):
     x, y, _ = data
     budget = streamreg.fit(x, y, solver="sgd", sgd=SGDOptions(epochs=2, tol=1e-12))
-    assert not budget.converged_ and "budget of 2 epochs ran out" in budget.optimizer_["stop_reason"]
+    assert (
+        not budget.converged_ and "budget of 2 epochs ran out" in budget.optimizer_["stop_reason"]
+    )
     assert any("did not converge" in w for w in budget.warnings_)
     loose = streamreg.fit(x, y, solver="sgd", sgd=SGDOptions(epochs=20, tol=0.0, loss_rtol=1e-3))
     assert loose.converged_ and "loss_rtol" in loose.optimizer_["stop_reason"]
-    early = streamreg.fit(x, y, solver="sgd",
-                          sgd=SGDOptions(epochs=40, tol=0.0, holdout=0.2, patience=2, seed=3))
+    early = streamreg.fit(
+        x, y, solver="sgd", sgd=SGDOptions(epochs=40, tol=0.0, holdout=0.2, patience=2, seed=3)
+    )
     record = early.optimizer_
     assert record["converged"] and record["stop_reason"].startswith("early stopping")
     assert record["iterations"] < 40
@@ -255,9 +277,12 @@ def test_stopping_rules_are_recorded(data):
     assert early.n_samples_ + record["holdout_rows"] == len(y)
     held = record["history"]["validation_loss"]
     assert len(held) == record["iterations"] + 1 and min(held) < held[0]
-    steps = streamreg.fit(x[:5000], y[:5000], solver="sgd",
-                          sgd=SGDOptions(epochs=2, tol=0.0, record_steps=True))
-    assert len(steps.optimizer_["step_loss"]) == steps.optimizer_["steps"] == 2 * 20   # ⌈5000/256⌉ a pass
+    steps = streamreg.fit(
+        x[:5000], y[:5000], solver="sgd", sgd=SGDOptions(epochs=2, tol=0.0, record_steps=True)
+    )
+    assert (
+        len(steps.optimizer_["step_loss"]) == steps.optimizer_["steps"] == 2 * 20
+    )  # ⌈5000/256⌉ a pass
 
 
 def test_collinear_columns_are_refused_or_dropped_like_the_exact_solvers(data):
@@ -268,21 +293,31 @@ def test_collinear_columns_are_refused_or_dropped_like_the_exact_solvers(data):
         streamreg.fit(xc, y[:n], solver="sgd")
     model = streamreg.fit(xc, y[:n], solver="newton", drop_collinear=True)
     assert model.aliased_ == ["x3"] and np.isnan(model.coef_[3])
-    np.testing.assert_allclose(model.coef_[:3], streamreg.fit(x[:n, :3], y[:n], solver=EXACT).coef_, rtol=1e-9)
+    np.testing.assert_allclose(
+        model.coef_[:3], streamreg.fit(x[:n, :3], y[:n], solver=EXACT).coef_, rtol=1e-9
+    )
 
 
-@pytest.mark.parametrize("options, words", [
-    (dict(learning_rate=-1.0), "learning_rate must be a number > 0; got -1.0"),
-    (dict(schedule="cosine"), "schedule must be one of constant, invscaling, step; got 'cosine'"),
-    (dict(momentum=1.0), "momentum must be a number in [0, 1); got 1.0"),
-    (dict(holdout=1.5), "holdout must be a number in [0, 1); got 1.5"),
-    (dict(minibatch=0), "minibatch must be an integer ≥ 1; got 0"),
-    (dict(optimizer="adam", momentum=0.9), "momentum must be 0 with optimizer='adam'"),
-    (dict(rate=0.1), "unknown sgd option 'rate'"),
-])
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        (dict(learning_rate=-1.0), "learning_rate must be a number > 0; got -1.0"),
+        (
+            dict(schedule="cosine"),
+            "schedule must be one of constant, invscaling, step; got 'cosine'",
+        ),
+        (dict(momentum=1.0), "momentum must be a number in [0, 1); got 1.0"),
+        (dict(holdout=1.5), "holdout must be a number in [0, 1); got 1.5"),
+        (dict(minibatch=0), "minibatch must be an integer ≥ 1; got 0"),
+        (dict(optimizer="adam", momentum=0.9), "momentum must be 0 with optimizer='adam'"),
+        (dict(rate=0.1), "unknown sgd option 'rate'"),
+    ],
+)
 def test_bad_options_are_named(data, options, words):
     x, y, _ = data
-    with pytest.raises(InputError, match=words.replace("(", r"\(").replace("[", r"\[").replace(")", r"\)")):
+    with pytest.raises(
+        InputError, match=words.replace("(", r"\(").replace("[", r"\[").replace(")", r"\)")
+    ):
         streamreg.fit(x[:100], y[:100], solver="sgd", sgd=options)
 
 
@@ -301,7 +336,7 @@ def test_model_json_round_trip_and_validation(data, tmp_path):
     back = streamreg.load(path)
     assert back.optimizer_ == model.optimizer_
     np.testing.assert_array_equal(back.predict(x[:50]), model.predict(x[:50]))
-    assert np.isnan(back.bse).all()   # penalized: inference unavailable, saved as null
+    assert np.isnan(back.bse).all()  # penalized: inference unavailable, saved as null
     saved = json.loads(path.read_text())
     assert saved["optimizer"]["options"]["l2"] == 0.01 and saved["optimizer"]["solver"] == "sgd"
     saved["optimizer"]["history"]["loss"].pop()
@@ -309,7 +344,7 @@ def test_model_json_round_trip_and_validation(data, tmp_path):
     with pytest.raises(ModelFormatError, match="history 'loss'"):
         streamreg.load(path)
     exact = streamreg.fit(x[:1000], y[:1000], solver="cholesky").to_dict()
-    del exact["optimizer"]   # files written before the gradient solvers existed
+    del exact["optimizer"]  # files written before the gradient solvers existed
     assert streamreg.LinearModel.from_dict(exact).optimizer_ is None
 
 
@@ -317,7 +352,7 @@ def test_inference_is_ols_at_the_sgd_estimate(data):
     x, y, ref = data
     model = streamreg.fit(x, y, solver="sgd", sgd=SGDOptions(epochs=5))
     np.testing.assert_allclose(model.bse, ref.bse, rtol=1e-3)
-    assert model.ssr_ >= ref.ssr_ * (1 - 1e-12)        # SSR at the estimate, never below the optimum
+    assert model.ssr_ >= ref.ssr_ * (1 - 1e-12)  # SSR at the estimate, never below the optimum
     assert model.ssr_ == pytest.approx(ref.ssr_, rel=1e-5)
 
 
@@ -327,9 +362,11 @@ def test_partial_fit_takes_one_sgd_pass_per_chunk(data):
     est = StreamingLinearRegression(solver="sgd", batch_size=4096)
     chunk = 10_000
     for k, start in enumerate(range(0, len(y), chunk)):
-        assert est.partial_fit(x[start:start + chunk], y[start:start + chunk]) is est
+        assert est.partial_fit(x[start : start + chunk], y[start : start + chunk]) is est
         assert est.model_.n_iter_ == k + 1
-        assert est.model_.optimizer_["steps"] == (k + 1) * (16 + 16 + 8)   # blocks of 4096, 4096, 1808 rows
+        assert est.model_.optimizer_["steps"] == (k + 1) * (
+            16 + 16 + 8
+        )  # blocks of 4096, 4096, 1808 rows
     assert est.n_samples_seen_ == len(y)
     assert errors(est.model_, ref, x, y)[0] <= 2e-3
     # fit, then partial_fit continues from the fitted coefficients
@@ -348,7 +385,7 @@ def test_partial_fit_solvers(data):
         StreamingLinearRegression(solver="sgd").partial_fit(x[:1], y[:1])
     est = StreamingLinearRegression(solver="sgd")
     with pytest.warns(UnsolvedWarning, match="took its SGD pass over the 5 rows"):
-        est.partial_fit(x[:5], y[:5])     # 5 rows, 11 coefficients: steps taken, no model yet
+        est.partial_fit(x[:5], y[:5])  # 5 rows, 11 coefficients: steps taken, no model yet
     assert not hasattr(est, "coef_")
     est.partial_fit(x[5:2000], y[5:2000])
     assert est.n_samples_seen_ == 2000 and est.model_.n_iter_ == 2
@@ -357,16 +394,35 @@ def test_partial_fit_solvers(data):
 # ---------------------------------------------------------------------- the command line
 def test_cli_history_and_plot(tmp_path):
     model_path, history = tmp_path / "model.json", tmp_path / "history.csv"
-    result = subprocess.run(["streamreg", "fit", "data/hours_food", "--target", "score", "--solver", "sgd",
-                             "--epochs", "300", "--tol", "1e-9", "--history", str(history),
-                             "--out", str(model_path)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            "streamreg",
+            "fit",
+            "data/hours_food",
+            "--target",
+            "score",
+            "--solver",
+            "sgd",
+            "--epochs",
+            "300",
+            "--tol",
+            "1e-9",
+            "--history",
+            str(history),
+            "--out",
+            str(model_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "  sgd: " in result.stdout and "converged: the gradient norm" in result.stdout
     lines = history.read_text().splitlines()
     model = streamreg.load(model_path)
     assert lines[0] == "iteration,loss,gradient_norm,learning_rate"
     assert len(lines) == 1 + model.n_iter_ + 1
-    assert float(lines[1].split(",")[1]) == pytest.approx(0.5)   # θ = 0: ½ var(ỹ)
+    assert float(lines[1].split(",")[1]) == pytest.approx(0.5)  # θ = 0: ½ var(ỹ)
     pytest.importorskip("matplotlib")
     png = tmp_path / "loss.png"
     result = runner.invoke(app, ["plot", str(model_path), "--out", str(png)])
@@ -376,17 +432,40 @@ def test_cli_history_and_plot(tmp_path):
 
 def test_cli_divergence_and_misuse_exit_2(tmp_path):
     out = tmp_path / "model.json"
-    result = subprocess.run(["streamreg", "fit", "data/study_hours", "--target", "score", "--solver", "sgd",
-                             "--learning-rate", "50", "--minibatch", "5", "--out", str(out)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            "streamreg",
+            "fit",
+            "data/study_hours",
+            "--target",
+            "score",
+            "--solver",
+            "sgd",
+            "--learning-rate",
+            "50",
+            "--minibatch",
+            "5",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("streamreg: error: sgd diverged: the training loss grew")
     assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
     for args, words in [
         (["--momentum", "0.9"], "--momentum applies to the gradient solvers"),
         (["--history", str(tmp_path / "h.csv")], "--history needs a gradient solver"),
-        (["--solver", "sgd", "--schedule", "cosine"], "schedule must be one of constant, invscaling, step"),
-        (["--solver", "newton", "--step-history", str(tmp_path / "s.csv")], "--step-history needs --solver sgd"),
+        (
+            ["--solver", "sgd", "--schedule", "cosine"],
+            "schedule must be one of constant, invscaling, step",
+        ),
+        (
+            ["--solver", "newton", "--step-history", str(tmp_path / "s.csv")],
+            "--step-history needs --solver sgd",
+        ),
     ]:
         result = runner.invoke(app, ["fit", "data/study_hours", "--target", "score", *args])
         assert result.exit_code == 2 and words in result.output, result.output

@@ -28,7 +28,11 @@ def state_of(z, w=None):
 def assert_states_close(s1, s2, rtol=1e-9):
     assert s1.n_rows == s2.n_rows
     assert s1.weight_sum == pytest.approx(s2.weight_sum, rel=1e-12)
-    scale = np.abs(s1.mean).max() + np.sqrt(np.abs(np.diagonal(s1.comoment)).max() / max(s1.weight_sum, 1)) + 1
+    scale = (
+        np.abs(s1.mean).max()
+        + np.sqrt(np.abs(np.diagonal(s1.comoment)).max() / max(s1.weight_sum, 1))
+        + 1
+    )
     np.testing.assert_allclose(s1.mean, s2.mean, rtol=0, atol=rtol * scale)
     m_scale = np.abs(s1.comoment).max() + 1e-300
     np.testing.assert_allclose(s1.comoment, s2.comoment, rtol=0, atol=rtol * m_scale + 1e-6)
@@ -73,7 +77,7 @@ def test_any_chunking_gives_the_same_state(z, cuts):
 def test_update_one_row_at_a_time_equals_one_batch(z, step):
     s = MomentState.empty(NAMES)
     for lo in range(0, len(z), step):
-        s.update(z[lo:lo + step])
+        s.update(z[lo : lo + step])
     assert_states_close(s, state_of(z))
 
 
@@ -156,7 +160,11 @@ def test_solution_does_not_depend_on_chunking(n_chunks, seed):
     x = rng.normal(size=(60, 2)) * [1, 50] + [3, 1e5]
     y = x @ [2.0, -0.5] + 4 + rng.normal(size=60)
     z = np.column_stack([x, y])
-    cuts = np.sort(rng.choice(np.arange(1, 60), size=n_chunks - 1, replace=False)) if n_chunks > 1 else []
+    cuts = (
+        np.sort(rng.choice(np.arange(1, 60), size=n_chunks - 1, replace=False))
+        if n_chunks > 1
+        else []
+    )
     merged = MomentState.empty(NAMES)
     for part in np.split(z, cuts):
         merged = merged + state_of(part)

@@ -31,8 +31,9 @@ def test_plain_form_round_trips(kind, weighted, tmp_path):
     checks.check_plain_form_round_trips(kind, 3, weighted, tmp_path)
 
 
-@pytest.mark.parametrize(("kind", "other"), list(itertools.permutations(STATES, 2)),
-                         ids=lambda k: k.__name__)
+@pytest.mark.parametrize(
+    ("kind", "other"), list(itertools.permutations(STATES, 2)), ids=lambda k: k.__name__
+)
 def test_foreign_states_are_refused(kind, other):
     checks.check_foreign_states_are_refused(kind, other)
 

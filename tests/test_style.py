@@ -26,8 +26,13 @@ def _ruff() -> list[str]:
 
 
 def test_ruff_check_is_clean():
-    result = subprocess.run([*_ruff(), "check", "--no-cache", "streamreg", "tests", "bench"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [*_ruff(), "check", "--no-cache", "streamreg", "tests", "bench"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -35,6 +40,10 @@ def test_ruff_would_catch_a_problem(tmp_path):
     """The check above can fail: an unused import is reported."""
     bad = tmp_path / "bad.py"
     bad.write_text("import os\n")
-    result = subprocess.run([*_ruff(), "check", "--no-cache", "--isolated", "--select", "F401", str(bad)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [*_ruff(), "check", "--no-cache", "--isolated", "--select", "F401", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1 and "F401" in result.stdout

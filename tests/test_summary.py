@@ -18,8 +18,13 @@ from streamreg.evaluation import evaluate
 @pytest.fixture
 def fitted(tmp_path, rng):
     n = 400
-    frame = pd.DataFrame({"hours": rng.uniform(0, 20, n), "food": rng.normal(2, 1, n),
-                          "stamp": 1.6e9 + rng.uniform(0, 10, n)})
+    frame = pd.DataFrame(
+        {
+            "hours": rng.uniform(0, 20, n),
+            "food": rng.normal(2, 1, n),
+            "stamp": 1.6e9 + rng.uniform(0, 10, n),
+        }
+    )
     frame["score"] = 10 + 5 * frame["hours"] + 2 * frame["food"] + rng.normal(size=n)
     path = tmp_path / "train.parquet"
     pq.write_table(pa.Table.from_pandas(frame), path)
@@ -31,11 +36,16 @@ def test_text_summary_shows_the_statsmodels_table(fitted):
     text = model.summary()
     # statsmodels loses digits on the raw timestamps; the slopes of the centered problem are the same.
     centered = frame.assign(stamp=frame["stamp"] - 1.6e9)
-    ref = sm.OLS(centered["score"], sm.add_constant(centered[["hours", "food", "stamp"]])).fit(cov_type="HC3")
+    ref = sm.OLS(centered["score"], sm.add_constant(centered[["hours", "food", "stamp"]])).fit(
+        cov_type="HC3"
+    )
     assert "OLS Regression Results" in text and "Covariance Type:" in text and "HC3" in text
     assert f"{ref.rsquared:#.3g}" in text
-    rows = {line.split()[0]: line.split() for line in text.splitlines()
-            if line.split() and line.split()[0] in ("Intercept", "hours", "food", "stamp")}
+    rows = {
+        line.split()[0]: line.split()
+        for line in text.splitlines()
+        if line.split() and line.split()[0] in ("Intercept", "hours", "food", "stamp")
+    }
     assert float(rows["hours"][1]) == pytest.approx(ref.params["hours"], abs=1e-4)
     assert float(rows["hours"][2]) == pytest.approx(ref.bse["hours"], abs=1e-4)
     assert "P>|z|" in text  # robust covariance: normal reference distribution, as statsmodels
@@ -64,8 +74,13 @@ def test_json_and_markdown_summaries_carry_the_same_numbers(fitted):
 def test_evaluate_equals_numpy_on_holdout(tmp_path, fitted, rng):
     model, _ = fitted
     n = 300
-    hold = pd.DataFrame({"hours": rng.uniform(0, 20, n), "food": rng.normal(2, 1, n),
-                         "stamp": 1.6e9 + rng.uniform(0, 10, n)})
+    hold = pd.DataFrame(
+        {
+            "hours": rng.uniform(0, 20, n),
+            "food": rng.normal(2, 1, n),
+            "stamp": 1.6e9 + rng.uniform(0, 10, n),
+        }
+    )
     hold["score"] = 10 + 5 * hold["hours"] + 2 * hold["food"] + rng.normal(size=n)
     hold.loc[[3, 7], "food"] = np.nan
     path = tmp_path / "hold.parquet"

@@ -40,7 +40,7 @@ class Blocks:
     open_part: Callable
     spec: DesignSpec
     batch_size: int
-    total_rows: int | None = None    # for a progress line, when known without reading
+    total_rows: int | None = None  # for a progress line, when known without reading
     total_bytes: int | None = None
 
     def __post_init__(self):
@@ -68,6 +68,10 @@ class Blocks:
         """Blocks of in-memory data: slices of ``batch_size`` rows."""
         table = src.table
         name = src.files[0].path
-        parts = [InMemorySource(table.slice(s, batch_size), name=f"{name} (rows {s}–{s + batch_size - 1})")
-                 for s in range(0, max(table.num_rows, 1), batch_size)]
+        parts = [
+            InMemorySource(
+                table.slice(s, batch_size), name=f"{name} (rows {s}–{s + batch_size - 1})"
+            )
+            for s in range(0, max(table.num_rows, 1), batch_size)
+        ]
         return cls(parts, open_source, spec, batch_size, src.total_rows, src.total_bytes)

@@ -52,8 +52,14 @@ class DaskRunner:
     def __init__(self, client=None):
         self.client = client
 
-    def map_reduce(self, blocks: Blocks, task: Callable, *args, label: str = "reading",
-                   combine: Callable = operator.add):
+    def map_reduce(
+        self,
+        blocks: Blocks,
+        task: Callable,
+        *args,
+        label: str = "reading",
+        combine: Callable = operator.add,
+    ):
         """``task(source, i, spec, batch_size, *args)`` per block on the workers, merged in the tree."""
         from dask import delayed
         from dask.base import tokenize
@@ -61,16 +67,33 @@ class DaskRunner:
         # Keys read "_partition_<what>-<token>" on the dashboard and in task streams.
         prefix = f"_partition_{getattr(task, 'task_name', task.__name__)}"
         run = delayed(_partition_task, pure=True)
-        items = [run(part, i, blocks.open_part, blocks.spec, blocks.batch_size, task, *args,
-                     dask_key_name=f"{prefix}-{tokenize(part, i, blocks.spec, blocks.batch_size, task, *args)}")
-                 for i, part in enumerate(blocks.parts)]
+        items = [
+            run(
+                part,
+                i,
+                blocks.open_part,
+                blocks.spec,
+                blocks.batch_size,
+                task,
+                *args,
+                dask_key_name=f"{prefix}-{tokenize(part, i, blocks.spec, blocks.batch_size, task, *args)}",
+            )
+            for i, part in enumerate(blocks.parts)
+        ]
         graph = tree_reduce(items, delayed(combine, pure=True))
         if self.client is not None:
             return self.client.compute(graph).result()
         return graph.compute()
 
-    def fold(self, blocks: Blocks, order: Sequence[int], step: Callable, carry, *args,
-             label: str = "steps"):
+    def fold(
+        self,
+        blocks: Blocks,
+        order: Sequence[int],
+        step: Callable,
+        carry,
+        *args,
+        label: str = "steps",
+    ):
         """``carry = step(source, i, …, carry, *args)`` for the blocks in ``order``, one after another.
 
         With a client each step runs on a worker, reading its own block, so only the
@@ -78,28 +101,47 @@ class DaskRunner:
         Dask block computed in turn."""
         import dask
 
-        def lazy(part) -> bool:   # a partition, or the row blocks [X, y(, w)] of Dask arrays
+        def lazy(part) -> bool:  # a partition, or the row blocks [X, y(, w)] of Dask arrays
             return is_dask_collection(part) or (
-                isinstance(part, (list, tuple)) and any(is_dask_collection(p) for p in part))
+                isinstance(part, (list, tuple)) and any(is_dask_collection(p) for p in part)
+            )
 
         if self.client is None:
             for i in order:
                 part = blocks.parts[i]
                 if lazy(part):
                     (part,) = dask.compute(part)
-                carry = _partition_task(part, int(i), blocks.open_part, blocks.spec, blocks.batch_size, step,
-                                  carry, *args)
+                carry = _partition_task(
+                    part,
+                    int(i),
+                    blocks.open_part,
+                    blocks.spec,
+                    blocks.batch_size,
+                    step,
+                    carry,
+                    *args,
+                )
             return carry
         pending = []
         for i in order:
             part = blocks.parts[i]
             if lazy(part):
                 part = self.client.compute(part)
-            carry = self.client.submit(_partition_task, part, int(i), blocks.open_part, blocks.spec,
-                                       blocks.batch_size, step, carry, *args, pure=False)
+            carry = self.client.submit(
+                _partition_task,
+                part,
+                int(i),
+                blocks.open_part,
+                blocks.spec,
+                blocks.batch_size,
+                step,
+                carry,
+                *args,
+                pure=False,
+            )
             pending.append(carry)
             if len(pending) > LOOKAHEAD:
-                pending.pop(0).result()   # bounded: a few blocks in flight, never the whole data
+                pending.pop(0).result()  # bounded: a few blocks in flight, never the whole data
         return carry.result()
 
 
@@ -109,9 +151,19 @@ def _partition_task(part, index, open_part, spec, batch_size, task, *args):
 
 
 # ---------------------------------------------------------------------- collections as blocks
-def collection_blocks(source, y=None, *, target=None, features=None, exclude=None, weight=None,
-                      fit_intercept=True, nulls="drop", groups=None,
-                      batch_size: Callable[[DesignSpec], int]) -> Blocks:
+def collection_blocks(
+    source,
+    y=None,
+    *,
+    target=None,
+    features=None,
+    exclude=None,
+    weight=None,
+    fit_intercept=True,
+    nulls="drop",
+    groups=None,
+    batch_size: Callable[[DesignSpec], int],
+) -> Blocks:
     """The blocks of a Dask DataFrame (with ``target=``) or of Dask arrays ``X, y``.
 
     ``batch_size(spec)`` resolves the batch size once the design is known."""
@@ -120,14 +172,24 @@ def collection_blocks(source, y=None, *, target=None, features=None, exclude=Non
 
     if isinstance(source, dd.DataFrame):
         if y is not None:
-            raise InputError("with a Dask DataFrame name the target column (target=) instead of passing y.")
+            raise InputError(
+                "with a Dask DataFrame name the target column (target=) instead of passing y."
+            )
         if not target:
             raise InputError("a target column is required (target=).")
         if weight is not None and not isinstance(weight, str):
             raise InputError("with a Dask DataFrame, weight must be a column name.")
         schema = pa.Schema.from_pandas(source._meta, preserve_index=False)
-        spec = DesignSpec.resolve(schema, target=target, features=features, exclude=exclude,
-                                  weight=weight, fit_intercept=fit_intercept, nulls=nulls, groups=groups)
+        spec = DesignSpec.resolve(
+            schema,
+            target=target,
+            features=features,
+            exclude=exclude,
+            weight=weight,
+            fit_intercept=fit_intercept,
+            nulls=nulls,
+            groups=groups,
+        )
         return Blocks(list(source.to_delayed()), frame_source, spec, batch_size(spec))
     if isinstance(source, da.Array):
         if y is None:
@@ -150,17 +212,27 @@ def collection_blocks(source, y=None, *, target=None, features=None, exclude=Non
         if len({len(b) for b in blocks}) != 1:
             raise InputError("X, y (and weight) must be split into the same number of row blocks.")
         schema = pa.schema([(n, pa.float64()) for n in names])
-        spec = DesignSpec.resolve(schema, target=target, features=columns, weight=weight_name,
-                                  fit_intercept=fit_intercept, nulls=nulls)
+        spec = DesignSpec.resolve(
+            schema,
+            target=target,
+            features=columns,
+            weight=weight_name,
+            fit_intercept=fit_intercept,
+            nulls=nulls,
+        )
         parts = [list(group) for group in zip(*blocks)]
         return Blocks(parts, ArrayBlockSource(names), spec, batch_size(spec))
-    raise InputError(f"cannot fit a Dask collection of type {type(source).__name__}; "
-                     "expected a Dask DataFrame or Dask arrays X, y.")
+    raise InputError(
+        f"cannot fit a Dask collection of type {type(source).__name__}; "
+        "expected a Dask DataFrame or Dask arrays X, y."
+    )
 
 
 def frame_source(frame, index: int) -> InMemorySource:
     """``open_part`` for Dask DataFrame partitions (pandas frames)."""
-    return InMemorySource(pa.Table.from_pandas(frame, preserve_index=False), name=f"dask partition {index}")
+    return InMemorySource(
+        pa.Table.from_pandas(frame, preserve_index=False), name=f"dask partition {index}"
+    )
 
 
 class ArrayBlockSource:
@@ -174,7 +246,9 @@ class ArrayBlockSource:
         columns = [x[:, j] for j in range(x.shape[1])]
         columns += [np.asarray(b, dtype=np.float64).reshape(-1) for b in blocks[1:]]
         if len({len(c) for c in columns}) != 1:
-            raise InputError(f"row block {index} of X, y (and weight) has blocks of different lengths.")
+            raise InputError(
+                f"row block {index} of X, y (and weight) has blocks of different lengths."
+            )
         return InMemorySource(pa.table(dict(zip(self.names, columns))), name=f"dask block {index}")
 
 
@@ -186,7 +260,9 @@ def _as_dask_vector(values, x, label: str):
         if not any(np.isnan(c) for c in x.chunks[0]) and len(values) != x.shape[0]:
             raise InputError(f"X has {x.shape[0]} rows but {label} has {len(values)}.")
         if any(np.isnan(c) for c in x.chunks[0]):
-            raise InputError(f"X has unknown chunk sizes; pass {label} as a Dask array split like X.")
+            raise InputError(
+                f"X has unknown chunk sizes; pass {label} as a Dask array split like X."
+            )
         return da.from_array(values, chunks=(x.chunks[0],))
     values = values.reshape(-1) if values.ndim > 1 else values
     known = not any(np.isnan(c) for c in (*x.chunks[0], *values.chunks[0]))
@@ -205,12 +281,18 @@ def predict_dask(model, data):
     import pandas as pd
 
     if isinstance(data, dd.DataFrame):
-        return data.map_partitions(_predict_frame, model, meta=pd.Series(dtype="float64", name="prediction"))
+        return data.map_partitions(
+            _predict_frame, model, meta=pd.Series(dtype="float64", name="prediction")
+        )
     if isinstance(data, da.Array):
         if data.ndim != 2:
-            raise InputError(f"expected a 2-D array of shape (rows, {model.n_features_in_}); got {data.ndim}-D.")
+            raise InputError(
+                f"expected a 2-D array of shape (rows, {model.n_features_in_}); got {data.ndim}-D."
+            )
         if data.shape[1] != model.n_features_in_:
-            raise InputError(f"the data has {data.shape[1]} columns; the model was fitted with {model.n_features_in_}.")
+            raise InputError(
+                f"the data has {data.shape[1]} columns; the model was fitted with {model.n_features_in_}."
+            )
         return data.rechunk({1: -1}).map_blocks(model.predict, drop_axis=1, dtype=np.float64)
     raise InputError(f"cannot predict for a Dask collection of type {type(data).__name__}.")
 
@@ -223,8 +305,9 @@ def _predict_frame(frame, model):
 
 # ---------------------------------------------------------------------- clusters
 @contextlib.contextmanager
-def cluster_client(scheduler: str | None = None, workers: int | None = None,
-                   timeout: float = 10.0) -> Iterator:
+def cluster_client(
+    scheduler: str | None = None, workers: int | None = None, timeout: float = 10.0
+) -> Iterator:
     """A ``distributed.Client`` to ``scheduler``, or to a local cluster of ``workers`` processes."""
     from distributed import Client, LocalCluster
 
@@ -234,12 +317,20 @@ def cluster_client(scheduler: str | None = None, workers: int | None = None,
         try:
             client = Client(scheduler, timeout=timeout)
         except (OSError, TimeoutError) as exc:
-            raise InputError(f"could not reach the Dask scheduler at {scheduler} within {timeout:g} s ({exc}).") from None
+            raise InputError(
+                f"could not reach the Dask scheduler at {scheduler} within {timeout:g} s ({exc})."
+            ) from None
         with client:
             yield client
         return
     if workers is None or workers < 1:
-        raise InputError(f"{parameter('workers')} must be a positive number of processes; got {workers}.")
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+        raise InputError(
+            f"{parameter('workers')} must be a positive number of processes; got {workers}."
+        )
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client

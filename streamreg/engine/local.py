@@ -53,32 +53,64 @@ class LocalRunner:
         self.progress = progress
 
     def _bar(self, blocks: Blocks, label: str) -> Progress:
-        return Progress(blocks.total_rows or 0, blocks.total_bytes or 0, label=label,
-                        enabled=self.progress if blocks.total_rows else False)
+        return Progress(
+            blocks.total_rows or 0,
+            blocks.total_bytes or 0,
+            label=label,
+            enabled=self.progress if blocks.total_rows else False,
+        )
 
-    def map_reduce(self, blocks: Blocks, task: Callable, *args, label: str = "reading",
-                   combine: Callable = operator.add):
+    def map_reduce(
+        self,
+        blocks: Blocks,
+        task: Callable,
+        *args,
+        label: str = "reading",
+        combine: Callable = operator.add,
+    ):
         """``task(source, i, spec, batch_size, *args)`` for every block, merged in the fixed tree."""
         bar = self._bar(blocks, label)
         try:
             with blas_beside_decoding():
-                results = (task(blocks.open_part(part, i), i, blocks.spec, blocks.batch_size, *args,
-                                on_rows=bar.advance)
-                           for i, part in enumerate(blocks.parts))
+                results = (
+                    task(
+                        blocks.open_part(part, i),
+                        i,
+                        blocks.spec,
+                        blocks.batch_size,
+                        *args,
+                        on_rows=bar.advance,
+                    )
+                    for i, part in enumerate(blocks.parts)
+                )
                 return reduce_in_order(results, combine)
         finally:
             bar.close()
 
-    def fold(self, blocks: Blocks, order: Sequence[int], step: Callable, carry, *args,
-             label: str = "steps"):
+    def fold(
+        self,
+        blocks: Blocks,
+        order: Sequence[int],
+        step: Callable,
+        carry,
+        *args,
+        label: str = "steps",
+    ):
         """``carry = step(source, i, spec, batch_size, carry, *args)`` for the blocks in ``order``."""
         bar = self._bar(blocks, label)
         try:
             with blas_beside_decoding():
                 for i in order:
                     i = int(i)
-                    carry = step(blocks.open_part(blocks.parts[i], i), i, blocks.spec, blocks.batch_size,
-                                 carry, *args, on_rows=bar.advance)
+                    carry = step(
+                        blocks.open_part(blocks.parts[i], i),
+                        i,
+                        blocks.spec,
+                        blocks.batch_size,
+                        carry,
+                        *args,
+                        on_rows=bar.advance,
+                    )
             return carry
         finally:
             bar.close()

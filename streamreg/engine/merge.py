@@ -45,8 +45,10 @@ def tree_reduce(items: list, combine: Callable):
     if not items:
         raise ValueError("nothing to reduce")
     while len(items) > 1:
-        items = [combine(items[i], items[i + 1]) if i + 1 < len(items) else items[i]
-                 for i in range(0, len(items), 2)]
+        items = [
+            combine(items[i], items[i + 1]) if i + 1 < len(items) else items[i]
+            for i in range(0, len(items), 2)
+        ]
     return items[0]
 
 

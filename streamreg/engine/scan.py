@@ -62,15 +62,23 @@ class Accumulation(Mergeable):
     @classmethod
     def empty(cls, state_kind, spec: DesignSpec, files=()) -> Accumulation:
         """No rows yet, over ``spec``'s columns, with a zero count for each of ``files``."""
-        return cls(state_kind.empty(spec.state_names), spec, rows_by_file={f.path: 0 for f in files})
+        return cls(
+            state_kind.empty(spec.state_names), spec, rows_by_file={f.path: 0 for f in files}
+        )
 
     @property
     def inputs(self) -> list[dict]:
         return [{"path": path, "rows": rows} for path, rows in self.rows_by_file.items()]
 
     def copy(self) -> Accumulation:
-        return Accumulation(self.state.copy(), self.spec, self.rows_read, dict(self.dropped),
-                            dict(self.rows_by_file), self.log_weight_sum)
+        return Accumulation(
+            self.state.copy(),
+            self.spec,
+            self.rows_read,
+            dict(self.dropped),
+            dict(self.rows_by_file),
+            self.log_weight_sum,
+        )
 
     def __iadd__(self, other: Accumulation) -> Accumulation:
         self.state += other.state
@@ -84,13 +92,26 @@ class Accumulation(Mergeable):
 
     def with_counts_of(self, other: Accumulation) -> Accumulation:
         """This state with ``other``'s row counts (a fit on training rows that read more)."""
-        return Accumulation(self.state, self.spec, other.rows_read, dict(other.dropped),
-                            dict(other.rows_by_file), self.log_weight_sum)
+        return Accumulation(
+            self.state,
+            self.spec,
+            other.rows_read,
+            dict(other.dropped),
+            dict(other.rows_by_file),
+            self.log_weight_sum,
+        )
 
 
-def accumulate(source: Source, spec: DesignSpec, state_kind, *, batch_size: int,
-               on_rows: Callable[[int], None] | None = None, into: Accumulation | None = None,
-               after_batch: Callable[[Chunk, Accumulation], None] | None = None) -> Accumulation:
+def accumulate(
+    source: Source,
+    spec: DesignSpec,
+    state_kind,
+    *,
+    batch_size: int,
+    on_rows: Callable[[int], None] | None = None,
+    into: Accumulation | None = None,
+    after_batch: Callable[[Chunk, Accumulation], None] | None = None,
+) -> Accumulation:
     """One streaming pass: fold every batch of ``source`` into a state of ``state_kind``.
 
     ``into`` continues an earlier accumulation (it is updated in place), so a
@@ -120,14 +141,21 @@ def _fold_chunk(acc: Accumulation, chunk: Chunk, spec: DesignSpec, state_kind) -
     shift = acc.state.shift_hint()
     arrays = batch_arrays(chunk, spec, shift=shift)
     with np.errstate(all="ignore"):  # non-finite sums are screened below, not warned about
-        part = state_kind.from_arrays(arrays.z, arrays.weights, names=names, overwrite=True,
-                                      **({} if shift is None else {"shift": shift, "preshifted": True}))
+        part = state_kind.from_arrays(
+            arrays.z,
+            arrays.weights,
+            names=names,
+            overwrite=True,
+            **({} if shift is None else {"shift": shift, "preshifted": True}),
+        )
         if not part.is_finite():
             # from_arrays shifted arrays.z in place; screen a fresh conversion of the batch.
             arrays = screen_values(batch_arrays(chunk, spec), chunk, spec)
             part = state_kind.from_arrays(arrays.z, arrays.weights, names=names, overwrite=True)
             if not part.is_finite():
-                raise DataError(f"the sums over {chunk.file.path} overflow float64; rescale the columns.")
+                raise DataError(
+                    f"the sums over {chunk.file.path} overflow float64; rescale the columns."
+                )
     acc.state += part
     if arrays.weights is not None:
         with np.errstate(divide="ignore"):
@@ -139,8 +167,9 @@ def _fold_chunk(acc: Accumulation, chunk: Chunk, spec: DesignSpec, state_kind) -
 
 
 # ---------------------------------------------------------------------- tasks (run by a runner)
-def accumulate_part(source: Source, index: int, spec: DesignSpec, batch_size: int, state_kind, *,
-                    on_rows=None) -> Accumulation:
+def accumulate_part(
+    source: Source, index: int, spec: DesignSpec, batch_size: int, state_kind, *, on_rows=None
+) -> Accumulation:
     """A runner's task: the accumulation of one block."""
     return accumulate(source, spec, state_kind, batch_size=batch_size, on_rows=on_rows)
 
@@ -164,9 +193,16 @@ class SplitAccumulation(Mergeable):
         return self
 
 
-def accumulate_split_part(source: Source, index: int, spec: DesignSpec, batch_size: int, state_kind,
-                          held_out: Callable[[int, int, int], np.ndarray], *,
-                          on_rows=None) -> SplitAccumulation:
+def accumulate_split_part(
+    source: Source,
+    index: int,
+    spec: DesignSpec,
+    batch_size: int,
+    state_kind,
+    held_out: Callable[[int, int, int], np.ndarray],
+    *,
+    on_rows=None,
+) -> SplitAccumulation:
     """A runner's task: one block's rows split by ``held_out(block, batch, rows)`` (a row mask).
 
     Each record batch is split in two and each half folded into a fresh accumulation,
@@ -178,8 +214,12 @@ def accumulate_split_part(source: Source, index: int, spec: DesignSpec, batch_si
         halves = []
         for rows in (~held, held):
             acc = Accumulation.empty(state_kind, spec, source.files)
-            _fold_chunk(acc, Chunk(chunk.batch.filter(pa.array(rows)), chunk.file, chunk.offset), spec,
-                        state_kind)
+            _fold_chunk(
+                acc,
+                Chunk(chunk.batch.filter(pa.array(rows)), chunk.file, chunk.offset),
+                spec,
+                state_kind,
+            )
             halves.append(acc)
         pair = SplitAccumulation(*halves)
         if result is None:

@@ -45,7 +45,9 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
 def write_json_atomic(target: str | os.PathLike, data, *, indent: int | None = None) -> None:
     """Write ``data`` as JSON (no NaN or infinity: plain JSON only), atomically."""
-    write_text_atomic(target, json.dumps(data, indent=indent, allow_nan=False) + ("\n" if indent else ""))
+    write_text_atomic(
+        target, json.dumps(data, indent=indent, allow_nan=False) + ("\n" if indent else "")
+    )
 
 
 def read_json(path: str | os.PathLike, what: str) -> dict:

@@ -23,9 +23,15 @@ WEIGHT_COLUMN = "sample_weight"
 
 
 def is_in_memory(source) -> bool:
-    return _is_pandas(source) or isinstance(source, (pa.Table, pa.RecordBatch, np.ndarray)) or (
-        hasattr(source, "__array__") and not isinstance(source, (str, bytes)) and not _is_dask(source)
-        and not isinstance(source, (list, tuple))
+    return (
+        _is_pandas(source)
+        or isinstance(source, (pa.Table, pa.RecordBatch, np.ndarray))
+        or (
+            hasattr(source, "__array__")
+            and not isinstance(source, (str, bytes))
+            and not _is_dask(source)
+            and not isinstance(source, (list, tuple))
+        )
     )
 
 
@@ -35,8 +41,10 @@ def to_source(source, y=None, *, target: str | None = None, weight=None):
         return source, _need_target(target), _weight_name(weight, in_memory=False)
     if not is_in_memory(source):
         if y is not None:
-            raise InputError("y is only accepted with in-memory data (arrays or DataFrames); "
-                             "for Parquet files name the target column with target=.")
+            raise InputError(
+                "y is only accepted with in-memory data (arrays or DataFrames); "
+                "for Parquet files name the target column with target=."
+            )
         return Source.resolve(source), _need_target(target), _weight_name(weight, in_memory=False)
     if isinstance(source, pa.RecordBatch):
         source = pa.Table.from_batches([source])
@@ -47,14 +55,20 @@ def to_source(source, y=None, *, target: str | None = None, weight=None):
     else:
         x = np.asarray(source, dtype=np.float64)
         if x.ndim == 1:
-            raise InputError(f"X must be 2-D (rows, features); got a 1-D array of shape {x.shape}. "
-                             "Use X.reshape(-1, 1) for a single feature.")
+            raise InputError(
+                f"X must be 2-D (rows, features); got a 1-D array of shape {x.shape}. "
+                "Use X.reshape(-1, 1) for a single feature."
+            )
         if x.ndim != 2:
             raise InputError(f"X must be 2-D (rows, features); got shape {x.shape}.")
         table = pa.table({f"x{j}": x[:, j] for j in range(x.shape[1])})
     if y is not None:
         target = target or (getattr(y, "name", None) if _is_pandas(y) else None) or "y"
-        values = np.asarray(y, dtype=np.float64).reshape(-1) if not _is_pandas(y) else y.to_numpy(dtype=np.float64)
+        values = (
+            np.asarray(y, dtype=np.float64).reshape(-1)
+            if not _is_pandas(y)
+            else y.to_numpy(dtype=np.float64)
+        )
         if len(values) != table.num_rows:
             raise InputError(f"X has {table.num_rows} rows but y has {len(values)}.")
         if target in table.column_names:
@@ -64,7 +78,9 @@ def to_source(source, y=None, *, target: str | None = None, weight=None):
     if weight is not None and not isinstance(weight, str):
         values = np.asarray(weight, dtype=np.float64).reshape(-1)
         if len(values) != table.num_rows:
-            raise InputError(f"the data have {table.num_rows} rows but sample_weight has {len(values)}.")
+            raise InputError(
+                f"the data have {table.num_rows} rows but sample_weight has {len(values)}."
+            )
         weight_name = WEIGHT_COLUMN
         table = table.append_column(weight_name, pa.array(values))
     elif isinstance(weight, str):
@@ -80,8 +96,10 @@ def _need_target(target):
 
 def _weight_name(weight, in_memory: bool):
     if weight is not None and not isinstance(weight, str):
-        raise InputError("weight must be a column name for Parquet data (arrays are accepted only "
-                         "with in-memory data).")
+        raise InputError(
+            "weight must be a column name for Parquet data (arrays are accepted only "
+            "with in-memory data)."
+        )
     return weight
 
 

@@ -29,10 +29,10 @@ from ..errors import InputError
 class ListedFile:
     """A file found by :func:`list_files`: what a directory listing tells, no footer read."""
 
-    path: str                 # the local path, or the full URL
+    path: str  # the local path, or the full URL
     size: int
-    modified: str | None      # modification time, ISO 8601 in UTC (microseconds)
-    etag: str | None = None   # object stores: the entity tag
+    modified: str | None  # modification time, ISO 8601 in UTC (microseconds)
+    etag: str | None = None  # object stores: the entity tag
     partition: dict = field(default_factory=dict)  # raw Hive key=value strings of its folders
 
     @property
@@ -47,8 +47,12 @@ def is_url(item: str | os.PathLike) -> bool:
     return bool(sep) and scheme.replace("+", "").isalnum() and scheme != "file"
 
 
-def list_files(source: str | os.PathLike | Sequence[str | os.PathLike], *,
-               storage_options: dict | None = None, allow_empty: bool = False) -> list[ListedFile]:
+def list_files(
+    source: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    storage_options: dict | None = None,
+    allow_empty: bool = False,
+) -> list[ListedFile]:
     """Expand paths, directories, globs and URLs into files, in order, without opening them.
 
     Directories are read recursively (names starting with ``_`` or ``.`` are
@@ -63,7 +67,7 @@ def list_files(source: str | os.PathLike | Sequence[str | os.PathLike], *,
     for item in items:
         item = str(item)
         if item.startswith("file://"):
-            item = item[len("file://"):]
+            item = item[len("file://") :]
         if is_url(item):
             found.extend(_list_url(item, storage_options or {}, allow_empty))
         else:
@@ -87,8 +91,10 @@ def url_filesystem(url: str, storage_options: dict | None = None):
         return fsspec.core.url_to_fs(url, **(storage_options or {}))
     except ImportError as exc:
         extra = " (pip install 'streamreg[s3]')" if url_protocol(url) in ("s3", "s3a") else ""
-        raise InputError(f"reading {url_protocol(url)}:// URLs needs a package that is not installed{extra}: "
-                         f"{exc}.") from exc
+        raise InputError(
+            f"reading {url_protocol(url)}:// URLs needs a package that is not installed{extra}: "
+            f"{exc}."
+        ) from exc
     except (TypeError, ValueError) as exc:
         raise InputError(f"cannot open {url} with the storage options given: {exc}.") from exc
 
@@ -113,7 +119,9 @@ def _stat_local(path: str, part: dict) -> ListedFile:
         st = os.stat(path)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}.") from exc
-    return ListedFile(path=path, size=st.st_size, modified=_iso_from_ns(st.st_mtime_ns), partition=part)
+    return ListedFile(
+        path=path, size=st.st_size, modified=_iso_from_ns(st.st_mtime_ns), partition=part
+    )
 
 
 def _list_url(item: str, storage_options: dict, allow_empty: bool) -> list[ListedFile]:
@@ -121,7 +129,9 @@ def _list_url(item: str, storage_options: dict, allow_empty: bool) -> list[Liste
     try:
         fs.invalidate_cache()  # a long-lived process must see files that landed since
         if any(ch in root for ch in "*?["):
-            entries = {p: i for p, i in fs.glob(root, detail=True).items() if i.get("type") == "file"}
+            entries = {
+                p: i for p, i in fs.glob(root, detail=True).items() if i.get("type") == "file"
+            }
             parts = dict.fromkeys(entries, {})
             if not entries and not allow_empty:
                 raise InputError(f"the pattern {item} matches no files.")
@@ -129,7 +139,7 @@ def _list_url(item: str, storage_options: dict, allow_empty: bool) -> list[Liste
             entries, parts = {}, {}
             base = root.rstrip("/")
             for path, info in sorted(fs.find(root, detail=True).items()):
-                relative = path[len(base):].lstrip("/").split("/")
+                relative = path[len(base) :].lstrip("/").split("/")
                 if info.get("type") != "file" or any(s.startswith(("_", ".")) for s in relative):
                     continue
                 entries[path] = info
@@ -140,7 +150,9 @@ def _list_url(item: str, storage_options: dict, allow_empty: bool) -> list[Liste
             entries = {root: fs.info(root)}
             parts = {root: {}}
         else:
-            raise InputError(f"{item} does not exist: expected a Parquet file, a directory or a glob.")
+            raise InputError(
+                f"{item} does not exist: expected a Parquet file, a directory or a glob."
+            )
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - the storage backends raise many families
@@ -154,10 +166,15 @@ def _list_url(item: str, storage_options: dict, allow_empty: bool) -> list[Liste
         elif isinstance(modified, (int, float)):
             modified = dt.datetime.fromtimestamp(modified, tz=dt.timezone.utc).isoformat()
         etag = info.get("ETag") or info.get("etag")
-        listed.append(ListedFile(path=fs.unstrip_protocol(path), size=int(info.get("size") or 0),
-                                 modified=None if modified is None else str(modified),
-                                 etag=None if etag is None else str(etag).strip('"'),
-                                 partition=parts[path]))
+        listed.append(
+            ListedFile(
+                path=fs.unstrip_protocol(path),
+                size=int(info.get("size") or 0),
+                modified=None if modified is None else str(modified),
+                etag=None if etag is None else str(etag).strip('"'),
+                partition=parts[path],
+            )
+        )
     return listed
 
 

@@ -21,28 +21,34 @@ incremental job needs to decide that nothing is new.
 
 from __future__ import annotations
 
-import bisect
-import hashlib
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from ..errors import DataError, InputError, SchemaError
+from .footers import (
+    ParquetFileInfo,
+    first_row,
+    is_numeric_type,
+    null_count_from_footer,
+    read_footer,
+    typed_partition,
+)
+from .footers import (
+    partition_types as infer_partition_types,
+)
 from .listing import (
     ListedFile,
-    describe_storage_error,
     is_url,
     list_files,
     url_filesystem,
     url_protocol,
 )
 
-HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 # Decoded-batch readahead: enough to overlap decoding with the math, small
 # enough that memory stays a few batches wide (see DESIGN.md, Speed and memory).
 BATCH_READAHEAD = 2
@@ -50,41 +56,6 @@ BATCH_READAHEAD = 2
 # on object stores; on local files it only costs memory (~300 MB more peak RSS
 # at 21 columns) and system time.
 PARQUET_SCAN_OPTIONS = ds.ParquetFragmentScanOptions(pre_buffer=False)
-
-
-def is_numeric_type(dtype: pa.DataType) -> bool:
-    """Integer, floating, boolean and decimal columns can be read as float64."""
-    return (
-        pa.types.is_integer(dtype)
-        or pa.types.is_floating(dtype)
-        or pa.types.is_boolean(dtype)
-        or pa.types.is_decimal(dtype)
-    )
-
-
-@dataclass(frozen=True)
-class ParquetFileInfo:
-    """One input file: its footer facts and the Hive partition values of its path."""
-
-    path: str
-    num_rows: int
-    size_bytes: int
-    schema: pa.Schema
-    row_group_starts: tuple[int, ...]
-    partition: dict = field(default_factory=dict)
-    # For a URL input: the pyarrow filesystem it is read through and its path there.
-    filesystem: object = field(default=None, compare=False, repr=False)
-    fs_path: str | None = None
-    first_row_group: int = 0  # row groups before this one are skipped (a resumed scan)
-
-    @property
-    def location(self) -> str:
-        """The path to open: within ``filesystem`` for a URL input, else the local path."""
-        return self.fs_path if self.fs_path is not None else self.path
-
-    def row_group_of(self, row: int) -> int:
-        """Index of the row group holding the file's ``row``-th row (0-based)."""
-        return bisect.bisect_right(self.row_group_starts, row) - 1
 
 
 @dataclass
@@ -115,18 +86,25 @@ class Source:
 
     # ----------------------------------------------------------------- build
     @classmethod
-    def resolve(cls, source: str | os.PathLike | Sequence[str | os.PathLike], *,
-                storage_options: dict | None = None) -> Source:
+    def resolve(
+        cls,
+        source: str | os.PathLike | Sequence[str | os.PathLike],
+        *,
+        storage_options: dict | None = None,
+    ) -> Source:
         """Expand a path, directory, glob, URL or list of them into files and read their footers.
 
         ``storage_options`` go to fsspec for URL inputs (e.g. ``endpoint_url``)."""
         if isinstance(source, Source):
             return source
-        return cls.from_listing(list_files(source, storage_options=storage_options),
-                                storage_options=storage_options)
+        return cls.from_listing(
+            list_files(source, storage_options=storage_options), storage_options=storage_options
+        )
 
     @classmethod
-    def from_listing(cls, listed: Sequence[ListedFile], *, storage_options: dict | None = None) -> Source:
+    def from_listing(
+        cls, listed: Sequence[ListedFile], *, storage_options: dict | None = None
+    ) -> Source:
         """Read the footers of files found by :func:`list_files`."""
         urls = {is_url(f.path) for f in listed}
         if len(urls) > 1:
@@ -135,17 +113,25 @@ class Source:
         if urls == {True}:
             protocols = {url_protocol(f.path) for f in listed}
             if len(protocols) > 1:
-                raise InputError(f"the inputs mix URL schemes ({', '.join(sorted(protocols))}); "
-                                 "give one kind per source.")
+                raise InputError(
+                    f"the inputs mix URL schemes ({', '.join(sorted(protocols))}); "
+                    "give one kind per source."
+                )
             fsspec_fs, _ = url_filesystem(listed[0].path, storage_options)
             from pyarrow import fs as pafs
 
             filesystem = pafs.PyFileSystem(pafs.FSSpecHandler(fsspec_fs))
-        partition_types = _partition_types([f.partition for f in listed])
-        files = [_read_footer(f.path, _typed_partition(f.partition, partition_types), filesystem,
-                              fsspec_fs._strip_protocol(f.path) if fsspec_fs is not None else None,
-                              f.size)
-                 for f in listed]
+        partition_types = infer_partition_types([f.partition for f in listed])
+        files = [
+            read_footer(
+                f.path,
+                typed_partition(f.partition, partition_types),
+                filesystem,
+                fsspec_fs._strip_protocol(f.path) if fsspec_fs is not None else None,
+                f.size,
+            )
+            for f in listed
+        ]
         return cls(files, partition_types)
 
     def from_row_group(self, path: str, row_group: int) -> Source:
@@ -157,8 +143,10 @@ class Source:
         for info in self.files:
             if info.path == path:
                 if not 0 <= row_group <= len(info.row_group_starts):
-                    raise InputError(f"{path} has {len(info.row_group_starts)} row groups; "
-                                     f"cannot start at row group {row_group}.")
+                    raise InputError(
+                        f"{path} has {len(info.row_group_starts)} row groups; "
+                        f"cannot start at row group {row_group}."
+                    )
                 info = replace(info, first_row_group=row_group)
             files.append(info)
         return Source(files, self.partition_types)
@@ -217,7 +205,9 @@ class Source:
                 dtype = info.schema.field(name).type
                 if first_file is None:
                     first_file, first_type = info, dtype
-                elif dtype != first_type and not (is_numeric_type(dtype) and is_numeric_type(first_type)):
+                elif dtype != first_type and not (
+                    is_numeric_type(dtype) and is_numeric_type(first_type)
+                ):
                     raise SchemaError(
                         f"files disagree on column '{name}': it is {first_type} in "
                         f"{first_file.path} but {dtype} in {info.path}."
@@ -237,16 +227,24 @@ class Source:
         by_path = {info.path: info for info in self.files}
         by_location = {info.location: info for info in self.files}
         scan_schema = pa.schema([self._scan_field(c) for c in data_columns])
-        dataset = ds.dataset(list(by_location), schema=scan_schema, format="parquet",
-                             filesystem=self.files[0].filesystem)
-        offsets = {info.path: _first_row(info) for info in self.files}
+        dataset = ds.dataset(
+            list(by_location),
+            schema=scan_schema,
+            format="parquet",
+            filesystem=self.files[0].filesystem,
+        )
+        offsets = {info.path: first_row(info) for info in self.files}
         try:
-            for location, batch in _scan_file_by_file(dataset, scan_schema, data_columns, batch_size,
-                                                      by_location):
+            for location, batch in _scan_file_by_file(
+                dataset, scan_schema, data_columns, batch_size, by_location
+            ):
                 info = by_location[location]
                 if part_columns:
-                    batch = _with_constants(batch, {c: info.partition.get(c) for c in part_columns},
-                                            self.partition_types)
+                    batch = _with_constants(
+                        batch,
+                        {c: info.partition.get(c) for c in part_columns},
+                        self.partition_types,
+                    )
                 yield Chunk(batch, info, offsets[info.path])
                 offsets[info.path] += batch.num_rows
         except (pa.ArrowInvalid, OSError) as exc:
@@ -270,12 +268,19 @@ class Source:
                 continue
             total: int | None = 0
             for info in self.files:
-                count = _null_count_from_footer(info, name)
+                count = null_count_from_footer(info, name)
                 total = None if (count is None or total is None) else total + count
             nulls[name] = total
         return {
-            "files": [{"path": f.path, "rows": f.num_rows, "bytes": f.size_bytes,
-                       "row_groups": len(f.row_group_starts)} for f in self.files],
+            "files": [
+                {
+                    "path": f.path,
+                    "rows": f.num_rows,
+                    "bytes": f.size_bytes,
+                    "row_groups": len(f.row_group_starts),
+                }
+                for f in self.files
+            ],
             "rows": self.total_rows,
             "bytes": self.total_bytes,
             "columns": [
@@ -299,8 +304,13 @@ class InMemorySource(Source):
 
     def __init__(self, table: pa.Table, name: str = "the data"):
         self.table = table
-        info = ParquetFileInfo(path=name, num_rows=table.num_rows, size_bytes=table.nbytes,
-                               schema=table.schema, row_group_starts=())
+        info = ParquetFileInfo(
+            path=name,
+            num_rows=table.num_rows,
+            size_bytes=table.nbytes,
+            schema=table.schema,
+            row_group_starts=(),
+        )
         super().__init__([info], {})
 
     def batches(self, columns: Sequence[str], batch_size: int) -> Iterator[Chunk]:
@@ -311,108 +321,16 @@ class InMemorySource(Source):
             offset += batch.num_rows
 
 
-def footer_digest(info: ParquetFileInfo) -> str:
-    """SHA-256 of the file's footer (metadata, its length and the magic): a content fingerprint.
-
-    Reads only the footer, so it is cheap even for a large file on object storage."""
-    try:
-        handle = (info.filesystem.open_input_file(info.location) if info.filesystem is not None
-                  else open(info.path, "rb"))
-        with handle:
-            size = info.size_bytes
-            handle.seek(max(size - 8, 0))
-            tail = handle.read(8)
-            length = int.from_bytes(tail[:4], "little") if len(tail) == 8 else -1
-            if tail[4:] != b"PAR1" or not 0 <= length <= size - 12:
-                raise DataError(f"{info.path} is not a readable Parquet file (no footer at its end).")
-            handle.seek(size - 8 - length)
-            footer = handle.read(length)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"{info.path} is not a readable Parquet file ({exc}).") from exc
-    return hashlib.sha256(footer + tail).hexdigest()
-
-
 # ---------------------------------------------------------------------- helpers
-def _partition_types(parts: list[dict]) -> dict[str, pa.DataType]:
-    keys: dict[str, list[str]] = {}
-    for part in parts:
-        for k, v in part.items():
-            keys.setdefault(k, []).append(v)
-    types = {}
-    for key, values in keys.items():
-        present = [v for v in values if v != HIVE_NULL]
-        if len(values) != len(parts):
-            types[key] = pa.string()
-        elif all(_parses(v, int) for v in present):
-            types[key] = pa.int64()
-        elif all(_parses(v, float) for v in present):
-            types[key] = pa.float64()
-        else:
-            types[key] = pa.string()
-    return types
 
 
-def _parses(value: str, kind) -> bool:
-    try:
-        kind(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _typed_partition(part: dict, types: dict[str, pa.DataType]) -> dict:
-    typed = {}
-    for key, dtype in types.items():
-        raw = part.get(key)
-        if raw is None or raw == HIVE_NULL:
-            typed[key] = None
-        elif pa.types.is_int64(dtype):
-            typed[key] = int(raw)
-        elif pa.types.is_float64(dtype):
-            typed[key] = float(raw)
-        else:
-            typed[key] = raw
-    return typed
-
-
-def _read_footer(path: str, partition: dict, filesystem=None, fs_path: str | None = None,
-                 size: int | None = None) -> ParquetFileInfo:
-    try:
-        meta = pq.read_metadata(fs_path or path, filesystem=filesystem)
-        schema = meta.schema.to_arrow_schema()
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"{path} is not a readable Parquet file ({exc}).") from exc
-    except Exception as exc:  # noqa: BLE001 - object-store errors come in many families
-        if filesystem is None:
-            raise
-        raise InputError(f"cannot read {path}: {describe_storage_error(exc)}.") from exc
-    starts, row = [], 0
-    for i in range(meta.num_row_groups):
-        starts.append(row)
-        row += meta.row_group(i).num_rows
-    return ParquetFileInfo(
-        path=path,
-        num_rows=meta.num_rows,
-        size_bytes=os.path.getsize(path) if size is None else size,
-        schema=schema,
-        row_group_starts=tuple(starts) or (0,),
-        partition=partition,
-        filesystem=filesystem,
-        fs_path=fs_path,
-    )
-
-
-def _first_row(info: ParquetFileInfo) -> int:
-    """Row offset in its file of the first row a scan of ``info`` reads."""
-    if info.first_row_group == 0:
-        return 0
-    if info.first_row_group >= len(info.row_group_starts):
-        return info.num_rows
-    return info.row_group_starts[info.first_row_group]
-
-
-def _scan_file_by_file(dataset: ds.Dataset, schema: pa.Schema, columns: list[str],
-                       batch_size: int, infos: dict | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
+def _scan_file_by_file(
+    dataset: ds.Dataset,
+    schema: pa.Schema,
+    columns: list[str],
+    batch_size: int,
+    infos: dict | None = None,
+) -> Iterator[tuple[str, pa.RecordBatch]]:
     """(path, batch) for each batch of ``dataset``, one file scanned at a time.
 
     A scan of the whole dataset decodes later files while an earlier one is
@@ -429,30 +347,15 @@ def _scan_file_by_file(dataset: ds.Dataset, schema: pa.Schema, columns: list[str
             if not groups:
                 continue
             fragment = fragment.subset(row_group_ids=groups)
-        for batch in fragment.to_batches(schema=schema, columns=columns, batch_size=batch_size,
-                                         use_threads=True, batch_readahead=BATCH_READAHEAD,
-                                         fragment_scan_options=PARQUET_SCAN_OPTIONS):
+        for batch in fragment.to_batches(
+            schema=schema,
+            columns=columns,
+            batch_size=batch_size,
+            use_threads=True,
+            batch_readahead=BATCH_READAHEAD,
+            fragment_scan_options=PARQUET_SCAN_OPTIONS,
+        ):
             yield fragment.path, batch
-
-
-def _null_count_from_footer(info: ParquetFileInfo, name: str) -> int | None:
-    if name not in info.schema.names:
-        return info.num_rows
-    try:
-        meta = pq.read_metadata(info.location, filesystem=info.filesystem)
-        index = meta.schema.to_arrow_schema().get_field_index(name)
-        leaf = [i for i in range(meta.num_columns) if meta.schema.column(i).path.split(".")[0] == name]
-        if index < 0 or len(leaf) != 1:
-            return None
-        total = 0
-        for g in range(meta.num_row_groups):
-            stats = meta.row_group(g).column(leaf[0]).statistics
-            if stats is None or not stats.has_null_count:
-                return None
-            total += stats.null_count
-        return total
-    except (pa.ArrowInvalid, OSError):
-        return None
 
 
 def _with_constants(batch: pa.RecordBatch, values: dict, types: dict) -> pa.RecordBatch:

@@ -11,5 +11,13 @@ from .log import JobLog
 from .run import RunResult, run_job, watch_job
 from .spec import EXAMPLE, JobSpec, load_job, parse_job
 
-__all__ = ["EXAMPLE", "JobLog", "JobSpec", "RunResult", "load_job", "parse_job", "run_job",
-           "watch_job"]
+__all__ = [
+    "EXAMPLE",
+    "JobLog",
+    "JobSpec",
+    "RunResult",
+    "load_job",
+    "parse_job",
+    "run_job",
+    "watch_job",
+]

@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from ..design import DesignSpec
 from ..engine.scan import Accumulation, accumulate
 from ..errors import ModelFormatError
-from ..io.sources import ListedFile, Source
+from ..io.listing import ListedFile
+from ..io.sources import Source
 from .log import JobLog
 from .manifest import (
     FILE_STATE_FORMAT,
@@ -54,8 +55,7 @@ class CheckpointWriter:
     def write(self, name: str, data: bytes) -> None:
         self.wait()
         if self.pool is None:
-            self.pool = ThreadPoolExecutor(max_workers=1,
-                                           thread_name_prefix="streamreg-checkpoint")
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamreg-checkpoint")
         self.pending = self.pool.submit(self.store.write, name, data)
 
     def wait(self) -> None:
@@ -86,8 +86,9 @@ class Ingester:
     def close(self) -> None:
         self.checkpoints.close()
 
-    def ingest(self, src: Source, digest: str, spec: DesignSpec, listed: ListedFile,
-               batch_size: int) -> tuple[dict, Accumulation, str]:
+    def ingest(
+        self, src: Source, digest: str, spec: DesignSpec, listed: ListedFile, batch_size: int
+    ) -> tuple[dict, Accumulation, str]:
         """(manifest entry, accumulation, how) of the one file of ``src``; ``how`` is
         ``"ingested"``, ``"adopted"`` or ``"resumed at row group k"``."""
         info = src.files[0]
@@ -97,14 +98,21 @@ class Ingester:
         final, partial = f"states/{name}.json", f"partial/{name}.json"
         acc, _ = self._adopt(final, facts, FILE_STATE_FORMAT)
         if acc is not None:
-            self.log.info("adopted", f"{url}: its state was complete from an interrupted run; "
-                          "adopted.", file=url)
+            self.log.info(
+                "adopted",
+                f"{url}: its state was complete from an interrupted run; adopted.",
+                file=url,
+            )
             return self._entry(facts, name, acc), acc, "adopted"
         acc, start = self._adopt(partial, facts, PARTIAL_FORMAT, batch_size=batch_size)
         if acc is not None:
-            self.log.info("resumed", f"{url}: resuming at row group {start} of "
-                          f"{facts['row_groups']} ({acc.rows_read:,} rows already folded).",
-                          file=url, row_group=start)
+            self.log.info(
+                "resumed",
+                f"{url}: resuming at row group {start} of "
+                f"{facts['row_groups']} ({acc.rows_read:,} rows already folded).",
+                file=url,
+                row_group=start,
+            )
             how = f"resumed at row group {start}"
         else:
             acc, start, how = Accumulation.empty(self.kind, spec, src.files), 0, "ingested"
@@ -125,20 +133,32 @@ class Ingester:
             if stopping or (every and since[0] >= every):
                 # The snapshot is taken here; the write and its fsyncs run beside the next
                 # row groups.
-                self.checkpoints.write(partial, state_doc(PARTIAL_FORMAT, facts, acc_now,
-                                                          batch_size=batch_size,
-                                                          next_row_group=done))
+                self.checkpoints.write(
+                    partial,
+                    state_doc(
+                        PARTIAL_FORMAT, facts, acc_now, batch_size=batch_size, next_row_group=done
+                    ),
+                )
                 since[0] = 0
                 if stopping:
                     self.checkpoints.wait()
-                self.log.info("checkpoint", f"{url}: checkpoint after row group {done} of "
-                              f"{groups}.", file=url, row_group=done)
+                self.log.info(
+                    "checkpoint",
+                    f"{url}: checkpoint after row group {done} of {groups}.",
+                    file=url,
+                    row_group=done,
+                )
                 if stopping:
                     raise Stopped(url)
 
-        self.log.info("reading", f"{url}: reading {info.num_rows - acc.rows_read:,} rows"
-                      + (f" from row group {start}" if start else "") + ".", file=url,
-                      row_group=start)
+        self.log.info(
+            "reading",
+            f"{url}: reading {info.num_rows - acc.rows_read:,} rows"
+            + (f" from row group {start}" if start else "")
+            + ".",
+            file=url,
+            row_group=start,
+        )
         scan = src.from_row_group(url, start) if start else src
         accumulate(scan, spec, self.kind, batch_size=batch_size, into=acc, after_batch=after_batch)
         # The last checkpoint lands before the final state (then it is removed).
@@ -146,9 +166,13 @@ class Ingester:
         self.store.write(final, state_doc(FILE_STATE_FORMAT, facts, acc, batch_size=batch_size))
         self.store.delete(partial)
         dropped = sum(acc.dropped.values())
-        self.log.info("ingested", f"{url}: {acc.rows_read:,} rows"
-                      + (f" ({dropped:,} dropped)" if dropped else "") + ".", file=url,
-                      rows=acc.rows_read, rows_dropped=dropped)
+        self.log.info(
+            "ingested",
+            f"{url}: {acc.rows_read:,} rows" + (f" ({dropped:,} dropped)" if dropped else "") + ".",
+            file=url,
+            rows=acc.rows_read,
+            rows_dropped=dropped,
+        )
         return self._entry(facts, name, acc), acc, how
 
     def _adopt(self, name: str, facts: dict, fmt: str, batch_size: int | None = None):
@@ -162,23 +186,39 @@ class Ingester:
             data = json.loads(raw)
             acc = accumulation_from_doc(data, where, fmt, self.kind, self.job.solver)
         except (ValueError, ModelFormatError) as exc:
-            self.log.warning("discarded", f"{where} is unusable ({exc}); {facts['url']} is read "
-                             "from the start.", file=facts["url"])
+            self.log.warning(
+                "discarded",
+                f"{where} is unusable ({exc}); {facts['url']} is read from the start.",
+                file=facts["url"],
+            )
             return None, 0
-        same = all(data["file"].get(k) == facts[k]
-                   for k in ("url", "size", "footer_sha256", "rows"))
+        same = all(
+            data["file"].get(k) == facts[k] for k in ("url", "size", "footer_sha256", "rows")
+        )
         start = 0
         if fmt == PARTIAL_FORMAT:
             start = data.get("next_row_group")
-            same = same and data.get("batch_size") == batch_size and isinstance(start, int) \
+            same = (
+                same
+                and data.get("batch_size") == batch_size
+                and isinstance(start, int)
                 and 0 < start < facts["row_groups"]
+            )
         if not same:
-            self.log.info("discarded", f"{where} was made for another version of {facts['url']} "
-                          "(or another batch size); the file is read from the start.",
-                          file=facts["url"])
+            self.log.info(
+                "discarded",
+                f"{where} was made for another version of {facts['url']} "
+                "(or another batch size); the file is read from the start.",
+                file=facts["url"],
+            )
             return None, 0
         return acc, start
 
     def _entry(self, facts: dict, name: str, acc: Accumulation) -> dict:
-        return file_entry(facts, name, acc, time=entry_time(facts, self.job.window_key),
-                          ingested_at=utc_now().isoformat(timespec="seconds"))
+        return file_entry(
+            facts,
+            name,
+            acc,
+            time=entry_time(facts, self.job.window_key),
+            ingested_at=utc_now().isoformat(timespec="seconds"),
+        )

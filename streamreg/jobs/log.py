@@ -34,8 +34,13 @@ class JobLog:
 
     def _emit(self, level: str, event: str, message: str, fields: dict) -> None:
         now = dt.datetime.now(dt.timezone.utc)
-        record = {"time": now.isoformat(timespec="milliseconds"), "level": level, "event": event,
-                  "message": message, **fields}
+        record = {
+            "time": now.isoformat(timespec="milliseconds"),
+            "level": level,
+            "event": event,
+            "message": message,
+            **fields,
+        }
         self.records.append(record)
         if self.quiet and level == "info":
             return

@@ -25,7 +25,9 @@ from .._version import __version__
 from ..design import DesignSpec, resolve_spec
 from ..engine.scan import Accumulation
 from ..errors import ModelFormatError, SchemaError
-from ..io.sources import ListedFile, ParquetFileInfo, Source, is_url
+from ..io.footers import ParquetFileInfo
+from ..io.listing import ListedFile, is_url
+from ..io.sources import Source
 from ..solvers import state_from_dict
 from .spec import JobSpec
 from .store import Store
@@ -37,8 +39,13 @@ PARTIAL_FORMAT = "streamreg.job_partial_state"
 FORMAT_VERSION = 1
 RUNS_KEPT = 1000  # run records kept in the manifest (the oldest are dropped)
 
-_MANIFEST_FIELDS = {"design": (dict, type(None)), "identity": (str, type(None)), "files": list,
-                    "published": (dict, type(None)), "runs": list}
+_MANIFEST_FIELDS = {
+    "design": (dict, type(None)),
+    "identity": (str, type(None)),
+    "files": list,
+    "published": (dict, type(None)),
+    "runs": list,
+}
 _ENTRY_FIELDS = {"url": str, "size": int, "footer_sha256": str, "state": str, "rows_read": int}
 
 
@@ -48,13 +55,23 @@ def read_manifest(store: Store, job: JobSpec) -> dict:
     url = store.url(MANIFEST)
     raw = store.read(MANIFEST)
     if raw is None:
-        return {"format": MANIFEST_FORMAT, "format_version": FORMAT_VERSION, "design": None,
-                "identity": None, "files": [], "rows": 0, "published": None, "runs": []}
+        return {
+            "format": MANIFEST_FORMAT,
+            "format_version": FORMAT_VERSION,
+            "design": None,
+            "identity": None,
+            "files": [],
+            "rows": 0,
+            "published": None,
+            "runs": [],
+        }
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        raise ModelFormatError(f"{url} is not a readable job manifest ({exc}); it was left as it "
-                               "is: restore it, or point the job at a new state location.") from exc
+        raise ModelFormatError(
+            f"{url} is not a readable job manifest ({exc}); it was left as it "
+            "is: restore it, or point the job at a new state location."
+        ) from exc
     validate_manifest(data, url)
     check_spec(data, job, store.root)
     return data
@@ -69,25 +86,35 @@ def validate_manifest(data, url: str) -> None:
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         raise ModelFormatError(f"{url} is not a streamreg job manifest; it was left as it is.")
     if data.get("format_version") != FORMAT_VERSION:
-        raise ModelFormatError(f"{url} has manifest format version {data.get('format_version')!r}; "
-                               f"this streamreg ({__version__}) reads version {FORMAT_VERSION}. "
-                               "It was left as it is.")
+        raise ModelFormatError(
+            f"{url} has manifest format version {data.get('format_version')!r}; "
+            f"this streamreg ({__version__}) reads version {FORMAT_VERSION}. "
+            "It was left as it is."
+        )
     for key, kind in _MANIFEST_FIELDS.items():
         if not isinstance(data.get(key), kind):
-            raise ModelFormatError(f"{url}: the field '{key}' is missing or has the wrong type; "
-                                   "it was left as it is.")
+            raise ModelFormatError(
+                f"{url}: the field '{key}' is missing or has the wrong type; it was left as it is."
+            )
     design = data["design"]
     if design is not None:
-        if not all(k in design for k in ("target", "features", "weight", "nulls", "solver")) \
-                or design_identity(design) != data["identity"]:
-            raise ModelFormatError(f"{url}: the job identity does not match its design; "
-                                   "it was left as it is.")
+        if (
+            not all(k in design for k in ("target", "features", "weight", "nulls", "solver"))
+            or design_identity(design) != data["identity"]
+        ):
+            raise ModelFormatError(
+                f"{url}: the job identity does not match its design; it was left as it is."
+            )
     for entry in data["files"]:
-        bad = [k for k, kind in _ENTRY_FIELDS.items()
-               if not isinstance(entry, dict) or not isinstance(entry.get(k), kind)]
+        bad = [
+            k
+            for k, kind in _ENTRY_FIELDS.items()
+            if not isinstance(entry, dict) or not isinstance(entry.get(k), kind)
+        ]
         if bad:
-            raise ModelFormatError(f"{url}: a file entry lacks a valid '{bad[0]}'; "
-                                   "it was left as it is.")
+            raise ModelFormatError(
+                f"{url}: a file entry lacks a valid '{bad[0]}'; it was left as it is."
+            )
 
 
 def check_spec(manifest: dict, job: JobSpec, root: str) -> None:
@@ -100,48 +127,70 @@ def check_spec(manifest: dict, job: JobSpec, root: str) -> None:
         if design[key] != value:
             raise ModelFormatError(
                 f"the state at {root} was built for {key} {design[key]!r}, but the job asks "
-                f"for {value!r}; use another state location (or delete this one to start over).")
+                f"for {value!r}; use another state location (or delete this one to start over)."
+            )
     if job.features is not None:
         features = [f for f in job.features if f not in job.exclude]
         if features != design["features"]:
             raise ModelFormatError(
                 f"the state at {root} was built for features {design['features']}, but the "
                 f"job asks for {features}; use another state location (or delete this one to "
-                "start over).")
+                "start over)."
+            )
     dropped = [f for f in job.exclude if f in design["features"]]
     if dropped:
         raise ModelFormatError(
             f"the state at {root} has feature '{dropped[0]}', which the job now excludes; "
-            "use another state location (or delete this one to start over).")
+            "use another state location (or delete this one to start over)."
+        )
 
 
 def check_design(manifest: dict, job: JobSpec, src: Source) -> DesignSpec:
     """The design of the file ``src`` under ``job``; the first one is recorded in the manifest
     (with its identity), later ones must have the same features."""
-    spec = resolve_spec(src, target=job.target,
-                        features=list(job.features) if job.features else None,
-                        exclude=list(job.exclude), weight=job.weight,
-                        fit_intercept=job.fit_intercept, nulls=job.nulls)
-    design = {"target": spec.target, "features": list(spec.features), "weight": spec.weight,
-              "nulls": spec.nulls, "solver": job.solver}
+    spec = resolve_spec(
+        src,
+        target=job.target,
+        features=list(job.features) if job.features else None,
+        exclude=list(job.exclude),
+        weight=job.weight,
+        fit_intercept=job.fit_intercept,
+        nulls=job.nulls,
+    )
+    design = {
+        "target": spec.target,
+        "features": list(spec.features),
+        "weight": spec.weight,
+        "nulls": spec.nulls,
+        "solver": job.solver,
+    }
     if manifest["design"] is None:
         manifest["design"] = design
         manifest["identity"] = design_identity(design)
     elif manifest["design"]["features"] != design["features"]:
         have, got = manifest["design"]["features"], design["features"]
         extra = [c for c in got if c not in have]
-        hint = (f"it has the extra column '{extra[0]}': list the features in the job spec or "
-                "exclude it" if extra else "list the features in the job spec")
-        raise SchemaError(f"{src.files[0].path} gives the features {got}, but the job's state has "
-                          f"{have}; {hint}.")
+        hint = (
+            f"it has the extra column '{extra[0]}': list the features in the job spec or exclude it"
+            if extra
+            else "list the features in the job spec"
+        )
+        raise SchemaError(
+            f"{src.files[0].path} gives the features {got}, but the job's state has {have}; {hint}."
+        )
     return spec
 
 
 def design_spec(manifest: dict, job: JobSpec) -> DesignSpec:
     """The design every file state of this job is over."""
     design = manifest["design"]
-    return DesignSpec(target=design["target"], features=tuple(design["features"]),
-                      weight=job.weight, fit_intercept=job.fit_intercept, nulls=job.nulls)
+    return DesignSpec(
+        target=design["target"],
+        features=tuple(design["features"]),
+        weight=job.weight,
+        fit_intercept=job.fit_intercept,
+        nulls=job.nulls,
+    )
 
 
 def design_identity(design: dict) -> str:
@@ -158,14 +207,23 @@ def files_digest(entries: list[dict]) -> str:
 # ---------------------------------------------------------------------- file entries
 def listing_fields(listed: ListedFile) -> dict:
     """What the listing says of a file, as recorded in its manifest entry."""
-    return {"size": listed.size, "modified": listed.modified, "etag": listed.etag,
-            "partition": dict(listed.partition)}
+    return {
+        "size": listed.size,
+        "modified": listed.modified,
+        "etag": listed.etag,
+        "partition": dict(listed.partition),
+    }
 
 
 def file_facts(listed: ListedFile, info: ParquetFileInfo, digest: str) -> dict:
     """Everything that identifies one version of a file: its listing and its footer."""
-    return {"url": info.path, **listing_fields(listed), "rows": info.num_rows,
-            "footer_sha256": digest, "row_groups": len(info.row_group_starts)}
+    return {
+        "url": info.path,
+        **listing_fields(listed),
+        "rows": info.num_rows,
+        "footer_sha256": digest,
+        "row_groups": len(info.row_group_starts),
+    }
 
 
 def state_name(url: str, listed: ListedFile, digest: str) -> str:
@@ -176,8 +234,14 @@ def state_name(url: str, listed: ListedFile, digest: str) -> str:
 
 def file_entry(facts: dict, name: str, acc: Accumulation, *, time: str, ingested_at: str) -> dict:
     """The manifest entry of a file whose state ``states/<name>.json`` holds ``acc``."""
-    return {**facts, "rows_read": acc.rows_read, "rows_dropped": sum(acc.dropped.values()),
-            "time": time, "state": f"{name}.json", "ingested_at": ingested_at}
+    return {
+        **facts,
+        "rows_read": acc.rows_read,
+        "rows_dropped": sum(acc.dropped.values()),
+        "time": time,
+        "state": f"{name}.json",
+        "ingested_at": ingested_at,
+    }
 
 
 # ---------------------------------------------------------------------- per-file states
@@ -187,18 +251,26 @@ def read_file_state(store: Store, entry: dict, kind: type, solver: str) -> Accum
     raw = store.read(name)
     where = store.url(name)
     if raw is None:
-        raise ModelFormatError(f"{where}, the state of {entry['url']}, is missing; the job's state "
-                               "is incomplete: restore it, or start over in a new state location.")
+        raise ModelFormatError(
+            f"{where}, the state of {entry['url']}, is missing; the job's state "
+            "is incomplete: restore it, or start over in a new state location."
+        )
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        raise ModelFormatError(f"{where} is not a readable state file ({exc}); it was left as it "
-                               "is: restore it, or start over in a new state location.") from exc
+        raise ModelFormatError(
+            f"{where} is not a readable state file ({exc}); it was left as it "
+            "is: restore it, or start over in a new state location."
+        ) from exc
     acc = accumulation_from_doc(data, where, FILE_STATE_FORMAT, kind, solver)
-    if data["file"]["footer_sha256"] != entry["footer_sha256"] \
-            or acc.rows_read != entry["rows_read"]:
-        raise ModelFormatError(f"{where} does not belong to {entry['url']} as the manifest records "
-                               "it; restore the state, or start over in a new state location.")
+    if (
+        data["file"]["footer_sha256"] != entry["footer_sha256"]
+        or acc.rows_read != entry["rows_read"]
+    ):
+        raise ModelFormatError(
+            f"{where} does not belong to {entry['url']} as the manifest records "
+            "it; restore the state, or start over in a new state location."
+        )
     return acc
 
 
@@ -208,8 +280,10 @@ def accumulation_from_doc(data, where: str, fmt: str, kind: type, solver: str) -
     if not isinstance(data, dict) or data.get("format") != fmt:
         raise ModelFormatError(f"{where} is not a streamreg job state file.")
     if data.get("format_version") != FORMAT_VERSION:
-        raise ModelFormatError(f"{where} has format version {data.get('format_version')!r}; this "
-                               f"streamreg ({__version__}) reads version {FORMAT_VERSION}.")
+        raise ModelFormatError(
+            f"{where} has format version {data.get('format_version')!r}; this "
+            f"streamreg ({__version__}) reads version {FORMAT_VERSION}."
+        )
     try:
         state = state_from_dict(data["state"], where=where)
         rows_read, dropped = data["rows_read"], data["rows_dropped_by_column"]
@@ -218,24 +292,42 @@ def accumulation_from_doc(data, where: str, fmt: str, kind: type, solver: str) -
     except KeyError as exc:
         raise ModelFormatError(f"{where}: the field {exc.args[0]!r} is missing.") from exc
     if not isinstance(state, kind):
-        raise ModelFormatError(f"{where} holds a {type(state).__name__}, not the state of solver "
-                               f"{solver}.")
-    if not isinstance(rows_read, int) or not isinstance(dropped, dict) \
-            or not isinstance(facts, dict) or not (lws is None or isinstance(lws, (int, float))):
-        raise ModelFormatError(f"{where}: 'rows_read', 'rows_dropped_by_column', 'log_weight_sum' "
-                               "or 'file' has the wrong type.")
-    return Accumulation(state, None, rows_read=rows_read, dropped=dict(dropped),
-                        rows_by_file={facts.get("url", "?"): rows_read},
-                        log_weight_sum=float("-inf") if lws is None else float(lws))
+        raise ModelFormatError(
+            f"{where} holds a {type(state).__name__}, not the state of solver {solver}."
+        )
+    if (
+        not isinstance(rows_read, int)
+        or not isinstance(dropped, dict)
+        or not isinstance(facts, dict)
+        or not (lws is None or isinstance(lws, (int, float)))
+    ):
+        raise ModelFormatError(
+            f"{where}: 'rows_read', 'rows_dropped_by_column', 'log_weight_sum' "
+            "or 'file' has the wrong type."
+        )
+    return Accumulation(
+        state,
+        None,
+        rows_read=rows_read,
+        dropped=dict(dropped),
+        rows_by_file={facts.get("url", "?"): rows_read},
+        log_weight_sum=float("-inf") if lws is None else float(lws),
+    )
 
 
 def state_doc(fmt: str, facts: dict, acc: Accumulation, **extra) -> bytes:
     """The bytes of a state document of format ``fmt`` (a file's final state or a checkpoint)."""
-    doc = {"format": fmt, "format_version": FORMAT_VERSION, "streamreg_version": __version__,
-           "file": facts, **extra, "rows_read": acc.rows_read,
-           "rows_dropped_by_column": acc.dropped,
-           "log_weight_sum": acc.log_weight_sum if acc.log_weight_sum > float("-inf") else None,
-           "state": acc.state.to_dict()}
+    doc = {
+        "format": fmt,
+        "format_version": FORMAT_VERSION,
+        "streamreg_version": __version__,
+        "file": facts,
+        **extra,
+        "rows_read": acc.rows_read,
+        "rows_dropped_by_column": acc.dropped,
+        "log_weight_sum": acc.log_weight_sum if acc.log_weight_sum > float("-inf") else None,
+        "state": acc.state.to_dict(),
+    }
     return (json.dumps(doc, allow_nan=False) + "\n").encode()
 
 

@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..errors import InputError
-from ..io.sources import ListedFile, is_url, list_files
+from ..io.listing import ListedFile, is_url, list_files
 from .manifest import files_digest
 from .spec import JobSpec
 from .store import output_exists
@@ -103,8 +103,9 @@ def canonical(listed: ListedFile) -> ListedFile:
     """Local files are known by their absolute path, whatever the working directory."""
     if is_url(listed.path):
         return listed
-    return ListedFile(os.path.abspath(listed.path), listed.size, listed.modified, listed.etag,
-                      listed.partition)
+    return ListedFile(
+        os.path.abspath(listed.path), listed.size, listed.modified, listed.etag, listed.partition
+    )
 
 
 def recorded_version(entry: dict) -> str:
@@ -140,16 +141,19 @@ def time_of(listed: ListedFile, window_key: str | None) -> dt.datetime:
     if window_key is None:
         return parse_time(listed.modified, listed.path)
     if window_key not in listed.partition:
-        raise InputError(f"{listed.path} has no '{window_key}=' folder in its path, which "
-                         "run.window_key needs.")
-    return parse_time(listed.partition[window_key], listed.path,
-                      what=f"its '{window_key}' partition value")
+        raise InputError(
+            f"{listed.path} has no '{window_key}=' folder in its path, which run.window_key needs."
+        )
+    return parse_time(
+        listed.partition[window_key], listed.path, what=f"its '{window_key}' partition value"
+    )
 
 
 def entry_time(facts: dict, window_key: str | None) -> str:
     """The time recorded in a file's manifest entry (the one the window compares)."""
-    listed = ListedFile(facts["url"], facts["size"], facts["modified"], facts["etag"],
-                        facts.get("partition") or {})
+    listed = ListedFile(
+        facts["url"], facts["size"], facts["modified"], facts["etag"], facts.get("partition") or {}
+    )
     if window_key is None or window_key not in listed.partition:
         return parse_time(listed.modified, listed.path).isoformat()
     return time_of(listed, window_key).isoformat()

@@ -38,7 +38,9 @@ from .._version import __version__
 from ..engine.local import blas_beside_decoding
 from ..engine.scan import Accumulation, resolve_batch_size
 from ..errors import InputError, LockError, ModelFormatError, StreamregError
-from ..io.sources import ListedFile, Source, footer_digest
+from ..io.footers import footer_digest
+from ..io.listing import ListedFile
+from ..io.sources import Source
 from ..model.linear_model import LinearModel
 from ..prediction import predict_parquet
 from ..solvers import solve, state_class
@@ -62,7 +64,7 @@ from .store import Store, delete_output, write_output, write_output_file
 
 @dataclass
 class RunResult:
-    status: str                       # "published", "nothing new", "dry run", "stopped", "no data"
+    status: str  # "published", "nothing new", "dry run", "stopped", "no data"
     plan: Plan
     files_ingested: list[str] = field(default_factory=list)
     rows: int = 0
@@ -76,10 +78,15 @@ class RunResult:
 
     def to_dict(self) -> dict:
         return {
-            "status": self.status, "files_ingested": self.files_ingested, "rows": self.rows,
-            "rows_dropped": self.rows_dropped, "model_version": self.model_version,
-            "model": self.model_path, "seconds": round(self.seconds, 3),
-            "files_total": self.files_total, "rows_total": self.rows_total,
+            "status": self.status,
+            "files_ingested": self.files_ingested,
+            "rows": self.rows,
+            "rows_dropped": self.rows_dropped,
+            "model_version": self.model_version,
+            "model": self.model_path,
+            "seconds": round(self.seconds, 3),
+            "files_total": self.files_total,
+            "rows_total": self.rows_total,
             "plan": {
                 "new": [f.path for f in self.plan.new],
                 "changed": [f.path for f, _ in self.plan.changed],
@@ -92,8 +99,14 @@ class RunResult:
 
 
 # ---------------------------------------------------------------------- the run
-def run_job(job: JobSpec, *, dry_run: bool = False, log: JobLog | None = None, stop=None,
-            now: dt.datetime | None = None) -> RunResult:
+def run_job(
+    job: JobSpec,
+    *,
+    dry_run: bool = False,
+    log: JobLog | None = None,
+    stop=None,
+    now: dt.datetime | None = None,
+) -> RunResult:
     """One run of ``job``: ingest the files not seen yet, refit, publish.
 
     ``stop`` (a ``threading.Event``) asks the run to checkpoint the file in
@@ -103,15 +116,19 @@ def run_job(job: JobSpec, *, dry_run: bool = False, log: JobLog | None = None, s
     return _Run(job, log or SilentLog(), stop, now).run(dry_run)
 
 
-def watch_job(job: JobSpec, *, log: JobLog | None = None, stop,
-              max_cycles: int | None = None) -> None:
+def watch_job(
+    job: JobSpec, *, log: JobLog | None = None, stop, max_cycles: int | None = None
+) -> None:
     """Run ``job`` every ``job.interval`` seconds until ``stop`` is set (the same run, in a loop).
 
     A failed cycle is logged and retried at the next interval; a stop request
     during a cycle checkpoints the file in hand before returning."""
     log = log or SilentLog()
-    log.info("watch", f"watching {', '.join(job.inputs)} every {job.interval:g} s.",
-             interval=job.interval)
+    log.info(
+        "watch",
+        f"watching {', '.join(job.inputs)} every {job.interval:g} s.",
+        interval=job.interval,
+    )
     cycles = 0
     while not stop.is_set():
         log.info("cycle", "looking for new files.", cycle=cycles + 1)
@@ -143,8 +160,12 @@ class _Run:
         if dry_run:
             manifest = read_manifest(self.store, self.job)
             plan = plan_run(self.job, manifest, self.now)
-            result = RunResult("dry run", plan, files_total=len(manifest["files"]),
-                               rows_total=manifest.get("rows", 0))
+            result = RunResult(
+                "dry run",
+                plan,
+                files_total=len(manifest["files"]),
+                rows_total=manifest.get("rows", 0),
+            )
             for listed in plan.new + [f for f, _ in plan.changed]:
                 result.new_rows[listed.path] = self._open(listed)[0].files[0].num_rows
             return result
@@ -168,20 +189,33 @@ class _Run:
         if plan.changed and job.on_change == "error":
             listed, entry = plan.changed[0]
             more = f" (and {len(plan.changed) - 1} more)" if len(plan.changed) > 1 else ""
-            raise InputError(f"{listed.path} changed since it was ingested "
-                             f"({what_changed(listed, entry)}){more}; run with --on-change "
-                             "replace to re-ingest it, or restore the file.")
+            raise InputError(
+                f"{listed.path} changed since it was ingested "
+                f"({what_changed(listed, entry)}){more}; run with --on-change "
+                "replace to re-ingest it, or restore the file."
+            )
         if plan.nothing_new:
             outside = len(plan.outside_window)
-            log.info("nothing_new", f"nothing new: {len(files)} files ingested, none changed"
-                     + (f", {outside} outside the window" if plan.outside_window else "")
-                     + ".", files=len(files))
-            return RunResult("nothing new", plan, files_total=len(files),
-                             rows_total=manifest.get("rows", 0),
-                             seconds=time.monotonic() - self.started)
+            log.info(
+                "nothing_new",
+                f"nothing new: {len(files)} files ingested, none changed"
+                + (f", {outside} outside the window" if plan.outside_window else "")
+                + ".",
+                files=len(files),
+            )
+            return RunResult(
+                "nothing new",
+                plan,
+                files_total=len(files),
+                rows_total=manifest.get("rows", 0),
+                seconds=time.monotonic() - self.started,
+            )
         for entry in plan.vanished:
-            log.info("not_listed", f"{entry['url']} is no longer listed; its rows stay in the "
-                     "model.", file=entry["url"])
+            log.info(
+                "not_listed",
+                f"{entry['url']} is no longer listed; its rows stay in the model.",
+                file=entry["url"],
+            )
         # Refuse a corrupt or foreign state before anything is written.
         for entry in files.values():
             if entry not in plan.expired and entry["url"] not in {f.path for f, _ in plan.changed}:
@@ -194,8 +228,11 @@ class _Run:
 
         for entry in plan.expired:
             files.pop(entry["url"], None)
-            log.info("expired", f"{entry['url']} left the window ({job.window_text}); its rows "
-                     "are subtracted.", file=entry["url"])
+            log.info(
+                "expired",
+                f"{entry['url']} left the window ({job.window_text}); its rows are subtracted.",
+                file=entry["url"],
+            )
         ingested, fresh, resumed = [], {}, []
         stopped = False
         batch_size = self._batch_size(specs)
@@ -206,8 +243,13 @@ class _Run:
                 if old is not None:
                     files.pop(old["url"], None)
                     files[listed.path] = {**old, **listing_fields(listed), "url": listed.path}
-                    log.info("moved", f"{listed.path} holds the data ingested from {old['url']}; "
-                             "recorded as moved.", file=listed.path, was=old["url"])
+                    log.info(
+                        "moved",
+                        f"{listed.path} holds the data ingested from {old['url']}; "
+                        "recorded as moved.",
+                        file=listed.path,
+                        was=old["url"],
+                    )
                     continue
                 if self.stop is not None and self.stop.is_set():
                     stopped = True
@@ -220,44 +262,83 @@ class _Run:
                 if how.startswith("resumed"):
                     resumed.append(f"{listed.path} ({how})")
                 if listed.path in files:
-                    log.info("replaced", f"{listed.path} changed; its old rows are subtracted and "
-                             "the file re-ingested.", file=listed.path)
+                    log.info(
+                        "replaced",
+                        f"{listed.path} changed; its old rows are subtracted and "
+                        "the file re-ingested.",
+                        file=listed.path,
+                    )
                 files[listed.path] = entry
                 fresh[listed.path] = acc
                 ingested.append(listed.path)
         manifest["files"] = [files[k] for k in sorted(files)]
         rows = sum(fresh[p].rows_read for p in ingested)
         dropped = sum(sum(fresh[p].dropped.values()) for p in ingested)
-        record = {"started": self.now.isoformat(timespec="seconds"),
-                  "files_ingested": len(ingested),
-                  "files_replaced": len([f for f, _ in plan.changed if f.path in ingested]),
-                  "files_expired": len(plan.expired), "files_moved": len(moved), "rows": rows,
-                  "rows_dropped": dropped, "resumed": resumed}
+        record = {
+            "started": self.now.isoformat(timespec="seconds"),
+            "files_ingested": len(ingested),
+            "files_replaced": len([f for f, _ in plan.changed if f.path in ingested]),
+            "files_expired": len(plan.expired),
+            "files_moved": len(moved),
+            "rows": rows,
+            "rows_dropped": dropped,
+            "resumed": resumed,
+        }
         if stopped:
             self._commit(manifest, record, status="stopped")
-            log.info("stopped", f"stopped on request after {len(ingested)} files; the file in "
-                     "hand is checkpointed and the next run continues it.",
-                     files_ingested=len(ingested))
-            return RunResult("stopped", plan, ingested, rows, dropped, files_total=len(files),
-                             rows_total=manifest["rows"], seconds=time.monotonic() - self.started)
+            log.info(
+                "stopped",
+                f"stopped on request after {len(ingested)} files; the file in "
+                "hand is checkpointed and the next run continues it.",
+                files_ingested=len(ingested),
+            )
+            return RunResult(
+                "stopped",
+                plan,
+                ingested,
+                rows,
+                dropped,
+                files_total=len(files),
+                rows_total=manifest["rows"],
+                seconds=time.monotonic() - self.started,
+            )
         if not files:
             self._commit(manifest, record, status="no data")
             log.info("no_data", "no files are left in the model; nothing was published.")
-            return RunResult("no data", plan, ingested, rows, dropped,
-                             seconds=time.monotonic() - self.started)
+            return RunResult(
+                "no data", plan, ingested, rows, dropped, seconds=time.monotonic() - self.started
+            )
         total = self._total(manifest, fresh)
         version = self._publish(manifest, total, [f for f in todo if f.path in fresh])
         record["model_version"] = version
         self._commit(manifest, record, status="published")
         self._collect_garbage(manifest)
         seconds = time.monotonic() - self.started
-        log.info("published", f"ingested {len(ingested)} files ({rows:,} rows, {dropped:,} "
-                 f"dropped); the model over {len(files)} files ({manifest['rows']:,} rows) is "
-                 f"version {version} at {job.model}.", files_ingested=len(ingested), rows=rows,
-                 rows_dropped=dropped, model_version=version, files_total=len(files),
-                 rows_total=manifest["rows"], seconds=round(seconds, 3))
-        return RunResult("published", plan, ingested, rows, dropped, version, job.model, seconds,
-                         len(files), manifest["rows"])
+        log.info(
+            "published",
+            f"ingested {len(ingested)} files ({rows:,} rows, {dropped:,} "
+            f"dropped); the model over {len(files)} files ({manifest['rows']:,} rows) is "
+            f"version {version} at {job.model}.",
+            files_ingested=len(ingested),
+            rows=rows,
+            rows_dropped=dropped,
+            model_version=version,
+            files_total=len(files),
+            rows_total=manifest["rows"],
+            seconds=round(seconds, 3),
+        )
+        return RunResult(
+            "published",
+            plan,
+            ingested,
+            rows,
+            dropped,
+            version,
+            job.model,
+            seconds,
+            len(files),
+            manifest["rows"],
+        )
 
     def _open(self, listed: ListedFile) -> tuple[Source, str]:
         src = Source.from_listing([listed], storage_options=self.job.storage)
@@ -275,14 +356,23 @@ class _Run:
         names = spec.state_names
         total = Accumulation(self.kind.empty(names), spec)
         for entry in manifest["files"]:
-            acc = fresh.get(entry["url"]) or read_file_state(self.store, entry, self.kind,
-                                                             self.job.solver)
+            acc = fresh.get(entry["url"]) or read_file_state(
+                self.store, entry, self.kind, self.job.solver
+            )
             if tuple(acc.state.names) != names:
-                raise ModelFormatError(f"{self.store.url('states/' + entry['state'])} is over the "
-                                       f"columns {list(acc.state.names)}, not {list(names)}.")
+                raise ModelFormatError(
+                    f"{self.store.url('states/' + entry['state'])} is over the "
+                    f"columns {list(acc.state.names)}, not {list(names)}."
+                )
             # The manifest's URL names the rows (a moved file's state still names its old path).
-            total += Accumulation(acc.state, spec, acc.rows_read, acc.dropped,
-                                  {entry["url"]: acc.rows_read}, acc.log_weight_sum)
+            total += Accumulation(
+                acc.state,
+                spec,
+                acc.rows_read,
+                acc.dropped,
+                {entry["url"]: acc.rows_read},
+                acc.log_weight_sum,
+            )
         manifest["rows"] = total.rows_read
         manifest["rows_used"] = total.state.n_rows
         manifest["rows_dropped"] = sum(total.dropped.values())
@@ -290,8 +380,9 @@ class _Run:
 
     def _publish(self, manifest: dict, total: Accumulation, ingested: list[ListedFile]) -> int:
         job = self.job
-        solution = solve(total.state, fit_intercept=job.fit_intercept,
-                         drop_collinear=job.drop_collinear)
+        solution = solve(
+            total.state, fit_intercept=job.fit_intercept, drop_collinear=job.drop_collinear
+        )
         model = LinearModel.from_accumulation(total, solution)
         version = int((manifest.get("published") or {}).get("version", 0)) + 1
         text = (json.dumps(model.to_dict(), indent=1, allow_nan=False) + "\n").encode()
@@ -303,20 +394,36 @@ class _Run:
             write_output(job.summary, (model.summary("text") + "\n").encode(), job.storage)
         if job.predictions and ingested:
             src = Source.from_listing(ingested, storage_options=job.storage)
-            rows = write_output_file(job.predictions, lambda local: predict_parquet(
-                model, src, local, keep=list(job.keep), batch_size=job.batch_size), job.storage)
-            self.log.info("predictions", f"wrote {rows:,} predictions for the new rows to "
-                          f"{job.predictions}.", rows=rows)
-        manifest["published"] = {"version": version, "digest": files_digest(manifest["files"]),
-                                 "model": job.model, "at": utc_now().isoformat(timespec="seconds")}
+            rows = write_output_file(
+                job.predictions,
+                lambda local: predict_parquet(
+                    model, src, local, keep=list(job.keep), batch_size=job.batch_size
+                ),
+                job.storage,
+            )
+            self.log.info(
+                "predictions",
+                f"wrote {rows:,} predictions for the new rows to {job.predictions}.",
+                rows=rows,
+            )
+        manifest["published"] = {
+            "version": version,
+            "digest": files_digest(manifest["files"]),
+            "model": job.model,
+            "at": utc_now().isoformat(timespec="seconds"),
+        }
         for warning in model.warnings_:
             self.log.warning("model_warning", warning)
         return version
 
     def _commit(self, manifest: dict, record: dict, *, status: str) -> None:
-        record = {**record, "status": status, "seconds": round(time.monotonic() - self.started, 3),
-                  "finished": utc_now().isoformat(timespec="seconds")}
-        manifest["runs"] = (manifest.get("runs") or [])[-(RUNS_KEPT - 1):] + [record]
+        record = {
+            **record,
+            "status": status,
+            "seconds": round(time.monotonic() - self.started, 3),
+            "finished": utc_now().isoformat(timespec="seconds"),
+        }
+        manifest["runs"] = (manifest.get("runs") or [])[-(RUNS_KEPT - 1) :] + [record]
         manifest["streamreg_version"] = __version__
         if "rows" not in manifest or status != "published":
             manifest["rows"] = sum(e["rows_read"] for e in manifest["files"])

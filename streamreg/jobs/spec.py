@@ -32,7 +32,7 @@ JOB_SOLVERS = CLOSED_FORM_SOLVERS
 ON_CHANGE = ("error", "replace")
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 
-EXAMPLE = '''\
+EXAMPLE = """\
 # A streamreg job. Run it from cron, Airflow or a Kubernetes CronJob with
 #
 #     streamreg run job.toml            (add --dry-run to see what it would do)
@@ -78,7 +78,7 @@ interval = "60s"              # with --watch: how often to look for new files
 
 # [storage]                   # fsspec options for every URL above, e.g. an S3-compatible server:
 # endpoint_url = "http://127.0.0.1:9000"
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -104,14 +104,19 @@ class JobSpec:
     keep: tuple[str, ...] = ()
     keep_versions: int = 10
     on_change: str = "error"
-    window: float | None = None        # seconds
+    window: float | None = None  # seconds
     window_text: str | None = None
     window_key: str | None = None
-    interval: float = 60.0             # seconds
+    interval: float = 60.0  # seconds
     storage: dict = field(default_factory=dict)
 
-    def with_options(self, *, on_change: str | None = None, window: str | None = None,
-                     interval: str | None = None) -> JobSpec:
+    def with_options(
+        self,
+        *,
+        on_change: str | None = None,
+        window: str | None = None,
+        interval: str | None = None,
+    ) -> JobSpec:
         """The job with command-line overrides (validated like the file's keys)."""
         changes: dict = {}
         if on_change is not None:
@@ -131,7 +136,9 @@ def load_job(path: str | os.PathLike) -> JobSpec:
         with open(path, "rb") as handle:
             text = handle.read().decode("utf-8")
     except FileNotFoundError:
-        raise InputError(f"the job file {path} does not exist (streamreg job init writes an example).") from None
+        raise InputError(
+            f"the job file {path} does not exist (streamreg job init writes an example)."
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read the job file {path}: {exc}.") from exc
     return parse_job(text, path=path)
@@ -167,7 +174,9 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
     drop_collinear = m.boolean("drop_collinear", False)
     m.done()
     if features is not None and not features:
-        raise InputError(f"{path}: 'model.features' is empty; leave it out to use every numeric column.")
+        raise InputError(
+            f"{path}: 'model.features' is empty; leave it out to use every numeric column."
+        )
 
     s = _Keys(state, path, "state")
     location = s.string("location", required=True)
@@ -183,7 +192,9 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
     keep_versions = o.integer("keep_versions", 10, minimum=0)
     o.done()
     if keep and predictions is None:
-        raise InputError(f"{path}: 'outputs.keep' names columns for the predictions, but 'outputs.predictions' is not set.")
+        raise InputError(
+            f"{path}: 'outputs.keep' names columns for the predictions, but 'outputs.predictions' is not set."
+        )
 
     r = _Keys(run or {}, path, "run")
     on_change = r.choice("on_change", ON_CHANGE, "error")
@@ -191,23 +202,42 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
     window_key = r.string("window_key")
     interval = r.duration("interval", 60.0)
     r.done()
-    window = parse_duration(window_text, f"{path}: 'run.window'") if window_text is not None else None
+    window = (
+        parse_duration(window_text, f"{path}: 'run.window'") if window_text is not None else None
+    )
     if window_key is not None and window is None:
         raise InputError(f"{path}: 'run.window_key' is set but 'run.window' is not.")
 
     outs = [p for p in (model_out, summary, predictions) if p is not None]
     if len(set(outs)) != len(outs):
-        raise InputError(f"{path}: the outputs model, summary and predictions must be different files.")
+        raise InputError(
+            f"{path}: the outputs model, summary and predictions must be different files."
+        )
     return JobSpec(
-        path=os.path.abspath(path), inputs=tuple(_place(p, base) for p in inputs), target=target,
-        state=_place(location, base), model=_place(model_out, base),
-        features=None if features is None else tuple(features), exclude=tuple(exclude), weight=weight,
-        fit_intercept=fit_intercept, nulls=nulls, solver=solver, drop_collinear=drop_collinear,
-        batch_size=batch_size, checkpoint_row_groups=checkpoint,
+        path=os.path.abspath(path),
+        inputs=tuple(_place(p, base) for p in inputs),
+        target=target,
+        state=_place(location, base),
+        model=_place(model_out, base),
+        features=None if features is None else tuple(features),
+        exclude=tuple(exclude),
+        weight=weight,
+        fit_intercept=fit_intercept,
+        nulls=nulls,
+        solver=solver,
+        drop_collinear=drop_collinear,
+        batch_size=batch_size,
+        checkpoint_row_groups=checkpoint,
         summary=None if summary is None else _place(summary, base),
-        predictions=None if predictions is None else _place(predictions, base), keep=tuple(keep),
-        keep_versions=keep_versions, on_change=on_change, window=window, window_text=window_text,
-        window_key=window_key, interval=interval, storage=dict(storage),
+        predictions=None if predictions is None else _place(predictions, base),
+        keep=tuple(keep),
+        keep_versions=keep_versions,
+        on_change=on_change,
+        window=window,
+        window_text=window_text,
+        window_key=window_key,
+        interval=interval,
+        storage=dict(storage),
     )
 
 
@@ -218,7 +248,9 @@ def parse_duration(text, where: str) -> float:
     else:
         match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*", str(text))
         if match is None:
-            raise InputError(f"{where} must be a duration such as 90s, 15m, 12h, 30d or 2w; got {text!r}.")
+            raise InputError(
+                f"{where} must be a duration such as 90s, 15m, 12h, 30d or 2w; got {text!r}."
+            )
         seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
     if not seconds > 0:
         raise InputError(f"{where} must be a positive duration; got {text!r}.")
@@ -241,8 +273,14 @@ def _choice(value, allowed, where: str) -> str:
 
 
 def _kind(value) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
-             dict: "a table"}
+    names = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -264,7 +302,9 @@ class _Keys:
         return self.data[key]
 
     def _wrong(self, key: str, expected: str, value):
-        return InputError(f"{self.path}: '{self._name(key)}' must be {expected}, got {_kind(value)} ({value!r}).")
+        return InputError(
+            f"{self.path}: '{self._name(key)}' must be {expected}, got {_kind(value)} ({value!r})."
+        )
 
     def string(self, key: str, required: bool = False):
         value = self._get(key, required)
@@ -299,7 +339,9 @@ class _Keys:
         if not isinstance(value, int) or isinstance(value, bool):
             raise self._wrong(key, "an integer", value)
         if value < minimum:
-            raise InputError(f"{self.path}: '{self._name(key)}' must be at least {minimum}, got {value}.")
+            raise InputError(
+                f"{self.path}: '{self._name(key)}' must be at least {minimum}, got {value}."
+            )
         return value
 
     def choice(self, key: str, allowed, default: str) -> str:
@@ -315,7 +357,7 @@ class _Keys:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise self._wrong(key, "a duration such as \"60s\"", value)
+            raise self._wrong(key, 'a duration such as "60s"', value)
         return parse_duration(value, f"{self.path}: '{self._name(key)}'")
 
     def table(self, key: str, required: bool = False):
@@ -330,4 +372,6 @@ class _Keys:
         unknown = [k for k in self.data if k not in self.used]
         if unknown:
             known = ", ".join(sorted(self.used))
-            raise InputError(f"{self.path}: unknown key '{self._name(unknown[0])}' (known here: {known}).")
+            raise InputError(
+                f"{self.path}: unknown key '{self._name(unknown[0])}' (known here: {known})."
+            )

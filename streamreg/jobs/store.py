@@ -64,7 +64,9 @@ class Store:
         except FileNotFoundError:
             raise
         except Exception as exc:  # noqa: BLE001 - storage backends raise many families
-            raise InputError(f"cannot {what} {self.url(name)}: {describe_storage_error(exc)}.") from exc
+            raise InputError(
+                f"cannot {what} {self.url(name)}: {describe_storage_error(exc)}."
+            ) from exc
 
     # ------------------------------------------------------------ files
     def read(self, name: str) -> bytes | None:
@@ -97,6 +99,7 @@ class Store:
     def create(self, name: str, data: bytes) -> bool:
         """Write ``name`` only if it does not exist; False if it does."""
         if self.remote:
+
             def put():
                 try:
                     self.fs.pipe_file(self._path(name), data, mode="create")  # If-None-Match: *
@@ -131,6 +134,7 @@ class Store:
     def list(self, folder: str) -> list[str]:
         """Names of the files directly in ``folder`` (sorted; none if it does not exist)."""
         if self.remote:
+
             def ls():
                 try:
                     self.fs.invalidate_cache(self._path(folder))
@@ -151,7 +155,9 @@ class Store:
             try:
                 os.makedirs(self.base, exist_ok=True)
             except OSError as exc:
-                raise InputError(f"cannot create the state folder {self.root}: {exc.strerror or exc}.") from exc
+                raise InputError(
+                    f"cannot create the state folder {self.root}: {exc.strerror or exc}."
+                ) from exc
 
     # ------------------------------------------------------------ lock
     def lock(self, name: str = "lock") -> Lock:
@@ -162,8 +168,11 @@ class Store:
         flock on it is gone (certain, whatever the host); on object storage
         when the holder ran on this host and its pid is no longer alive.
         """
-        holder = {"pid": os.getpid(), "host": socket.gethostname(),
-                  "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
         data = (json.dumps(holder) + "\n").encode()
         if self.remote:
             return self._lock_remote(name, data)
@@ -201,7 +210,9 @@ class Store:
             os.pwrite(fd, data, 0)
             os.fsync(fd)
             return Lock(self, name, fd=fd, stale=stale)
-        raise LockError(f"could not take the lock {self.url(name)}: it keeps changing hands; try again.")
+        raise LockError(
+            f"could not take the lock {self.url(name)}: it keeps changing hands; try again."
+        )
 
     def _lock_remote(self, name: str, data: bytes) -> Lock:
         return self._lock_by_pid(name, data)
@@ -215,13 +226,19 @@ class Store:
             if raw is None:
                 continue  # released meanwhile
             previous = _parse_holder(raw)
-            if previous and previous.get("host") == socket.gethostname() \
-                    and isinstance(previous.get("pid"), int) and not _pid_alive(previous["pid"]):
+            if (
+                previous
+                and previous.get("host") == socket.gethostname()
+                and isinstance(previous.get("pid"), int)
+                and not _pid_alive(previous["pid"])
+            ):
                 self.delete(name)
                 stale = previous
                 continue
             raise LockError(_held_message(self.url(name), previous))
-        raise LockError(f"could not take the lock {self.url(name)}: it keeps changing hands; try again.")
+        raise LockError(
+            f"could not take the lock {self.url(name)}: it keeps changing hands; try again."
+        )
 
 
 @dataclass
@@ -231,7 +248,7 @@ class Lock:
     store: Store
     name: str
     fd: int | None = None
-    stale: dict | None = None   # the dead holder whose lock was taken over, if any
+    stale: dict | None = None  # the dead holder whose lock was taken over, if any
 
     def release(self) -> None:
         self.store.delete(self.name)
@@ -254,8 +271,9 @@ def write_output(target: str, data: bytes, storage_options: dict | None = None) 
     Store(os.path.dirname(os.path.abspath(target))).write(os.path.basename(target), data)
 
 
-def write_output_file(target: str, produce: Callable[[str], object],
-                      storage_options: dict | None = None):
+def write_output_file(
+    target: str, produce: Callable[[str], object], storage_options: dict | None = None
+):
     """Have ``produce(local_path)`` write a file, then publish it at ``target`` atomically.
 
     Locally the file is written beside the target and renamed; for a URL it is
@@ -309,13 +327,17 @@ def _parse_holder(raw: bytes | None) -> dict | None:
 def _describe_holder(holder: dict | None) -> str:
     if not holder:
         return "an unknown process"
-    return (f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}, "
-            f"started {holder.get('started', '?')}")
+    return (
+        f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}, "
+        f"started {holder.get('started', '?')}"
+    )
 
 
 def _held_message(where: str, holder: dict | None) -> str:
-    return (f"another run of this job holds the lock {where} ({_describe_holder(holder)}); "
-            "try again when it has finished.")
+    return (
+        f"another run of this job holds the lock {where} ({_describe_holder(holder)}); "
+        "try again when it has finished."
+    )
 
 
 def _pid_alive(pid: int) -> bool:

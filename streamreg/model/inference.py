@@ -42,7 +42,9 @@ class InferenceMixin:
     @property
     def param_names(self) -> list[str]:
         """``Intercept`` (when fitted) then the features, in order."""
-        return (["Intercept"] if self.fit_intercept else []) + [str(n) for n in self.feature_names_in_]
+        return (["Intercept"] if self.fit_intercept else []) + [
+            str(n) for n in self.feature_names_in_
+        ]
 
     @cached_property
     def params(self) -> np.ndarray:
@@ -171,7 +173,11 @@ class InferenceMixin:
             raise InputError(f"alpha must be between 0 and 1; got {alpha}.")
         from scipy import stats
 
-        q = stats.t.ppf(1 - alpha / 2, self.df_resid) if self.use_t else stats.norm.ppf(1 - alpha / 2)
+        q = (
+            stats.t.ppf(1 - alpha / 2, self.df_resid)
+            if self.use_t
+            else stats.norm.ppf(1 - alpha / 2)
+        )
         return np.column_stack([self.params - q * self.bse, self.params + q * self.bse])
 
     # --------------------------------------------------------------- F and likelihood
@@ -184,7 +190,11 @@ class InferenceMixin:
             if self.scale == 0:
                 return float("inf")
             return (self.ess / self.df_model) / self.scale
-        slopes = np.flatnonzero(self._kept)[self.k_constant:] if self.fit_intercept else np.flatnonzero(self._kept)
+        slopes = (
+            np.flatnonzero(self._kept)[self.k_constant :]
+            if self.fit_intercept
+            else np.flatnonzero(self._kept)
+        )
         beta = self.params[slopes]
         cov = self.cov_params()[np.ix_(slopes, slopes)]
         return float(beta @ np.linalg.solve(cov, beta) / len(slopes))
@@ -201,7 +211,10 @@ class InferenceMixin:
         half_n = self.nobs / 2.0
         if self.ssr <= 0:
             return float("inf")
-        return -half_n * (1.0 + math.log(2 * math.pi * self.ssr / self.nobs)) + 0.5 * self.log_weight_sum_
+        return (
+            -half_n * (1.0 + math.log(2 * math.pi * self.ssr / self.nobs))
+            + 0.5 * self.log_weight_sum_
+        )
 
     @property
     def aic(self) -> float:
@@ -232,12 +245,23 @@ class InferenceMixin:
         ci = self.conf_int()
         return {
             "cov_type": self.cov_type,
-            "params": _clean(self.params), "bse": _clean(self.bse), "tvalues": _clean(self.tvalues),
-            "pvalues": _clean(self.pvalues), "conf_int_95": [_clean(r) for r in ci],
-            "nobs": self.nobs, "df_model": self.df_model, "df_resid": self.df_resid,
-            "rsquared": _num(self.rsquared), "rsquared_adj": _num(self.rsquared_adj),
-            "fvalue": _num(self.fvalue), "f_pvalue": _num(self.f_pvalue), "llf": _num(self.llf),
-            "aic": _num(self.aic), "bic": _num(self.bic), "ssr": self.ssr, "scale": _num(self.scale),
+            "params": _clean(self.params),
+            "bse": _clean(self.bse),
+            "tvalues": _clean(self.tvalues),
+            "pvalues": _clean(self.pvalues),
+            "conf_int_95": [_clean(r) for r in ci],
+            "nobs": self.nobs,
+            "df_model": self.df_model,
+            "df_resid": self.df_resid,
+            "rsquared": _num(self.rsquared),
+            "rsquared_adj": _num(self.rsquared_adj),
+            "fvalue": _num(self.fvalue),
+            "f_pvalue": _num(self.f_pvalue),
+            "llf": _num(self.llf),
+            "aic": _num(self.aic),
+            "bic": _num(self.bic),
+            "ssr": self.ssr,
+            "scale": _num(self.scale),
             "resid_std": _num(math.sqrt(self.scale)) if self.scale == self.scale else None,
             "condition_number": _num(self.condition_number),
         }

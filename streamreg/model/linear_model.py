@@ -44,11 +44,25 @@ from .serialize import model_fields, model_to_dict
 class LinearModel(InferenceMixin):
     """A least-squares fit. Learned attributes end in ``_`` (scikit-learn style)."""
 
-    def __init__(self, *, target: str, feature_names: Sequence[str], coef: np.ndarray, intercept: float,
-                 fit_intercept: bool, weight: str | None, state: MomentState, solution: Solution,
-                 rows_read: int, rows_dropped_by_column: dict[str, int] | None = None,
-                 inputs: list[dict] | None = None, streamreg_version: str = __version__,
-                 log_weight_sum: float = 0.0, robust: dict | None = None, optimizer: dict | None = None):
+    def __init__(
+        self,
+        *,
+        target: str,
+        feature_names: Sequence[str],
+        coef: np.ndarray,
+        intercept: float,
+        fit_intercept: bool,
+        weight: str | None,
+        state: MomentState,
+        solution: Solution,
+        rows_read: int,
+        rows_dropped_by_column: dict[str, int] | None = None,
+        inputs: list[dict] | None = None,
+        streamreg_version: str = __version__,
+        log_weight_sum: float = 0.0,
+        robust: dict | None = None,
+        optimizer: dict | None = None,
+    ):
         self.target = target
         self.feature_names_in_ = np.array(list(feature_names), dtype=object)
         self.coef_ = np.asarray(coef, dtype=np.float64)
@@ -63,45 +77,80 @@ class LinearModel(InferenceMixin):
         self.streamreg_version = streamreg_version
         self.log_weight_sum_ = float(log_weight_sum)  # Σ log w, for the WLS likelihood
         self.robust_ = robust  # {"cov_type", "cov", "n_groups", "groups"} from a second pass
-        self.optimizer_ = optimizer  # the gradient solvers' record (streamreg.solvers.gradient), else None
+        self.optimizer_ = (
+            optimizer  # the gradient solvers' record (streamreg.solvers.gradient), else None
+        )
         self._built = True
 
     def __setattr__(self, name, value):
         # Results are built complete and never change: the statistics below are cached.
         if getattr(self, "_built", False):
-            raise AttributeError(f"a LinearModel does not change after it is built; cannot set {name!r}.")
+            raise AttributeError(
+                f"a LinearModel does not change after it is built; cannot set {name!r}."
+            )
         object.__setattr__(self, name, value)
 
     @classmethod
-    def from_accumulation(cls, acc, solution: Solution, *, robust: dict | None = None,
-                          optimizer: dict | None = None) -> LinearModel:
+    def from_accumulation(
+        cls, acc, solution: Solution, *, robust: dict | None = None, optimizer: dict | None = None
+    ) -> LinearModel:
         """The model of an :class:`~streamreg.engine.scan.Accumulation` solved into ``solution``,
         with its robust covariance and optimizer record if any: complete, once."""
         spec = acc.spec
         state = acc.state
-        return cls(target=state.names[-1], feature_names=state.names[:-1], coef=solution.coef,
-                   intercept=solution.intercept, fit_intercept=spec.fit_intercept, weight=spec.weight,
-                   state=state, solution=solution, rows_read=acc.rows_read,
-                   rows_dropped_by_column=acc.dropped, inputs=acc.inputs,
-                   log_weight_sum=acc.log_weight_sum, robust=robust, optimizer=optimizer)
+        return cls(
+            target=state.names[-1],
+            feature_names=state.names[:-1],
+            coef=solution.coef,
+            intercept=solution.intercept,
+            fit_intercept=spec.fit_intercept,
+            weight=spec.weight,
+            state=state,
+            solution=solution,
+            rows_read=acc.rows_read,
+            rows_dropped_by_column=acc.dropped,
+            inputs=acc.inputs,
+            log_weight_sum=acc.log_weight_sum,
+            robust=robust,
+            optimizer=optimizer,
+        )
 
     @classmethod
-    def from_state(cls, state, *, fit_intercept: bool = True, weight: str | None = None,
-                   drop_collinear: bool = False, rows_read: int | None = None,
-                   rows_dropped_by_column: dict[str, int] | None = None,
-                   inputs: list[dict] | None = None, solution: Solution | None = None,
-                   log_weight_sum: float = 0.0, robust: dict | None = None,
-                   optimizer: dict | None = None) -> LinearModel:
+    def from_state(
+        cls,
+        state,
+        *,
+        fit_intercept: bool = True,
+        weight: str | None = None,
+        drop_collinear: bool = False,
+        rows_read: int | None = None,
+        rows_dropped_by_column: dict[str, int] | None = None,
+        inputs: list[dict] | None = None,
+        solution: Solution | None = None,
+        log_weight_sum: float = 0.0,
+        robust: dict | None = None,
+        optimizer: dict | None = None,
+    ) -> LinearModel:
         """Solve ``state`` (any solver's state; the target is its last column) and wrap the result."""
         if solution is None:
             solution = solve(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
         dropped = dict(rows_dropped_by_column or {})
-        return cls(target=state.names[-1], feature_names=state.names[:-1], coef=solution.coef,
-                   intercept=solution.intercept, fit_intercept=fit_intercept, weight=weight, state=state,
-                   solution=solution,
-                   rows_read=rows_read if rows_read is not None else state.n_rows + sum(dropped.values()),
-                   rows_dropped_by_column=dropped, inputs=inputs, log_weight_sum=log_weight_sum,
-                   robust=robust, optimizer=optimizer)
+        return cls(
+            target=state.names[-1],
+            feature_names=state.names[:-1],
+            coef=solution.coef,
+            intercept=solution.intercept,
+            fit_intercept=fit_intercept,
+            weight=weight,
+            state=state,
+            solution=solution,
+            rows_read=rows_read if rows_read is not None else state.n_rows + sum(dropped.values()),
+            rows_dropped_by_column=dropped,
+            inputs=inputs,
+            log_weight_sum=log_weight_sum,
+            robust=robust,
+            optimizer=optimizer,
+        )
 
     # ------------------------------------------------------------------ facts
     @property
@@ -171,15 +220,21 @@ class LinearModel(InferenceMixin):
 
     def summary(self, format: str = "text"):
         """The results table: ``text`` (statsmodels' layout), ``markdown`` or ``json`` (a dict)."""
-        formats = {"text": report.summary_text, "markdown": report.summary_markdown,
-                   "json": report.summary_json}
+        formats = {
+            "text": report.summary_text,
+            "markdown": report.summary_markdown,
+            "json": report.summary_json,
+        }
         if format not in formats:
             raise InputError(f"format must be one of {', '.join(formats)}; got {format!r}.")
         return formats[format](self)
 
     def coefficients(self) -> dict[str, float | None]:
         """Feature name → coefficient (``None`` for an aliased column)."""
-        return {name: (None if np.isnan(c) else float(c)) for name, c in zip(self.feature_names_in_, self.coef_)}
+        return {
+            name: (None if np.isnan(c) else float(c))
+            for name, c in zip(self.feature_names_in_, self.coef_)
+        }
 
     # ------------------------------------------------------------------ predict
     def predict(self, data) -> np.ndarray:
@@ -219,7 +274,9 @@ class LinearModel(InferenceMixin):
                 if not kept[j]:
                     continue
                 if name not in data.schema.names:
-                    raise InputError(f"the data has no column '{name}', which the model was fitted with.")
+                    raise InputError(
+                        f"the data has no column '{name}', which the model was fitted with."
+                    )
                 column = data.column(name)
                 if not pa.types.is_float64(column.type):
                     column = column.cast(pa.float64(), safe=False)
@@ -228,7 +285,9 @@ class LinearModel(InferenceMixin):
         if hasattr(data, "columns") and hasattr(data, "loc"):  # pandas
             missing = [n for n, k in zip(names, kept) if k and n not in data.columns]
             if missing:
-                raise InputError(f"the data has no column '{missing[0]}', which the model was fitted with.")
+                raise InputError(
+                    f"the data has no column '{missing[0]}', which the model was fitted with."
+                )
             x = np.zeros((len(data), len(names)))
             for j, name in enumerate(names):
                 if kept[j]:
@@ -240,7 +299,9 @@ class LinearModel(InferenceMixin):
                 f"expected a 2-D array of shape (rows, {len(names)}); got an array of shape {x.shape}."
             )
         if x.shape[1] != len(names):
-            raise InputError(f"the data has {x.shape[1]} columns; the model was fitted with {len(names)}.")
+            raise InputError(
+                f"the data has {x.shape[1]} columns; the model was fitted with {len(names)}."
+            )
         return x
 
     # ------------------------------------------------------------------ JSON

@@ -38,11 +38,15 @@ def parse_cov_type(text: str | None, groups: str | None = None) -> tuple[str, st
     name, _, column = str(text).partition(":")
     upper = name.upper() if name.lower().startswith("hc") else name.lower()
     if upper not in ROBUST_TYPES:
-        raise InputError(f"cov_type must be one of nonrobust, {', '.join(ROBUST_TYPES)} (or cluster:COLUMN); got {text!r}.")
+        raise InputError(
+            f"cov_type must be one of nonrobust, {', '.join(ROBUST_TYPES)} (or cluster:COLUMN); got {text!r}."
+        )
     if upper == "cluster":
         column = column or groups
         if not column:
-            raise InputError("cov_type 'cluster' needs the column that names the clusters (cluster:COLUMN, or groups=).")
+            raise InputError(
+                "cov_type 'cluster' needs the column that names the clusters (cluster:COLUMN, or groups=)."
+            )
         return upper, column
     if column or groups:
         raise InputError(f"cov_type {upper} takes no cluster column.")
@@ -58,13 +62,22 @@ class Sandwich(Mergeable):
         self.cluster_sums: dict = {}
         self.n_rows = 0
 
-    def update(self, x_centered: np.ndarray, resid: np.ndarray, weights: np.ndarray | None,
-               bread_kept: np.ndarray, inverse_n: float | None, groups=None) -> None:
+    def update(
+        self,
+        x_centered: np.ndarray,
+        resid: np.ndarray,
+        weights: np.ndarray | None,
+        bread_kept: np.ndarray,
+        inverse_n: float | None,
+        groups=None,
+    ) -> None:
         """Fold one batch: ``x_centered`` holds the kept features (minus their means when there
         is an intercept); ``bread_kept`` is ``M_xx⁻¹``; ``inverse_n`` is ``1/Σw`` or None
         without an intercept."""
         w = np.ones(len(resid)) if weights is None else weights
-        design = x_centered if inverse_n is None else np.column_stack([np.ones(len(resid)), x_centered])
+        design = (
+            x_centered if inverse_n is None else np.column_stack([np.ones(len(resid)), x_centered])
+        )
         scores = design * (w * resid)[:, None]
         if self.cov_type in ("HC2", "HC3"):
             leverage = np.einsum("ij,jk,ik->i", x_centered, bread_kept, x_centered)
@@ -93,11 +106,15 @@ class Sandwich(Mergeable):
     def __iadd__(self, other: Sandwich) -> Sandwich:
         self.meat = self.meat + other.meat
         for key, total in other.cluster_sums.items():
-            self.cluster_sums[key] = self.cluster_sums[key] + total if key in self.cluster_sums else total
+            self.cluster_sums[key] = (
+                self.cluster_sums[key] + total if key in self.cluster_sums else total
+            )
         self.n_rows += other.n_rows
         return self
 
-    def covariance(self, bread: np.ndarray, nobs: float, rank: int) -> tuple[np.ndarray, int | None]:
+    def covariance(
+        self, bread: np.ndarray, nobs: float, rank: int
+    ) -> tuple[np.ndarray, int | None]:
         """``B S B`` with the small-sample factor of the type; returns (cov, number of clusters)."""
         meat = self.meat
         n_groups = None
@@ -106,8 +123,9 @@ class Sandwich(Mergeable):
             sums = np.array(list(self.cluster_sums.values()))
             n_groups = len(sums)
             if n_groups < 2:
-                raise InputError("cluster-robust errors need at least two clusters; the data hold "
-                                 f"{n_groups}.")
+                raise InputError(
+                    f"cluster-robust errors need at least two clusters; the data hold {n_groups}."
+                )
             meat = sums.T @ sums
             factor = n_groups / (n_groups - 1.0) * (nobs - 1.0) / (nobs - rank)
         elif self.cov_type == "HC1":
@@ -143,8 +161,9 @@ def to_parameter_coordinates(cov_centered: np.ndarray, mean_kept: np.ndarray | N
     return transform @ cov_centered @ transform.T
 
 
-def sandwich_part(source, index: int, spec, batch_size: int, state, solution, cov_type: str, *,
-                  on_rows=None) -> Sandwich:
+def sandwich_part(
+    source, index: int, spec, batch_size: int, state, solution, cov_type: str, *, on_rows=None
+) -> Sandwich:
     """A runner's task: the meat of one block's rows (sandwiches of blocks merge with ``+``).
 
     ``state`` and ``solution`` are the fit's: the residuals are taken at its coefficients,
@@ -174,15 +193,21 @@ def robust_record(sandwich: Sandwich, state, solution, spec) -> dict:
     kept = ~np.isnan(solution.coef)
     intercept = spec.fit_intercept
     xtx_inv = np.asarray(solution.xtx_inv, dtype=float)
-    cov_centered, n_groups = sandwich.covariance(centered_bread(xtx_inv, state.weight_sum, intercept),
-                                                 nobs=state.n_rows, rank=solution.rank)
+    cov_centered, n_groups = sandwich.covariance(
+        centered_bread(xtx_inv, state.weight_sum, intercept), nobs=state.n_rows, rank=solution.rank
+    )
     mean = (state.mean + state.mean_lo)[:p][kept] if intercept else None
     cov_kept = to_parameter_coordinates(cov_centered, mean)
     size = p + int(intercept)
     full = np.full((size, size), np.nan)
     index = np.r_[[0] if intercept else [], np.flatnonzero(kept) + int(intercept)].astype(int)
     full[np.ix_(index, index)] = cov_kept
-    return {"cov_type": sandwich.cov_type, "cov": full.tolist(), "n_groups": n_groups, "groups": spec.groups}
+    return {
+        "cov_type": sandwich.cov_type,
+        "cov": full.tolist(),
+        "n_groups": n_groups,
+        "groups": spec.groups,
+    }
 
 
 def _centered_residuals(z, state, kept, beta, p, intercept):

@@ -52,10 +52,16 @@ def model_to_dict(model) -> dict:
         "warnings": model.warnings_,
         "inputs": model.inputs_,
         "log_weight_sum": finite_or_none(model.log_weight_sum_),
-        "xtx_inv": [[finite_or_none(v) for v in row]
-                    for row in np.asarray(model.solution_.xtx_inv, dtype=float)],
-        "robust": None if model.robust_ is None else {
-            **model.robust_, "cov": [[finite_or_none(v) for v in row] for row in model.robust_["cov"]]},
+        "xtx_inv": [
+            [finite_or_none(v) for v in row]
+            for row in np.asarray(model.solution_.xtx_inv, dtype=float)
+        ],
+        "robust": None
+        if model.robust_ is None
+        else {
+            **model.robust_,
+            "cov": [[finite_or_none(v) for v in row] for row in model.robust_["cov"]],
+        },
         "inference": model.inference_dict(),
         "state": model.state_.to_dict(),
         "optimizer": model.optimizer_,
@@ -68,33 +74,71 @@ def model_fields(data, where: str = "model") -> dict:
     state = state_from_dict(data["state"], where=f"{where} (state)")
     names = list(data["features"])
     if list(state.names) != [*names, data["target"]]:
-        raise ModelFormatError(f"{where}: the saved state's columns do not match the features and target.")
+        raise ModelFormatError(
+            f"{where}: the saved state's columns do not match the features and target."
+        )
     coef = np.array([np.nan if c is None else c for c in data["coef"]], dtype=np.float64)
     solution = Solution(
-        coef=coef, intercept=float(data["intercept"]), aliased=list(data["aliased"]),
+        coef=coef,
+        intercept=float(data["intercept"]),
+        aliased=list(data["aliased"]),
         rank=int(data["rank"]),
-        condition_number=float("inf") if data["condition_number"] is None else float(data["condition_number"]),
-        ssr=float(data["ssr"]), tss=float(data["tss"]), solver=data["solver"],
+        condition_number=float("inf")
+        if data["condition_number"] is None
+        else float(data["condition_number"]),
+        ssr=float(data["ssr"]),
+        tss=float(data["tss"]),
+        solver=data["solver"],
         warnings=list(data["warnings"]),
         xtx_inv=_validated_square(data["xtx_inv"], int((~np.isnan(coef)).sum()), "xtx_inv", where),
     )
-    return dict(target=data["target"], feature_names=names, coef=coef, intercept=data["intercept"],
-               fit_intercept=data["fit_intercept"], weight=data["weight"], state=state, solution=solution,
-               rows_read=data["rows_read"], rows_dropped_by_column=data["rows_dropped_by_column"],
-               inputs=data["inputs"], streamreg_version=data["streamreg_version"],
-               log_weight_sum=float("-inf") if data["log_weight_sum"] is None else data["log_weight_sum"],
-               robust=_validated_robust(data["robust"], len(names) + bool(data["fit_intercept"]), where),
-               optimizer=_validated_optimizer(data.get("optimizer"), where))
+    return dict(
+        target=data["target"],
+        feature_names=names,
+        coef=coef,
+        intercept=data["intercept"],
+        fit_intercept=data["fit_intercept"],
+        weight=data["weight"],
+        state=state,
+        solution=solution,
+        rows_read=data["rows_read"],
+        rows_dropped_by_column=data["rows_dropped_by_column"],
+        inputs=data["inputs"],
+        streamreg_version=data["streamreg_version"],
+        log_weight_sum=float("-inf") if data["log_weight_sum"] is None else data["log_weight_sum"],
+        robust=_validated_robust(data["robust"], len(names) + bool(data["fit_intercept"]), where),
+        optimizer=_validated_optimizer(data.get("optimizer"), where),
+    )
 
 
 _NUMBER = (int, float)
 _FIELDS = {
-    "streamreg_version": str, "target": str, "features": list, "weight": (str, type(None)),
-    "fit_intercept": bool, "intercept": _NUMBER, "coef": list, "aliased": list, "n_rows": int,
-    "weight_sum": _NUMBER, "rows_read": int, "rows_dropped": int, "rows_dropped_by_column": dict,
-    "r2": (*_NUMBER, type(None)), "rmse": _NUMBER, "ssr": _NUMBER, "tss": _NUMBER, "rank": int,
-    "condition_number": (*_NUMBER, type(None)), "solver": str, "warnings": list, "inputs": list,
-    "log_weight_sum": (*_NUMBER, type(None)), "xtx_inv": list, "robust": (dict, type(None)), "state": dict,
+    "streamreg_version": str,
+    "target": str,
+    "features": list,
+    "weight": (str, type(None)),
+    "fit_intercept": bool,
+    "intercept": _NUMBER,
+    "coef": list,
+    "aliased": list,
+    "n_rows": int,
+    "weight_sum": _NUMBER,
+    "rows_read": int,
+    "rows_dropped": int,
+    "rows_dropped_by_column": dict,
+    "r2": (*_NUMBER, type(None)),
+    "rmse": _NUMBER,
+    "ssr": _NUMBER,
+    "tss": _NUMBER,
+    "rank": int,
+    "condition_number": (*_NUMBER, type(None)),
+    "solver": str,
+    "warnings": list,
+    "inputs": list,
+    "log_weight_sum": (*_NUMBER, type(None)),
+    "xtx_inv": list,
+    "robust": (dict, type(None)),
+    "state": dict,
 }
 
 
@@ -102,7 +146,9 @@ def _validated_square(rows, size: int, key: str, where: str) -> np.ndarray:
     try:
         matrix = np.array(rows, dtype=np.float64).reshape(size, size)
     except (TypeError, ValueError) as exc:
-        raise ModelFormatError(f"{where}: '{key}' must be a {size}×{size} matrix of numbers.") from exc
+        raise ModelFormatError(
+            f"{where}: '{key}' must be a {size}×{size} matrix of numbers."
+        ) from exc
     return matrix
 
 
@@ -118,7 +164,9 @@ def _validated_robust(robust, n_params: int, where: str):
         return None
     cov = robust.get("cov")
     if robust.get("cov_type") not in COV_TYPES[1:] or not isinstance(cov, list):
-        raise ModelFormatError(f"{where}: 'robust' must name a covariance type and hold its matrix.")
+        raise ModelFormatError(
+            f"{where}: 'robust' must name a covariance type and hold its matrix."
+        )
     matrix = np.array([[np.nan if v is None else v for v in row] for row in cov], dtype=np.float64)
     if matrix.shape != (n_params, n_params):
         raise ModelFormatError(f"{where}: the robust covariance must be {n_params}×{n_params}.")
@@ -132,11 +180,21 @@ def _validate_model_dict(data, where: str) -> None:
             raise ModelFormatError(f"{where}: the field '{key}' is missing.")
         value = data[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise ModelFormatError(f"{where}: the field '{key}' should be {expected}, got {type(value).__name__}.")
+            expected = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            )
+            raise ModelFormatError(
+                f"{where}: the field '{key}' should be {expected}, got {type(value).__name__}."
+            )
     features = data["features"]
-    if not features or not all(isinstance(f, str) and f for f in features) or len(set(features)) != len(features):
-        raise ModelFormatError(f"{where}: 'features' must be a non-empty list of distinct column names.")
+    if (
+        not features
+        or not all(isinstance(f, str) and f for f in features)
+        or len(set(features)) != len(features)
+    ):
+        raise ModelFormatError(
+            f"{where}: 'features' must be a non-empty list of distinct column names."
+        )
     if len(data["coef"]) != len(features):
         raise ModelFormatError(
             f"{where}: 'coef' has {len(data['coef'])} entries for {len(features)} features."
@@ -155,9 +213,19 @@ def finite_or_none(value: float):
 
 # ---------------------------------------------------------------------- the optimizer record
 _RECORD_FIELDS = {
-    "solver": str, "options": dict, "converged": bool, "stop_reason": str, "iterations": int,
-    "steps": int, "passes": int, "gradient_norm": (int, float), "loss": (int, float),
-    "standardized": bool, "free_intercept": bool, "holdout_rows": int, "history": dict,
+    "solver": str,
+    "options": dict,
+    "converged": bool,
+    "stop_reason": str,
+    "iterations": int,
+    "steps": int,
+    "passes": int,
+    "gradient_norm": (int, float),
+    "loss": (int, float),
+    "standardized": bool,
+    "free_intercept": bool,
+    "holdout_rows": int,
+    "history": dict,
     "inference": str,
 }
 
@@ -171,24 +239,42 @@ def validate_record(record, where: str = "model"):
     for key, kind in _RECORD_FIELDS.items():
         value = record.get(key)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ModelFormatError(f"{where}: the optimizer field '{key}' is missing or of the wrong type.")
+            raise ModelFormatError(
+                f"{where}: the optimizer field '{key}' is missing or of the wrong type."
+            )
     if record["solver"] not in GRADIENT_SOLVERS:
-        raise ModelFormatError(f"{where}: the optimizer's solver {record['solver']!r} is not a gradient solver.")
+        raise ModelFormatError(
+            f"{where}: the optimizer's solver {record['solver']!r} is not a gradient solver."
+        )
     history = record["history"]
     base = history.get("iteration")
     if not isinstance(base, list) or not base:
-        raise ModelFormatError(f"{where}: the optimizer history needs a non-empty 'iteration' list.")
+        raise ModelFormatError(
+            f"{where}: the optimizer history needs a non-empty 'iteration' list."
+        )
     for key in ("iteration", "loss", "gradient_norm", "validation_loss", "learning_rate"):
         values = history.get(key)
         if values is None and key in ("validation_loss", "learning_rate"):
             continue
-        if not isinstance(values, list) or len(values) != len(base) or not all(
-                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
-                for v in values):
-            raise ModelFormatError(f"{where}: the optimizer history '{key}' must be a list of "
-                                   f"{len(base)} finite numbers.")
+        if (
+            not isinstance(values, list)
+            or len(values) != len(base)
+            or not all(
+                v is None
+                or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+                for v in values
+            )
+        ):
+            raise ModelFormatError(
+                f"{where}: the optimizer history '{key}' must be a list of "
+                f"{len(base)} finite numbers."
+            )
     steps = record.get("step_loss")
-    if steps is not None and not (isinstance(steps, list) and all(
-            isinstance(v, (int, float)) and math.isfinite(v) for v in steps)):
-        raise ModelFormatError(f"{where}: the optimizer's 'step_loss' must be a list of finite numbers or null.")
+    if steps is not None and not (
+        isinstance(steps, list)
+        and all(isinstance(v, (int, float)) and math.isfinite(v) for v in steps)
+    ):
+        raise ModelFormatError(
+            f"{where}: the optimizer's 'step_loss' must be a list of finite numbers or null."
+        )
     return record

@@ -66,9 +66,19 @@ AUTO_SWITCH_CONDITION = 1e5
 AUTO_EXACT_MAX_FEATURES = 64
 
 __all__ = [
-    "AUTO_EXACT_MAX_FEATURES", "AUTO_SWITCH_CONDITION", "CLOSED_FORM_SOLVERS", "FAMILIES", "Family",
-    "GRADIENT_SOLVERS", "SOLVER_NAMES", "check_solver", "family", "second_pass_solver", "solve",
-    "state_class", "state_from_dict",
+    "AUTO_EXACT_MAX_FEATURES",
+    "AUTO_SWITCH_CONDITION",
+    "CLOSED_FORM_SOLVERS",
+    "FAMILIES",
+    "Family",
+    "GRADIENT_SOLVERS",
+    "SOLVER_NAMES",
+    "check_solver",
+    "family",
+    "second_pass_solver",
+    "solve",
+    "state_class",
+    "state_from_dict",
 ]
 
 

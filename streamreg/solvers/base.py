@@ -49,11 +49,15 @@ class State(Mergeable):
     def check_mergeable(self, other) -> None:
         """Only states of the same kind over the same columns merge."""
         if type(other) is not type(self):
-            raise InputError(f"cannot merge a {type(self).__name__} with a {type(other).__name__}; "
-                             "states of different solvers do not mix.")
+            raise InputError(
+                f"cannot merge a {type(self).__name__} with a {type(other).__name__}; "
+                "states of different solvers do not mix."
+            )
         if other.names != self.names:
-            raise InputError(f"cannot merge states over different columns: {list(self.names)} and "
-                             f"{list(other.names)}.")
+            raise InputError(
+                f"cannot merge states over different columns: {list(self.names)} and "
+                f"{list(other.names)}."
+            )
 
 
 class CenteredState(State):
@@ -144,7 +148,9 @@ class CenteredState(State):
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFormatError(f"{where}: a field is missing or not a number ({exc}).") from exc
         if not isinstance(n_rows, int) or isinstance(n_rows, bool) or n_rows < 0:
-            raise ModelFormatError(f"{where}: 'n_rows' must be a non-negative integer, got {n_rows!r}.")
+            raise ModelFormatError(
+                f"{where}: 'n_rows' must be a non-negative integer, got {n_rows!r}."
+            )
         if mean.shape != (k,) or mean_lo.shape != (k,) or spread.shape != (k, k):
             raise ModelFormatError(
                 f"{where}: 'mean' and 'mean_lo' must have {k} entries and '{cls.SPREAD}' must be {k}×{k}."
@@ -164,11 +170,14 @@ class CenteredState(State):
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return (self.names == other.names and self.n_rows == other.n_rows
-                and self.weight_sum == other.weight_sum
-                and np.array_equal(self.mean, other.mean)
-                and np.array_equal(self.mean_lo, other.mean_lo)
-                and np.array_equal(getattr(self, self.SPREAD), getattr(other, other.SPREAD)))
+        return (
+            self.names == other.names
+            and self.n_rows == other.n_rows
+            and self.weight_sum == other.weight_sum
+            and np.array_equal(self.mean, other.mean)
+            and np.array_equal(self.mean_lo, other.mean_lo)
+            and np.array_equal(getattr(self, self.SPREAD), getattr(other, other.SPREAD))
+        )
 
     __hash__ = None
 

@@ -79,18 +79,37 @@ class MomentState(CenteredState):
     """Centered co-moments of ``[x, y]`` columns; see the module docstring."""
 
     __slots__ = ("comoment",)
-    FORMAT, FORMAT_VERSION, LABEL, SPREAD = STATE_FORMAT, STATE_FORMAT_VERSION, "moment state", "comoment"
+    FORMAT, FORMAT_VERSION, LABEL, SPREAD = (
+        STATE_FORMAT,
+        STATE_FORMAT_VERSION,
+        "moment state",
+        "comoment",
+    )
 
-    def __init__(self, names: Sequence[str], n_rows: int, weight_sum: float,
-                 mean: np.ndarray, comoment: np.ndarray, mean_lo: np.ndarray | None = None):
+    def __init__(
+        self,
+        names: Sequence[str],
+        n_rows: int,
+        weight_sum: float,
+        mean: np.ndarray,
+        comoment: np.ndarray,
+        mean_lo: np.ndarray | None = None,
+    ):
         self._set_counts(names, n_rows, weight_sum, mean, mean_lo)
         self.comoment = np.asarray(comoment, dtype=np.float64)
 
     # ---------------------------------------------------------------- building
     @classmethod
-    def from_arrays(cls, z: np.ndarray, weights: np.ndarray | None = None, *,
-                    names: Sequence[str], overwrite: bool = False,
-                    shift: np.ndarray | None = None, preshifted: bool = False) -> MomentState:
+    def from_arrays(
+        cls,
+        z: np.ndarray,
+        weights: np.ndarray | None = None,
+        *,
+        names: Sequence[str],
+        overwrite: bool = False,
+        shift: np.ndarray | None = None,
+        preshifted: bool = False,
+    ) -> MomentState:
         """State of one batch ``z`` (rows × columns, target last) with optional weights.
 
         With ``overwrite=True`` the batch array is shifted in place (saves a copy
@@ -99,7 +118,9 @@ class MomentState(CenteredState):
         """
         z = np.asarray(z, dtype=np.float64)
         if z.ndim != 2 or z.shape[1] != len(names):
-            raise InputError(f"batch has shape {z.shape}; expected (rows, {len(names)}) for columns {list(names)}.")
+            raise InputError(
+                f"batch has shape {z.shape}; expected (rows, {len(names)}) for columns {list(names)}."
+            )
         if not overwrite or not z.flags.writeable:
             z = np.array(z, dtype=np.float64, order="F")
         n_rows = z.shape[0]
@@ -126,8 +147,14 @@ class MomentState(CenteredState):
         return None
 
     def copy(self) -> MomentState:
-        return type(self)(self.names, self.n_rows, self.weight_sum, self.mean.copy(), self.comoment.copy(),
-                           mean_lo=self.mean_lo.copy())
+        return type(self)(
+            self.names,
+            self.n_rows,
+            self.weight_sum,
+            self.mean.copy(),
+            self.comoment.copy(),
+            mean_lo=self.mean_lo.copy(),
+        )
 
     # ---------------------------------------------------------------- views
     def is_finite(self) -> bool:
@@ -185,9 +212,13 @@ def _shifted_sums(z, weights, sqrt_w):
 
 
 # ---------------------------------------------------------------------- the cholesky solve
-def solve_normal_equations(state: MomentState, *, fit_intercept: bool = True,
-                           drop_collinear: bool = False,
-                           collinear_tol: float = COLLINEAR_TOL) -> Solution:
+def solve_normal_equations(
+    state: MomentState,
+    *,
+    fit_intercept: bool = True,
+    drop_collinear: bool = False,
+    collinear_tol: float = COLLINEAR_TOL,
+) -> Solution:
     """Solve the state's normal equations by scaled, column-by-column Cholesky."""
     names = state.names[:-1]
     p = len(names)
@@ -224,7 +255,9 @@ def solve_normal_equations(state: MomentState, *, fit_intercept: bool = True,
         kept.append(j)
 
     if aliased and not drop_collinear:
-        raise CollinearityError(collinear_message(names, aliased, earlier, pivots, fit_intercept, usable))
+        raise CollinearityError(
+            collinear_message(names, aliased, earlier, pivots, fit_intercept, usable)
+        )
 
     m = len(kept)
     coef = np.full(p, np.nan)
@@ -238,8 +271,13 @@ def solve_normal_equations(state: MomentState, *, fit_intercept: bool = True,
         xtx_inv = scaled_inv / np.outer(scale[kept], scale[kept])
         eig = np.linalg.eigvalsh(c[np.ix_(kept, kept)])
         cond = float(eig[-1] / eig[0]) if eig[0] > 0 else float("inf")
-        warnings += condition_warnings(cond, solver="cholesky", what="the scaled normal equations",
-                                       warn=WARN_CONDITION, refuse=REFUSE_CONDITION)
+        warnings += condition_warnings(
+            cond,
+            solver="cholesky",
+            what="the scaled normal equations",
+            warn=WARN_CONDITION,
+            refuse=REFUSE_CONDITION,
+        )
         explained = float(r[kept] @ beta_scaled)
     else:
         explained = 0.0

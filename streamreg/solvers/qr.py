@@ -55,19 +55,34 @@ class QRState(CenteredState):
     __slots__ = ("r",)
     FORMAT, FORMAT_VERSION, LABEL, SPREAD = STATE_FORMAT, STATE_FORMAT_VERSION, "QR state", "r"
 
-    def __init__(self, names: Sequence[str], n_rows: int, weight_sum: float, mean: np.ndarray,
-                 r: np.ndarray, mean_lo: np.ndarray | None = None):
+    def __init__(
+        self,
+        names: Sequence[str],
+        n_rows: int,
+        weight_sum: float,
+        mean: np.ndarray,
+        r: np.ndarray,
+        mean_lo: np.ndarray | None = None,
+    ):
         self._set_counts(names, n_rows, weight_sum, mean, mean_lo)
         self.r = np.asarray(r, dtype=np.float64)
 
     @classmethod
-    def from_arrays(cls, z: np.ndarray, weights: np.ndarray | None = None, *,
-                    names: Sequence[str], overwrite: bool = False) -> QRState:
+    def from_arrays(
+        cls,
+        z: np.ndarray,
+        weights: np.ndarray | None = None,
+        *,
+        names: Sequence[str],
+        overwrite: bool = False,
+    ) -> QRState:
         """State of one batch (target last). ``overwrite=True`` lets it shift ``z`` in place;
         NaN and ±inf stay where they were."""
         z = np.asarray(z, dtype=np.float64)
         if z.ndim != 2 or z.shape[1] != len(names):
-            raise InputError(f"batch has shape {z.shape}; expected (rows, {len(names)}) for columns {list(names)}.")
+            raise InputError(
+                f"batch has shape {z.shape}; expected (rows, {len(names)}) for columns {list(names)}."
+            )
         if not overwrite or not z.flags.writeable:
             z = np.array(z, dtype=np.float64, order="F")
         n_rows = z.shape[0]
@@ -106,8 +121,14 @@ class QRState(CenteredState):
         self.r = other.r.copy()
 
     def copy(self) -> QRState:
-        return type(self)(self.names, self.n_rows, self.weight_sum, self.mean.copy(), self.r.copy(),
-                       mean_lo=self.mean_lo.copy())
+        return type(self)(
+            self.names,
+            self.n_rows,
+            self.weight_sum,
+            self.mean.copy(),
+            self.r.copy(),
+            mean_lo=self.mean_lo.copy(),
+        )
 
     def is_finite(self) -> bool:
         return bool(np.isfinite(self.mean).all() and np.isfinite(self.r).all())
@@ -138,8 +159,13 @@ def _triangular_factor(rows: np.ndarray) -> np.ndarray:
     return r * signs[:, None]
 
 
-def solve_qr(state: QRState, *, fit_intercept: bool = True, drop_collinear: bool = False,
-             collinear_tol: float = QR_COLLINEAR_TOL) -> Solution:
+def solve_qr(
+    state: QRState,
+    *,
+    fit_intercept: bool = True,
+    drop_collinear: bool = False,
+    collinear_tol: float = QR_COLLINEAR_TOL,
+) -> Solution:
     """Least squares from the triangular factor, with R-style detection of aliased columns."""
     names = state.names[:-1]
     p = len(names)
@@ -168,8 +194,11 @@ def solve_qr(state: QRState, *, fit_intercept: bool = True, drop_collinear: bool
             continue
         kept.append(j)
     if aliased and not drop_collinear:
-        raise CollinearityError(collinear_message(names, aliased, earlier, pivots, fit_intercept,
-                                                  norms[:p] > 0, tol=collinear_tol**2))
+        raise CollinearityError(
+            collinear_message(
+                names, aliased, earlier, pivots, fit_intercept, norms[:p] > 0, tol=collinear_tol**2
+            )
+        )
     final = current
     m = len(kept)
     r_xx, r_xy, r_yy = final[:m, :m], final[:m, m], final[m, m]
@@ -182,15 +211,29 @@ def solve_qr(state: QRState, *, fit_intercept: bool = True, drop_collinear: bool
         coef[kept] = beta_scaled / scale[kept]
         cond_r = float(np.linalg.cond(r_xx))
         cond = cond_r**2
-        warnings += condition_warnings(cond_r, solver="qr", what="the centered, scaled design",
-                                       warn=WARN_CONDITION_R, refuse=REFUSE_CONDITION_R)
+        warnings += condition_warnings(
+            cond_r,
+            solver="qr",
+            what="the centered, scaled design",
+            warn=WARN_CONDITION_R,
+            refuse=REFUSE_CONDITION_R,
+        )
         r_inv = linalg.solve_triangular(r_xx, np.eye(m))
         xtx_inv = (r_inv @ r_inv.T) / np.outer(scale[kept], scale[kept])
     if aliased:
-        warnings.append("dropped as collinear (no coefficient): " + ", ".join(names[j] for j in aliased) + ".")
+        warnings.append(
+            "dropped as collinear (no coefficient): " + ", ".join(names[j] for j in aliased) + "."
+        )
     intercept = intercept_from_means(state, coef) if fit_intercept else 0.0
     return Solution(
-        coef=coef, intercept=intercept, aliased=[names[j] for j in aliased],
-        rank=m + (1 if fit_intercept else 0), condition_number=cond,
-        ssr=float(r_yy**2), tss=float(norms[p] ** 2), solver="qr", warnings=warnings, xtx_inv=xtx_inv,
+        coef=coef,
+        intercept=intercept,
+        aliased=[names[j] for j in aliased],
+        rank=m + (1 if fit_intercept else 0),
+        condition_number=cond,
+        ssr=float(r_yy**2),
+        tss=float(norms[p] ** 2),
+        solver="qr",
+        warnings=warnings,
+        xtx_inv=xtx_inv,
     )

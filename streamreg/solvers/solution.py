@@ -22,13 +22,13 @@ COLLINEAR_TOL = 1e-12
 class Solution:
     """Coefficients and the facts about the solve that the model keeps."""
 
-    coef: np.ndarray                 # p entries; NaN where aliased
+    coef: np.ndarray  # p entries; NaN where aliased
     intercept: float
     aliased: list[str]
-    rank: int                        # kept features (+1 with an intercept)
-    condition_number: float          # of the scaled system over kept columns
-    ssr: float                       # weighted sum of squared residuals
-    tss: float                       # total sum of squares (centered with intercept)
+    rank: int  # kept features (+1 with an intercept)
+    condition_number: float  # of the scaled system over kept columns
+    ssr: float  # weighted sum of squared residuals
+    tss: float  # total sum of squares (centered with intercept)
     solver: str
     warnings: list[str] = field(default_factory=list)
     # Inverse of the kept-feature block of the moment matrix the slopes were solved
@@ -37,9 +37,9 @@ class Solution:
     xtx_inv: np.ndarray | None = None
 
 
-
-
-def condition_warnings(cond: float, *, solver: str, what: str, warn: float, refuse: float) -> list[str]:
+def condition_warnings(
+    cond: float, *, solver: str, what: str, warn: float, refuse: float
+) -> list[str]:
     """Refuse (IllConditionedError) or warn in words when ``cond · ε`` leaves too few digits.
 
     ``cond`` is the factor by which the solver's rounding errors grow: cond(C) of the
@@ -52,8 +52,10 @@ def condition_warnings(cond: float, *, solver: str, what: str, warn: float, refu
         )
     if cond > warn:
         digits = max(0.0, -np.log10(cond * np.finfo(float).eps))
-        return [f"{what} has condition number {cond:.1e}, so the {solver} solver keeps only about "
-                f"{digits:.0f} significant digits of the coefficients."]
+        return [
+            f"{what} has condition number {cond:.1e}, so the {solver} solver keeps only about "
+            f"{digits:.0f} significant digits of the coefficients."
+        ]
     return []
 
 
@@ -82,12 +84,17 @@ def check_enough_rows(state, p: int, fit_intercept: bool) -> None:
         )
 
 
-def collinear_message(names, aliased, earlier, pivots, fit_intercept, usable,
-                      tol: float = COLLINEAR_TOL) -> str:
+def collinear_message(
+    names, aliased, earlier, pivots, fit_intercept, usable, tol: float = COLLINEAR_TOL
+) -> str:
     """One sentence naming the first aliased column, what it depends on, and the way out."""
     j = aliased[0]
     if not usable[j]:
-        what = "is constant, so it is collinear with the intercept" if fit_intercept else "is all zeros"
+        what = (
+            "is constant, so it is collinear with the intercept"
+            if fit_intercept
+            else "is all zeros"
+        )
         first = f"column '{names[j]}' {what}"
     else:
         basis = [names[i] for i in earlier[[a for a in aliased if usable[a]].index(j)]]
@@ -99,7 +106,11 @@ def collinear_message(names, aliased, earlier, pivots, fit_intercept, usable,
             f"to separate (1 − R² = {max(pivot, 0.0):.1e}, tolerance {tol:g})"
         )
     others = [names[a] for a in aliased[1:]]
-    also = f"; so {'is' if len(others) == 1 else 'are'} {', '.join(repr(o) for o in others)}" if others else ""
+    also = (
+        f"; so {'is' if len(others) == 1 else 'are'} {', '.join(repr(o) for o in others)}"
+        if others
+        else ""
+    )
     return (
         f"{first}{also}. Remove the column, or pass {parameter('drop_collinear', True)} "
         "to give aliased columns no coefficient."

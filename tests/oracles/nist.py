@@ -10,8 +10,19 @@ from pathlib import Path
 import numpy as np
 
 NIST_DIR = Path(__file__).resolve().parents[1] / "data" / "nist-strd"
-NAMES = ["Norris", "Pontius", "NoInt1", "NoInt2", "Filip", "Longley",
-         "Wampler1", "Wampler2", "Wampler3", "Wampler4", "Wampler5"]
+NAMES = [
+    "Norris",
+    "Pontius",
+    "NoInt1",
+    "NoInt2",
+    "Filip",
+    "Longley",
+    "Wampler1",
+    "Wampler2",
+    "Wampler3",
+    "Wampler4",
+    "Wampler5",
+]
 # Min LRE over the parameters of the exact solution of the float64-rounded data
 # (nist-strd/README.md, "What float64 input allows").
 CEILING = dict(zip(NAMES, [14.1, 13.5, 14.7, 15.0, 7.6, 14.6, 15.0, 13.2, 15.0, 15.0, 15.0]))
@@ -21,13 +32,13 @@ NUMPY_LSTSQ = dict(zip(NAMES, [12.3, 6.3, 14.7, 15.0, 0.0, 10.9, 9.6, 10.4, 9.5,
 @dataclass
 class NistCase:
     name: str
-    x: np.ndarray          # design columns without the intercept (n × p)
+    x: np.ndarray  # design columns without the intercept (n × p)
     y: np.ndarray
-    x_text: list           # decimal strings, for exact arithmetic
+    x_text: list  # decimal strings, for exact arithmetic
     y_text: list
     feature_names: list
     fit_intercept: bool
-    params: np.ndarray     # certified; intercept first when present
+    params: np.ndarray  # certified; intercept first when present
     param_sd: np.ndarray
     residual_sd: float
     r_squared: float
@@ -37,7 +48,7 @@ def load(name: str) -> NistCase:
     cert = json.loads((NIST_DIR / "certified.json").read_text())[name]
     lines = (NIST_DIR / cert["file"]).read_text().splitlines()
     first, last = cert["data_lines"]
-    rows = [line.split() for line in lines[first - 1:last]]
+    rows = [line.split() for line in lines[first - 1 : last]]
     y_text = [r[cert["y_column"]] for r in rows]
     raw_text = [[r[i] for i in cert["x_columns"]] for r in rows]
     powers = cert["x_powers"]
@@ -49,10 +60,17 @@ def load(name: str) -> NistCase:
         x = np.array([[float(v) for v in t] for t in raw_text])
         names = list(cert["x_column_names"])
     return NistCase(
-        name=name, x=x, y=np.array([float(v) for v in y_text]), x_text=raw_text, y_text=y_text,
-        feature_names=names, fit_intercept=bool(cert["intercept"]),
-        params=np.array(cert["params"]), param_sd=np.array(cert["param_sd"]),
-        residual_sd=float(cert["residual_sd"]), r_squared=float(cert["r_squared"]),
+        name=name,
+        x=x,
+        y=np.array([float(v) for v in y_text]),
+        x_text=raw_text,
+        y_text=y_text,
+        feature_names=names,
+        fit_intercept=bool(cert["intercept"]),
+        params=np.array(cert["params"]),
+        param_sd=np.array(cert["param_sd"]),
+        residual_sd=float(cert["residual_sd"]),
+        r_squared=float(cert["r_squared"]),
     )
 
 

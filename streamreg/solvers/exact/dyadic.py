@@ -16,6 +16,7 @@ import numpy as np
 # An exact array is a pair (object array of Python ints, exponent): value = ints · 2**exponent.
 # The canonical form has the common power of two divided out, so equal values have equal pairs.
 
+
 def zeros(shape) -> np.ndarray:
     return np.zeros(shape, dtype=object)
 

@@ -37,7 +37,9 @@ class _Levels:
             return
         deepest = _GUARD + max(b[0] for b in blocks_u) + max(b[0] for b in blocks_v)
         if deepest >= self.planes.shape[0]:
-            extra = np.zeros((deepest + 1 - self.planes.shape[0], *self.planes.shape[1:]), dtype=np.int64)
+            extra = np.zeros(
+                (deepest + 1 - self.planes.shape[0], *self.planes.shape[1:]), dtype=np.int64
+            )
             self.planes = np.concatenate([self.planes, extra])
         # All of g's right-hand digit columns at once: their owners and lattice levels.
         columns = np.concatenate([_positions(where) for _, _, where in blocks_v])
@@ -47,9 +49,11 @@ class _Levels:
         flat = self.planes.reshape(-1)
         for count, (level_u, owners_u, where_u) in enumerate(blocks_u, start=1):
             # One left slice: each target (level, a, b) is hit at most once, so += is exact.
-            target = ((_GUARD + level_u + levels_v)[None, :] * size_u + owners_u[:, None]) * size_v + owners_v[None, :]
+            target = (
+                (_GUARD + level_u + levels_v)[None, :] * size_u + owners_u[:, None]
+            ) * size_v + owners_v[None, :]
             flat[target] += g[where_u][:, columns]
-            if count % 8 == 0:            # 8 additions of < 2**59 each stay below 2**63
+            if count % 8 == 0:  # 8 additions of < 2**59 each stay below 2**63
                 self._carry()
         self._carry()
 
@@ -127,7 +131,12 @@ class _Layout:
                 self.owners.extend(owners[new].tolist())
             found.append(where)
         where = np.concatenate(found) if found else np.empty(0, dtype=np.int64)
-        if where.size and where[0] == 0 and where[-1] == where.size - 1 and (np.diff(where) == 1).all():
+        if (
+            where.size
+            and where[0] == 0
+            and where[-1] == where.size - 1
+            and (np.diff(where) == 1).all()
+        ):
             return slice(0, where.size)
         return where
 
@@ -150,7 +159,7 @@ class LatticeSums:
     sums are moved to the lattice levels of a :class:`_Levels`.
     """
 
-    _FLUSH_EVERY = 64           # 64 sums of entries ≤ 2**53 stay below 2**59
+    _FLUSH_EVERY = 64  # 64 sums of entries ≤ 2**53 stay below 2**59
 
     def __init__(self, base_u, base_v, digit_bits, *, symmetric=False):
         self.levels = _Levels(base_u, base_v, digit_bits)
@@ -165,9 +174,9 @@ class LatticeSums:
         shape = (len(self.layout_u), len(self.layout_v))
         if self.acc.shape != shape:
             grown = np.zeros(shape, dtype=np.int64)
-            grown[:self.acc.shape[0], :self.acc.shape[1]] = self.acc
+            grown[: self.acc.shape[0], : self.acc.shape[1]] = self.acc
             self.acc = grown
-        g = g.astype(np.int64)              # exact: every entry is an integer ≤ 2**53
+        g = g.astype(np.int64)  # exact: every entry is an integer ≤ 2**53
         # Sub-batches usually repeat the same dense digit columns (a prefix 0…p−1 of the
         # accumulator): add that block by slicing and only the sparse-tail part by index.
         pu, pv = _positions(where_u), _positions(where_v)
@@ -209,11 +218,13 @@ class IntegerMatrix:
         for t in range(count):
             limb = ((magnitude >> (t * bits)) & mask).astype(np.float64)
             limb[negative] *= -1.0
-            limbs[:, t * ints.shape[0]:(t + 1) * ints.shape[0]] = limb.T
+            limbs[:, t * ints.shape[0] : (t + 1) * ints.shape[0]] = limb.T
         self.limbs = limbs
         rows = np.arange(ints.shape[0])
-        self.blocks = [(count - 1 - t, rows, slice(t * ints.shape[0], (t + 1) * ints.shape[0]))
-                       for t in range(count)]
+        self.blocks = [
+            (count - 1 - t, rows, slice(t * ints.shape[0], (t + 1) * ints.shape[0]))
+            for t in range(count)
+        ]
         self.base = np.full(ints.shape[0], (count - 1) * bits, dtype=np.int64)
 
     def times(self, y: np.ndarray):
@@ -222,11 +233,27 @@ class IntegerMatrix:
         bound = np.abs(y).max(axis=0)
         top = top_exponents(bound)
         levels = _Levels(self.base, top - self.beta, self.beta + 1)
-        digits, stop, blocks, tail = split(y, np.flatnonzero(bound > 0), top, self.beta,
-                                            np.empty((y.shape[0], 4 * y.shape[1] + 1), order="F"), 0,
-                                            np.empty(y.shape, order="F"))
+        digits, stop, blocks, tail = split(
+            y,
+            np.flatnonzero(bound > 0),
+            top,
+            self.beta,
+            np.empty((y.shape[0], 4 * y.shape[1] + 1), order="F"),
+            0,
+            np.empty(y.shape, order="F"),
+        )
         if blocks:
-            g, blocks_u, blocks_v = digit_products(self.limbs, self.limbs.shape[1], self.blocks, None,
-                                                    digits, stop, blocks, tail, y.shape[0], False)
+            g, blocks_u, blocks_v = digit_products(
+                self.limbs,
+                self.limbs.shape[1],
+                self.blocks,
+                None,
+                digits,
+                stop,
+                blocks,
+                tail,
+                y.shape[0],
+                False,
+            )
             levels.add(g.astype(np.int64), blocks_u, blocks_v)
         return levels.result()

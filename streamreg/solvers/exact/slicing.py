@@ -61,7 +61,7 @@ def scale_to_lattice(x, top, beta, out):
         scale = np.ldexp(1.0, beta - top)
     if not np.isfinite(scale).all() or not scale.all():
         return None
-    target = out[:x.shape[0], :x.shape[1]]
+    target = out[: x.shape[0], : x.shape[1]]
     try:
         with np.errstate(under="raise", over="raise"):
             np.multiply(x, scale, out=target)
@@ -101,16 +101,21 @@ def split_scaled(scaled, columns, beta, buf, start, first_step=0):
         if not columns.size:
             return buf, stop, blocks, None
         buf = _reserve(buf, stop, stop + columns.size)
-        digits = buf[:n, stop:stop + columns.size]
+        digits = buf[:n, stop : stop + columns.size]
         np.rint(scaled, out=digits)
         scaled -= digits
         scaled *= lift
         blocks.append((step, columns, slice(stop, stop + columns.size)))
         stop += columns.size
         step += 1
-        left = np.count_nonzero(scaled.T)          # .T: a C-ordered view, counted without a copy
+        left = np.count_nonzero(scaled.T)  # .T: a C-ordered view, counted without a copy
         if left <= _SPARSE_TAIL * scaled.size and _tail_pays(n, columns.size, stop):
-            return buf, stop, blocks, _sparse_tail(scaled, None, columns, step, lift) if left else None
+            return (
+                buf,
+                stop,
+                blocks,
+                _sparse_tail(scaled, None, columns, step, lift) if left else None,
+            )
         alive = np.any(scaled, axis=0)
 
 
@@ -128,7 +133,7 @@ def split_scaled_pair(high, low, columns, beta, buf, start):
     blocks = []
     stop = start
     step = 0
-    alive = np.any(high, axis=0)                 # high = fl(high + low) is 0 only if both are
+    alive = np.any(high, axis=0)  # high = fl(high + low) is 0 only if both are
     total, back = np.empty_like(high), np.empty_like(high)
     while True:
         if not alive.all():
@@ -137,7 +142,7 @@ def split_scaled_pair(high, low, columns, beta, buf, start):
         if not columns.size:
             return buf, stop, blocks, None
         buf = _reserve(buf, stop, stop + columns.size)
-        digits = buf[:n, stop:stop + columns.size]
+        digits = buf[:n, stop : stop + columns.size]
         np.rint(high, out=digits)
         high -= digits
         # TwoSum in place: total + (high − (total − back)) + (low − back) = high + low.
@@ -176,7 +181,7 @@ def two_sum(a, b):
 
 def _sparse_tail(high, low, columns, step, lift):
     """Cut the few values still nonzero, one by one: ``(steps, owners, rows, digits)``."""
-    cols, rows = np.divmod(np.flatnonzero(high.T), high.shape[0])   # high is column-major
+    cols, rows = np.divmod(np.flatnonzero(high.T), high.shape[0])  # high is column-major
     values = high[rows, cols]
     lows = None if low is None else low[rows, cols]
     owners = columns[cols]
@@ -198,7 +203,9 @@ def _sparse_tail(high, low, columns, step, lift):
     return tuple(np.concatenate(p) for p in zip(*parts))
 
 
-def digit_products(left, stop_u, blocks_u, tail_u, right, stop_v, blocks_v, tail_v, rows, symmetric):
+def digit_products(
+    left, stop_u, blocks_u, tail_u, right, stop_v, blocks_v, tail_v, rows, symmetric
+):
     """``[Sᵤ Lᵤ]ᵀ[Sᵥ Lᵥ]`` for dense digit columns S and sparse tails L, and its blocks.
 
     A tail touches few rows, so its products are dense BLAS products over those
@@ -242,7 +249,9 @@ def _tail_matrix(tail, offset):
     blocks = []
     for s in np.unique(key_steps):
         at = np.flatnonzero(key_steps == s)
-        blocks.append((int(s), key_owners[at], slice(offset + int(at[0]), offset + int(at[-1]) + 1)))
+        blocks.append(
+            (int(s), key_owners[at], slice(offset + int(at[0]), offset + int(at[-1]) + 1))
+        )
     return matrix, rows, blocks
 
 
@@ -280,7 +289,7 @@ def split_general(x, columns, top, beta, buf, start, expo=None):
     while columns.size:
         unit = top[columns] - beta - step * (beta + 1)
         buf = _reserve(buf, stop, stop + columns.size)
-        digits = buf[:n, stop:stop + columns.size]
+        digits = buf[:n, stop : stop + columns.size]
         shift = expo - unit
         np.ldexp(x, shift, out=digits)
         np.rint(digits, out=digits)
@@ -295,7 +304,7 @@ def split_general(x, columns, top, beta, buf, start, expo=None):
 
 
 def _veltkamp(a):
-    c = 134217729.0 * a       # 2^27 + 1
+    c = 134217729.0 * a  # 2^27 + 1
     high = c - (c - a)
     return high, a - high
 
@@ -334,6 +343,6 @@ def weighted_columns(w, z):
     expo = np.empty((n, 2 * k + 1), dtype=np.int64)
     expo[:, :k] = ew[:, None] + ez
     expo[:, k] = ew
-    expo[:, k + 1:] = expo[:, :k]
-    u[:, :k], u[:, k], u[:, k + 1:] = high, mw, low
+    expo[:, k + 1 :] = expo[:, :k]
+    u[:, :k], u[:, k], u[:, k + 1 :] = high, mw, low
     return u, expo

@@ -27,7 +27,9 @@ _MAX_REFINEMENTS = 40
 WARN_CONDITION = 1e16
 
 
-def solve_exact(state: ExactState, *, fit_intercept: bool = True, drop_collinear: bool = False) -> Solution:
+def solve_exact(
+    state: ExactState, *, fit_intercept: bool = True, drop_collinear: bool = False
+) -> Solution:
     """The least-squares fit of the state's float64 data as if in exact arithmetic.
 
     Results are exact rationals rounded once to float64 (to within 2⁻⁷⁰ before
@@ -50,8 +52,11 @@ def solve_exact(state: ExactState, *, fit_intercept: bool = True, drop_collinear
         if kept is not None:
             if aliased and not drop_collinear:
                 details = [(before, fit_intercept) for before in earlier]
-                raise CollinearityError(_collinear_message(names, aliased, details, fit_intercept, usable,
-                                                           exact_support=False))
+                raise CollinearityError(
+                    _collinear_message(
+                        names, aliased, details, fit_intercept, usable, exact_support=False
+                    )
+                )
             fit = _refined_fit(c, kept, inv_kappa)
             if fit is None and len(kept) > _BAREISS_FALLBACK_MAX:
                 raise IllConditionedError(
@@ -62,17 +67,22 @@ def solve_exact(state: ExactState, *, fit_intercept: bool = True, drop_collinear
         kept, aliased, det, rows = _gauss_jordan(c.tolist(), p)
         if aliased and not drop_collinear:
             details = [_involvement(state, rows, det, kept, j, fit_intercept) for j in aliased]
-            raise CollinearityError(_collinear_message(names, aliased, details, fit_intercept, usable,
-                                                       exact_support=True))
+            raise CollinearityError(
+                _collinear_message(
+                    names, aliased, details, fit_intercept, usable, exact_support=True
+                )
+            )
         fit = _eliminated_fit(c, kept, det, rows, p, inv_kappa)
 
-    beta = fit["beta"]                 # exact Fractions over kept columns
+    beta = fit["beta"]  # exact Fractions over kept columns
     coef = np.full(p, np.nan)
     coef[kept] = [rational_to_float(b) for b in beta]
     if fit_intercept:
         wi, we = state.exact_sums()[0]
         si, se = state.exact_sums()[1]
-        mean_part = fraction(si[p], se) - sum((fraction(si[j], se) * b for j, b in zip(kept, beta)), Fraction(0))
+        mean_part = fraction(si[p], se) - sum(
+            (fraction(si[j], se) * b for j, b in zip(kept, beta)), Fraction(0)
+        )
         intercept = rational_to_float(mean_part / fraction(wi, we))
     else:
         intercept = 0.0
@@ -89,14 +99,21 @@ def solve_exact(state: ExactState, *, fit_intercept: bool = True, drop_collinear
             f"only about {digits:.0f} significant digits that the data determine."
         )
     if aliased:
-        warnings.append("dropped as collinear (no coefficient): " + ", ".join(names[j] for j in aliased) + ".")
+        warnings.append(
+            "dropped as collinear (no coefficient): " + ", ".join(names[j] for j in aliased) + "."
+        )
     return Solution(
-        coef=coef, intercept=intercept, aliased=[names[j] for j in aliased],
-        rank=len(kept) + (1 if fit_intercept else 0), condition_number=cond, ssr=ssr, tss=tss,
-        solver="exact", warnings=warnings, xtx_inv=fit["xtx_inv"],
+        coef=coef,
+        intercept=intercept,
+        aliased=[names[j] for j in aliased],
+        rank=len(kept) + (1 if fit_intercept else 0),
+        condition_number=cond,
+        ssr=ssr,
+        tss=tss,
+        solver="exact",
+        warnings=warnings,
+        xtx_inv=fit["xtx_inv"],
     )
-
-
 
 
 # 1 − R² below this is a dependence up to float64 rounding (see the module docstring).
@@ -115,7 +132,7 @@ def _gauss_jordan(c, p):
     """
     rows = {}
     for j in range(p):
-        row = list(c[j][:p + 1]) + [0] * p
+        row = list(c[j][: p + 1]) + [0] * p
         row[p + 1 + j] = 1
         rows[j] = row
     previous = 1
@@ -167,7 +184,9 @@ def _eliminated_fit(c, kept, det, rows, p, inv_kappa):
     for a, i in enumerate(kept):
         for b, j in enumerate(kept):
             inverse[a, b] = to_float(rows[i][p + 1 + j] * q, shift, det)
-    scaled_inverse = _scaled_inverse(c, kept, [[rows[i][p + 1 + j] for j in kept] for i in kept], det)
+    scaled_inverse = _scaled_inverse(
+        c, kept, [[rows[i][p + 1 + j] for j in kept] for i in kept], det
+    )
     return {
         "beta": beta,
         "ssr_scaled": Fraction(c_yy) - explained,
@@ -218,7 +237,9 @@ def _modular_rank(a):
     """
     p = a.shape[0]
     primes = np.array(_PRIMES, dtype=np.int64)
-    mats = np.stack([np.array((a % int(q)).tolist(), dtype=np.int64).reshape(p, p) for q in _PRIMES])
+    mats = np.stack(
+        [np.array((a % int(q)).tolist(), dtype=np.int64).reshape(p, p) for q in _PRIMES]
+    )
     valid = np.ones(len(_PRIMES), dtype=bool)
     kept: list[int] = []
     aliased: list[int] = []
@@ -232,11 +253,16 @@ def _modular_rank(a):
             continue
         valid &= pivots != 0
         kept.append(j)
-        inverse = np.array([pow(int(v), int(m) - 2, int(m)) if ok else 0
-                            for v, m, ok in zip(pivots, primes, valid)], dtype=np.int64)
-        row = mats[:, j, j + 1:]
+        inverse = np.array(
+            [
+                pow(int(v), int(m) - 2, int(m)) if ok else 0
+                for v, m, ok in zip(pivots, primes, valid)
+            ],
+            dtype=np.int64,
+        )
+        row = mats[:, j, j + 1 :]
         scaled = row * inverse[:, None] % q
-        block = mats[:, j + 1:, j + 1:]
+        block = mats[:, j + 1 :, j + 1 :]
         block -= scaled[:, :, None] * row[:, None, :] % q[:, :, None]
         np.add(block, q[:, :, None], out=block, where=block < 0)
     if not valid.any():
@@ -308,8 +334,11 @@ def _refined_fit(c, kept, inv_kappa):
     ints, e = residual
     # residual_i = 2**(2top − d_i − d_y)·(b − C_KK β)_i
     gap = [fraction(int(ints[i, 0]), e - (2 * top - int(d[i]) - d_y)) for i in range(m)]
-    ssr_scaled = Fraction(c_yy) - sum((Fraction(int(bi)) * bt for bi, bt in zip(b, beta)), Fraction(0)) \
+    ssr_scaled = (
+        Fraction(c_yy)
+        - sum((Fraction(int(bi)) * bt for bi, bt in zip(b, beta)), Fraction(0))
         - sum((bt * g for bt, g in zip(beta, gap)), Fraction(0))
+    )
     # Z = q·2**-q_bits · D C_KK⁻¹ D with D = diag(2**d), so C_KK⁻¹/κ = C_KK⁻¹·q·2**s has
     # entries Z_ij · 2**(q_bits + s − d_i − d_j): one rounding (fsum), then exact scaling.
     z_sum = _sum_of_corrections([part[:, 1:] for part in parts])
@@ -336,18 +365,28 @@ def _collinear_message(names, aliased, details, fit_intercept, usable, *, exact_
     """One sentence naming the first aliased column, what it depends on, and the way out."""
     j = aliased[0]
     if not usable[j]:
-        what = "is constant, so it is collinear with the intercept" if fit_intercept else "is all zeros"
+        what = (
+            "is constant, so it is collinear with the intercept"
+            if fit_intercept
+            else "is all zeros"
+        )
         first = f"column '{names[j]}' {what}"
     else:
         support, intercept = details[0]
         basis = (["the intercept"] if intercept else []) + [f"'{names[i]}'" for i in support]
         if exact_support:
-            first = (f"column '{names[j]}' is a linear combination of {_join(basis)} "
-                     f"(exactly, or up to the rounding of float64 data: 1 − R² ≤ {float(NEAR_DEPENDENCE):g})")
+            first = (
+                f"column '{names[j]}' is a linear combination of {_join(basis)} "
+                f"(exactly, or up to the rounding of float64 data: 1 − R² ≤ {float(NEAR_DEPENDENCE):g})"
+            )
         else:
             first = f"column '{names[j]}' is a linear combination of the columns before it ({', '.join(basis)})"
     others = [names[a] for a in aliased[1:]]
-    also = f"; so {'is' if len(others) == 1 else 'are'} {', '.join(repr(o) for o in others)}" if others else ""
+    also = (
+        f"; so {'is' if len(others) == 1 else 'are'} {', '.join(repr(o) for o in others)}"
+        if others
+        else ""
+    )
     return (
         f"{first}{also}. Remove the column, or pass {parameter('drop_collinear', True)} "
         "to give aliased columns no coefficient."

@@ -38,8 +38,16 @@ class ExactState(State):
     __slots__ = ("names", "n_rows", "_weight", "_sums", "_products", "_finite", "_cache")
     FORMAT, FORMAT_VERSION = STATE_FORMAT, STATE_FORMAT_VERSION
 
-    def __init__(self, names: Sequence[str], n_rows: int, weight: tuple, sums: tuple,
-                 products: tuple, *, finite: bool = True):
+    def __init__(
+        self,
+        names: Sequence[str],
+        n_rows: int,
+        weight: tuple,
+        sums: tuple,
+        products: tuple,
+        *,
+        finite: bool = True,
+    ):
         self.names = tuple(names)
         self.n_rows = int(n_rows)
         self._finite = bool(finite)
@@ -59,8 +67,14 @@ class ExactState(State):
         return cls(names, 0, (0, 0), (zeros(k), 0), (zeros((k, k)), 0))
 
     @classmethod
-    def from_arrays(cls, z: np.ndarray, weights: np.ndarray | None = None, *,
-                    names: Sequence[str], overwrite: bool = False) -> ExactState:
+    def from_arrays(
+        cls,
+        z: np.ndarray,
+        weights: np.ndarray | None = None,
+        *,
+        names: Sequence[str],
+        overwrite: bool = False,
+    ) -> ExactState:
         """Exact state of one batch ``z`` (rows × columns, target last), optionally weighted.
 
         A batch holding NaN or ±inf gives a state whose :meth:`is_finite` is False.
@@ -69,7 +83,9 @@ class ExactState(State):
         """
         z = np.asarray(z, dtype=np.float64)
         if z.ndim != 2 or z.shape[1] != len(names):
-            raise InputError(f"batch has shape {z.shape}; expected (rows, {len(names)}) for columns {list(names)}.")
+            raise InputError(
+                f"batch has shape {z.shape}; expected (rows, {len(names)}) for columns {list(names)}."
+            )
         n_rows = z.shape[0]
         w = None
         if weights is not None:
@@ -111,7 +127,9 @@ class ExactState(State):
         out.names, out.n_rows, out._finite = self.names, self.n_rows, self._finite
         out._weight = self._weight
         out._sums = None if self._sums is None else (self._sums[0].copy(), self._sums[1])
-        out._products = None if self._products is None else (self._products[0].copy(), self._products[1])
+        out._products = (
+            None if self._products is None else (self._products[0].copy(), self._products[1])
+        )
         out._cache = {}
         return out
 
@@ -169,8 +187,11 @@ class ExactState(State):
         if not self._finite:
             raise InputError("the state saw NaN or ±inf, so its sums are not finite numbers.")
         (wi, we), (si, se), (gi, ge) = self._weight, self._sums, self._products
-        return (fraction(wi, we), [fraction(v, se) for v in si],
-                [[fraction(v, ge) for v in row] for row in gi])
+        return (
+            fraction(wi, we),
+            [fraction(v, se) for v in si],
+            [[fraction(v, ge) for v in row] for row in gi],
+        )
 
     def moment_matrix(self, fit_intercept: bool):
         """``(C, (q, s))``: the moment matrix is ``C / (q · 2**s)`` with ``C`` an integer matrix.
@@ -205,8 +226,12 @@ class ExactState(State):
                 (wi, we), (si, se) = self._weight, self._sums
                 exact = [fraction(v, se - we) / wi for v in si]
                 high = np.array([rational_to_float(m) for m in exact])
-                low = np.array([rational_to_float(m - Fraction(h)) if math.isfinite(h) else 0.0
-                                for m, h in zip(exact, high)])
+                low = np.array(
+                    [
+                        rational_to_float(m - Fraction(h)) if math.isfinite(h) else 0.0
+                        for m, h in zip(exact, high)
+                    ]
+                )
                 self._cache["means"] = (high, low)
         return self._cache["means"]
 
@@ -245,13 +270,22 @@ class ExactState(State):
         except KeyError as exc:
             raise ModelFormatError(f"{where}: the field {exc.args[0]!r} is missing.") from exc
         except (TypeError, ValueError) as exc:
-            raise ModelFormatError(f"{where}: 'weight_sum' must be an integer written as a string ({exc}).") from exc
+            raise ModelFormatError(
+                f"{where}: 'weight_sum' must be an integer written as a string ({exc})."
+            ) from exc
         if not is_int(n_rows) or n_rows < 0:
-            raise ModelFormatError(f"{where}: 'n_rows' must be a non-negative integer, got {n_rows!r}.")
+            raise ModelFormatError(
+                f"{where}: 'n_rows' must be a non-negative integer, got {n_rows!r}."
+            )
         if not all(is_int(e) for e in exponents):
             raise ModelFormatError(f"{where}: the '*_exponent' fields must be integers.")
-        if not isinstance(sums, list) or len(sums) != k or not isinstance(rows, list) or len(rows) != k \
-                or not all(isinstance(row, list) and len(row) == k - i for i, row in enumerate(rows)):
+        if (
+            not isinstance(sums, list)
+            or len(sums) != k
+            or not isinstance(rows, list)
+            or len(rows) != k
+            or not all(isinstance(row, list) and len(row) == k - i for i, row in enumerate(rows))
+        ):
             raise ModelFormatError(
                 f"{where}: 'sums' must have {k} entries and 'products' {k} rows of {k}, {k - 1}, …, 1 entries."
             )
@@ -262,10 +296,18 @@ class ExactState(State):
                 for j, text in enumerate(row, start=i):
                     products[i, j] = products[j, i] = parse_int(text)
         except (TypeError, ValueError) as exc:
-            raise ModelFormatError(f"{where}: 'sums' and 'products' must hold integers written as strings ({exc}).") from exc
+            raise ModelFormatError(
+                f"{where}: 'sums' and 'products' must hold integers written as strings ({exc})."
+            ) from exc
         if weight < 0 or any(products[i, i] < 0 for i in range(k)):
             raise ModelFormatError(f"{where}: a sum of weights or of squares is negative.")
-        return cls(names, n_rows, (weight, exponents[0]), (sum_ints, exponents[1]), (products, exponents[2]))
+        return cls(
+            names,
+            n_rows,
+            (weight, exponents[0]),
+            (sum_ints, exponents[1]),
+            (products, exponents[2]),
+        )
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the state as JSON, atomically."""
@@ -282,10 +324,13 @@ class ExactState(State):
             return False
         if not self._finite:
             return True
-        return (self._weight == other._weight
-                and self._sums[1] == other._sums[1] and np.array_equal(self._sums[0], other._sums[0])
-                and self._products[1] == other._products[1]
-                and np.array_equal(self._products[0], other._products[0]))
+        return (
+            self._weight == other._weight
+            and self._sums[1] == other._sums[1]
+            and np.array_equal(self._sums[0], other._sums[0])
+            and self._products[1] == other._products[1]
+            and np.array_equal(self._products[0], other._products[0])
+        )
 
     __hash__ = None
 

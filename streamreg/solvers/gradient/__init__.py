@@ -102,7 +102,14 @@ from .runners import RUNNERS, Passes
 
 GRADIENT_SOLVERS = tuple(RUNNERS)
 
-__all__ = ["GRADIENT_SOLVERS", "GradientFit", "GradientOptions", "OnlineSGD", "SGDOptions", "solve_gradient"]
+__all__ = [
+    "GRADIENT_SOLVERS",
+    "GradientFit",
+    "GradientOptions",
+    "OnlineSGD",
+    "SGDOptions",
+    "solve_gradient",
+]
 
 
 @dataclass
@@ -117,8 +124,15 @@ class GradientFit:
     record: dict
 
 
-def solve_gradient(runner, blocks, *, solver: str, options=None, drop_collinear: bool = False,
-                   on_epoch: Callable | None = None) -> GradientFit:
+def solve_gradient(
+    runner,
+    blocks,
+    *,
+    solver: str,
+    options=None,
+    drop_collinear: bool = False,
+    on_epoch: Callable | None = None,
+) -> GradientFit:
     """Fit with the gradient solver ``solver`` over ``blocks``, with any runner (local or Dask).
 
     ``on_epoch(epoch, coef, intercept)`` (sgd only) is called after every epoch with the
@@ -129,33 +143,62 @@ def solve_gradient(runner, blocks, *, solver: str, options=None, drop_collinear:
     spec = blocks.spec
     if opts.holdout:
         mask = partial(held_out_rows, opts.seed, fraction=opts.holdout)
-        split = runner.map_reduce(blocks, accumulate_split_part, MomentState, mask, label="first pass")
+        split = runner.map_reduce(
+            blocks, accumulate_split_part, MomentState, mask, label="first pass"
+        )
         train, held = split.train, split.held
     else:
-        train, held = runner.map_reduce(blocks, accumulate_part, MomentState, label="first pass"), None
+        train, held = (
+            runner.map_reduce(blocks, accumulate_part, MomentState, label="first pass"),
+            None,
+        )
     state = train.state
     ref = reference(state, fit_intercept=spec.fit_intercept, drop_collinear=drop_collinear)
-    problem = Problem.build(state, ref.kept, fit_intercept=spec.fit_intercept,
-                            standardize=opts.standardize, holdout=opts.holdout, seed=opts.seed)
+    problem = Problem.build(
+        state,
+        ref.kept,
+        fit_intercept=spec.fit_intercept,
+        standardize=opts.standardize,
+        holdout=opts.holdout,
+        seed=opts.seed,
+    )
     objective = Objective(state, problem, opts.l2)
     validation = None
     if held is not None:
         if held.state.weight_sum <= 0:
-            raise InputError(f"holdout={opts.holdout:g} held out no usable rows; use a larger "
-                             "fraction or more data.")
+            raise InputError(
+                f"holdout={opts.holdout:g} held out no usable rows; use a larger "
+                "fraction or more data."
+            )
         validation = Objective(held.state, problem)
     report = None
     if on_epoch is not None:
+
         def report(epoch, theta):
             coef = np.full(len(spec.features), np.nan)
             coef[ref.kept], free_b = original_units(theta, problem)
-            intercept = free_b if problem.free_intercept else (
-                intercept_from_means(state, coef) if spec.fit_intercept else 0.0)
+            intercept = (
+                free_b
+                if problem.free_intercept
+                else (intercept_from_means(state, coef) if spec.fit_intercept else 0.0)
+            )
             on_epoch(epoch, coef, intercept)
+
     result = RUNNERS[solver](Passes(runner, blocks), problem, objective, validation, opts, report)
-    solution = make_solution(state, ref, problem, objective, result.theta, solver=solver, options=opts,
-                             converged=result.converged, stop_reason=result.stop_reason,
-                             fit_intercept=spec.fit_intercept)
-    record = make_record(solver, opts, result, problem, holdout_rows=0 if held is None else held.state.n_rows)
+    solution = make_solution(
+        state,
+        ref,
+        problem,
+        objective,
+        result.theta,
+        solver=solver,
+        options=opts,
+        converged=result.converged,
+        stop_reason=result.stop_reason,
+        fit_intercept=spec.fit_intercept,
+    )
+    record = make_record(
+        solver, opts, result, problem, holdout_rows=0 if held is None else held.state.n_rows
+    )
     everything = train + held if held is not None else train
     return GradientFit(train, everything, solution, record)

@@ -31,8 +31,16 @@ class OnlineSGD:
     first one's). Loss, gradient and the model come from the moments of every row seen.
     """
 
-    def __init__(self, options: GradientOptions, problem: Problem, learning_rate: float, carry: Carry,
-                 calls: int, history: History, monitor: EpochMonitor | None):
+    def __init__(
+        self,
+        options: GradientOptions,
+        problem: Problem,
+        learning_rate: float,
+        carry: Carry,
+        calls: int,
+        history: History,
+        monitor: EpochMonitor | None,
+    ):
         self.options, self.problem, self.learning_rate = options, problem, learning_rate
         self.carry, self.calls, self.history, self.monitor = carry, calls, history, monitor
 
@@ -43,34 +51,56 @@ class OnlineSGD:
             raise InputError("holdout applies to fit; partial_fit steps on every row it is given.")
         p = len(chunk_state.names) - 1
         variances = np.diagonal(chunk_state.comoment)[:p]
-        if chunk_state.n_rows < 2 or (opts.standardize and fit_intercept and not (variances > 0).all()):
+        if chunk_state.n_rows < 2 or (
+            opts.standardize and fit_intercept and not (variances > 0).all()
+        ):
             flat = [chunk_state.names[j] for j in range(p) if not variances[j] > 0]
             which = f"column '{flat[0]}' is constant in it" if flat else "it has fewer than 2 rows"
-            raise InputError(f"partial_fit with solver='sgd' standardizes with the first chunk's means and "
-                             f"scales, but {which}; give a first chunk with varied values.")
+            raise InputError(
+                f"partial_fit with solver='sgd' standardizes with the first chunk's means and "
+                f"scales, but {which}; give a first chunk with varied values."
+            )
         problem = dataclasses.replace(
-            Problem.build(chunk_state, np.arange(p), fit_intercept=fit_intercept, standardize=opts.standardize),
-            free_intercept=fit_intercept)
+            Problem.build(
+                chunk_state, np.arange(p), fit_intercept=fit_intercept, standardize=opts.standardize
+            ),
+            free_intercept=fit_intercept,
+        )
         objective = Objective(chunk_state, problem, opts.l2)
-        rate = opts.learning_rate if opts.learning_rate is not None else automatic_learning_rate(objective, opts)
+        rate = (
+            opts.learning_rate
+            if opts.learning_rate is not None
+            else automatic_learning_rate(objective, opts)
+        )
         theta = np.zeros(problem.n_params)
-        return cls(opts, problem, rate, Carry.start(theta, opts), 0, History(False, rates=True), None)
+        return cls(
+            opts, problem, rate, Carry.start(theta, opts), 0, History(False, rates=True), None
+        )
 
     @classmethod
     def after_fit(cls, model, options) -> OnlineSGD:
         """Continue from a model fitted with ``solver="sgd"`` (the optimizer's moments restart)."""
         record = model.optimizer_
         if record is None or record["solver"] != "sgd":
-            raise InputError("partial_fit with solver='sgd' continues only a model fitted with solver='sgd'.")
+            raise InputError(
+                "partial_fit with solver='sgd' continues only a model fitted with solver='sgd'."
+            )
         if model.aliased_:
-            raise InputError("partial_fit with solver='sgd' cannot continue a fit that dropped collinear columns.")
+            raise InputError(
+                "partial_fit with solver='sgd' cannot continue a fit that dropped collinear columns."
+            )
         saved = dict(record["options"])
-        opts = GradientOptions.coerce(options if options is not None else {**saved, "tol": None}).checked()
+        opts = GradientOptions.coerce(
+            options if options is not None else {**saved, "tol": None}
+        ).checked()
         state = model.state_
         p = len(state.names) - 1
         problem = dataclasses.replace(
-            Problem.build(state, np.arange(p), fit_intercept=model.fit_intercept, standardize=opts.standardize),
-            free_intercept=model.fit_intercept)
+            Problem.build(
+                state, np.arange(p), fit_intercept=model.fit_intercept, standardize=opts.standardize
+            ),
+            free_intercept=model.fit_intercept,
+        )
         theta = np.zeros(problem.n_params)
         theta[:p] = model.coef_ * problem.scale[:p] / problem.scale[p]
         if problem.free_intercept:
@@ -78,17 +108,34 @@ class OnlineSGD:
             theta[p] = (model.intercept_ - center[p] + model.coef_ @ center[:p]) / problem.scale[p]
         rate = saved["learning_rate"] if opts.learning_rate is None else opts.learning_rate
         history = History(False, rates=True)
-        for i, loss, g, lr in zip(record["history"]["iteration"], record["history"]["loss"],
-                                  record["history"]["gradient_norm"],
-                                  record["history"]["learning_rate"] or [None] * len(record["history"]["loss"])):
+        for i, loss, g, lr in zip(
+            record["history"]["iteration"],
+            record["history"]["loss"],
+            record["history"]["gradient_norm"],
+            record["history"]["learning_rate"] or [None] * len(record["history"]["loss"]),
+        ):
             history.add(i, loss, g, None, lr)
         losses = record["history"]["loss"]
         monitor = EpochMonitor(losses[0], opts.patience, "partial_fit call", losses=losses)
-        return cls(opts, problem, float(rate), Carry.start(theta, opts), int(record["iterations"]),
-                   history, monitor)
+        return cls(
+            opts,
+            problem,
+            float(rate),
+            Carry.start(theta, opts),
+            int(record["iterations"]),
+            history,
+            monitor,
+        )
 
-    def step(self, source: InMemorySource, spec: DesignSpec, state: MomentState, *, chunk_rows: int,
-             batch_size: int) -> OnlineSGD:
+    def step(
+        self,
+        source: InMemorySource,
+        spec: DesignSpec,
+        state: MomentState,
+        *,
+        chunk_rows: int,
+        batch_size: int,
+    ) -> OnlineSGD:
         """One SGD pass over ``source``; returns the new carrier (this one is left as it was)."""
         online = copy.deepcopy(self)
         opts, problem = online.options, online.problem
@@ -106,8 +153,9 @@ class OnlineSGD:
         online.calls += 1
         online.monitor.check(online.carry, objective, lr, opts)
         theta = online.carry.average(opts.average)
-        online.history.add(online.calls, objective.loss(theta),
-                           np.linalg.norm(objective.gradient(theta)), None, lr)
+        online.history.add(
+            online.calls, objective.loss(theta), np.linalg.norm(objective.gradient(theta)), None, lr
+        )
         online.theta = theta
         return online
 
@@ -120,12 +168,33 @@ class OnlineSGD:
         tol = self.options.resolved_tol("sgd")
         gnorm = float(np.linalg.norm(objective.gradient(theta)))
         converged = gnorm <= tol
-        reason = (f"after {self.calls} partial_fit call{'s' if self.calls != 1 else ''} the gradient norm "
-                  f"{gnorm:.3g} is {'at most' if converged else 'above'} tol {tol:g}")
-        solution = make_solution(state, ref, self.problem, objective, theta, solver="sgd",
-                                 options=self.options, converged=True, stop_reason=reason,
-                                 fit_intercept=fit_intercept)
-        result = RunResult(theta, converged, reason, self.calls, self.carry.steps, self.calls, gnorm,
-                           objective.loss(theta), self.history.as_dict(), self.learning_rate,
-                           self.carry.step_loss)
+        reason = (
+            f"after {self.calls} partial_fit call{'s' if self.calls != 1 else ''} the gradient norm "
+            f"{gnorm:.3g} is {'at most' if converged else 'above'} tol {tol:g}"
+        )
+        solution = make_solution(
+            state,
+            ref,
+            self.problem,
+            objective,
+            theta,
+            solver="sgd",
+            options=self.options,
+            converged=True,
+            stop_reason=reason,
+            fit_intercept=fit_intercept,
+        )
+        result = RunResult(
+            theta,
+            converged,
+            reason,
+            self.calls,
+            self.carry.steps,
+            self.calls,
+            gnorm,
+            objective.loss(theta),
+            self.history.as_dict(),
+            self.learning_rate,
+            self.carry.step_loss,
+        )
         return solution, make_record("sgd", self.options, result, self.problem)

@@ -76,29 +76,52 @@ class GradientOptions:
             names = {f.name for f in dataclasses.fields(cls)}
             unknown = sorted(set(value) - names)
             if unknown:
-                raise InputError(f"unknown sgd option {unknown[0]!r}; the options are: {', '.join(sorted(names))}.")
+                raise InputError(
+                    f"unknown sgd option {unknown[0]!r}; the options are: {', '.join(sorted(names))}."
+                )
             return cls(**value)
-        raise InputError(f"sgd options must be an SGDOptions or a dict; got {type(value).__name__}.")
+        raise InputError(
+            f"sgd options must be an SGDOptions or a dict; got {type(value).__name__}."
+        )
 
     def checked(self) -> GradientOptions:
         """Validate every option; the error names the option, its value and what is expected."""
+
         def need(ok: bool, name: str, expected: str):
             if not ok:
                 raise InputError(f"{name} must be {expected}; got {getattr(self, name)!r}.")
 
-        def number(name: str, low: float, high: float = math.inf, *, low_open=True, high_open=True,
-                   optional=False):
+        def number(
+            name: str,
+            low: float,
+            high: float = math.inf,
+            *,
+            low_open=True,
+            high_open=True,
+            optional=False,
+        ):
             value = getattr(self, name)
             if optional and value is None:
                 return
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+            ok = (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+            )
+            ok = (
+                ok
+                and (value > low if low_open else value >= low)
+                and (value < high if high_open else value <= high)
+            )
             need(ok, name, _range_words(low, high, low_open, high_open))
 
         def integer(name: str, low: int):
             value = getattr(self, name)
-            need(isinstance(value, int) and not isinstance(value, bool) and value >= low, name,
-                 f"an integer ≥ {low}")
+            need(
+                isinstance(value, int) and not isinstance(value, bool) and value >= low,
+                name,
+                f"an integer ≥ {low}",
+            )
 
         number("learning_rate", 0.0, optional=True)
         need(self.schedule in SCHEDULES, "schedule", f"one of {', '.join(SCHEDULES)}")
@@ -111,8 +134,11 @@ class GradientOptions:
         integer("seed", 0)
         number("momentum", 0.0, 1.0, low_open=False)
         need(self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}")
-        need(not (self.optimizer == "adam" and self.momentum), "momentum",
-             "0 with optimizer='adam' (Adam has its own momentum, beta1)")
+        need(
+            not (self.optimizer == "adam" and self.momentum),
+            "momentum",
+            "0 with optimizer='adam' (Adam has its own momentum, beta1)",
+        )
         number("beta1", 0.0, 1.0, low_open=False)
         number("beta2", 0.0, 1.0, low_open=False)
         number("epsilon", 0.0)

@@ -34,13 +34,21 @@ class Problem:
     center_lo: np.ndarray
     scale: np.ndarray
     free_intercept: bool
-    weight_mean: float              # Σw / n over the training rows: weights are divided by it
+    weight_mean: float  # Σw / n over the training rows: weights are divided by it
     holdout: float = 0.0
     seed: int = 0
 
     @classmethod
-    def build(cls, state: MomentState, kept: np.ndarray, *, fit_intercept: bool, standardize: bool,
-              holdout: float = 0.0, seed: int = 0) -> Problem:
+    def build(
+        cls,
+        state: MomentState,
+        kept: np.ndarray,
+        *,
+        fit_intercept: bool,
+        standardize: bool,
+        holdout: float = 0.0,
+        seed: int = 0,
+    ) -> Problem:
         p = len(state.names) - 1
         columns = np.r_[np.asarray(kept, dtype=np.intp), p]
         mean = state.mean[columns]
@@ -48,8 +56,16 @@ class Problem:
         var = np.diagonal(state.comoment)[columns] / state.weight_sum
         if not standardize:
             center = np.zeros(len(columns))
-            return cls(columns, center, center.copy(), np.ones(len(columns)), fit_intercept,
-                       state.weight_sum / state.n_rows, holdout, seed)
+            return cls(
+                columns,
+                center,
+                center.copy(),
+                np.ones(len(columns)),
+                fit_intercept,
+                state.weight_sum / state.n_rows,
+                holdout,
+                seed,
+            )
         if fit_intercept:
             scale = np.sqrt(var.clip(min=0.0))
             center_hi, center_lo = mean.copy(), mean_lo.copy()
@@ -58,8 +74,16 @@ class Problem:
             scale = np.sqrt(var.clip(min=0.0) + full * full)
             center_hi = center_lo = np.zeros(len(columns))
         scale = np.where(scale > 0.0, scale, 1.0)
-        return cls(columns, center_hi, center_lo, scale, False, state.weight_sum / state.n_rows,
-                   holdout, seed)
+        return cls(
+            columns,
+            center_hi,
+            center_lo,
+            scale,
+            False,
+            state.weight_sum / state.n_rows,
+            holdout,
+            seed,
+        )
 
     @property
     def n_slopes(self) -> int:
@@ -83,9 +107,9 @@ class Problem:
             if rows is None:
                 column[...] = z[:, c]
             else:
-                np.take(z[:, c], rows, out=column, mode="wrap")   # "raise" would buffer `out`
+                np.take(z[:, c], rows, out=column, mode="wrap")  # "raise" would buffer `out`
             column -= self.center_hi[j]
-            if abs(self.center_lo[j] * inv[j]) > 1e-17:   # below that it moves no standardized value
+            if abs(self.center_lo[j] * inv[j]) > 1e-17:  # below that it moves no standardized value
                 column -= self.center_lo[j]
             column *= inv[j]
         return out
@@ -99,7 +123,7 @@ class Problem:
             z, w = arrays.z, arrays.weights
             keep = np.ones(len(z), dtype=bool)
             if not (np.isfinite(z.sum()) and (w is None or np.isfinite(w.sum()))):
-                keep = np.isfinite(z).all(axis=1)   # rows with NaN (the first pass dropped them too)
+                keep = np.isfinite(z).all(axis=1)  # rows with NaN (the first pass dropped them too)
                 if w is not None:
                     keep &= np.isfinite(w)
             if self.holdout:
@@ -133,7 +157,9 @@ class Objective:
         self.weight_sum = state.weight_sum
         self.n_rows = state.n_rows
         self.cov = state.comoment[np.ix_(cols, cols)] / state.weight_sum * np.outer(inv, inv)
-        self.offset = ((state.mean[cols] - problem.center_hi) + (state.mean_lo[cols] - problem.center_lo)) * inv
+        self.offset = (
+            (state.mean[cols] - problem.center_hi) + (state.mean_lo[cols] - problem.center_lo)
+        ) * inv
 
     def _residual(self, theta: np.ndarray):
         p = self.problem.n_slopes
@@ -204,16 +230,28 @@ def reference(state: MomentState, *, fit_intercept: bool, drop_collinear: bool) 
     p = len(state.names) - 1
     check_enough_rows(state, p, fit_intercept)
     try:
-        sol = solve_normal_equations(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
+        sol = solve_normal_equations(
+            state, fit_intercept=fit_intercept, drop_collinear=drop_collinear
+        )
     except IllConditionedError:
         moments = state.comoment if fit_intercept else state.raw_moments()
-        return Reference(np.arange(p), [], np.full((p, p), np.nan), float("inf"), float(moments[p, p]),
-                         p + int(fit_intercept),
-                         ["the scaled normal equations are too ill-conditioned to invert, so standard "
-                          "errors, t and p values are not reported."])
+        return Reference(
+            np.arange(p),
+            [],
+            np.full((p, p), np.nan),
+            float("inf"),
+            float(moments[p, p]),
+            p + int(fit_intercept),
+            [
+                "the scaled normal equations are too ill-conditioned to invert, so standard "
+                "errors, t and p values are not reported."
+            ],
+        )
     kept = np.flatnonzero(~np.isnan(sol.coef))
     notes = [w for w in sol.warnings if w.startswith("dropped as collinear")]
-    return Reference(kept, list(sol.aliased), sol.xtx_inv, sol.condition_number, sol.tss, sol.rank, notes)
+    return Reference(
+        kept, list(sol.aliased), sol.xtx_inv, sol.condition_number, sol.tss, sol.rank, notes
+    )
 
 
 def original_units(theta: np.ndarray, problem: Problem) -> tuple[np.ndarray, float]:
@@ -244,8 +282,9 @@ class LossSums(Mergeable):
         return self
 
 
-def block_loss(source, index: int, spec, batch_size: int, problem: Problem, theta: np.ndarray, *,
-               on_rows=None) -> LossSums:
+def block_loss(
+    source, index: int, spec, batch_size: int, problem: Problem, theta: np.ndarray, *, on_rows=None
+) -> LossSums:
     """A runner's task: one block's loss sums at ``theta``."""
     p = problem.n_slopes
     sums = LossSums(0.0, np.zeros(problem.n_params), 0.0)

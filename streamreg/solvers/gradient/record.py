@@ -14,9 +14,19 @@ from .problem import Objective, Problem, Reference, original_units
 from .runners import RunResult
 
 
-def make_solution(state: MomentState, ref: Reference, problem: Problem, objective: Objective,
-                  theta: np.ndarray, *, solver: str, options: GradientOptions, converged: bool,
-                  stop_reason: str, fit_intercept: bool):
+def make_solution(
+    state: MomentState,
+    ref: Reference,
+    problem: Problem,
+    objective: Objective,
+    theta: np.ndarray,
+    *,
+    solver: str,
+    options: GradientOptions,
+    converged: bool,
+    stop_reason: str,
+    fit_intercept: bool,
+):
     """The :class:`~streamreg.solvers.solution.Solution` of gradient-fitted parameters (see the module on inference)."""
     p = len(state.names) - 1
     slopes, free_b = original_units(theta, problem)
@@ -33,19 +43,39 @@ def make_solution(state: MomentState, ref: Reference, problem: Problem, objectiv
     xtx_inv = ref.xtx_inv
     if options.l2:
         xtx_inv = np.full_like(np.asarray(xtx_inv, dtype=float), np.nan)
-        warnings.append("standard errors, t and p values are not reported for a penalized fit (l2 > 0).")
+        warnings.append(
+            "standard errors, t and p values are not reported for a penalized fit (l2 > 0)."
+        )
     if not converged:
         warnings.append(f"{solver} did not converge: {stop_reason}.")
-    return Solution(coef=coef, intercept=float(intercept), aliased=list(ref.aliased), rank=ref.rank,
-                    condition_number=ref.condition_number, ssr=float(ssr), tss=float(ref.tss),
-                    solver=solver, warnings=warnings, xtx_inv=xtx_inv)
+    return Solution(
+        coef=coef,
+        intercept=float(intercept),
+        aliased=list(ref.aliased),
+        rank=ref.rank,
+        condition_number=ref.condition_number,
+        ssr=float(ssr),
+        tss=float(ref.tss),
+        solver=solver,
+        warnings=warnings,
+        xtx_inv=xtx_inv,
+    )
 
 
-def make_record(solver: str, opts: GradientOptions, result: RunResult, problem: Problem, *,
-                holdout_rows: int = 0) -> dict:
+def make_record(
+    solver: str,
+    opts: GradientOptions,
+    result: RunResult,
+    problem: Problem,
+    *,
+    holdout_rows: int = 0,
+) -> dict:
     """The JSON-ready ``model.optimizer_`` record."""
-    resolved = dataclasses.replace(opts, tol=opts.resolved_tol(solver),
-                                   learning_rate=result.learning_rate if solver == "sgd" else opts.learning_rate)
+    resolved = dataclasses.replace(
+        opts,
+        tol=opts.resolved_tol(solver),
+        learning_rate=result.learning_rate if solver == "sgd" else opts.learning_rate,
+    )
     return {
         "solver": solver,
         "options": dataclasses.asdict(resolved),

@@ -31,7 +31,7 @@ class Carry:
     steps: int = 0
     epoch: int = 0
     epoch_rows: int = 0
-    segments: dict = field(default_factory=dict)   # half-epoch id → [Σθ, count]
+    segments: dict = field(default_factory=dict)  # half-epoch id → [Σθ, count]
     step_loss: list | None = None
     failed: str | None = None
 
@@ -40,9 +40,13 @@ class Carry:
         theta = np.array(theta, dtype=np.float64)
         zeros = np.zeros_like(theta)
         adam = options.optimizer == "adam"
-        return cls(theta, velocity=zeros.copy() if options.momentum else None,
-                   moment1=zeros.copy() if adam else None, moment2=zeros.copy() if adam else None,
-                   step_loss=[] if options.record_steps else None)
+        return cls(
+            theta,
+            velocity=zeros.copy() if options.momentum else None,
+            moment1=zeros.copy() if adam else None,
+            moment2=zeros.copy() if adam else None,
+            step_loss=[] if options.record_steps else None,
+        )
 
     def copy(self) -> Carry:
         return copy.deepcopy(self)
@@ -50,9 +54,9 @@ class Carry:
     def begin_epoch(self, epoch: int) -> None:
         """Open the two half-epoch segments of ``epoch`` and drop those no later average needs."""
         self.epoch, self.epoch_rows = epoch, 0
-        keep = sorted(k for k in self.segments if k >= epoch + 1)[-(MAX_SEGMENTS - 2):]
+        keep = sorted(k for k in self.segments if k >= epoch + 1)[-(MAX_SEGMENTS - 2) :]
         self.segments = {k: self.segments[k] for k in keep}
-        for half in (0, 1):   # this epoch's halves (the first one is outside the window at epoch 0)
+        for half in (0, 1):  # this epoch's halves (the first one is outside the window at epoch 0)
             self.segments.setdefault(2 * epoch + half, [np.zeros_like(self.theta), 0])
 
     def average(self, enabled: bool) -> np.ndarray:
@@ -68,8 +72,19 @@ class Carry:
         return total / count if count else self.theta.copy()
 
 
-def sgd_block(source, index: int, spec, batch_size: int, carry: Carry, problem: Problem,
-              options: GradientOptions, learning_rate: float, rows_half: float, *, on_rows=None) -> Carry:
+def sgd_block(
+    source,
+    index: int,
+    spec,
+    batch_size: int,
+    carry: Carry,
+    problem: Problem,
+    options: GradientOptions,
+    learning_rate: float,
+    rows_half: float,
+    *,
+    on_rows=None,
+) -> Carry:
     """A runner's step: one block's share of an epoch — shuffle each batch's rows and step
     through its minibatches."""
     carry = carry.copy()
@@ -79,7 +94,9 @@ def sgd_block(source, index: int, spec, batch_size: int, carry: Carry, problem: 
         n = len(z)
         if n == 0:
             continue
-        rows = np.random.default_rng([options.seed, ROWS_STREAM, carry.epoch, index, number]).permutation(n)
+        rows = np.random.default_rng(
+            [options.seed, ROWS_STREAM, carry.epoch, index, number]
+        ).permutation(n)
         xs = problem.standardized(z, rows)
         ws = None if w is None else w[rows] / problem.weight_mean
         with np.errstate(all="ignore"):
@@ -90,7 +107,9 @@ def sgd_block(source, index: int, spec, batch_size: int, carry: Carry, problem: 
     return carry
 
 
-def _steps(xs: np.ndarray, ws, carry: Carry, options: GradientOptions, lr: float, rows_half: float) -> None:
+def _steps(
+    xs: np.ndarray, ws, carry: Carry, options: GradientOptions, lr: float, rows_half: float
+) -> None:
     """Minibatch steps over the rows of one shuffled, standardized batch (target last).
 
     Per step: ``r = X_bθ (+θ₀) − y_b`` (times the weights), ``g = X_bᵀr/m (+ l2·θ)``, then the
@@ -132,7 +151,7 @@ def _steps(xs: np.ndarray, ws, carry: Carry, options: GradientOptions, lr: float
         if free:
             grad[p] = r.sum()
         steps += 1
-        if plain:                      # θ ← θ − η·(g + l2·θ), with one scaling of g
+        if plain:  # θ ← θ − η·(g + l2·θ), with one scaling of g
             grad *= lr / size
             if l2:
                 grad_slopes += (lr * l2) * slopes
@@ -147,7 +166,9 @@ def _steps(xs: np.ndarray, ws, carry: Carry, options: GradientOptions, lr: float
                 m1 += (1.0 - b1) * grad
                 m2 *= b2
                 m2 += (1.0 - b2) * grad * grad
-                theta -= (lr * math.sqrt(1.0 - b2 ** steps) / (1.0 - b1 ** steps)) * m1 / (np.sqrt(m2) + eps)
+                theta -= (
+                    (lr * math.sqrt(1.0 - b2**steps) / (1.0 - b1**steps)) * m1 / (np.sqrt(m2) + eps)
+                )
             else:
                 velocity = carry.velocity
                 velocity *= momentum

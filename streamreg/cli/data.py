@@ -1,0 +1,186 @@
+"""Commands that read data besides fitting: predict, evaluate, inspect, generate."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+
+from .app import BATCH, DEBUG, JSON, QUIET, _floats, _names, _run, _stream, app
+
+
+@app.command()
+def predict(
+    model_path: Path = typer.Argument(
+        ..., metavar="MODEL", help="A model JSON written by 'streamreg fit --out'."
+    ),
+    sources: list[str] = typer.Argument(
+        ..., help="Parquet files, directories or globs to predict for."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="The Parquet file to write (atomically)."),
+    keep: str | None = typer.Option(
+        None, "--keep", help="Comma-separated input columns to copy to the output (e.g. an id)."
+    ),
+    column: str = typer.Option("prediction", "--column", help="Name of the prediction column."),
+    batch_size: int | None = BATCH,
+    quiet: bool = QUIET,
+    as_json: bool = JSON,
+    debug: bool = DEBUG,
+) -> None:
+    """Stream predictions for every input row into a Parquet file."""
+
+    def action():
+        from ..model.linear_model import load
+        from ..prediction import predict_parquet
+
+        model = load(model_path)
+        started = time.monotonic()
+        rows = _stream(
+            sources,
+            "predict",
+            quiet,
+            lambda src, on_rows: predict_parquet(
+                model, src, out, keep=keep, column=column, batch_size=batch_size, on_rows=on_rows
+            ),
+        )
+        seconds = time.monotonic() - started
+        if as_json:
+            typer.echo(json.dumps({"rows": rows, "out": str(out), "seconds": round(seconds, 3)}))
+        elif not quiet:
+            typer.echo(f"Wrote {rows:,} predictions to {out} in {seconds:.1f} s.")
+
+    _run(debug, action)
+
+
+@app.command()
+def evaluate(
+    model_path: Path = typer.Argument(
+        ..., metavar="MODEL", help="A model JSON written by 'streamreg fit --out'."
+    ),
+    sources: list[str] = typer.Argument(
+        ..., help="Held-out Parquet files, directories or globs (with the target column)."
+    ),
+    batch_size: int | None = BATCH,
+    quiet: bool = QUIET,
+    as_json: bool = JSON,
+    debug: bool = DEBUG,
+) -> None:
+    """Score a saved model on held-out data: n, RMSE, MAE, bias and R², in one streaming pass."""
+
+    def action():
+        from ..evaluation import evaluate as score
+        from ..model.linear_model import load
+
+        model = load(model_path)
+        result = _stream(
+            sources,
+            "evaluate",
+            quiet,
+            lambda src, on_rows: score(model, src, batch_size=batch_size, on_rows=on_rows),
+        )
+        if as_json:
+            typer.echo(json.dumps(result, indent=1))
+        elif not quiet:
+            dropped = (
+                f" ({result['rows_dropped']:,} rows dropped for missing values)"
+                if result["rows_dropped"]
+                else ""
+            )
+            r2 = "n/a" if result["r2"] is None else f"{result['r2']:.6f}"
+            typer.echo(
+                f"n {result['n']:,}{dropped}\nRMSE {result['rmse']:.6g}\nMAE {result['mae']:.6g}\n"
+                f"bias {result['bias']:.6g}\nR² {r2}"
+            )
+
+    _run(debug, action)
+
+
+@app.command()
+def inspect(
+    sources: list[str] = typer.Argument(..., help="Parquet files, directories or globs."),
+    as_json: bool = JSON,
+    debug: bool = DEBUG,
+) -> None:
+    """Show files, row counts, column types and null counts (from the footers; no data is read)."""
+
+    def action():
+        from ..io.sources import Source
+        from ..report import inspect_report
+
+        info = Source.resolve(sources).describe()
+        typer.echo(json.dumps(info, indent=1) if as_json else inspect_report(info))
+
+    _run(debug, action)
+
+
+@app.command()
+def generate(
+    out_dir: Path = typer.Argument(
+        ..., help="Directory to write part-NNNNN.parquet files and _truth.json into."
+    ),
+    rows: int = typer.Option(1000, "--rows", "-n", min=1, help="Rows in all."),
+    n_features: int | None = typer.Option(
+        None,
+        "--features",
+        "-p",
+        min=1,
+        help="Number of features (default 3, or as many as --coef).",
+    ),
+    coef: str | None = typer.Option(
+        None, "--coef", help="Comma-separated true slopes (default 1, 2, …, p)."
+    ),
+    intercept: float = typer.Option(1.0, "--intercept", help="True intercept b."),
+    noise: float = typer.Option(1.0, "--noise", help="Standard deviation of the Gaussian noise."),
+    means: str | None = typer.Option(
+        None, "--means", help="Comma-separated feature means (default 0)."
+    ),
+    sds: str | None = typer.Option(
+        None, "--sds", help="Comma-separated feature standard deviations (default 1)."
+    ),
+    offset: float = typer.Option(
+        0.0, "--offset", help="Added to every feature's mean (e.g. 1e9, like timestamps)."
+    ),
+    names: str | None = typer.Option(
+        None, "--names", help="Comma-separated feature names (default x1, x2, …)."
+    ),
+    target: str = typer.Option("y", "--target", help="Name of the target column."),
+    files: int = typer.Option(1, "--files", min=1, help="Number of files to spread the rows over."),
+    row_group_size: int = typer.Option(
+        131072, "--row-group-size", min=1, help="Rows per Parquet row group."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random generator."),
+    quiet: bool = QUIET,
+    as_json: bool = JSON,
+    debug: bool = DEBUG,
+) -> None:
+    """Write synthetic data y = b + Σ βⱼxⱼ + noise, with the truth beside it."""
+
+    def action():
+        from ..synthetic import generate as make
+
+        truth = make(
+            out_dir,
+            rows=rows,
+            coef=_floats(coef, "--coef"),
+            n_features=n_features,
+            intercept=intercept,
+            noise=noise,
+            means=_floats(means, "--means"),
+            sds=_floats(sds, "--sds"),
+            offset=offset,
+            names=_names(names),
+            target=target,
+            files=files,
+            row_group_size=row_group_size,
+            seed=seed,
+        )
+        if as_json:
+            typer.echo(json.dumps(truth, indent=1))
+        elif not quiet:
+            typer.echo(
+                f"Wrote {rows:,} rows in {files} file(s) to {out_dir}; the truth is in {out_dir / '_truth.json'}."
+            )
+
+    _run(debug, action)

@@ -1,0 +1,289 @@
+"""``streamreg fit``: one pass over the data, a report, a saved model."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+
+from ..errors import InputError
+from .app import BATCH, DEBUG, GRADIENT, JSON, QUIET, _progress_enabled, _run, app
+
+
+@app.command()
+def fit(
+    sources: list[str] = typer.Argument(
+        ...,
+        help="Parquet files, directories (recursive; key=value folders become columns) or globs.",
+    ),
+    target: str = typer.Option(..., "--target", "-y", help="The column to predict."),
+    features: str | None = typer.Option(
+        None,
+        "--features",
+        "-x",
+        help="Comma-separated feature columns (default: every numeric column but target and weight).",
+    ),
+    exclude: str | None = typer.Option(
+        None, "--exclude", help="Comma-separated columns to leave out of the default features."
+    ),
+    weight: str | None = typer.Option(
+        None, "--weight", "-w", help="Column of non-negative weights (weighted least squares)."
+    ),
+    no_intercept: bool = typer.Option(False, "--no-intercept", help="Fit without an intercept."),
+    nulls: str = typer.Option(
+        "drop",
+        "--nulls",
+        help="Rows with a null/NaN in a used column: 'drop' (counted) or 'error'.",
+    ),
+    solver: str = typer.Option(
+        "auto",
+        "--solver",
+        help="auto (fast, re-reads with a better solver when ill-conditioned), cholesky, qr or exact; or a gradient solver: sgd, newton, lbfgs.",
+    ),
+    cov: str | None = typer.Option(
+        None,
+        "--cov",
+        help="Robust standard errors from a second pass: HC0, HC1, HC2, HC3 or cluster:COLUMN.",
+    ),
+    drop_collinear: bool = typer.Option(
+        False, "--drop-collinear", help="Give collinear columns no coefficient instead of failing."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Write the model as JSON here (atomically)."
+    ),
+    scheduler: str | None = typer.Option(
+        None,
+        "--scheduler",
+        envvar="DASK_SCHEDULER_ADDRESS",
+        help="Run on this Dask scheduler (tcp://host:8786); the workers read the files.",
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Start a local Dask cluster of this many worker processes."
+    ),
+    timeout: float = typer.Option(
+        10.0, "--timeout", min=0.1, help="Seconds to wait for the Dask scheduler."
+    ),
+    batch_size: int | None = BATCH,
+    learning_rate: float | None = typer.Option(
+        None,
+        "--learning-rate",
+        help="Step size on the standardized problem (default: automatic, from the first pass).",
+        rich_help_panel=GRADIENT,
+    ),
+    schedule: str | None = typer.Option(
+        None,
+        "--schedule",
+        help="Learning-rate schedule: constant (default), invscaling or step (halved every epoch).",
+        rich_help_panel=GRADIENT,
+    ),
+    minibatch: int | None = typer.Option(
+        None, "--minibatch", help="Rows per gradient step (default 256).", rich_help_panel=GRADIENT
+    ),
+    epochs: int | None = typer.Option(
+        None,
+        "--epochs",
+        help="sgd: at most this many passes of steps (default 10).",
+        rich_help_panel=GRADIENT,
+    ),
+    max_iter: int | None = typer.Option(
+        None,
+        "--max-iter",
+        help="lbfgs: at most this many iterations (default 200).",
+        rich_help_panel=GRADIENT,
+    ),
+    seed: int | None = typer.Option(
+        None,
+        "--seed",
+        help="Seed of the shuffles and the holdout split (default 0).",
+        rich_help_panel=GRADIENT,
+    ),
+    momentum: float | None = typer.Option(
+        None,
+        "--momentum",
+        help="Heavy-ball momentum, e.g. 0.9 (default 0).",
+        rich_help_panel=GRADIENT,
+    ),
+    adam: bool = typer.Option(
+        False, "--adam", help="Take Adam steps instead of plain SGD.", rich_help_panel=GRADIENT
+    ),
+    l2: float | None = typer.Option(
+        None,
+        "--l2",
+        help="Ridge penalty on the standardized slopes (default 0; never the intercept).",
+        rich_help_panel=GRADIENT,
+    ),
+    no_average: bool = typer.Option(
+        False,
+        "--no-average",
+        help="Report the last iterate, not the average over the latter half of the run.",
+        rich_help_panel=GRADIENT,
+    ),
+    no_standardize: bool = typer.Option(
+        False,
+        "--no-standardize",
+        help="Step on the raw columns (for comparison; offsets and scales then decide the speed).",
+        rich_help_panel=GRADIENT,
+    ),
+    tol: float | None = typer.Option(
+        None,
+        "--tol",
+        help="Converged when the gradient norm is at most this (default 1e-4 for sgd, 1e-6 otherwise).",
+        rich_help_panel=GRADIENT,
+    ),
+    loss_rtol: float | None = typer.Option(
+        None,
+        "--loss-rtol",
+        help="Also converged when the loss changes by at most this, relatively.",
+        rich_help_panel=GRADIENT,
+    ),
+    holdout: float | None = typer.Option(
+        None,
+        "--holdout",
+        help="Fraction of rows held out (seeded) for early stopping (default 0).",
+        rich_help_panel=GRADIENT,
+    ),
+    patience: int | None = typer.Option(
+        None,
+        "--patience",
+        help="Epochs without held-out improvement before stopping (default 3).",
+        rich_help_panel=GRADIENT,
+    ),
+    history: Path | None = typer.Option(
+        None,
+        "--history",
+        help="Write the loss history (one row per epoch or iteration) here as CSV.",
+        rich_help_panel=GRADIENT,
+    ),
+    step_history: Path | None = typer.Option(
+        None,
+        "--step-history",
+        help="sgd: record every step's minibatch loss and write them here as CSV.",
+        rich_help_panel=GRADIENT,
+    ),
+    quiet: bool = QUIET,
+    as_json: bool = JSON,
+    debug: bool = DEBUG,
+) -> None:
+    """Fit least squares over the data in one pass and report the coefficients."""
+
+    def action():
+        from ..fitting import fit as fit_model
+        from ..report import fit_report
+
+        started = time.monotonic()
+        gradient = _gradient_options(
+            solver,
+            learning_rate=learning_rate,
+            schedule=schedule,
+            minibatch=minibatch,
+            epochs=epochs,
+            max_iter=max_iter,
+            seed=seed,
+            momentum=momentum,
+            optimizer="adam" if adam else None,
+            l2=l2,
+            average=False if no_average else None,
+            standardize=False if no_standardize else None,
+            tol=tol,
+            loss_rtol=loss_rtol,
+            holdout=holdout,
+            patience=patience,
+            record_steps=True if step_history else None,
+        )
+        _check_history_paths(solver, history, step_history)
+        options = dict(
+            target=target,
+            features=features,
+            exclude=exclude,
+            weight=weight,
+            fit_intercept=not no_intercept,
+            nulls=nulls,
+            batch_size=batch_size,
+            solver=solver,
+            drop_collinear=drop_collinear,
+            cov_type=cov,
+            progress=_progress_enabled(quiet, as_json),
+            sgd=gradient,
+        )
+        if scheduler or workers:
+            from ..engine.dask_runner import cluster_client
+
+            if scheduler and workers:
+                raise InputError("give either --scheduler or --workers, not both.")
+            with cluster_client(scheduler, workers, timeout=timeout) as client:
+                model = fit_model(sources, client=client, **options)
+        else:
+            model = fit_model(sources, **options)
+        seconds = time.monotonic() - started
+        if out is not None:
+            model.save(out)
+        if history is not None or step_history is not None:
+            from ..io.atomic import write_text_atomic
+            from ..report import history_csv
+
+            if history is not None:
+                write_text_atomic(history, history_csv(model))
+            if step_history is not None:
+                write_text_atomic(step_history, history_csv(model, steps=True))
+        if as_json:
+            typer.echo(json.dumps(_json_summary(model, seconds, out), indent=1))
+        elif not quiet:
+            from ..report import optimizer_line
+
+            report = fit_report(model, seconds=seconds, saved_to=out)
+            line = optimizer_line(model)
+            typer.echo(report if line is None else f"{report}\n{line}")
+        for warning in model.warnings_:
+            if not as_json:
+                typer.echo(f"streamreg: warning: {warning}", err=True)
+
+    _run(debug, action)
+
+
+def _gradient_options(solver: str, **given) -> dict | None:
+    """The gradient solvers' options that were given on the command line (None if none were)."""
+    from ..solvers import GRADIENT_SOLVERS
+
+    given = {name: value for name, value in given.items() if value is not None}
+    if not given:
+        return None
+    if solver not in GRADIENT_SOLVERS:
+        flag = {
+            "optimizer": "adam",
+            "average": "no-average",
+            "standardize": "no-standardize",
+            "record_steps": "step-history",
+        }.get(next(iter(given)), next(iter(given)).replace("_", "-"))
+        raise InputError(
+            f"--{flag} applies to the gradient solvers (--solver {', '.join(GRADIENT_SOLVERS)}); "
+            f"the solver is {solver!r}."
+        )
+    return given
+
+
+def _check_history_paths(solver: str, history: Path | None, step_history: Path | None) -> None:
+    from ..solvers import GRADIENT_SOLVERS
+
+    if history is not None and solver not in GRADIENT_SOLVERS:
+        raise InputError(
+            f"--history needs a gradient solver (--solver {', '.join(GRADIENT_SOLVERS)}); "
+            f"solver {solver!r} keeps no loss history."
+        )
+    if step_history is not None and solver != "sgd":
+        raise InputError(
+            f"--step-history needs --solver sgd; solver {solver!r} takes no minibatch steps."
+        )
+    for path in (history, step_history):
+        if path is not None and not (path.parent if str(path.parent) else Path(".")).is_dir():
+            raise InputError(f"cannot write {path}: the directory {path.parent} does not exist.")
+
+
+def _json_summary(model, seconds: float, out) -> dict:
+    data = model.to_dict()
+    data.pop("state")
+    data["coefficients"] = model.coefficients()
+    data["seconds"] = round(seconds, 3)
+    data["out"] = str(out) if out is not None else None
+    return data

@@ -1,0 +1,78 @@
+"""Commands about saved models and the bundled examples: summary, plot, demo, version."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from .. import __version__
+from .app import DEBUG, JSON, QUIET, _run, app
+
+
+@app.command()
+def summary(
+    model_path: Path = typer.Argument(
+        ..., metavar="MODEL", help="A model JSON written by 'streamreg fit --out'."
+    ),
+    fmt: str = typer.Option(
+        "text", "--format", help="text (statsmodels' layout), markdown or json."
+    ),
+    debug: bool = DEBUG,
+) -> None:
+    """Print the results table of a saved model: coefficients, standard errors, tests, fit statistics."""
+
+    def action():
+        from ..model.linear_model import load
+
+        result = load(model_path).summary(fmt)
+        typer.echo(json.dumps(result, indent=1, allow_nan=False) if fmt == "json" else result)
+
+    _run(debug, action)
+
+
+@app.command()
+def plot(
+    model_path: Path = typer.Argument(
+        ..., metavar="MODEL", help="A model JSON written by 'streamreg fit --out'."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="The PNG file to write (atomically)."),
+    quiet: bool = QUIET,
+    debug: bool = DEBUG,
+) -> None:
+    """Draw a saved model's loss curve (gradient solvers) and, for one feature, its fitted line, as a PNG (needs matplotlib)."""
+
+    def action():
+        from ..model.linear_model import load
+        from ..plotting import plot_model
+
+        plot_model(load(model_path), out)
+        if not quiet:
+            typer.echo(f"Wrote {out}.")
+
+    _run(debug, action)
+
+
+@app.command()
+def demo(
+    data_dir: Path | None = typer.Option(
+        None, "--data", help="The examples folder (default: the repository's data/)."
+    ),
+    as_json: bool = JSON,
+    debug: bool = DEBUG,
+) -> None:
+    """Fit the bundled examples from the original article and compare with the truth."""
+
+    def action():
+        from ..demo import run_demo
+
+        typer.echo(run_demo(data_dir, as_json=as_json))
+
+    _run(debug, action)
+
+
+@app.command()
+def version() -> None:
+    """Print the streamreg version."""
+    typer.echo(__version__)
