@@ -70,7 +70,9 @@ if __name__ == "__main__":
         t = time.perf_counter()
         ddf = dd.read_parquet(DATA)
         arr = ddf.to_dask_array(lengths=True)
-        x = da.concatenate([da.ones((arr.shape[0], 1), chunks=(arr.chunks[0], 1)), arr[:, :-1]], axis=1)
+        x = da.concatenate(
+            [da.ones((arr.shape[0], 1), chunks=(arr.chunks[0], 1)), arr[:, :-1]], axis=1
+        )
         coef = da.linalg.lstsq(x.rechunk({1: -1}), arr[:, -1])[0].compute()
         print("INNER", time.perf_counter() - t)
     report()
@@ -167,7 +169,8 @@ def main() -> None:
             results.setdefault(name, []).append((wall, rss))
     floor = min(w for w, _ in results["read-only floor"])
     print(
-        f"{args.rows:,} rows × {args.features} features in {args.files} files; {args.repeat} runs each"
+        f"{args.rows:,} rows × {args.features} features in {args.files} files; {args.repeat} runs "
+        "each"
     )
     print(f"{'contender':<32}{'best s':>9}{'median s':>10}{'× floor':>9}{'client RSS MB':>15}")
     for name in contenders:
@@ -177,7 +180,8 @@ def main() -> None:
         walls = [w for w, _ in results[name]]
         rss = max(r for _, r in results[name])
         print(
-            f"{name:<32}{min(walls):>9.2f}{statistics.median(walls):>10.2f}{min(walls) / floor:>9.2f}{rss:>15.0f}"
+            f"{name:<32}{min(walls):>9.2f}{statistics.median(walls):>10.2f}"
+            f"{min(walls) / floor:>9.2f}{rss:>15.0f}"
         )
 
 

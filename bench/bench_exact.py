@@ -51,7 +51,8 @@ def accumulate(shape, repeat, rng):
         ("weighted", "moment_w", "exact_w"),
     ):
         print(
-            f"  {label:10s}  MomentState {best[moment] * 1e3:7.1f} ms   ExactState {best[exact] * 1e3:7.1f} ms"
+            f"  {label:10s}  MomentState {best[moment] * 1e3:7.1f} ms   ExactState "
+            f"{best[exact] * 1e3:7.1f} ms"
             f"   ratio {best[exact] / best[moment]:5.1f}×   ({mb / best[exact]:.0f} MB/s exact)"
         )
 

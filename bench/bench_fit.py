@@ -184,7 +184,8 @@ def streamreg_command() -> list[str]:
 
 
 def check_results(data_dir: Path, grown_dir: Path, rows: int) -> None:
-    """Untimed: the fit reads every row and finds the truth; the 4x listing really holds 4x the rows.
+    """Untimed: the fit reads every row and finds the truth; the 4x listing really holds 4x the
+    rows.
 
     Kept out of the timed runs because ``--out`` adds work (the model file
     carries inference statistics, which import scipy.stats).
@@ -250,7 +251,8 @@ def print_table(
 
     print()
     print(
-        f"{rows:,} rows, {data_bytes / 1e9:.2f} GB of Parquet; {len(floor.walls)} alternating runs each"
+        f"{rows:,} rows, {data_bytes / 1e9:.2f} GB of Parquet; {len(floor.walls)} alternating runs "
+        "each"
     )
     print(f"{'':<26}{'best s':>8}{'med s':>8}{'Mrows/s':>9}{'GB/s':>7}{'CPU s':>8}{'RSS MB':>9}")
     print(line(floor, 1))
@@ -278,8 +280,8 @@ def print_table(
         f"floor loop {floor.rss:.0f} MB"
     )
     print(
-        f"peak RSS at {GROWTH_FACTOR}x rows / 1x: {growth:.2f} worst runs, {growth_median:.2f} median "
-        f"runs (target <= {TARGET_GROWTH_RATIO})"
+        f"peak RSS at {GROWTH_FACTOR}x rows / 1x: {growth:.2f} worst runs, "
+        f"{growth_median:.2f} median runs (target <= {TARGET_GROWTH_RATIO})"
     )
     print("wall times include interpreter start-up and imports; RSS is the worst run")
 

@@ -113,20 +113,23 @@ def bench_checkpoints(args, scratch: Path) -> None:
         for name, action in contenders.items():
             times[name].append(timed(action))
     print(
-        f"\n(a) checkpointing: {args.rows:,} rows × {args.features} features + y, {args.files} files of "
-        f"{args.rows // args.files // args.row_group} row groups, {size / 1e6:.0f} MB of Parquet, "
+        f"\n(a) checkpointing: {args.rows:,} rows × {args.features} features + y, "
+        f"{args.files} files of {args.rows // args.files // args.row_group} row groups, "
+        f"{size / 1e6:.0f} MB of Parquet, "
         f"{args.repeat} runs each"
     )
     print(f"  {'contender':<10} {'best s':>8} {'median s':>9} {'Mrows/s':>8}")
     for name, values in times.items():
         print(
-            f"  {name:<10} {min(values):8.3f} {statistics.median(values):9.3f} {args.rows / min(values) / 1e6:8.2f}"
+            f"  {name:<10} {min(values):8.3f} {statistics.median(values):9.3f} "
+            f"{args.rows / min(values) / 1e6:8.2f}"
         )
     base = min(times["job rg=0"])
     for name in ("job rg=8", "job rg=1"):
+        median_ratio = statistics.median(times["job rg=0"]) / statistics.median(times[name])
         print(
             f"  throughput {name} / job rg=0: {base / min(times[name]):.3f}"
-            f"  (median {statistics.median(times['job rg=0']) / statistics.median(times[name]):.3f})"
+            f"  (median {median_ratio:.3f})"
         )
     print(f"  throughput job rg=0 / fit: {min(times['fit']) / base:.3f}")
 
@@ -170,13 +173,16 @@ def bench_nothing_new(args, scratch: Path) -> None:
             timed(lambda: subprocess.run(["streamreg", "version"], check=True, capture_output=True))
         )
     print(
-        f"\n(b) nothing new on {args.small_files:,} files of 100 rows (first ingest of all: {first:.2f} s)"
+        f"\n(b) nothing new on {args.small_files:,} files of 100 rows (first ingest of all: "
+        f"{first:.2f} s)"
     )
     print(
-        f"  run_job in process      best {min(in_process) * 1e3:8.1f} ms   median {statistics.median(in_process) * 1e3:8.1f} ms"
+        f"  run_job in process      best {min(in_process) * 1e3:8.1f} ms   median "
+        f"{statistics.median(in_process) * 1e3:8.1f} ms"
     )
     print(
-        f"  streamreg run (CLI)     best {min(cli) * 1e3:8.1f} ms   median {statistics.median(cli) * 1e3:8.1f} ms"
+        f"  streamreg run (CLI)     best {min(cli) * 1e3:8.1f} ms   median "
+        f"{statistics.median(cli) * 1e3:8.1f} ms"
     )
     print(f"  streamreg version       best {min(startup) * 1e3:8.1f} ms   (start-up alone)")
 

@@ -215,7 +215,8 @@ def main(argv: list[str] | None = None) -> None:
     floors = [read_floor(files, columns) for _ in range(args.repeat)]
     ref = Reference(data_dir)
     print(
-        f"{ref.rows:,} rows x {args.features} features in {len(files)} files; {args.epochs} epochs each; "
+        f"{ref.rows:,} rows x {args.features} features in {len(files)} files; "
+        f"{args.epochs} epochs each; "
         f"standardized error vs the exact fit"
     )
 
@@ -248,14 +249,15 @@ def main(argv: list[str] | None = None) -> None:
         errors = result["errors"]
         rate = ref.rows / seconds / 1e6 if seconds == seconds else float("nan")
         print(
-            f"{name:<{width}}  {seconds:7.2f}  {rate:7.2f}  {floor / seconds:11.2f}  {errors[0]:9.2e}  "
-            f"{errors[-1]:9.2e}  {first_epoch_below(errors, 1e-3):>7}  {first_epoch_below(errors, 1e-6):>7}  "
+            f"{name:<{width}}  {seconds:7.2f}  {rate:7.2f}  {floor / seconds:11.2f}  "
+            f"{errors[0]:9.2e}  {errors[-1]:9.2e}  {first_epoch_below(errors, 1e-3):>7}  "
+            f"{first_epoch_below(errors, 1e-6):>7}  "
             f"{result['total']:7.1f}"
         )
     default = results["streamreg sgd (defaults)"]
     print(
-        f"\nstreamreg's automatic learning rate: {default['learning_rate']:.3g}; errors per epoch (defaults): "
-        + " ".join(f"{e:.1e}" for e in default["errors"])
+        f"\nstreamreg's automatic learning rate: {default['learning_rate']:.3g}; errors per epoch "
+        "(defaults): " + " ".join(f"{e:.1e}" for e in default["errors"])
     )
 
 

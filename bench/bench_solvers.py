@@ -40,7 +40,8 @@ def report(title: str, runs) -> None:
     base_cpu = statistics.median(c for _, c in runs["cholesky"])
     print(title)
     print(
-        f"  {'solver':<10}{'best s':>9}{'median s':>10}{'CPU s':>9}{'throughput / cholesky':>24}{'CPU ratio':>11}"
+        f"  {'solver':<10}{'best s':>9}{'median s':>10}{'CPU s':>9}"
+        f"{'throughput / cholesky':>24}{'CPU ratio':>11}"
     )
     for solver, values in runs.items():
         walls = [w for w, _ in values]

@@ -36,7 +36,8 @@ def score(path: Path, case, solver: str) -> str:
 
 def main() -> None:
     print(
-        f"{'dataset':<10}{'ceiling':>8}{'numpy':>7}  {'auto':<16}{'cholesky':>9}{'qr':>7}{'exact':>7}"
+        f"{'dataset':<10}{'ceiling':>8}{'numpy':>7}  "
+        f"{'auto':<16}{'cholesky':>9}{'qr':>7}{'exact':>7}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         for name in nist.NAMES:

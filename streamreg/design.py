@@ -74,7 +74,8 @@ class DesignSpec:
             features = [f.name for f in schema if f.name not in skip and is_numeric_type(f.type)]
             if not features:
                 raise SchemaError(
-                    f"no numeric feature columns besides the target '{target}'; columns are: {', '.join(names)}."
+                    f"no numeric feature columns besides the target '{target}'; columns are: "
+                    f"{', '.join(names)}."
                 )
         else:
             if not features:
@@ -112,7 +113,8 @@ class DesignSpec:
             dtype = schema.field(col).type
             if not is_numeric_type(dtype):
                 raise SchemaError(
-                    f"column '{col}' has type {dtype}; expected a numeric column (integer, float, boolean or decimal)."
+                    f"column '{col}' has type {dtype}; expected a numeric column (integer, float, "
+                    "boolean or decimal)."
                 )
         return spec
 
@@ -236,7 +238,8 @@ def screen_values(batch: DesignBatch, chunk: Chunk, spec: DesignSpec) -> DesignB
         if np.isinf(w).any():
             row = int(np.flatnonzero(np.isinf(w))[0])
             raise DataError(
-                f"weight column '{spec.weight}' holds an infinite value in {_where(chunk, batch, row)}."
+                f"weight column '{spec.weight}' holds an infinite value in "
+                f"{_where(chunk, batch, row)}."
             )
     else:
         nan_w = np.zeros(z.shape[0], dtype=bool)

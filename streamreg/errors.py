@@ -59,7 +59,8 @@ class UnsolvedWarning(UserWarning):
 
 
 class ConvergenceWarning(UserWarning):
-    """A gradient solver stopped before it met its tolerance (also recorded in ``model.warnings_``)."""
+    """A gradient solver stopped before it met its tolerance (also recorded in
+    ``model.warnings_``)."""
 
 
 # ---------------------------------------------------------------------- naming parameters

@@ -1,4 +1,5 @@
-"""A scikit-learn estimator over the streaming engine: ``fit``, ``partial_fit``, ``predict``, ``score``.
+"""A scikit-learn estimator over the streaming engine: ``fit``, ``partial_fit``, ``predict``,
+``score``.
 
 :class:`StreamingLinearRegression` follows scikit-learn's conventions:
 ``__init__`` only stores its parameters, ``fit`` returns ``self``, learned

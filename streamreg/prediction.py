@@ -32,7 +32,8 @@ def predict_parquet(
     batch_size: int | None = None,
     on_rows: Callable[[int], None] | None = None,
 ) -> int:
-    """Write ``column`` (plus the ``keep`` columns) for every input row to ``out``; return the row count.
+    """Write ``column`` (plus the ``keep`` columns) for every input row to ``out``; return the
+    row count.
 
     A row with a missing feature value gets a null prediction.
     """

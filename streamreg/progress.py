@@ -57,8 +57,10 @@ class Progress:
             else 0.0
         )
         line = (
-            f"\r{self.label}: {fraction:6.1%}  {human_count(self.rows)}/{human_count(self.total_rows)} rows  "
-            f"{human_bytes(done_bytes)}/{human_bytes(self.total_bytes)}  {human_count(rate)} rows/s  "
+            f"\r{self.label}: {fraction:6.1%}  "
+            f"{human_count(self.rows)}/{human_count(self.total_rows)} rows  "
+            f"{human_bytes(done_bytes)}/{human_bytes(self.total_bytes)}  "
+            f"{human_count(rate)} rows/s  "
             f"ETA {format_seconds(eta)}  "
         )
         self.stream.write(line)

@@ -75,7 +75,8 @@ def fit_report(
 def inspect_report(info: dict) -> str:
     files = info["files"]
     lines = [
-        f"{len(files)} file{'s' if len(files) != 1 else ''}, {info['rows']:,} rows, {human_bytes(info['bytes'])}"
+        f"{len(files)} file{'s' if len(files) != 1 else ''}, {info['rows']:,} rows, "
+        f"{human_bytes(info['bytes'])}"
     ]
     width = max(len(c["name"]) for c in info["columns"])
     lines.append(f"  {'column':<{width}}  {'type':<14} {'numeric':<8} {'nulls':>10}")
@@ -83,7 +84,8 @@ def inspect_report(info: dict) -> str:
         nulls = "?" if col["nulls"] is None else f"{col['nulls']:,}"
         kind = col["type"] + (" (partition)" if col["partition"] else "")
         lines.append(
-            f"  {col['name']:<{width}}  {kind:<14} {'yes' if col['numeric'] else 'no':<8} {nulls:>10}"
+            f"  {col['name']:<{width}}  {kind:<14} {'yes' if col['numeric'] else 'no':<8} "
+            f"{nulls:>10}"
         )
     return "\n".join(lines)
 
@@ -128,7 +130,8 @@ def summary_text(model) -> str:
     lines.append(_RULE)
     stat = "t" if model.use_t else "z"
     lines.append(
-        f"{'':<16}{'coef':>11}{'std err':>11}{stat:>9}{f'P>|{stat}|':>9}{'[0.025':>11}{'0.975]':>11}"
+        f"{'':<16}{'coef':>11}{'std err':>11}{stat:>9}"
+        f"{f'P>|{stat}|':>9}{'[0.025':>11}{'0.975]':>11}"
     )
     lines.append(_THIN)
     ci = model.conf_int()
@@ -153,7 +156,8 @@ def summary_text(model) -> str:
 def summary_notes(model) -> list[str]:
     if model.cov_type == "nonrobust":
         notes = [
-            "Standard Errors assume that the covariance matrix of the errors is correctly specified."
+            "Standard Errors assume that the covariance matrix of the errors is correctly "
+            "specified."
         ]
     elif model.cov_type == "cluster":
         groups = (model.robust_ or {}).get("n_groups")
@@ -161,7 +165,8 @@ def summary_notes(model) -> list[str]:
     else:
         notes = [f"Standard Errors are heteroscedasticity robust ({model.cov_type})."]
     notes.append(
-        f"The condition number of the centered, scaled normal equations is {model.scaled_condition_number_:.3g} "
+        "The condition number of the centered, scaled normal equations is "
+        f"{model.scaled_condition_number_:.3g} "
         f"(the one above is statsmodels' uncentered one)."
     )
     notes.extend(offset_warnings(model))
@@ -179,7 +184,8 @@ def offset_warnings(model) -> list[str]:
         sd = math.sqrt(max(diag[j], 0.0) / state.weight_sum) if state.weight_sum else 0.0
         if sd > 0 and abs(mean[j]) > OFFSET_WARNING_RATIO * sd:
             out.append(
-                f"column '{name}' has mean {mean[j]:.6g} but standard deviation {sd:.3g}: a huge offset. "
+                f"column '{name}' has mean {mean[j]:.6g} but standard deviation {sd:.3g}: a huge "
+                "offset. "
                 "streamreg centers internally so no digits are lost, but the intercept is an "
                 "extrapolation far outside the data; consider subtracting a reference value."
             )
@@ -250,7 +256,8 @@ def optimizer_line(model) -> str | None:
     status = "converged" if record["converged"] else "NOT converged"
     steps = record["steps"]
     return (
-        f"  {record['solver']}: {n} {unit}{'s' if n != 1 else ''}, {steps:,} step{'s' if steps != 1 else ''}, "
+        f"  {record['solver']}: {n} {unit}{'s' if n != 1 else ''}, {steps:,} "
+        f"step{'s' if steps != 1 else ''}, "
         f"{record['passes']} passes over the data{held}; {status}: {record['stop_reason']}"
     )
 
@@ -289,7 +296,10 @@ def history_csv(model, *, steps: bool = False) -> str:
 # --------------------------------------------------------------------------- jobs
 def job_report(result) -> str:
     if result.status == "nothing new":
-        return f"Nothing new: {result.files_total:,} files ({result.rows_total:,} rows) ingested, none changed."
+        return (
+            f"Nothing new: {result.files_total:,} files ({result.rows_total:,} rows) ingested, "
+            "none changed."
+        )
     if result.status == "stopped":
         return (
             f"Stopped after ingesting {len(result.files_ingested):,} files; the file in hand is "
@@ -298,7 +308,8 @@ def job_report(result) -> str:
     if result.status == "no data":
         return "No files are left in the model; nothing was published."
     return (
-        f"Ingested {len(result.files_ingested):,} files ({result.rows:,} rows, {result.rows_dropped:,} dropped) "
+        f"Ingested {len(result.files_ingested):,} files ({result.rows:,} rows, "
+        f"{result.rows_dropped:,} dropped) "
         f"in {result.seconds:.1f} s; published model version {result.model_version} over "
         f"{result.files_total:,} files ({result.rows_total:,} rows) to {result.model_path}."
     )
@@ -330,6 +341,7 @@ def dry_run_report(result) -> str:
         )
     if not lines or plan.nothing_new:
         lines.append(
-            f"Nothing new: {result.files_total:,} files ({result.rows_total:,} rows) ingested, none changed."
+            f"Nothing new: {result.files_total:,} files ({result.rows_total:,} rows) ingested, "
+            "none changed."
         )
     return "\n".join(lines)

@@ -8,7 +8,9 @@ it for data).
 
 >>> import tempfile
 >>> out = tempfile.mkdtemp()
->>> truth = generate(out, rows=100, coef=[0.5], intercept=8.0, names=["hours"], target="score", seed=1)
+>>> truth = generate(
+...     out, rows=100, coef=[0.5], intercept=8.0, names=["hours"], target="score", seed=1
+... )
 >>> truth["coef"], truth["rows"]
 ({'hours': 0.5}, 100)
 """

@@ -1,4 +1,5 @@
-"""A conformance suite every streamreg state passes (river's ``checks``, scikit-learn's ``check_estimator``).
+"""A conformance suite every streamreg state passes (river's ``checks``, scikit-learn's
+``check_estimator``).
 
 Each check takes a state class and some seeded data and asserts one law of the state contract
 (:mod:`streamreg.solvers.base`): merge is associative and commutative (bit for bit when the

@@ -7,7 +7,8 @@ From the bottom up (``streamreg.<name>`` or a package of that name)::
     design                                         Arrow batch → float64 blocks
     engine                                         accumulation, blocks, local and Dask runners
     solvers                                        one family per solver value, one registry
-    model                                          results, inference, robust covariance, file format
+    model                                          results, inference, robust covariance,
+                                                   file format
     fitting, prediction, evaluation                orchestration of passes
     jobs, estimator, demo, plotting, synthetic     users of the library
     cli, __init__                                  the front doors

@@ -60,7 +60,8 @@ def assert_one_sentence(stderr: str, words) -> str:
 
 
 def check_failure(args: list, words, out_option: str, out_name: str, tmp_path: Path) -> str:
-    """Run the CLI twice (fresh and pre-existing output); both fail the same way, writing nothing."""
+    """Run the CLI twice (fresh and pre-existing output); both fail the same way, writing
+    nothing."""
     out_dir = tmp_path / "out"
     out_dir.mkdir(exist_ok=True)
     out = out_dir / out_name

@@ -283,7 +283,7 @@ def test_predict_checks_the_number_of_features(data):
         est.predict(x[:, :3])
 
 
-# ---------------------------------------------------------------- collinear columns and missing values
+# ------------------------------------------------------------ collinear columns and missing values
 def test_collinear_columns_raise_by_default_and_drop_on_request(data):
     x, y, _ = data
     x = np.column_stack([x, x[:, 0] - 2 * x[:, 1]])

@@ -1,4 +1,5 @@
-"""The exact state and solver: NIST at the float64 ceiling, bit-identical merges, exact rationals."""
+"""The exact state and solver: NIST at the float64 ceiling, bit-identical merges, exact
+rationals."""
 
 from __future__ import annotations
 

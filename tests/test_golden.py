@@ -124,7 +124,8 @@ def test_saved_state_is_byte_identical(workdir):
 def test_job_store_is_byte_identical(workdir, solver):
     _data(workdir / "data")
     text = (
-        f'inputs = ["data/"]\n[model]\ntarget = "y"\nfeatures = ["a", "b", "c"]\nsolver = "{solver}"\n'
+        'inputs = ["data/"]\n[model]\ntarget = "y"\nfeatures = ["a", "b", "c"]\nsolver = '
+        f'"{solver}"\n'
         '[state]\nlocation = "state/"\ncheckpoint_row_groups = 1\nbatch_size = 300\n'
         '[outputs]\nmodel = "out/model.json"\n'
     )

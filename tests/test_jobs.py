@@ -208,7 +208,8 @@ def test_spec_missing_keys_and_bad_toml(tmp_path):
         parse_job("inputs = [\n")
     with pytest.raises(InputError, match="'inputs' must be a list of strings, got an integer"):
         parse_job(
-            'inputs = 3\n[model]\ntarget = "y"\n[state]\nlocation = "s"\n[outputs]\nmodel = "m.json"\n'
+            'inputs = 3\n[model]\ntarget = "y"\n[state]\nlocation = "s"\n[outputs]\nmodel = '
+            '"m.json"\n'
         )
 
 
@@ -477,7 +478,7 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
     assert_model_equals_fit(tmp_path / "out" / "model.json", files)
 
 
-# ---------------------------------------------------------------------- bad input leaves everything untouched
+# ----------------------------------------------------------- bad input leaves everything untouched
 @pytest.fixture
 def day_one(tmp_path):
     """A job that ran once over 3 files, and a 4th good file waiting."""

@@ -1,9 +1,9 @@
 """NIST StRD, all 11 data sets streamed in batches of 7 rows: every solver against its target.
 
-Targets (issue "Inference and accuracy"): exact within 0.3 of the float64 ceiling (tests/test_exact.py
-checks that too, with the certified SDs); auto at least numpy lstsq's score; qr at least numpy's score
-(measured: short by 0.2 on Norris and Wampler3, see QR_SHORTFALL) and ≥ 6 on Filip; cholesky ≥ 6 digits
-or a refusal in words.
+Targets (issue "Inference and accuracy"): exact within 0.3 of the float64 ceiling
+(tests/test_exact.py checks that too, with the certified SDs); auto at least numpy lstsq's score;
+qr at least numpy's score (measured: short by 0.2 on Norris and Wampler3, see QR_SHORTFALL) and
+≥ 6 on Filip; cholesky ≥ 6 digits or a refusal in words.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The gradient solvers (streamreg.sgd): SGD, momentum, Adam, Newton and L-BFGS against the exact fit.
+"""The gradient solvers (streamreg.sgd): SGD, momentum, Adam, Newton and L-BFGS against the exact
+fit.
 
 Accuracy is measured on the standardized scale, as the issue states it: every
 |Δβⱼ|·sd(xⱼ)/sd(y) and the prediction at the mean of X over sd(y). The oracle is

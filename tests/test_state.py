@@ -1,4 +1,5 @@
-"""Laws of the mergeable moment state: identity, associativity, commutativity, chunking, plain form."""
+"""Laws of the mergeable moment state: identity, associativity, commutativity, chunking, plain
+form."""
 
 from __future__ import annotations
 

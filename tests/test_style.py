@@ -1,4 +1,5 @@
-"""Lint is part of the test suite: ``pytest`` runs ``ruff check`` over the code, the tests and bench/.
+"""Lint is part of the test suite: ``pytest`` runs ``ruff check`` over the code, the tests and
+bench/.
 
 The rules are those in pyproject.toml (pycodestyle, pyflakes, import order, bugbear, pyupgrade,
 line length 100). A fresh clone installs ruff with the ``test`` extra, so what CI proves is what

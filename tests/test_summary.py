@@ -34,7 +34,8 @@ def fitted(tmp_path, rng):
 def test_text_summary_shows_the_statsmodels_table(fitted):
     model, frame = fitted
     text = model.summary()
-    # statsmodels loses digits on the raw timestamps; the slopes of the centered problem are the same.
+    # statsmodels loses digits on the raw timestamps; the slopes of the centered problem are the
+    # same.
     centered = frame.assign(stamp=frame["stamp"] - 1.6e9)
     ref = sm.OLS(centered["score"], sm.add_constant(centered[["hours", "food", "stamp"]])).fit(
         cov_type="HC3"

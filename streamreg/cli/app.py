@@ -44,7 +44,8 @@ def _run(debug: bool, action: Callable[[], int | None]) -> None:
         if debug:
             raise
         typer.echo(
-            f"streamreg: internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback).",
+            f"streamreg: internal error: {type(exc).__name__}: {exc} (run again with --debug for "
+            "the traceback).",
             err=True,
         )
         raise typer.Exit(1) from None

@@ -180,7 +180,8 @@ def generate(
             typer.echo(json.dumps(truth, indent=1))
         elif not quiet:
             typer.echo(
-                f"Wrote {rows:,} rows in {files} file(s) to {out_dir}; the truth is in {out_dir / '_truth.json'}."
+                f"Wrote {rows:,} rows in {files} file(s) to {out_dir}; the truth is in "
+                f"{out_dir / '_truth.json'}."
             )
 
     _run(debug, action)

@@ -23,7 +23,9 @@ def fit(
         None,
         "--features",
         "-x",
-        help="Comma-separated feature columns (default: every numeric column but target and weight).",
+        help=(
+            "Comma-separated feature columns (default: every numeric column but target and weight)."
+        ),
     ),
     exclude: str | None = typer.Option(
         None, "--exclude", help="Comma-separated columns to leave out of the default features."
@@ -40,7 +42,10 @@ def fit(
     solver: str = typer.Option(
         "auto",
         "--solver",
-        help="auto (fast, re-reads with a better solver when ill-conditioned), cholesky, qr or exact; or a gradient solver: sgd, newton, lbfgs.",
+        help=(
+            "auto (fast, re-reads with a better solver when ill-conditioned), cholesky, qr or "
+            "exact; or a gradient solver: sgd, newton, lbfgs."
+        ),
     ),
     cov: str | None = typer.Option(
         None,
@@ -129,7 +134,10 @@ def fit(
     tol: float | None = typer.Option(
         None,
         "--tol",
-        help="Converged when the gradient norm is at most this (default 1e-4 for sgd, 1e-6 otherwise).",
+        help=(
+            "Converged when the gradient norm is at most this (default 1e-4 for sgd, 1e-6 "
+            "otherwise)."
+        ),
         rich_help_panel=GRADIENT,
     ),
     loss_rtol: float | None = typer.Option(

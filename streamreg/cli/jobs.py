@@ -23,12 +23,18 @@ def run_job_command(
     on_change: str | None = typer.Option(
         None,
         "--on-change",
-        help="A file that changed since it was ingested: error (default) or replace (subtract its old rows, re-ingest).",
+        help=(
+            "A file that changed since it was ingested: error (default) or replace (subtract its "
+            "old rows, re-ingest)."
+        ),
     ),
     window: str | None = typer.Option(
         None,
         "--window",
-        help="Keep only files from this recent period, e.g. 30d (units s, m, h, d, w); older ones are subtracted.",
+        help=(
+            "Keep only files from this recent period, e.g. 30d (units s, m, h, d, w); older ones "
+            "are subtracted."
+        ),
     ),
     watch: bool = typer.Option(
         False,
@@ -38,7 +44,10 @@ def run_job_command(
     interval: str | None = typer.Option(
         None,
         "--interval",
-        help="With --watch: how often to look for new files, e.g. 60s (default: the job's run.interval).",
+        help=(
+            "With --watch: how often to look for new files, e.g. 60s (default: the job's "
+            "run.interval)."
+        ),
     ),
     log_format: str = typer.Option(
         "text", "--log-format", help="Log lines on stderr: text or json (JSON lines)."
@@ -50,7 +59,8 @@ def run_job_command(
 ) -> None:
     """Run a batch job: fold in only the files not seen yet, refit, publish the model.
 
-    Exit codes: 0 done (or nothing new), 2 bad job or input, 3 another run holds the lock, 1 internal error."""
+    Exit codes: 0 done (or nothing new), 2 bad job or input, 3 another run holds the lock, \
+1 internal error."""
 
     def action():
         from ..jobs import JobLog, load_job, run_job, watch_job

@@ -21,7 +21,8 @@ def summary(
     ),
     debug: bool = DEBUG,
 ) -> None:
-    """Print the results table of a saved model: coefficients, standard errors, tests, fit statistics."""
+    """Print the results table of a saved model: coefficients, standard errors, tests, fit \
+statistics."""
 
     def action():
         from ..model.linear_model import load
@@ -41,7 +42,8 @@ def plot(
     quiet: bool = QUIET,
     debug: bool = DEBUG,
 ) -> None:
-    """Draw a saved model's loss curve (gradient solvers) and, for one feature, its fitted line, as a PNG (needs matplotlib)."""
+    """Draw a saved model's loss curve (gradient solvers) and, for one feature, its fitted line, \
+as a PNG (needs matplotlib)."""
 
     def action():
         from ..model.linear_model import load

@@ -52,7 +52,8 @@ class Blocks:
 
     @classmethod
     def whole(cls, src: Source, spec: DesignSpec, batch_size: int) -> Blocks:
-        """One block: the whole source, read in order (the running-mean shift carries across files)."""
+        """One block: the whole source, read in order (the running-mean shift carries across
+        files)."""
         return cls([src], open_source, spec, batch_size, src.total_rows, src.total_bytes)
 
     @classmethod

@@ -60,7 +60,8 @@ class DaskRunner:
         label: str = "reading",
         combine: Callable = operator.add,
     ):
-        """``task(source, i, spec, batch_size, *args)`` per block on the workers, merged in the tree."""
+        """``task(source, i, spec, batch_size, *args)`` per block on the workers, merged in the
+        tree."""
         from dask import delayed
         from dask.base import tokenize
 
@@ -76,7 +77,9 @@ class DaskRunner:
                 blocks.batch_size,
                 task,
                 *args,
-                dask_key_name=f"{prefix}-{tokenize(part, i, blocks.spec, blocks.batch_size, task, *args)}",
+                dask_key_name=(
+                    f"{prefix}-{tokenize(part, i, blocks.spec, blocks.batch_size, task, *args)}"
+                ),
             )
             for i, part in enumerate(blocks.parts)
         ]
@@ -94,7 +97,8 @@ class DaskRunner:
         *args,
         label: str = "steps",
     ):
-        """``carry = step(source, i, …, carry, *args)`` for the blocks in ``order``, one after another.
+        """``carry = step(source, i, …, carry, *args)`` for the blocks in ``order``, one after
+        another.
 
         With a client each step runs on a worker, reading its own block, so only the
         carried value moves between workers; without one the chain runs here, each
@@ -291,7 +295,8 @@ def predict_dask(model, data):
             )
         if data.shape[1] != model.n_features_in_:
             raise InputError(
-                f"the data has {data.shape[1]} columns; the model was fitted with {model.n_features_in_}."
+                f"the data has {data.shape[1]} columns; the model was fitted with "
+                f"{model.n_features_in_}."
             )
         return data.rechunk({1: -1}).map_blocks(model.predict, drop_axis=1, dtype=np.float64)
     raise InputError(f"cannot predict for a Dask collection of type {type(data).__name__}.")

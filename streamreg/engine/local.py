@@ -68,7 +68,8 @@ class LocalRunner:
         label: str = "reading",
         combine: Callable = operator.add,
     ):
-        """``task(source, i, spec, batch_size, *args)`` for every block, merged in the fixed tree."""
+        """``task(source, i, spec, batch_size, *args)`` for every block, merged in the fixed
+        tree."""
         bar = self._bar(blocks, label)
         try:
             with blas_beside_decoding():
@@ -96,7 +97,8 @@ class LocalRunner:
         *args,
         label: str = "steps",
     ):
-        """``carry = step(source, i, spec, batch_size, carry, *args)`` for the blocks in ``order``."""
+        """``carry = step(source, i, spec, batch_size, carry, *args)`` for the blocks in
+        ``order``."""
         bar = self._bar(blocks, label)
         try:
             with blas_beside_decoding():

@@ -1,7 +1,7 @@
 """Where rows come from: paths, directories, globs → Arrow record batches.
 
-This module and :mod:`streamreg.io.listing` are the only ones that open data files. A :class:`Source` is resolved
-once (file list, footers, Hive partitions, per-file schemas); then
+This module and :mod:`streamreg.io.listing` are the only ones that open data files. A
+:class:`Source` is resolved once (file list, footers, Hive partitions, per-file schemas); then
 :meth:`Source.batches` streams only the requested columns in record batches of
 bounded size, each tagged with the file it came from and its row offset there.
 
@@ -67,7 +67,8 @@ class Chunk:
     offset: int  # row offset of the batch's first row within its file
 
     def describe_row(self, index: int) -> str:
-        """'file f.parquet, row group 3' for the batch's ``index``-th row ('row 17 of …' in memory)."""
+        """'file f.parquet, row group 3' for the batch's ``index``-th row ('row 17 of …' in
+        memory)."""
         row = self.offset + int(index)
         if not self.file.row_group_starts:
             return f"row {row} of {self.file.path}"

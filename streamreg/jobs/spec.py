@@ -193,7 +193,8 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
     o.done()
     if keep and predictions is None:
         raise InputError(
-            f"{path}: 'outputs.keep' names columns for the predictions, but 'outputs.predictions' is not set."
+            f"{path}: 'outputs.keep' names columns for the predictions, but 'outputs.predictions' "
+            "is not set."
         )
 
     r = _Keys(run or {}, path, "run")
@@ -242,7 +243,8 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
 
 
 def parse_duration(text, where: str) -> float:
-    """Seconds in ``"90s"``, ``"15m"``, ``"12h"``, ``"30d"``, ``"2w"`` (a bare number is seconds)."""
+    """Seconds in ``"90s"``, ``"15m"``, ``"12h"``, ``"30d"``, ``"2w"`` (a bare number is
+    seconds)."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         seconds = float(text)
     else:

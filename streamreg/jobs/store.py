@@ -260,7 +260,10 @@ class Lock:
         if self.stale is None:
             return None
         who = _describe_holder(self.stale) if self.stale else "a run that left it empty"
-        return f"took over the stale lock {self.store.url(self.name)} of {who}, which is no longer running"
+        return (
+            f"took over the stale lock {self.store.url(self.name)} of {who}, which is no longer "
+            "running"
+        )
 
 
 def write_output(target: str, data: bytes, storage_options: dict | None = None) -> None:

@@ -1,4 +1,5 @@
-"""Results: the fitted :class:`LinearModel`, its inference, robust covariances and its file format."""
+"""Results: the fitted :class:`LinearModel`, its inference, robust covariances and its file
+format."""
 
 from .linear_model import LinearModel, load
 

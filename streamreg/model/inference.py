@@ -111,7 +111,8 @@ class InferenceMixin:
 
     @property
     def use_t(self) -> bool:
-        """Student's t for p values and intervals (statsmodels' default: only without robust covariance)."""
+        """Student's t for p values and intervals (statsmodels' default: only without robust
+        covariance)."""
         return self.cov_type == "nonrobust"
 
     @cached_property

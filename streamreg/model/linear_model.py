@@ -131,7 +131,8 @@ class LinearModel(InferenceMixin):
         robust: dict | None = None,
         optimizer: dict | None = None,
     ) -> LinearModel:
-        """Solve ``state`` (any solver's state; the target is its last column) and wrap the result."""
+        """Solve ``state`` (any solver's state; the target is its last column) and wrap the
+        result."""
         if solution is None:
             solution = solve(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
         dropped = dict(rows_dropped_by_column or {})
@@ -296,7 +297,8 @@ class LinearModel(InferenceMixin):
         x = np.asarray(data, dtype=np.float64)
         if x.ndim != 2:
             raise InputError(
-                f"expected a 2-D array of shape (rows, {len(names)}); got an array of shape {x.shape}."
+                f"expected a 2-D array of shape (rows, {len(names)}); got an array of shape "
+                f"{x.shape}."
             )
         if x.shape[1] != len(names):
             raise InputError(
@@ -320,7 +322,10 @@ class LinearModel(InferenceMixin):
 
     def __repr__(self) -> str:
         terms = ", ".join(f"{n}={c:.6g}" for n, c in zip(self.feature_names_in_, self.coef_))
-        return f"LinearModel({self.target} ~ {terms}; intercept={self.intercept_:.6g}, n={self.n_samples_})"
+        return (
+            f"LinearModel({self.target} ~ {terms}; intercept={self.intercept_:.6g}, "
+            f"n={self.n_samples_})"
+        )
 
 
 def load(path: str | os.PathLike) -> LinearModel:

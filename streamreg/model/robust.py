@@ -39,13 +39,15 @@ def parse_cov_type(text: str | None, groups: str | None = None) -> tuple[str, st
     upper = name.upper() if name.lower().startswith("hc") else name.lower()
     if upper not in ROBUST_TYPES:
         raise InputError(
-            f"cov_type must be one of nonrobust, {', '.join(ROBUST_TYPES)} (or cluster:COLUMN); got {text!r}."
+            f"cov_type must be one of nonrobust, {', '.join(ROBUST_TYPES)} (or cluster:COLUMN); "
+            f"got {text!r}."
         )
     if upper == "cluster":
         column = column or groups
         if not column:
             raise InputError(
-                "cov_type 'cluster' needs the column that names the clusters (cluster:COLUMN, or groups=)."
+                "cov_type 'cluster' needs the column that names the clusters (cluster:COLUMN, or "
+                "groups=)."
             )
         return upper, column
     if column or groups:
@@ -141,7 +143,8 @@ def _group_sums(codes: np.ndarray, scores: np.ndarray, n_groups: int) -> np.ndar
 
 
 def centered_bread(xtx_inv: np.ndarray, weight_sum: float, fit_intercept: bool) -> np.ndarray:
-    """``(X̃ᵀWX̃)⁻¹`` in centered coordinates: ``diag(1/Σw, M_xx⁻¹)`` (just ``M⁻¹`` without intercept)."""
+    """``(X̃ᵀWX̃)⁻¹`` in centered coordinates: ``diag(1/Σw, M_xx⁻¹)`` (just ``M⁻¹`` without
+    intercept)."""
     if not fit_intercept:
         return xtx_inv
     m = xtx_inv.shape[0]

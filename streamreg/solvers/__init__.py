@@ -1,28 +1,35 @@
 """The solvers by name: one family per ``solver=`` value, each its state and its solve.
 
-============  ============================================  ===========================================
-solver        state (one streaming pass)                    solve
-============  ============================================  ===========================================
-``cholesky``  :class:`~streamreg.solvers.moments.MomentState`  scaled normal equations, column by column
-``qr``        :class:`~streamreg.solvers.qr.QRState`         triangular factor (TSQR), no squaring
-``exact``     :class:`~streamreg.solvers.exact.ExactState`   exact sums, solved in exact arithmetic
+============  ================================================  ====================================
+solver        state (one streaming pass)                        solve
+============  ================================================  ====================================
+``cholesky``  :class:`~streamreg.solvers.moments.MomentState`   scaled normal equations, column by
+                                                                column
+``qr``        :class:`~streamreg.solvers.qr.QRState`            triangular factor (TSQR), no
+                                                                squaring
+``exact``     :class:`~streamreg.solvers.exact.ExactState`      exact sums, solved in exact
+                                                                arithmetic
 ``auto``      cholesky first; if its condition number leaves fewer than ~10 digits (or a column
               looks collinear), a second pass with ``exact`` (p ≤ 64) or ``qr``
-``sgd``       :class:`~streamreg.solvers.moments.MomentState`  minibatch gradient steps over the blocks
-              (means and scales for standardization)          (:mod:`streamreg.solvers.gradient`)
-``newton``    :class:`~streamreg.solvers.moments.MomentState`  one Newton step from its Hessian, + a pass
-``lbfgs``     :class:`~streamreg.solvers.moments.MomentState`  L-BFGS-B, one pass per evaluation
-============  ============================================  ===========================================
+``sgd``       :class:`~streamreg.solvers.moments.MomentState`   minibatch gradient steps over the
+              (means and scales for standardization)            blocks
+                                                                (:mod:`streamreg.solvers.gradient`)
+``newton``    :class:`~streamreg.solvers.moments.MomentState`   one Newton step from its Hessian, +
+                                                                a pass
+``lbfgs``     :class:`~streamreg.solvers.moments.MomentState`   L-BFGS-B, one pass per evaluation
+============  ================================================  ====================================
 
 Adding a solver is one module (its state, or a solve over an existing state) and one
 line in :data:`FAMILIES`; every name check in streamreg goes through :func:`check_solver`.
 
 >>> family("qr").state.__name__, check_solver("exact")
 ('QRState', 'exact')
->>> check_solver("ridge")
-Traceback (most recent call last):
-...
-streamreg.errors.InputError: solver must be one of auto, cholesky, qr, exact, sgd, newton, lbfgs; got 'ridge'.
+>>> from streamreg.errors import InputError
+>>> try:
+...     check_solver("ridge")
+... except InputError as error:
+...     print(error)
+solver must be one of auto, cholesky, qr, exact, sgd, newton, lbfgs; got 'ridge'.
 """
 
 from __future__ import annotations

@@ -153,7 +153,8 @@ class CenteredState(State):
             )
         if mean.shape != (k,) or mean_lo.shape != (k,) or spread.shape != (k, k):
             raise ModelFormatError(
-                f"{where}: 'mean' and 'mean_lo' must have {k} entries and '{cls.SPREAD}' must be {k}×{k}."
+                f"{where}: 'mean' and 'mean_lo' must have {k} entries and '{cls.SPREAD}' must be "
+                f"{k}×{k}."
             )
         if not all(np.isfinite(v).all() for v in (mean, mean_lo, spread, weight_sum)):
             raise ModelFormatError(f"{where}: the statistics contain non-finite numbers.")

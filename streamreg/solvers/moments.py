@@ -20,12 +20,15 @@ columns carry large offsets (timestamps, prices).
 >>> import numpy as np
 >>> z = np.array([[1.0, 2.0], [2.0, 4.1], [3.0, 5.9]])
 >>> whole = MomentState.from_arrays(z, names=["x", "y"])
->>> parts = MomentState.from_arrays(z[:1], names=["x", "y"]) + MomentState.from_arrays(z[1:], names=["x", "y"])
+>>> parts = MomentState.from_arrays(z[:1], names=["x", "y"]) + MomentState.from_arrays(
+...     z[1:], names=["x", "y"]
+... )
 >>> bool(np.allclose(whole.comoment, parts.comoment))
 True
 
-**The cholesky solve** (:func:`solve_normal_equations`). With an intercept the slopes solve the centered system ``M_xx β = M_xy`` and
-the intercept is ``μ_y − μ_xᵀβ``; without one, the uncentered moments
+**The cholesky solve** (:func:`solve_normal_equations`). With an intercept the slopes solve the
+centered system ``M_xx β = M_xy`` and the intercept is ``μ_y − μ_xᵀβ``; without one, the
+uncentered moments
 ``M + n μμᵀ`` are used. The system is solved on its scaled form
 ``C = D⁻¹ A D⁻¹`` (``D = √diag A``, a correlation-like matrix with unit
 diagonal) by a Cholesky factorization built one column at a time, in the
@@ -40,8 +43,9 @@ of the accumulated moments (about 1e-15 relative), so an exact linear
 combination is always caught and a genuine column is dropped only when the
 normal equations cannot resolve it anyway.
 
->>> sol = solve_normal_equations(MomentState.from_arrays(np.column_stack([z[:, 0], 3 * z[:, 0] + 2]),
-...                                                      names=["x", "y"]))
+>>> sol = solve_normal_equations(
+...     MomentState.from_arrays(np.column_stack([z[:, 0], 3 * z[:, 0] + 2]), names=["x", "y"])
+... )
 >>> round(float(sol.coef[0]), 12), round(sol.intercept, 12)
 (3.0, 2.0)
 """
@@ -119,7 +123,8 @@ class MomentState(CenteredState):
         z = np.asarray(z, dtype=np.float64)
         if z.ndim != 2 or z.shape[1] != len(names):
             raise InputError(
-                f"batch has shape {z.shape}; expected (rows, {len(names)}) for columns {list(names)}."
+                f"batch has shape {z.shape}; expected (rows, {len(names)}) for columns "
+                f"{list(names)}."
             )
         if not overwrite or not z.flags.writeable:
             z = np.array(z, dtype=np.float64, order="F")
@@ -161,7 +166,10 @@ class MomentState(CenteredState):
         return bool(np.isfinite(self.mean).all() and np.isfinite(np.diagonal(self.comoment)).all())
 
     def __repr__(self) -> str:
-        return f"MomentState(columns={len(self.names)}, n_rows={self.n_rows}, weight_sum={self.weight_sum:g})"
+        return (
+            f"MomentState(columns={len(self.names)}, n_rows={self.n_rows}, "
+            f"weight_sum={self.weight_sum:g})"
+        )
 
 
 def _batch_moments(z: np.ndarray, weights, sqrt_w, shift=None, preshifted=False):

@@ -81,7 +81,8 @@ class QRState(CenteredState):
         z = np.asarray(z, dtype=np.float64)
         if z.ndim != 2 or z.shape[1] != len(names):
             raise InputError(
-                f"batch has shape {z.shape}; expected (rows, {len(names)}) for columns {list(names)}."
+                f"batch has shape {z.shape}; expected (rows, {len(names)}) for columns "
+                f"{list(names)}."
             )
         if not overwrite or not z.flags.writeable:
             z = np.array(z, dtype=np.float64, order="F")
@@ -144,7 +145,10 @@ class QRState(CenteredState):
         return _triangular_factor(np.vstack([self.r, np.sqrt(self.weight_sum) * mean[None, :]]))
 
     def __repr__(self) -> str:
-        return f"QRState(columns={len(self.names)}, n_rows={self.n_rows}, weight_sum={self.weight_sum:g})"
+        return (
+            f"QRState(columns={len(self.names)}, n_rows={self.n_rows}, "
+            f"weight_sum={self.weight_sum:g})"
+        )
 
 
 def _triangular_factor(rows: np.ndarray) -> np.ndarray:

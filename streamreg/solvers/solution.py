@@ -102,7 +102,8 @@ def collinear_message(
             basis = ["the intercept", *basis]
         pivot = pivots[[a for a in aliased if usable[a]].index(j)]
         first = (
-            f"column '{names[j]}' is a linear combination of {', '.join(basis)}, or too close to one "
+            f"column '{names[j]}' is a linear combination of {', '.join(basis)}, or too close to "
+            "one "
             f"to separate (1 − R² = {max(pivot, 0.0):.1e}, tolerance {tol:g})"
         )
     others = [names[a] for a in aliased[1:]]

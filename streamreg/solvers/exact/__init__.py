@@ -71,7 +71,9 @@ thread, CPU time) against ``MomentState.from_arrays``: 131072 × 21 random doubl
 >>> import numpy as np
 >>> z = np.array([[1.0, 2.0], [2.0, 4.1], [3.0, 5.9], [4.0, 8.2]])
 >>> whole = ExactState.from_arrays(z, names=["x", "y"])
->>> parts = ExactState.from_arrays(z[2:], names=["x", "y"]) + ExactState.from_arrays(z[:2], names=["x", "y"])
+>>> parts = ExactState.from_arrays(z[2:], names=["x", "y"]) + ExactState.from_arrays(
+...     z[:2], names=["x", "y"]
+... )
 >>> whole == parts
 True
 >>> sol = solve_exact(whole)

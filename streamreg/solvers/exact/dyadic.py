@@ -61,7 +61,8 @@ def fraction(value: int, exponent: int) -> Fraction:
 
 
 def to_float(value: int, exponent: int = 0, denominator: int = 1) -> float:
-    """``value · 2**exponent / denominator`` rounded once (Python's int division rounds correctly)."""
+    """``value · 2**exponent / denominator`` rounded once (Python's int division rounds
+    correctly)."""
     if value == 0:
         return 0.0
     if exponent >= 0:

@@ -32,7 +32,8 @@ class _Levels:
         self.planes = np.zeros((_GUARD + 8, len(self.base_u), len(self.base_v)), dtype=np.int64)
 
     def add(self, g, blocks_u, blocks_v):
-        """Add the int64 blocks ``g[positions_u, positions_v]`` (each entry below 2**59 in magnitude)."""
+        """Add the int64 blocks ``g[positions_u, positions_v]`` (each entry below 2**59 in
+        magnitude)."""
         if not blocks_u or not blocks_v:
             return
         deepest = _GUARD + max(b[0] for b in blocks_u) + max(b[0] for b in blocks_v)
@@ -103,7 +104,8 @@ def _positions(where):
 
 
 class _Layout:
-    """Positions of (slice, column) digit columns in a running accumulator, in order of first use."""
+    """Positions of (slice, column) digit columns in a running accumulator, in order of first
+    use."""
 
     def __init__(self, columns):
         self.columns = columns

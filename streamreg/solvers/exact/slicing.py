@@ -3,7 +3,8 @@
 A column scaled by a power of two is cut into digits ``d_s = rint(remainder / u_s)`` on a lattice of
 units until the remainder is zero; digit columns of at most β bits over r rows multiply in BLAS
 without rounding (see :mod:`streamreg.solvers.exact`). Weighted columns are exact double-doubles
-(Dekker's TwoProduct). Values that still have bits after a few slices are cut one by one (sparse tails).
+(Dekker's TwoProduct). Values that still have bits after a few slices are cut one by one (sparse
+tails).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def _reserve(buf, used, needed):
 
 
 def scale_to_lattice(x, top, beta, out):
-    """``x · 2**(β − top)`` per column if every product is exact (IEEE flags no underflow), else None.
+    """``x · 2**(β − top)`` per column if every product is exact (IEEE flags no underflow), else
+    None.
 
     Scaled so, column values lie in [−2**β, 2**β]; a nonzero value too small to
     scale exactly would raise the underflow flag, which sends the batch to the
@@ -334,7 +336,8 @@ def weighted_scaled(w_scaled, z_scaled):
 
 
 def weighted_columns(w, z):
-    """``[h | w | e]`` with ``h + e = w·z``, as mantissas with per-value exponents (exact for any input)."""
+    """``[h | w | e]`` with ``h + e = w·z``, as mantissas with per-value exponents (exact for any
+    input)."""
     n, k = z.shape
     u = np.empty((n, 2 * k + 1), order="F")
     mw, ew = np.frexp(w)

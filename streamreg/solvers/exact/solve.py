@@ -60,8 +60,10 @@ def solve_exact(
             fit = _refined_fit(c, kept, inv_kappa)
             if fit is None and len(kept) > _BAREISS_FALLBACK_MAX:
                 raise IllConditionedError(
-                    "the normal equations are too ill-conditioned for iterative refinement, and exact "
-                    f"elimination of {len(kept)} columns would take too long; remove nearly collinear columns."
+                    "the normal equations are too ill-conditioned for iterative refinement, and "
+                    "exact "
+                    f"elimination of {len(kept)} columns would take too long; remove nearly "
+                    "collinear columns."
                 )
     if fit is None:
         kept, aliased, det, rows = _gauss_jordan(c.tolist(), p)
@@ -94,8 +96,10 @@ def solve_exact(
     if cond > WARN_CONDITION:
         digits = max(0.0, -math.log10(math.sqrt(cond) * np.finfo(float).eps))
         warnings.append(
-            f"the scaled normal equations have condition number {cond:.1e}: the exact solver's coefficients "
-            "are exact for the data as stored in float64, but the rounding of the data itself leaves "
+            f"the scaled normal equations have condition number {cond:.1e}: the exact solver's "
+            "coefficients "
+            "are exact for the data as stored in float64, but the rounding of the data itself "
+            "leaves "
             f"only about {digits:.0f} significant digits that the data determine."
         )
     if aliased:
@@ -377,10 +381,14 @@ def _collinear_message(names, aliased, details, fit_intercept, usable, *, exact_
         if exact_support:
             first = (
                 f"column '{names[j]}' is a linear combination of {_join(basis)} "
-                f"(exactly, or up to the rounding of float64 data: 1 − R² ≤ {float(NEAR_DEPENDENCE):g})"
+                "(exactly, or up to the rounding of float64 data: 1 − R² ≤ "
+                f"{float(NEAR_DEPENDENCE):g})"
             )
         else:
-            first = f"column '{names[j]}' is a linear combination of the columns before it ({', '.join(basis)})"
+            first = (
+                f"column '{names[j]}' is a linear combination of the columns before it "
+                f"({', '.join(basis)})"
+            )
     others = [names[a] for a in aliased[1:]]
     also = (
         f"; so {'is' if len(others) == 1 else 'are'} {', '.join(repr(o) for o in others)}"

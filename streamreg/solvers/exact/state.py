@@ -84,7 +84,8 @@ class ExactState(State):
         z = np.asarray(z, dtype=np.float64)
         if z.ndim != 2 or z.shape[1] != len(names):
             raise InputError(
-                f"batch has shape {z.shape}; expected (rows, {len(names)}) for columns {list(names)}."
+                f"batch has shape {z.shape}; expected (rows, {len(names)}) for columns "
+                f"{list(names)}."
             )
         n_rows = z.shape[0]
         w = None
@@ -156,7 +157,8 @@ class ExactState(State):
 
     @property
     def mean_lo(self) -> np.ndarray:
-        """The exact mean minus :attr:`mean`, rounded: ``mean + mean_lo`` is a double-double mean."""
+        """The exact mean minus :attr:`mean`, rounded: ``mean + mean_lo`` is a double-double
+        mean."""
         return self._means()[1]
 
     @property
@@ -247,7 +249,9 @@ class ExactState(State):
             "format_version": STATE_FORMAT_VERSION,
             "names": list(self.names),
             "n_rows": self.n_rows,
-            "encoding": "value = int(string, 16) * 2**exponent; 'products' holds the upper triangle by rows",
+            "encoding": (
+                "value = int(string, 16) * 2**exponent; 'products' holds the upper triangle by rows"
+            ),
             "weight_sum": hex(wi),
             "weight_sum_exponent": we,
             "sums": [hex(v) for v in si],
@@ -287,7 +291,8 @@ class ExactState(State):
             or not all(isinstance(row, list) and len(row) == k - i for i, row in enumerate(rows))
         ):
             raise ModelFormatError(
-                f"{where}: 'sums' must have {k} entries and 'products' {k} rows of {k}, {k - 1}, …, 1 entries."
+                f"{where}: 'sums' must have {k} entries and 'products' {k} rows of {k}, {k - 1}, "
+                "…, 1 entries."
             )
         try:
             sum_ints = object_array([parse_int(v) for v in sums])
@@ -335,4 +340,7 @@ class ExactState(State):
     __hash__ = None
 
     def __repr__(self) -> str:
-        return f"ExactState(columns={len(self.names)}, n_rows={self.n_rows}, weight_sum={self.weight_sum:g})"
+        return (
+            f"ExactState(columns={len(self.names)}, n_rows={self.n_rows}, "
+            f"weight_sum={self.weight_sum:g})"
+        )

@@ -57,8 +57,9 @@ its starting value — raises :class:`DivergenceError` in words; NaN coefficient
 never returned.
 
 **Reproducibility.** The parameters travel through a chain of tasks, one block after
-another (a runner's ``fold``, :mod:`streamreg.engine`). With a ``distributed`` client each task runs on a worker and reads its own
-block, so only the parameters (a few p-vectors) move between workers; on the local
+another (a runner's ``fold``, :mod:`streamreg.engine`). With a ``distributed`` client each task
+runs on a worker and reads its own block, so only the parameters (a few p-vectors) move between
+workers; on the local
 scheduler the chain runs in this process, each block computed by Dask in turn. Every
 random choice is seeded by position (seed, epoch, block, batch), never by time or by
 worker, and sums over blocks are merged in a fixed tree, so a seed gives bit-identical

@@ -87,7 +87,8 @@ class OnlineSGD:
             )
         if model.aliased_:
             raise InputError(
-                "partial_fit with solver='sgd' cannot continue a fit that dropped collinear columns."
+                "partial_fit with solver='sgd' cannot continue a fit that dropped collinear "
+                "columns."
             )
         saved = dict(record["options"])
         opts = GradientOptions.coerce(
@@ -169,7 +170,8 @@ class OnlineSGD:
         gnorm = float(np.linalg.norm(objective.gradient(theta)))
         converged = gnorm <= tol
         reason = (
-            f"after {self.calls} partial_fit call{'s' if self.calls != 1 else ''} the gradient norm "
+            f"after {self.calls} partial_fit call{'s' if self.calls != 1 else ''} the gradient "
+            "norm "
             f"{gnorm:.3g} is {'at most' if converged else 'above'} tol {tol:g}"
         )
         solution = make_solution(

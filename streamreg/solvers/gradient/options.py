@@ -77,7 +77,8 @@ class GradientOptions:
             unknown = sorted(set(value) - names)
             if unknown:
                 raise InputError(
-                    f"unknown sgd option {unknown[0]!r}; the options are: {', '.join(sorted(names))}."
+                    f"unknown sgd option {unknown[0]!r}; the options are: "
+                    f"{', '.join(sorted(names))}."
                 )
             return cls(**value)
         raise InputError(

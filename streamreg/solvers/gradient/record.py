@@ -27,7 +27,8 @@ def make_solution(
     stop_reason: str,
     fit_intercept: bool,
 ):
-    """The :class:`~streamreg.solvers.solution.Solution` of gradient-fitted parameters (see the module on inference)."""
+    """The :class:`~streamreg.solvers.solution.Solution` of gradient-fitted parameters (see the
+    module on inference)."""
     p = len(state.names) - 1
     slopes, free_b = original_units(theta, problem)
     coef = np.full(p, np.nan)
