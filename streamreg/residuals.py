@@ -79,6 +79,19 @@ def whiten(resid: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
     return resid if weights is None else resid * np.sqrt(np.asarray(weights, dtype=np.float64))
 
 
+def scores(x_centered: np.ndarray, resid: np.ndarray, weights: np.ndarray | None,
+           fit_intercept: bool) -> np.ndarray:
+    """Score rows ``uᵢ = wᵢ eᵢ x̃ᵢ`` in centered coordinates ``x̃ = [1, x − μ]`` (``x̃ = x``
+    without an intercept): statsmodels' ``wexog * wresid`` up to the change of coordinates
+    that :func:`streamreg.robust.to_parameter_coordinates` undoes."""
+    x_centered = np.asarray(x_centered, dtype=np.float64)
+    factor = np.asarray(resid, dtype=np.float64)
+    if weights is not None:
+        factor = factor * np.asarray(weights, dtype=np.float64)
+    u = x_centered * factor[:, None]
+    return np.column_stack([factor, u]) if fit_intercept else u
+
+
 def leverage(x_centered: np.ndarray, xtx_inv: np.ndarray, inverse_n: float | None,
              weights: np.ndarray | None) -> np.ndarray:
     """Diagonal of the hat matrix, from the kept features (minus their means with an
