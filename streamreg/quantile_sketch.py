@@ -99,6 +99,7 @@ class QuantileSketch:
         out = self.copy()
         for h, items in enumerate(other.levels):
             out._add_level(h, items)
+            out.parity[h] ^= other.parity[h]  # the empty sketch (all 0) is then an identity
         out._keep_tails(other.low, other.high)
         out.count += other.count
         out.rank_error_bound += other.rank_error_bound

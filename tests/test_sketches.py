@@ -96,6 +96,7 @@ def test_default_capacity_is_tight_and_deterministic(rng):
     a = sketch_of(values, "tree of 7", capacity=8192, tail=1000)
     b = sketch_of(values, "tree of 7", capacity=8192, tail=1000)
     assert a == b
+    assert a + QuantileSketch() == a and QuantileSketch() + a == a  # empty is the identity
     assert a.rank_error_bound <= 0.002 * len(values)
     assert_bound_holds(a, values)
 
@@ -129,6 +130,8 @@ def test_histogram_equals_numpy_and_merges_exactly(rng):
     for count in (3, 7):
         parts = [Histogram2D(grid.x_edges, grid.y_edges).update(x[s], y[s]) for s in split_points(len(x), count)]
         assert fold(parts, "tree") == whole and fold(parts[::-1], "left") == whole
+    empty = Histogram2D(grid.x_edges, grid.y_edges)
+    assert whole + empty == whole and empty + whole == whole
     assert Histogram2D.from_dict(json.loads(json.dumps(whole.to_dict()))) == whole
     with pytest.raises(InputError, match="different grids"):
         whole + Histogram2D.regular(0, 1, 2, 0, 1, 2)
@@ -158,6 +161,7 @@ def test_top_points_equal_a_full_sort_whatever_the_batching(rng):
             np.testing.assert_array_equal(top.rows, expected)
             np.testing.assert_array_equal(top.values[:, 0], 2 * keys[expected])
     assert TopPoints.from_dict(json.loads(json.dumps(top.to_dict()))) == top
+    assert top + TopPoints(25, ("twice",)) == top
     assert top.records()[0] == {"row": int(expected[0]), "key": float(keys[expected[0]]),
                                 "twice": float(2 * keys[expected[0]])}
     with pytest.raises(InputError, match="expected the fields twice"):
