@@ -79,8 +79,8 @@ class Histogram2D:
             return self
         if np.isnan(x).any() or np.isnan(y).any():
             raise InputError("the histogram takes numbers; the batch holds NaN.")
-        i = np.searchsorted(self.x_edges, x, side="right") - 1
-        j = np.searchsorted(self.y_edges, y, side="right") - 1
+        i = _cell_index(self.x_edges, x)
+        j = _cell_index(self.y_edges, y)
         # The last edge closes the last cell, as in numpy.histogram2d.
         i[x == self.x_edges[-1]] = self.counts.shape[0] - 1
         j[y == self.y_edges[-1]] = self.counts.shape[1] - 1
@@ -136,6 +136,25 @@ class Histogram2D:
     __hash__ = None
 
 
+def _cell_index(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``searchsorted(edges, values, "right") − 1``; on an evenly spaced grid by arithmetic,
+    corrected by one comparison with the edges either side (as numpy.histogram does)."""
+    width = (edges[-1] - edges[0]) / (edges.size - 1)
+    if not np.allclose(np.diff(edges), width, rtol=1e-12, atol=0):
+        return np.searchsorted(edges, values, side="right") - 1
+    with np.errstate(invalid="ignore", over="ignore"):
+        index = np.floor((values - edges[0]) / width)
+    index = np.clip(np.nan_to_num(index, nan=-1.0), -1, edges.size - 1).astype(np.int64)
+    inner = (index >= 0) & (index < edges.size - 1)
+    lower = np.where(inner, edges[np.clip(index, 0, edges.size - 1)], -np.inf)
+    upper = np.where(inner, edges[np.clip(index + 1, 0, edges.size - 1)], np.inf)
+    index = index - (inner & (values < lower)) + (inner & (values >= upper))
+    # Values at or beyond the ends: exact by comparison.
+    index[values < edges[0]] = -1
+    index[values >= edges[-1]] = edges.size - 1
+    return index
+
+
 class TopPoints:
     """The ``k`` rows with the largest key, with their row numbers and named values."""
 
@@ -166,6 +185,11 @@ class TopPoints:
         return self
 
     def _keep(self, keys, rows, table) -> None:
+        if keys.size > self.k > 0:
+            # Only keys at least the k-th largest can stay (ties included): sort just those.
+            threshold = np.partition(keys, keys.size - self.k)[keys.size - self.k]
+            candidates = np.flatnonzero(keys >= threshold)
+            keys, rows, table = keys[candidates], rows[candidates], table[candidates]
         order = np.lexsort((rows, -keys))[: self.k]  # largest key first, then smaller row
         self.keys, self.rows, self.values = keys[order], rows[order], table[order]
 

@@ -137,6 +137,19 @@ def test_histogram_equals_numpy_and_merges_exactly(rng):
         whole + Histogram2D.regular(0, 1, 2, 0, 1, 2)
 
 
+def test_histogram_cells_at_and_beyond_the_edges_follow_numpy():
+    grid = Histogram2D.regular(-0.3, 0.7, 10, 0.0, 1.0, 3)  # edges that decimal steps miss
+    edges = grid.x_edges
+    x = np.r_[edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf), -np.inf, np.inf, 1e300]
+    y = np.full(x.size, 0.5)
+    grid.update(x, y)
+    expected, _, _ = np.histogram2d(x[np.isfinite(x)], y[np.isfinite(x)], bins=[edges, grid.y_edges])
+    np.testing.assert_array_equal(grid.counts, expected.astype(np.int64))
+    assert grid.outside == x.size - int(expected.sum())
+    uneven = Histogram2D([0.0, 0.1, 1.0, 10.0], [0.0, 1.0]).update([0.1, 1.0, 10.0, 10.5], [0.5] * 4)
+    assert uneven.counts[:, 0].tolist() == [0, 1, 2] and uneven.outside == 1
+
+
 def test_residual_grid_comes_from_the_model():
     data = sm.datasets.stackloss.load_pandas().data
     x, y = data.iloc[:, 1:].to_numpy(), data["STACKLOSS"].to_numpy()
