@@ -72,16 +72,23 @@ def main() -> None:
     pieces = {
         "first pass: MomentState.from_arrays": lambda: MomentState.from_arrays(z, names=names),
         "residuals (plain)": lambda: residuals(x, y, beta, mean=mean, mean_lo=mean_lo),
-        "residuals (compensated)": lambda: residuals(x, y, beta, mean=mean, mean_lo=mean_lo, compensated=True),
+        "residuals (compensated)": lambda: residuals(
+            x, y, beta, mean=mean, mean_lo=mean_lo, compensated=True
+        ),
         "whiten": lambda: whiten(e, w),
         "ResidualDiagnostics.update": lambda: ResidualDiagnostics().update(r),
         "scores (for HAC / clusters)": lambda: scores(xc, e, w, True),
         "NeweyWestMeat.update (maxlags 2)": lambda: NeweyWestMeat(2, p + 1).update(u),
         "TwoWayClusterMeat.update (50 × 20)": lambda: TwoWayClusterMeat(p + 1).update(u, g1, g2),
         "leverage + studentized": lambda: studentized(r, leverage(xc, inverse, 1.0 / n, w), 1.0),
-        "2 × Histogram2D.update (200 × 200)": lambda: (hist.update(fitted, e), hist.update(fitted, np.sqrt(np.abs(s)))),
+        "2 × Histogram2D.update (200 × 200)": lambda: (
+            hist.update(fitted, e),
+            hist.update(fitted, np.sqrt(np.abs(s))),
+        ),
         "QuantileSketch.update": lambda: QuantileSketch().update(s),
-        "InfluentialRows.update (k = 10)": lambda: InfluentialRows(10, p + 1).update(rows, h, s, fitted),
+        "InfluentialRows.update (k = 10)": lambda: InfluentialRows(10, p + 1).update(
+            rows, h, s, fitted
+        ),
     }
     with threadpool_limits(limits=1, user_api="blas"):
         timings = {name: best_ms(fn, args.repeat) for name, fn in pieces.items()}
@@ -90,7 +97,10 @@ def main() -> None:
     for name, ms in timings.items():
         print(f"  {name:40s} {ms:8.2f} ms   {ms / base:6.2f} × first pass")
     plain = sum(timings[k] for k in ("residuals (plain)", "whiten", "ResidualDiagnostics.update"))
-    print(f"  {'summary pass (plain residuals + moments + DW)':40s} {plain:8.2f} ms   {plain / base:6.2f} ×")
+    print(
+        f"  {'summary pass (plain residuals + moments + DW)':40s} {plain:8.2f} ms   "
+        f"{plain / base:6.2f} ×"
+    )
 
 
 if __name__ == "__main__":

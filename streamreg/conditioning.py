@@ -14,7 +14,9 @@ Here the two extremes come from two well-conditioned problems::
 ``G`` is assembled from the centered state, ``[[n, nμᵀ], [nμ, M + nμμᵀ]]``; ``G⁻¹``
 from the inverse ``M⁻¹`` that the solve already formed (``solution.xtx_inv``)::
 
-    G⁻¹ = [[1/n + μᵀM⁻¹μ, −μᵀM⁻¹], [−M⁻¹μ, M⁻¹]]      (without an intercept: G = Σwxxᵀ, G⁻¹ = its inverse)
+    G⁻¹ = [[1/n + μᵀM⁻¹μ, −μᵀM⁻¹], [−M⁻¹μ, M⁻¹]]
+
+(without an intercept ``G = Σwxxᵀ`` and ``G⁻¹`` is its inverse).
 
 So the accuracy is that of ``M⁻¹``, which depends on the state (measured against
 the exact value of the float64 data — eigenvalue bisection on the exact rational
@@ -47,8 +49,14 @@ import math
 import numpy as np
 
 
-def condition_number(weight_sum: float, mean_x: np.ndarray, comoment_xx: np.ndarray,
-                     comoment_xx_inv: np.ndarray, *, fit_intercept: bool) -> float:
+def condition_number(
+    weight_sum: float,
+    mean_x: np.ndarray,
+    comoment_xx: np.ndarray,
+    comoment_xx_inv: np.ndarray,
+    *,
+    fit_intercept: bool,
+) -> float:
     """``√(λmax(G)·λmax(G⁻¹))`` from ``Σw``, the feature means, the centered co-moments
     ``M`` of the features and their inverse — or, without an intercept, from the raw
     moments ``Σwxxᵀ`` and their inverse (``mean_x`` is then unused)."""
@@ -80,8 +88,9 @@ def condition_number(weight_sum: float, mean_x: np.ndarray, comoment_xx: np.ndar
     return float(math.sqrt(largest * largest_inv))
 
 
-def state_condition_number(state, coef: np.ndarray, *, fit_intercept: bool,
-                           xtx_inv: np.ndarray | None = None) -> float:
+def state_condition_number(
+    state, coef: np.ndarray, *, fit_intercept: bool, xtx_inv: np.ndarray | None = None
+) -> float:
     """statsmodels' condition number of a fit over its kept (non-NaN) coefficients.
 
     ``xtx_inv`` is the solve's inverse of the kept moment block (``solution.xtx_inv``);

@@ -29,8 +29,15 @@ from .state import check_format
 
 FORMAT = "streamreg.residual_diagnostics"
 FORMAT_VERSION = 1
-DIAGNOSTIC_NAMES = ("omnibus", "omnibus_pvalue", "skew", "kurtosis", "durbin_watson",
-                    "jarque_bera", "jarque_bera_pvalue")
+DIAGNOSTIC_NAMES = (
+    "omnibus",
+    "omnibus_pvalue",
+    "skew",
+    "kurtosis",
+    "durbin_watson",
+    "jarque_bera",
+    "jarque_bera_pvalue",
+)
 
 
 class ResidualDiagnostics:
@@ -38,8 +45,9 @@ class ResidualDiagnostics:
 
     __slots__ = ("moments", "durbin_watson")
 
-    def __init__(self, moments: ResidualMoments | None = None,
-                 durbin_watson: DurbinWatson | None = None):
+    def __init__(
+        self, moments: ResidualMoments | None = None, durbin_watson: DurbinWatson | None = None
+    ):
         self.moments = moments if moments is not None else ResidualMoments()
         self.durbin_watson = durbin_watson if durbin_watson is not None else DurbinWatson()
 
@@ -58,7 +66,9 @@ class ResidualDiagnostics:
         return self
 
     def merge(self, later: ResidualDiagnostics) -> ResidualDiagnostics:
-        return ResidualDiagnostics(self.moments + later.moments, self.durbin_watson + later.durbin_watson)
+        return ResidualDiagnostics(
+            self.moments + later.moments, self.durbin_watson + later.durbin_watson
+        )
 
     __add__ = merge
 
@@ -70,13 +80,23 @@ class ResidualDiagnostics:
     def mapping(self) -> dict[str, float]:
         """The figures of statsmodels' bottom block, by the names of ``model.diagnostics``."""
         m = self.moments
-        return {"omnibus": m.omnibus, "omnibus_pvalue": m.omnibus_pvalue, "skew": m.skew,
-                "kurtosis": m.kurtosis, "durbin_watson": self.durbin_watson.statistic,
-                "jarque_bera": m.jarque_bera, "jarque_bera_pvalue": m.jarque_bera_pvalue}
+        return {
+            "omnibus": m.omnibus,
+            "omnibus_pvalue": m.omnibus_pvalue,
+            "skew": m.skew,
+            "kurtosis": m.kurtosis,
+            "durbin_watson": self.durbin_watson.statistic,
+            "jarque_bera": m.jarque_bera,
+            "jarque_bera_pvalue": m.jarque_bera_pvalue,
+        }
 
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "format_version": FORMAT_VERSION,
-                "moments": self.moments.to_dict(), "durbin_watson": self.durbin_watson.to_dict()}
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "moments": self.moments.to_dict(),
+            "durbin_watson": self.durbin_watson.to_dict(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict, *, where: str = "residual diagnostics") -> ResidualDiagnostics:
@@ -84,8 +104,10 @@ class ResidualDiagnostics:
         moments = ResidualMoments.from_dict(data.get("moments"), where=f"{where}: moments")
         dw = DurbinWatson.from_dict(data.get("durbin_watson"), where=f"{where}: durbin_watson")
         if moments.count != dw.count:
-            raise ModelFormatError(f"{where}: the moments count {moments.count} rows but the "
-                                   f"Durbin-Watson sums {dw.count}.")
+            raise ModelFormatError(
+                f"{where}: the moments count {moments.count} rows but the "
+                f"Durbin-Watson sums {dw.count}."
+            )
         return cls(moments, dw)
 
     def __eq__(self, other: object) -> bool:
@@ -96,13 +118,20 @@ class ResidualDiagnostics:
     __hash__ = None
 
 
-def bottom_block(diagnostics: dict[str, float], condition_number: float) -> list[tuple[str, str, str, str]]:
+def bottom_block(
+    diagnostics: dict[str, float], condition_number: float
+) -> list[tuple[str, str, str, str]]:
     """Four rows ``(left label, left value, right label, right value)`` formatted as
     statsmodels' ``RegressionResults.summary()`` formats them."""
     d = {name: float(diagnostics.get(name, math.nan)) for name in DIAGNOSTIC_NAMES}
     return [
         ("Omnibus:", f"{d['omnibus']:#6.3f}", "Durbin-Watson:", f"{d['durbin_watson']:#8.3f}"),
-        ("Prob(Omnibus):", f"{d['omnibus_pvalue']:#6.3f}", "Jarque-Bera (JB):", f"{d['jarque_bera']:#8.3f}"),
+        (
+            "Prob(Omnibus):",
+            f"{d['omnibus_pvalue']:#6.3f}",
+            "Jarque-Bera (JB):",
+            f"{d['jarque_bera']:#8.3f}",
+        ),
         ("Skew:", f"{d['skew']:#6.3f}", "Prob(JB):", f"{d['jarque_bera_pvalue']:#8.3g}"),
         ("Kurtosis:", f"{d['kurtosis']:#6.3f}", "Cond. No.", f"{condition_number:#8.3g}"),
     ]

@@ -37,8 +37,14 @@ class DurbinWatson:
 
     __slots__ = ("count", "first", "last", "sum_squared_differences", "sum_squares")
 
-    def __init__(self, count: int = 0, first: float = 0.0, last: float = 0.0,
-                 sum_squared_differences: float = 0.0, sum_squares: float = 0.0):
+    def __init__(
+        self,
+        count: int = 0,
+        first: float = 0.0,
+        last: float = 0.0,
+        sum_squared_differences: float = 0.0,
+        sum_squares: float = 0.0,
+    ):
         self.count = int(count)
         self.first, self.last = float(first), float(last)
         self.sum_squared_differences = float(sum_squared_differences)
@@ -55,7 +61,9 @@ class DurbinWatson:
         if r.shape[0] == 0:
             return cls()
         if not np.isfinite(r).all():
-            raise InputError("wresid holds NaN or ±inf; the Durbin-Watson statistic needs finite residuals.")
+            raise InputError(
+                "wresid holds NaN or ±inf; the Durbin-Watson statistic needs finite residuals."
+            )
         diff = np.diff(r)
         return cls(r.shape[0], r[0], r[-1], float(diff @ diff), float(r @ r))
 
@@ -73,8 +81,9 @@ class DurbinWatson:
     __add__ = merge
 
     def copy(self) -> DurbinWatson:
-        return DurbinWatson(self.count, self.first, self.last, self.sum_squared_differences,
-                            self.sum_squares)
+        return DurbinWatson(
+            self.count, self.first, self.last, self.sum_squared_differences, self.sum_squares
+        )
 
     def _append(self, later: DurbinWatson) -> None:
         if later.count == 0:
@@ -100,17 +109,24 @@ class DurbinWatson:
         return self.sum_squared_differences / self.sum_squares
 
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "format_version": FORMAT_VERSION, "count": self.count,
-                "first": self.first, "last": self.last,
-                "sum_squared_differences": self.sum_squared_differences,
-                "sum_squares": self.sum_squares}
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "count": self.count,
+            "first": self.first,
+            "last": self.last,
+            "sum_squared_differences": self.sum_squared_differences,
+            "sum_squares": self.sum_squares,
+        }
 
     @classmethod
     def from_dict(cls, data: dict, *, where: str = "Durbin-Watson sums") -> DurbinWatson:
         check_format(data, FORMAT, FORMAT_VERSION, "Durbin-Watson summary", where)
         count = data.get("count")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise ModelFormatError(f"{where}: 'count' must be a non-negative integer, got {count!r}.")
+            raise ModelFormatError(
+                f"{where}: 'count' must be a non-negative integer, got {count!r}."
+            )
         keys = ("first", "last", "sum_squared_differences", "sum_squares")
         values = [data.get(key) for key in keys]
         if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):

@@ -45,7 +45,7 @@ KERNELS = ("bartlett", "uniform")
 
 
 def kernel_weights(maxlags: int, kernel: str = "bartlett") -> np.ndarray:
-    """``k_0 … k_L`` (``statsmodels.stats.sandwich_covariance.weights_bartlett``/``weights_uniform``)."""
+    """``k_0 … k_L``, as statsmodels' ``weights_bartlett`` / ``weights_uniform``."""
     if kernel == "bartlett":
         return 1.0 - np.arange(maxlags + 1) / (maxlags + 1.0)
     if kernel == "uniform":
@@ -74,16 +74,22 @@ class NeweyWestMeat:
         self.tail = np.zeros((0, size))
 
     @classmethod
-    def from_scores(cls, scores: np.ndarray, maxlags: int, kernel: str = "bartlett") -> NeweyWestMeat:
+    def from_scores(
+        cls, scores: np.ndarray, maxlags: int, kernel: str = "bartlett"
+    ) -> NeweyWestMeat:
         """The meat of one ordered block of score rows (rows × k)."""
         u = np.asarray(scores, dtype=np.float64)
         if u.ndim != 2:
-            raise InputError(f"scores must be a 2-D array (rows × parameters); got shape {u.shape}.")
+            raise InputError(
+                f"scores must be a 2-D array (rows × parameters); got shape {u.shape}."
+            )
         out = cls(maxlags, u.shape[1], kernel)
         if u.shape[0] == 0:
             return out
         if not np.isfinite(u).all():
-            raise InputError("scores hold NaN or ±inf; the HAC covariance needs finite residuals and features.")
+            raise InputError(
+                "scores hold NaN or ±inf; the HAC covariance needs finite residuals and features."
+            )
         weights = kernel_weights(out.maxlags, kernel)
         meat = u.T @ u
         for lag in range(1, min(out.maxlags, u.shape[0] - 1) + 1):
@@ -91,8 +97,8 @@ class NeweyWestMeat:
             meat += weights[lag] * (gamma + gamma.T)
         out.meat = meat
         out.n_rows = u.shape[0]
-        out.head = u[:out.maxlags].copy()
-        out.tail = u[max(u.shape[0] - out.maxlags, 0):].copy()
+        out.head = u[: out.maxlags].copy()
+        out.tail = u[max(u.shape[0] - out.maxlags, 0) :].copy()
         return out
 
     def update(self, scores: np.ndarray) -> NeweyWestMeat:
@@ -115,7 +121,11 @@ class NeweyWestMeat:
         return out
 
     def _append(self, later: NeweyWestMeat) -> None:
-        if (later.maxlags, later.kernel, later.meat.shape) != (self.maxlags, self.kernel, self.meat.shape):
+        if (later.maxlags, later.kernel, later.meat.shape) != (
+            self.maxlags,
+            self.kernel,
+            self.meat.shape,
+        ):
             raise InputError(
                 f"cannot merge HAC sums with maxlags={later.maxlags}, kernel={later.kernel!r}, "
                 f"{later.meat.shape[0]} parameters into ones with maxlags={self.maxlags}, "
@@ -134,7 +144,9 @@ class NeweyWestMeat:
         else:
             self.meat = self.meat + later.meat
         self.head = np.vstack([self.head, later.head])[:lags]
-        self.tail = np.vstack([self.tail, later.tail])[max(self.tail.shape[0] + later.tail.shape[0] - lags, 0):]
+        self.tail = np.vstack([self.tail, later.tail])[
+            max(self.tail.shape[0] + later.tail.shape[0] - lags, 0) :
+        ]
         self.n_rows += later.n_rows
 
     def covariance(self, bread: np.ndarray, *, use_correction: bool = False) -> np.ndarray:
@@ -147,9 +159,16 @@ class NeweyWestMeat:
 
     # ---------------------------------------------------------------- plain form
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "format_version": FORMAT_VERSION, "maxlags": self.maxlags,
-                "kernel": self.kernel, "n_rows": self.n_rows, "meat": self.meat.tolist(),
-                "head": self.head.tolist(), "tail": self.tail.tolist()}
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "maxlags": self.maxlags,
+            "kernel": self.kernel,
+            "n_rows": self.n_rows,
+            "meat": self.meat.tolist(),
+            "head": self.head.tolist(),
+            "tail": self.tail.tolist(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict, *, where: str = "HAC sums") -> NeweyWestMeat:
@@ -163,10 +182,18 @@ class NeweyWestMeat:
         except (KeyError, TypeError, ValueError, InputError) as exc:
             raise ModelFormatError(f"{where}: a field is missing or malformed ({exc}).") from exc
         edge = min(out.maxlags, n_rows) if isinstance(n_rows, int) else -1
-        if (meat.ndim != 2 or meat.shape[0] != meat.shape[1] or isinstance(n_rows, bool)
-                or edge < 0 or head.shape[0] != edge or tail.shape[0] != edge):
-            raise ModelFormatError(f"{where}: 'meat' must be square and 'head'/'tail' hold "
-                                   "min(maxlags, n_rows) rows each.")
+        if (
+            meat.ndim != 2
+            or meat.shape[0] != meat.shape[1]
+            or isinstance(n_rows, bool)
+            or edge < 0
+            or head.shape[0] != edge
+            or tail.shape[0] != edge
+        ):
+            raise ModelFormatError(
+                f"{where}: 'meat' must be square and 'head'/'tail' hold "
+                "min(maxlags, n_rows) rows each."
+            )
         if not all(np.isfinite(v).all() for v in (meat, head, tail)):
             raise ModelFormatError(f"{where}: the sums contain non-finite numbers.")
         out.n_rows, out.meat, out.head, out.tail = n_rows, meat, head, tail
@@ -180,12 +207,20 @@ class NeweyWestMeat:
     __hash__ = None
 
 
-def hac_covariance(meat: NeweyWestMeat, xtx_inv: np.ndarray, weight_sum: float,
-                   mean_kept: np.ndarray | None, *, use_correction: bool = False) -> np.ndarray:
+def hac_covariance(
+    meat: NeweyWestMeat,
+    xtx_inv: np.ndarray,
+    weight_sum: float,
+    mean_kept: np.ndarray | None,
+    *,
+    use_correction: bool = False,
+) -> np.ndarray:
     """The HAC covariance of (intercept, kept coefficients) in parameter coordinates, from the
     merged meat, ``M_xx⁻¹`` of the kept features, ``Σw``, and their means (None without an
     intercept)."""
     from .robust import centered_bread, to_parameter_coordinates
 
     bread = centered_bread(np.asarray(xtx_inv, dtype=float), weight_sum, mean_kept is not None)
-    return to_parameter_coordinates(meat.covariance(bread, use_correction=use_correction), mean_kept)
+    return to_parameter_coordinates(
+        meat.covariance(bread, use_correction=use_correction), mean_kept
+    )

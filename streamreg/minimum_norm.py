@@ -1,4 +1,4 @@
-r"""Minimum-norm least squares from a state: scikit-learn's ``LinearRegression`` on rank-deficient data.
+r"""Minimum-norm least squares from a state: scikit-learn's ``LinearRegression``, rank-deficient.
 
 scikit-learn centers ``X`` and ``y`` by their (weighted) means, scales rows by
 ``√w`` and calls ``scipy.linalg.lstsq(X̃, ỹ, cond=tol)`` (``tol=1e-6`` by default,
@@ -47,14 +47,14 @@ DEFAULT_RCOND = 1e-6
 class MinimumNormSolution:
     """The minimum-norm solution and the facts scikit-learn reports (``rank_``, ``singular_``)."""
 
-    coef: np.ndarray            # p coefficients, none aliased
+    coef: np.ndarray  # p coefficients, none aliased
     intercept: float
-    rank_: int                  # effective rank of the (centered) feature matrix
-    singular_: np.ndarray       # its singular values, in decreasing order
+    rank_: int  # effective rank of the (centered) feature matrix
+    singular_: np.ndarray  # its singular values, in decreasing order
     rcond: float
     ssr: float
     tss: float
-    xtx_inv: np.ndarray         # pseudo-inverse of the moment matrix (V Λ⁺ Vᵀ)
+    xtx_inv: np.ndarray  # pseudo-inverse of the moment matrix (V Λ⁺ Vᵀ)
 
     def to_solution(self, fit_intercept: bool = True) -> Solution:
         """As a :class:`~streamreg.solve.Solution` (``rank`` counts the intercept; the condition
@@ -63,25 +63,47 @@ class MinimumNormSolution:
         cond = float((kept[0] / kept[-1]) ** 2) if self.rank_ else 1.0
         notes = []
         if self.rank_ < len(self.coef):
-            notes.append(f"minimum-norm solution: the features have rank {self.rank_} of "
-                         f"{len(self.coef)} (singular values ≤ {self.rcond:g}·σ_max treated as zero).")
-        return Solution(coef=self.coef, intercept=self.intercept, aliased=[],
-                        rank=self.rank_ + int(fit_intercept), condition_number=cond, ssr=self.ssr,
-                        tss=self.tss, solver="minimum_norm", warnings=notes, xtx_inv=self.xtx_inv)
+            notes.append(
+                f"minimum-norm solution: the features have rank {self.rank_} of "
+                f"{len(self.coef)} (singular values ≤ {self.rcond:g}·σ_max treated as zero)."
+            )
+        return Solution(
+            coef=self.coef,
+            intercept=self.intercept,
+            aliased=[],
+            rank=self.rank_ + int(fit_intercept),
+            condition_number=cond,
+            ssr=self.ssr,
+            tss=self.tss,
+            solver="minimum_norm",
+            warnings=notes,
+            xtx_inv=self.xtx_inv,
+        )
 
 
-def minimum_norm_solve(state, *, fit_intercept: bool = True, rcond: float = DEFAULT_RCOND) -> MinimumNormSolution:
-    """scikit-learn's ``LinearRegression`` answer from any streamreg state; see the module docstring."""
+def minimum_norm_solve(
+    state, *, fit_intercept: bool = True, rcond: float = DEFAULT_RCOND
+) -> MinimumNormSolution:
+    """scikit-learn's ``LinearRegression`` answer from any state; see the module docstring."""
     p = len(state.names) - 1
     if hasattr(state, "r"):
         coef, singular, rank, ssr, tss, pinv = _from_factor(
-            state.r if fit_intercept else state.raw_factor(), p, rcond)
+            state.r if fit_intercept else state.raw_factor(), p, rcond
+        )
     else:
         moments = state.comoment if fit_intercept else state.raw_moments()
         coef, singular, rank, ssr, tss, pinv = _from_moments(moments, p, rcond)
     intercept = intercept_from_means(state, coef) if fit_intercept else 0.0
-    return MinimumNormSolution(coef=coef, intercept=float(intercept), rank_=rank, singular_=singular,
-                               rcond=rcond, ssr=ssr, tss=tss, xtx_inv=pinv)
+    return MinimumNormSolution(
+        coef=coef,
+        intercept=float(intercept),
+        rank_=rank,
+        singular_=singular,
+        rcond=rcond,
+        ssr=ssr,
+        tss=tss,
+        xtx_inv=pinv,
+    )
 
 
 def _from_moments(moments: np.ndarray, p: int, rcond: float):

@@ -47,8 +47,15 @@ class Histogram2D:
         self.x_edges = np.asarray(x_edges, dtype=np.float64)
         self.y_edges = np.asarray(y_edges, dtype=np.float64)
         for name, edges in (("x_edges", self.x_edges), ("y_edges", self.y_edges)):
-            if edges.ndim != 1 or edges.size < 2 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
-                raise InputError(f"{name} must be at least two finite, strictly increasing numbers.")
+            if (
+                edges.ndim != 1
+                or edges.size < 2
+                or not np.all(np.isfinite(edges))
+                or np.any(np.diff(edges) <= 0)
+            ):
+                raise InputError(
+                    f"{name} must be at least two finite, strictly increasing numbers."
+                )
         self.counts = np.zeros((self.x_edges.size - 1, self.y_edges.size - 1), dtype=np.int64)
         self.outside = 0
         self.count = 0
@@ -57,17 +64,32 @@ class Histogram2D:
 
     @classmethod
     def regular(cls, x_low, x_high, x_bins, y_low, y_high, y_bins) -> Histogram2D:
-        return cls(np.linspace(x_low, x_high, int(x_bins) + 1), np.linspace(y_low, y_high, int(y_bins) + 1))
+        return cls(
+            np.linspace(x_low, x_high, int(x_bins) + 1), np.linspace(y_low, y_high, int(y_bins) + 1)
+        )
 
     @classmethod
-    def for_residuals(cls, fitted_center: float, fitted_spread: float, resid_spread: float, *,
-                      bins: tuple[int, int] = (200, 200), span: float = 4.0) -> Histogram2D:
+    def for_residuals(
+        cls,
+        fitted_center: float,
+        fitted_spread: float,
+        resid_spread: float,
+        *,
+        bins: tuple[int, int] = (200, 200),
+        span: float = 4.0,
+    ) -> Histogram2D:
         """Fitted values within ``center ± span·fitted_spread``, residuals within
         ``± span·resid_spread`` (from the model: ``μ_y``, ``√(ESS/Σw)``, ``√scale``)."""
         fitted_spread = fitted_spread if fitted_spread > 0 else max(abs(fitted_center), 1.0)
         resid_spread = resid_spread if resid_spread > 0 else 1.0
-        return cls.regular(fitted_center - span * fitted_spread, fitted_center + span * fitted_spread,
-                           bins[0], -span * resid_spread, span * resid_spread, bins[1])
+        return cls.regular(
+            fitted_center - span * fitted_spread,
+            fitted_center + span * fitted_spread,
+            bins[0],
+            -span * resid_spread,
+            span * resid_spread,
+            bins[1],
+        )
 
     def update(self, x, y) -> Histogram2D:
         """Count a batch of pairs (in place); NaN pairs are refused."""
@@ -94,23 +116,39 @@ class Histogram2D:
         return self
 
     def merge(self, other: Histogram2D) -> Histogram2D:
-        if not (np.array_equal(self.x_edges, other.x_edges) and np.array_equal(self.y_edges, other.y_edges)):
+        if not (
+            np.array_equal(self.x_edges, other.x_edges)
+            and np.array_equal(self.y_edges, other.y_edges)
+        ):
             raise InputError("cannot merge histograms on different grids.")
         out = Histogram2D(self.x_edges, self.y_edges)
         out.counts = self.counts + other.counts
         out.outside, out.count = self.outside + other.outside, self.count + other.count
-        out.x_range = [min(self.x_range[0], other.x_range[0]), max(self.x_range[1], other.x_range[1])]
-        out.y_range = [min(self.y_range[0], other.y_range[0]), max(self.y_range[1], other.y_range[1])]
+        out.x_range = [
+            min(self.x_range[0], other.x_range[0]),
+            max(self.x_range[1], other.x_range[1]),
+        ]
+        out.y_range = [
+            min(self.y_range[0], other.y_range[0]),
+            max(self.y_range[1], other.y_range[1]),
+        ]
         return out
 
     __add__ = merge
 
     def to_dict(self) -> dict:
         finite = self.count > 0
-        return {"format": HISTOGRAM_FORMAT, "format_version": FORMAT_VERSION,
-                "x_edges": self.x_edges.tolist(), "y_edges": self.y_edges.tolist(),
-                "counts": self.counts.tolist(), "outside": self.outside, "count": self.count,
-                "x_range": self.x_range if finite else None, "y_range": self.y_range if finite else None}
+        return {
+            "format": HISTOGRAM_FORMAT,
+            "format_version": FORMAT_VERSION,
+            "x_edges": self.x_edges.tolist(),
+            "y_edges": self.y_edges.tolist(),
+            "counts": self.counts.tolist(),
+            "outside": self.outside,
+            "count": self.count,
+            "x_range": self.x_range if finite else None,
+            "y_range": self.y_range if finite else None,
+        }
 
     @classmethod
     def from_dict(cls, data: dict, *, where: str = "histogram") -> Histogram2D:
@@ -121,11 +159,18 @@ class Histogram2D:
             outside, count = int(data["outside"]), int(data["count"])
         except (KeyError, TypeError, ValueError, InputError) as exc:
             raise ModelFormatError(f"{where}: a field is missing or malformed ({exc}).") from exc
-        if counts.shape != out.counts.shape or counts.min(initial=0) < 0 or counts.sum() + outside != count:
+        if (
+            counts.shape != out.counts.shape
+            or counts.min(initial=0) < 0
+            or counts.sum() + outside != count
+        ):
             raise ModelFormatError(f"{where}: the counts do not fit the grid and the totals.")
         out.counts, out.outside, out.count = counts, outside, count
         if count:
-            out.x_range, out.y_range = [float(v) for v in data["x_range"]], [float(v) for v in data["y_range"]]
+            out.x_range, out.y_range = (
+                [float(v) for v in data["x_range"]],
+                [float(v) for v in data["y_range"]],
+            )
         return out
 
     def __eq__(self, other: object) -> bool:
@@ -173,10 +218,17 @@ class TopPoints:
         keys = np.asarray(keys, dtype=np.float64).reshape(-1)
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         if set(values) != set(self.fields):
-            raise InputError(f"expected the fields {', '.join(self.fields) or '(none)'}; got "
-                             f"{', '.join(sorted(values)) or '(none)'}.")
-        table = np.column_stack([np.asarray(values[f], dtype=np.float64).reshape(-1) for f in self.fields]) \
-            if self.fields else np.empty((keys.size, 0))
+            raise InputError(
+                f"expected the fields {', '.join(self.fields) or '(none)'}; got "
+                f"{', '.join(sorted(values)) or '(none)'}."
+            )
+        table = (
+            np.column_stack(
+                [np.asarray(values[f], dtype=np.float64).reshape(-1) for f in self.fields]
+            )
+            if self.fields
+            else np.empty((keys.size, 0))
+        )
         if rows.shape != keys.shape or table.shape[0] != keys.size:
             raise InputError("keys, rows and every field need one entry per point.")
         if np.isnan(keys).any():
@@ -195,22 +247,37 @@ class TopPoints:
 
     def merge(self, other: TopPoints) -> TopPoints:
         if (other.k, other.fields) != (self.k, self.fields):
-            raise InputError(f"cannot merge a top-{other.k} of {other.fields} into a top-{self.k} of {self.fields}.")
+            raise InputError(
+                f"cannot merge a top-{other.k} of {other.fields} into a top-{self.k} "
+                f"of {self.fields}."
+            )
         out = TopPoints(self.k, self.fields)
-        out._keep(np.r_[self.keys, other.keys], np.r_[self.rows, other.rows], np.vstack([self.values, other.values]))
+        out._keep(
+            np.r_[self.keys, other.keys],
+            np.r_[self.rows, other.rows],
+            np.vstack([self.values, other.values]),
+        )
         return out
 
     __add__ = merge
 
     def records(self) -> list[dict]:
         """One dict per kept row, largest key first."""
-        return [{"row": int(r), "key": float(key), **{f: float(v) for f, v in zip(self.fields, vals)}}
-                for key, r, vals in zip(self.keys, self.rows, self.values)]
+        return [
+            {"row": int(r), "key": float(key), **{f: float(v) for f, v in zip(self.fields, vals)}}
+            for key, r, vals in zip(self.keys, self.rows, self.values)
+        ]
 
     def to_dict(self) -> dict:
-        return {"format": TOP_FORMAT, "format_version": FORMAT_VERSION, "k": self.k,
-                "fields": list(self.fields), "keys": self.keys.tolist(), "rows": self.rows.tolist(),
-                "values": self.values.tolist()}
+        return {
+            "format": TOP_FORMAT,
+            "format_version": FORMAT_VERSION,
+            "k": self.k,
+            "fields": list(self.fields),
+            "keys": self.keys.tolist(),
+            "rows": self.rows.tolist(),
+            "values": self.values.tolist(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict, *, where: str = "top points") -> TopPoints:
@@ -248,7 +315,7 @@ class InfluentialRows:
         self.by_cooks_distance = TopPoints(k, self.FIELDS)
 
     def update(self, rows, leverage, studentized, fitted) -> InfluentialRows:
-        """A batch of row numbers, leverages ``h``, internally studentized residuals and fitted values."""
+        """A batch: row numbers, leverages ``h``, studentized residuals, fitted values."""
         h = np.asarray(leverage, dtype=np.float64)
         r = np.asarray(studentized, dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):

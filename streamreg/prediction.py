@@ -36,14 +36,22 @@ import numpy as np
 
 from .errors import InputError
 
-SUMMARY_COLUMNS = ("mean", "mean_se", "mean_ci_lower", "mean_ci_upper", "obs_ci_lower", "obs_ci_upper")
+SUMMARY_COLUMNS = (
+    "mean",
+    "mean_se",
+    "mean_ci_lower",
+    "mean_ci_upper",
+    "obs_ci_lower",
+    "obs_ci_upper",
+)
 
 
 class PredictionResults:
     """Predicted means and their variances, named as ``statsmodels`` ``PredictionResults``."""
 
-    def __init__(self, predicted_mean, var_pred_mean, var_resid, *, df: float, use_t: bool,
-                 row_labels=None):
+    def __init__(
+        self, predicted_mean, var_pred_mean, var_resid, *, df: float, use_t: bool, row_labels=None
+    ):
         self.predicted = np.asarray(predicted_mean, dtype=np.float64)
         self.var_pred = np.asarray(var_pred_mean, dtype=np.float64)
         self.var_resid = var_resid
@@ -87,9 +95,19 @@ class PredictionResults:
         import pandas as pd
 
         mean_ci, obs_ci = self.conf_int(alpha=alpha), self.conf_int(obs=True, alpha=alpha)
-        columns = (self.predicted, self.se_mean, mean_ci[:, 0], mean_ci[:, 1], obs_ci[:, 0], obs_ci[:, 1])
-        return pd.DataFrame(dict(zip(SUMMARY_COLUMNS, columns)), index=self.row_labels,
-                            columns=list(SUMMARY_COLUMNS))
+        columns = (
+            self.predicted,
+            self.se_mean,
+            mean_ci[:, 0],
+            mean_ci[:, 1],
+            obs_ci[:, 0],
+            obs_ci[:, 1],
+        )
+        return pd.DataFrame(
+            dict(zip(SUMMARY_COLUMNS, columns)),
+            index=self.row_labels,
+            columns=list(SUMMARY_COLUMNS),
+        )
 
 
 class Predictor:
@@ -100,19 +118,32 @@ class Predictor:
     ``cov_centered`` the covariance in centered coordinates: (m + 1)² with an
     intercept (the fitted value at the mean first), m² without."""
 
-    def __init__(self, *, coef, mean=None, mean_lo=None, cov_centered, scale: float, df_resid: float,
-                 use_t: bool):
+    def __init__(
+        self,
+        *,
+        coef,
+        mean=None,
+        mean_lo=None,
+        cov_centered,
+        scale: float,
+        df_resid: float,
+        use_t: bool,
+    ):
         self.coef = np.asarray(coef, dtype=np.float64).reshape(-1)
         m = self.coef.shape[0]
         self.fit_intercept = mean is not None
         if self.fit_intercept:
             self.mean = np.asarray(mean, dtype=np.float64)
-            self.mean_lo = np.zeros(m + 1) if mean_lo is None else np.asarray(mean_lo, dtype=np.float64)
+            self.mean_lo = (
+                np.zeros(m + 1) if mean_lo is None else np.asarray(mean_lo, dtype=np.float64)
+            )
         size = m + int(self.fit_intercept)
         cov = np.asarray(cov_centered, dtype=np.float64)
         if cov.shape != (size, size) or (self.fit_intercept and self.mean.shape != (m + 1,)):
-            raise InputError(f"cov_centered must be {size}×{size} and mean hold {m + 1} entries for "
-                             f"{m} kept coefficients{' and an intercept' if self.fit_intercept else ''}.")
+            raise InputError(
+                f"cov_centered must be {size}×{size} and mean hold {m + 1} entries for "
+                f"{m} kept coefficients{' and an intercept' if self.fit_intercept else ''}."
+            )
         self.cov_centered = cov
         self.scale, self.df_resid, self.use_t = float(scale), float(df_resid), bool(use_t)
         try:  # a factor makes the variance a sum of squares; a singular covariance has none
@@ -135,15 +166,23 @@ class Predictor:
             if model.robust_:
                 keep = np.r_[[True] * model.fit_intercept, kept]
                 cov = np.asarray(model.robust_["cov"], dtype=float)[np.ix_(keep, keep)]
-                cov_centered = centered_covariance(cov, None if mean is None else (mean + mean_lo)[:-1])
+                cov_centered = centered_covariance(
+                    cov, None if mean is None else (mean + mean_lo)[:-1]
+                )
             else:
                 inverse = np.asarray(model.solution_.xtx_inv, dtype=float)
                 if model.fit_intercept:
                     inverse = _block_diagonal(1.0 / state.weight_sum, inverse)
                 cov_centered = model.scale * inverse
-        return cls(coef=np.asarray(model.coef_, dtype=float)[kept], mean=mean, mean_lo=mean_lo,
-                   cov_centered=cov_centered, scale=model.scale, df_resid=model.df_resid,
-                   use_t=model.use_t)
+        return cls(
+            coef=np.asarray(model.coef_, dtype=float)[kept],
+            mean=mean,
+            mean_lo=mean_lo,
+            cov_centered=cov_centered,
+            scale=model.scale,
+            df_resid=model.df_resid,
+            use_t=model.use_t,
+        )
 
     def predict(self, x_kept, weights=None, row_labels=None) -> PredictionResults:
         """Predictions for a batch of the kept features (rows × m), in order; ``weights`` are
@@ -151,7 +190,9 @@ class Predictor:
         x = np.atleast_2d(np.asarray(x_kept, dtype=np.float64))
         m = self.coef.shape[0]
         if x.shape[1] != m:
-            raise InputError(f"the batch has {x.shape[1]} feature columns; the model has {m} kept features.")
+            raise InputError(
+                f"the batch has {x.shape[1]} feature columns; the model has {m} kept features."
+            )
         if self.fit_intercept:
             centered = (x - self.mean[:m]) - self.mean_lo[:m]
             mean = centered @ self.coef + (self.mean[m] + self.mean_lo[m])
@@ -168,11 +209,15 @@ class Predictor:
         if weights is not None:
             w = np.asarray(weights, dtype=np.float64)
             if w.shape not in ((), (x.shape[0],)):
-                raise InputError(f"weights must be one number or one per row ({x.shape[0]}); got shape {w.shape}.")
+                raise InputError(
+                    f"weights must be one number or one per row ({x.shape[0]}); "
+                    f"got shape {w.shape}."
+                )
             with np.errstate(divide="ignore"):
                 var_resid = self.scale / w
-        return PredictionResults(mean, var_mean, var_resid, df=self.df_resid, use_t=self.use_t,
-                                 row_labels=row_labels)
+        return PredictionResults(
+            mean, var_mean, var_resid, df=self.df_resid, use_t=self.use_t, row_labels=row_labels
+        )
 
 
 def centered_covariance(cov_params: np.ndarray, mean_x: np.ndarray | None) -> np.ndarray:

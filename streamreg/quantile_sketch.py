@@ -74,7 +74,7 @@ class QuantileSketch:
         self.levels: list[np.ndarray] = []
         self.parity: list[int] = []
         self.rank_error_bound = 0
-        self.low = np.empty(0)   # the `tail` smallest values, sorted
+        self.low = np.empty(0)  # the `tail` smallest values, sorted
         self.high = np.empty(0)  # the `tail` largest values, sorted
 
     # ---------------------------------------------------------------- building
@@ -84,7 +84,9 @@ class QuantileSketch:
         if v.size == 0:
             return self
         if not np.isfinite(v).all():
-            raise InputError("the quantile sketch takes finite values; the batch holds NaN or ±inf.")
+            raise InputError(
+                "the quantile sketch takes finite values; the batch holds NaN or ±inf."
+            )
         self._add_level(0, v)
         self._keep_tails(v, v)
         self.count += v.size
@@ -94,8 +96,10 @@ class QuantileSketch:
     def merge(self, other: QuantileSketch) -> QuantileSketch:
         """A sketch of the values of both (deterministic for a given merge order)."""
         if (other.capacity, other.tail) != (self.capacity, self.tail):
-            raise InputError(f"cannot merge a quantile sketch with capacity {other.capacity} and tail "
-                             f"{other.tail} into one with capacity {self.capacity} and tail {self.tail}.")
+            raise InputError(
+                f"cannot merge a quantile sketch with capacity {other.capacity} and tail "
+                f"{other.tail} into one with capacity {self.capacity} and tail {self.tail}."
+            )
         out = self.copy()
         for h, items in enumerate(other.levels):
             out._add_level(h, items)
@@ -123,7 +127,7 @@ class QuantileSketch:
         self.levels[h] = np.concatenate([self.levels[h], items])
 
     def _keep_tails(self, low_values: np.ndarray, high_values: np.ndarray) -> None:
-        """The `tail` smallest of the union are among the smallest of each part (likewise largest)."""
+        """The `tail` smallest of a union are among the smallest of each part (so the largest)."""
         if self.tail == 0:
             return
         low = np.concatenate([self.low, low_values])
@@ -131,7 +135,7 @@ class QuantileSketch:
         if low.size > self.tail:
             low = np.partition(low, self.tail - 1)[: self.tail]
         if high.size > self.tail:
-            high = np.partition(high, high.size - self.tail)[high.size - self.tail:]
+            high = np.partition(high, high.size - self.tail)[high.size - self.tail :]
         self.low, self.high = np.sort(low), np.sort(high)
 
     def _compact(self) -> None:
@@ -142,7 +146,7 @@ class QuantileSketch:
                 items = np.sort(items)
                 leftover = items[-1:] if items.size % 2 else items[:0]
                 even = items[: items.size - leftover.size]
-                promoted = even[self.parity[h]::2]
+                promoted = even[self.parity[h] :: 2]
                 self.parity[h] ^= 1
                 self.levels[h] = leftover
                 self._add_level(h + 1, promoted)
@@ -151,7 +155,8 @@ class QuantileSketch:
 
     # ---------------------------------------------------------------- queries
     def theoretical_bound(self) -> int:
-        """``n·(⌊log₂(n/capacity)⌋ + 1)/capacity`` (0 while n ≤ capacity): what the tracked bound never exceeds."""
+        """``n·(⌊log₂(n/capacity)⌋ + 1)/capacity`` (0 while n ≤ capacity): the ceiling of
+        ``rank_error_bound``."""
         if self.count <= self.capacity:
             return 0
         levels = math.floor(math.log2(self.count / self.capacity)) + 1
@@ -159,8 +164,13 @@ class QuantileSketch:
 
     def _weighted(self) -> tuple[np.ndarray, np.ndarray]:
         items = np.concatenate(self.levels) if self.levels else np.empty(0)
-        weights = np.concatenate([np.full(level.size, float(1 << h)) for h, level in enumerate(self.levels)]) \
-            if self.levels else np.empty(0)
+        weights = (
+            np.concatenate(
+                [np.full(level.size, float(1 << h)) for h, level in enumerate(self.levels)]
+            )
+            if self.levels
+            else np.empty(0)
+        )
         order = np.argsort(items, kind="stable")
         return items[order], weights[order]
 
@@ -198,10 +208,18 @@ class QuantileSketch:
 
     # ---------------------------------------------------------------- plain form
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "format_version": FORMAT_VERSION, "capacity": self.capacity,
-                "tail": self.tail, "count": self.count, "rank_error_bound": self.rank_error_bound,
-                "parity": list(self.parity), "levels": [level.tolist() for level in self.levels],
-                "low": self.low.tolist(), "high": self.high.tolist()}
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "capacity": self.capacity,
+            "tail": self.tail,
+            "count": self.count,
+            "rank_error_bound": self.rank_error_bound,
+            "parity": list(self.parity),
+            "levels": [level.tolist() for level in self.levels],
+            "low": self.low.tolist(),
+            "high": self.high.tolist(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict, *, where: str = "quantile sketch") -> QuantileSketch:
@@ -216,10 +234,17 @@ class QuantileSketch:
         except (KeyError, TypeError, ValueError, InputError) as exc:
             raise ModelFormatError(f"{where}: a field is missing or malformed ({exc}).") from exc
         weight = sum(level.size << h for h, level in enumerate(out.levels))
-        counts_ok = all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
-                        for v in (out.count, out.rank_error_bound))
-        if (not counts_ok or len(out.parity) != len(out.levels) or weight != out.count
-                or out.low.size != out.high.size or out.low.size > min(out.tail, out.count)):
+        counts_ok = all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0
+            for v in (out.count, out.rank_error_bound)
+        )
+        if (
+            not counts_ok
+            or len(out.parity) != len(out.levels)
+            or weight != out.count
+            or out.low.size != out.high.size
+            or out.low.size > min(out.tail, out.count)
+        ):
             raise ModelFormatError(f"{where}: the counts, levels and tails do not fit together.")
         if not all(np.isfinite(v).all() for v in (*out.levels, out.low, out.high)):
             raise ModelFormatError(f"{where}: the sketch holds non-finite values.")
@@ -233,5 +258,7 @@ class QuantileSketch:
     __hash__ = None
 
     def __repr__(self) -> str:
-        return (f"QuantileSketch(count={self.count}, items={self.n_items}, "
-                f"rank_error_bound={self.rank_error_bound})")
+        return (
+            f"QuantileSketch(count={self.count}, items={self.n_items}, "
+            f"rank_error_bound={self.rank_error_bound})"
+        )

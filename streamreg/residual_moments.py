@@ -56,8 +56,15 @@ class ResidualMoments:
 
     __slots__ = ("count", "mean", "mean_lo", "m2", "m3", "m4")
 
-    def __init__(self, count: int = 0, mean: float = 0.0, m2: float = 0.0, m3: float = 0.0,
-                 m4: float = 0.0, mean_lo: float = 0.0):
+    def __init__(
+        self,
+        count: int = 0,
+        mean: float = 0.0,
+        m2: float = 0.0,
+        m3: float = 0.0,
+        m4: float = 0.0,
+        mean_lo: float = 0.0,
+    ):
         self.count = int(count)
         self.mean, self.mean_lo = _two_sum(float(mean), float(mean_lo))
         self.m2, self.m3, self.m4 = float(m2), float(m3), float(m4)
@@ -118,11 +125,14 @@ class ResidualMoments:
         d_n2 = d_n * d_n
         term = delta * d_n * na * nb  # δ² nₐn_b/n
         m2a, m3a = self.m2, self.m3
-        self.m4 = (self.m4 + other.m4 + term * d_n2 * (na * na - na * nb + nb * nb)
-                   + 6.0 * d_n2 * (na * na * other.m2 + nb * nb * m2a)
-                   + 4.0 * d_n * (na * other.m3 - nb * m3a))
-        self.m3 = (m3a + other.m3 + term * d_n * (na - nb)
-                   + 3.0 * d_n * (na * other.m2 - nb * m2a))
+        self.m4 = (
+            self.m4
+            + other.m4
+            + term * d_n2 * (na * na - na * nb + nb * nb)
+            + 6.0 * d_n2 * (na * na * other.m2 + nb * nb * m2a)
+            + 4.0 * d_n * (na * other.m3 - nb * m3a)
+        )
+        self.m3 = m3a + other.m3 + term * d_n * (na - nb) + 3.0 * d_n * (na * other.m2 - nb * m2a)
         self.m2 = m2a + other.m2 + term
         self.mean, self.mean_lo = _two_sum(self.mean, self.mean_lo + d_n * nb)
         self.count += other.count
@@ -183,28 +193,46 @@ class ResidualMoments:
 
     # ---------------------------------------------------------------- plain form
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "format_version": FORMAT_VERSION, "count": self.count,
-                "mean": self.mean, "mean_lo": self.mean_lo, "m2": self.m2, "m3": self.m3,
-                "m4": self.m4}
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "count": self.count,
+            "mean": self.mean,
+            "mean_lo": self.mean_lo,
+            "m2": self.m2,
+            "m3": self.m3,
+            "m4": self.m4,
+        }
 
     @classmethod
     def from_dict(cls, data: dict, *, where: str = "residual moments") -> ResidualMoments:
         check_format(data, FORMAT, FORMAT_VERSION, "residual-moment summary", where)
         count = data.get("count")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise ModelFormatError(f"{where}: 'count' must be a non-negative integer, got {count!r}.")
+            raise ModelFormatError(
+                f"{where}: 'count' must be a non-negative integer, got {count!r}."
+            )
         values = [data.get(key) for key in ("mean", "m2", "m3", "m4", "mean_lo")]
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                   for v in values):
-            raise ModelFormatError(f"{where}: 'mean', 'mean_lo', 'm2', 'm3' and 'm4' must be finite "
-                                   "numbers.")
+        if not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in values
+        ):
+            raise ModelFormatError(
+                f"{where}: 'mean', 'mean_lo', 'm2', 'm3' and 'm4' must be finite numbers."
+            )
         return cls(count, *values)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ResidualMoments):
             return NotImplemented
         return (self.count, self.mean, self.mean_lo, self.m2, self.m3, self.m4) == (
-            other.count, other.mean, other.mean_lo, other.m2, other.m3, other.m4)
+            other.count,
+            other.mean,
+            other.mean_lo,
+            other.m2,
+            other.m3,
+            other.m4,
+        )
 
     __hash__ = None
 
@@ -217,7 +245,9 @@ def skew_z(skew: float, n: int) -> float:
     if n < OMNIBUS_MIN_ROWS or not math.isfinite(skew):
         return math.nan
     y = skew * math.sqrt((n + 1) * (n + 3) / (6.0 * (n - 2)))
-    beta2 = 3.0 * (n * n + 27 * n - 70) * (n + 1) * (n + 3) / ((n - 2.0) * (n + 5) * (n + 7) * (n + 9))
+    beta2 = (
+        3.0 * (n * n + 27 * n - 70) * (n + 1) * (n + 3) / ((n - 2.0) * (n + 5) * (n + 7) * (n + 9))
+    )
     w2 = -1.0 + math.sqrt(2.0 * (beta2 - 1.0))
     delta = 1.0 / math.sqrt(0.5 * math.log(w2))
     alpha = math.sqrt(2.0 / (w2 - 1.0))
@@ -227,14 +257,18 @@ def skew_z(skew: float, n: int) -> float:
 
 
 def kurtosis_z(kurtosis: float, n: int) -> float:
-    """Anscombe & Glynn's normal approximation of the sample kurtosis (``scipy.stats.kurtosistest``)."""
+    """Anscombe & Glynn's normal approximation of the kurtosis (``scipy.stats.kurtosistest``)."""
     if n < 5 or not math.isfinite(kurtosis):
         return math.nan
     expected = 3.0 * (n - 1) / (n + 1)
     variance = 24.0 * n * (n - 2) * (n - 3) / ((n + 1) * (n + 1.0) * (n + 3) * (n + 5))
     x = (kurtosis - expected) / math.sqrt(variance)
-    sqrt_beta1 = (6.0 * (n * n - 5 * n + 2) / ((n + 7) * (n + 9))
-                  * math.sqrt(6.0 * (n + 3) * (n + 5) / (n * (n - 2) * (n - 3))))
+    sqrt_beta1 = (
+        6.0
+        * (n * n - 5 * n + 2)
+        / ((n + 7) * (n + 9))
+        * math.sqrt(6.0 * (n + 3) * (n + 5) / (n * (n - 2) * (n - 3)))
+    )
     a = 6.0 + 8.0 / sqrt_beta1 * (2.0 / sqrt_beta1 + math.sqrt(1.0 + 4.0 / sqrt_beta1**2))
     term1 = 1.0 - 2.0 / (9.0 * a)
     denom = 1.0 + x * math.sqrt(2.0 / (a - 4.0))

@@ -34,8 +34,15 @@ import numpy as np
 _SPLIT = 134217729.0
 
 
-def residuals(x: np.ndarray, y: np.ndarray, beta: np.ndarray, *, mean: np.ndarray | None = None,
-              mean_lo: np.ndarray | None = None, compensated: bool = False) -> np.ndarray:
+def residuals(
+    x: np.ndarray,
+    y: np.ndarray,
+    beta: np.ndarray,
+    *,
+    mean: np.ndarray | None = None,
+    mean_lo: np.ndarray | None = None,
+    compensated: bool = False,
+) -> np.ndarray:
     """``y − ŷ`` for a batch: ``x`` holds the kept features (rows × m), ``beta`` their
     coefficients; ``mean``/``mean_lo`` are the m + 1 means of ``[x, y]`` (double-double)
     with an intercept, or None without one."""
@@ -66,8 +73,12 @@ def residuals(x: np.ndarray, y: np.ndarray, beta: np.ndarray, *, mean: np.ndarra
                 xj_lo = xj_lo - lo[j]
             product = xj * beta[j]
             x_hi, x_lo = _split(xj)
-            product_err = ((x_hi * beta_hi[j] - product) + x_hi * beta_lo[j] + x_lo * beta_hi[j]
-                           + x_lo * beta_lo[j])
+            product_err = (
+                (x_hi * beta_hi[j] - product)
+                + x_hi * beta_lo[j]
+                + x_lo * beta_hi[j]
+                + x_lo * beta_lo[j]
+            )
             high, err = _two_sum(high, -product)
             low += err - product_err - xj_lo * beta[j]
         return high + low
@@ -79,8 +90,9 @@ def whiten(resid: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
     return resid if weights is None else resid * np.sqrt(np.asarray(weights, dtype=np.float64))
 
 
-def scores(x_centered: np.ndarray, resid: np.ndarray, weights: np.ndarray | None,
-           fit_intercept: bool) -> np.ndarray:
+def scores(
+    x_centered: np.ndarray, resid: np.ndarray, weights: np.ndarray | None, fit_intercept: bool
+) -> np.ndarray:
     """Score rows ``uᵢ = wᵢ eᵢ x̃ᵢ`` in centered coordinates ``x̃ = [1, x − μ]`` (``x̃ = x``
     without an intercept): statsmodels' ``wexog * wresid`` up to the change of coordinates
     that :func:`streamreg.robust.to_parameter_coordinates` undoes."""
@@ -92,8 +104,9 @@ def scores(x_centered: np.ndarray, resid: np.ndarray, weights: np.ndarray | None
     return np.column_stack([factor, u]) if fit_intercept else u
 
 
-def leverage(x_centered: np.ndarray, xtx_inv: np.ndarray, inverse_n: float | None,
-             weights: np.ndarray | None) -> np.ndarray:
+def leverage(
+    x_centered: np.ndarray, xtx_inv: np.ndarray, inverse_n: float | None, weights: np.ndarray | None
+) -> np.ndarray:
     """Diagonal of the hat matrix, from the kept features (minus their means with an
     intercept), ``M_xx⁻¹`` and ``1/Σw`` (None without an intercept)."""
     x_centered = np.asarray(x_centered, dtype=np.float64)

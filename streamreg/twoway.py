@@ -55,16 +55,23 @@ class TwoWayClusterMeat:
         """The sums of one batch: score rows (rows × k) and the two labels of each row."""
         u = np.asarray(scores, dtype=np.float64)
         if u.ndim != 2:
-            raise InputError(f"scores must be a 2-D array (rows × parameters); got shape {u.shape}.")
+            raise InputError(
+                f"scores must be a 2-D array (rows × parameters); got shape {u.shape}."
+            )
         out = cls(u.shape[1])
         first, second = np.asarray(groups), np.asarray(groups2)
         if first.shape != (u.shape[0],) or second.shape != (u.shape[0],):
-            raise InputError(f"groups and groups2 need one label per score row ({u.shape[0]}); got "
-                             f"{first.shape[0] if first.ndim else 0} and {second.shape[0] if second.ndim else 0}.")
+            raise InputError(
+                f"groups and groups2 need one label per score row ({u.shape[0]}); got "
+                f"{first.shape[0] if first.ndim else 0} and "
+                f"{second.shape[0] if second.ndim else 0}."
+            )
         if u.shape[0] == 0:
             return out
         if not np.isfinite(u).all():
-            raise InputError("scores hold NaN or ±inf; cluster-robust errors need finite residuals and features.")
+            raise InputError(
+                "scores hold NaN or ±inf; cluster-robust errors need finite residuals and features."
+            )
         codes_g, labels_g = pd.factorize(pd.Series(first), use_na_sentinel=False)
         codes_h, labels_h = pd.factorize(pd.Series(second), use_na_sentinel=False)
         pair_codes, pairs = pd.factorize(codes_g.astype(np.int64) * len(labels_h) + codes_h)
@@ -97,8 +104,10 @@ class TwoWayClusterMeat:
 
     def _absorb(self, other: TwoWayClusterMeat) -> None:
         if other.n_rows and self.size != other.size:
-            raise InputError(f"cannot merge cluster sums over {other.size} parameters into sums over "
-                             f"{self.size}.")
+            raise InputError(
+                f"cannot merge cluster sums over {other.size} parameters into sums over "
+                f"{self.size}."
+            )
         for key, total in other.pair_sums.items():
             previous = self.pair_sums.get(key)
             self.pair_sums[key] = total.copy() if previous is None else previous + total
@@ -107,8 +116,11 @@ class TwoWayClusterMeat:
     @property
     def n_groups(self) -> tuple[int, int, int]:
         """``(G_g, G_h, G_gh)``: clusters of the first and second labels and observed pairs."""
-        return (len({g for g, _ in self.pair_sums}), len({h for _, h in self.pair_sums}),
-                len(self.pair_sums))
+        return (
+            len({g for g, _ in self.pair_sums}),
+            len({h for _, h in self.pair_sums}),
+            len(self.pair_sums),
+        )
 
     def meats(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``Σ s sᵀ`` over the clusters of g, of h, and of the pairs."""
@@ -121,12 +133,15 @@ class TwoWayClusterMeat:
             pair_meat += np.outer(total, total)
         return _outer_sum(by_g, self.size), _outer_sum(by_h, self.size), pair_meat
 
-    def covariance(self, bread: np.ndarray, *, use_correction: bool = True) -> tuple[np.ndarray, int]:
+    def covariance(
+        self, bread: np.ndarray, *, use_correction: bool = True
+    ) -> tuple[np.ndarray, int]:
         """``(V_g + V_h − V_gh, min(G_g, G_h) − 1)`` in the bread's coordinates."""
         counts = self.n_groups
         if min(counts) < 2:
             raise InputError(
-                "two-way cluster-robust errors need at least two clusters in each grouping; the data "
+                "two-way cluster-robust errors need at least two clusters in each grouping; "
+                "the data "
                 f"hold {counts[0]} and {counts[1]} clusters ({counts[2]} pairs)."
             )
         n, k = float(self.n_rows), bread.shape[0]
@@ -139,15 +154,21 @@ class TwoWayClusterMeat:
     # ---------------------------------------------------------------- plain form
     def to_dict(self) -> dict:
         """JSON-ready: labels must be strings, numbers, booleans or None."""
-        return {"format": FORMAT, "format_version": FORMAT_VERSION, "size": self.size,
-                "n_rows": self.n_rows,
-                "pairs": [[g, h, total.tolist()] for (g, h), total in self.pair_sums.items()]}
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "size": self.size,
+            "n_rows": self.n_rows,
+            "pairs": [[g, h, total.tolist()] for (g, h), total in self.pair_sums.items()],
+        }
 
     @classmethod
     def from_dict(cls, data: dict, *, where: str = "cluster sums") -> TwoWayClusterMeat:
         check_format(data, FORMAT, FORMAT_VERSION, "two-way cluster summary", where)
         size, n_rows, pairs = data.get("size"), data.get("n_rows"), data.get("pairs")
-        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (size, n_rows)):
+        if not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (size, n_rows)
+        ):
             raise ModelFormatError(f"{where}: 'size' and 'n_rows' must be non-negative integers.")
         if not isinstance(pairs, list):
             raise ModelFormatError(f"{where}: 'pairs' must be a list of [label, label, sums].")
@@ -177,8 +198,14 @@ def _outer_sum(sums: dict, size: int) -> np.ndarray:
     return stacked.T @ stacked
 
 
-def two_way_covariance(meat: TwoWayClusterMeat, xtx_inv: np.ndarray, weight_sum: float,
-                       mean_kept: np.ndarray | None, *, use_correction: bool = True):
+def two_way_covariance(
+    meat: TwoWayClusterMeat,
+    xtx_inv: np.ndarray,
+    weight_sum: float,
+    mean_kept: np.ndarray | None,
+    *,
+    use_correction: bool = True,
+):
     """``(cov, df_resid_inference)``: the two-way covariance of (intercept, kept coefficients)
     in parameter coordinates, from ``M_xx⁻¹``, ``Σw`` and the kept means (None without an
     intercept)."""

@@ -20,7 +20,7 @@ from streamreg.residuals import residuals, whiten
 @dataclass
 class Block:
     rows: slice
-    x_centered: np.ndarray   # kept features, minus their means with an intercept
+    x_centered: np.ndarray  # kept features, minus their means with an intercept
     resid: np.ndarray
     wresid: np.ndarray
     weights: np.ndarray | None
@@ -28,17 +28,27 @@ class Block:
 
 def fit(x, y, weights=None, fit_intercept=True, solver="cholesky", **kwargs):
     """A streamreg model of numpy data (features x0, x1, …)."""
-    return streamreg.fit(np.asarray(x, dtype=float), np.asarray(y, dtype=float), weight=weights,
-                         fit_intercept=fit_intercept, solver=solver, **kwargs)
+    return streamreg.fit(
+        np.asarray(x, dtype=float),
+        np.asarray(y, dtype=float),
+        weight=weights,
+        fit_intercept=fit_intercept,
+        solver=solver,
+        **kwargs,
+    )
 
 
 def statsmodels_fit(x, y, weights=None, fit_intercept=True, names=None, **fit_kw):
     """The same regression in statsmodels (columns named as streamreg names its parameters)."""
-    x = pd.DataFrame(np.asarray(x, dtype=float), columns=names or [f"x{j}" for j in range(np.shape(x)[1])])
+    x = pd.DataFrame(
+        np.asarray(x, dtype=float), columns=names or [f"x{j}" for j in range(np.shape(x)[1])]
+    )
     if fit_intercept:
         x.insert(0, "Intercept", 1.0)
     y = np.asarray(y, dtype=float)
-    model = sm.OLS(y, x) if weights is None else sm.WLS(y, x, weights=np.asarray(weights, dtype=float))
+    model = (
+        sm.OLS(y, x) if weights is None else sm.WLS(y, x, weights=np.asarray(weights, dtype=float))
+    )
     return model.fit(**fit_kw)
 
 

@@ -26,8 +26,8 @@ def streamed_state(kind, z, names, weights=None, batch=7):
     cls = STATES[kind]
     state = cls.empty(names)
     for start in range(0, len(z), batch):
-        w = None if weights is None else weights[start:start + batch]
-        state = state + cls.from_arrays(z[start:start + batch], w, names=names)
+        w = None if weights is None else weights[start : start + batch]
+        state = state + cls.from_arrays(z[start : start + batch], w, names=names)
     return state
 
 
@@ -52,12 +52,17 @@ def test_nist_condition_numbers(exact_nist, kind, name):
         # digit of λmin survives in the rounded moments (documented in streamreg.conditioning).
         with pytest.raises((IllConditionedError, CollinearityError)):
             solve(state, fit_intercept=case.fit_intercept)
-        assert state_condition_number(state, np.zeros(len(case.feature_names)),
-                                      fit_intercept=case.fit_intercept) > 1e13
+        assert (
+            state_condition_number(
+                state, np.zeros(len(case.feature_names)), fit_intercept=case.fit_intercept
+            )
+            > 1e13
+        )
         return
     solution = solve(state, fit_intercept=case.fit_intercept)
-    got = state_condition_number(state, solution.coef, fit_intercept=case.fit_intercept,
-                                 xtx_inv=solution.xtx_inv)
+    got = state_condition_number(
+        state, solution.coef, fit_intercept=case.fit_intercept, xtx_inv=solution.xtx_inv
+    )
     assert abs(got - exact) <= TOLERANCE[kind] * exact, (got, exact, abs(got - exact) / exact)
     # Without the solve's inverse the state's own factor serves.
     own = state_condition_number(state, solution.coef, fit_intercept=case.fit_intercept)
@@ -70,7 +75,9 @@ def test_filip_is_finite_and_close_from_exact_and_qr_states(exact_nist):
     for kind in ("qr", "exact"):
         state = streamed_state(kind, np.column_stack([case.x, case.y]), [*case.feature_names, "y"])
         solution = solve(state)
-        got = state_condition_number(state, solution.coef, fit_intercept=True, xtx_inv=solution.xtx_inv)
+        got = state_condition_number(
+            state, solution.coef, fit_intercept=True, xtx_inv=solution.xtx_inv
+        )
         assert np.isfinite(got) and abs(got - exact) <= 1e-6 * exact
 
 
@@ -85,14 +92,18 @@ def test_statsmodels_datasets_and_weights(weighted, rng):
     ref = (sm.WLS(y, design, weights=w) if weighted else sm.OLS(y, design)).fit().condition_number
     assert abs(ref - exact) <= 1e-8 * exact  # statsmodels agrees here
     for kind in STATES:
-        state = streamed_state(kind, np.column_stack([x, y]), ["a", "b", "c", "d", "y"], w, batch=10)
+        state = streamed_state(
+            kind, np.column_stack([x, y]), ["a", "b", "c", "d", "y"], w, batch=10
+        )
         solution = solve(state)
-        got = state_condition_number(state, solution.coef, fit_intercept=True, xtx_inv=solution.xtx_inv)
+        got = state_condition_number(
+            state, solution.coef, fit_intercept=True, xtx_inv=solution.xtx_inv
+        )
         assert abs(got - exact) <= 1e-10 * exact
 
 
 def test_large_offsets(rng):
-    # Timestamps: the raw Gram's eigenvalues in float64 lose everything; the factored route does not.
+    # Timestamps: the raw Gram's float64 eigenvalues lose everything; this route does not.
     n = 300
     x = np.column_stack([1.6e9 + rng.uniform(0, 3600, size=n), rng.normal(size=n) * 1e-3 + 5])
     y = rng.normal(size=n)
@@ -100,7 +111,9 @@ def test_large_offsets(rng):
     for kind in STATES:
         state = streamed_state(kind, np.column_stack([x, y]), ["t", "u", "y"], batch=64)
         solution = solve(state)
-        got = state_condition_number(state, solution.coef, fit_intercept=True, xtx_inv=solution.xtx_inv)
+        got = state_condition_number(
+            state, solution.coef, fit_intercept=True, xtx_inv=solution.xtx_inv
+        )
         assert abs(got - exact) <= 1e-8 * exact, (kind, got, exact)
 
 
@@ -114,5 +127,9 @@ def test_aliased_columns_are_left_out_and_degenerate_input():
     got = state_condition_number(state, solution.coef, fit_intercept=True, xtx_inv=solution.xtx_inv)
     exact = exact_condition_number(np.column_stack([np.ones(50), x]))
     assert abs(got - exact) <= 1e-12 * exact
-    assert condition_number(1.0, np.zeros(1), np.array([[np.nan]]), np.array([[1.0]]),
-                            fit_intercept=True) == np.inf
+    assert (
+        condition_number(
+            1.0, np.zeros(1), np.array([[np.nan]]), np.array([[1.0]]), fit_intercept=True
+        )
+        == np.inf
+    )

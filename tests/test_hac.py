@@ -30,7 +30,9 @@ def ordered():
     """Autocorrelated regressors and errors, in time order."""
     rng = np.random.default_rng(17)
     n = 240
-    x = np.column_stack([ar1(rng, n, 0.8), np.linspace(0, 3, n) + ar1(rng, n, 0.3), rng.normal(size=n)])
+    x = np.column_stack(
+        [ar1(rng, n, 0.8), np.linspace(0, 3, n) + ar1(rng, n, 0.3), rng.normal(size=n)]
+    )
     y = 1.5 + x @ [0.7, -1.2, 0.3] + ar1(rng, n, 0.6, scale=1 + 0.5 * np.abs(x[:, 0]))
     w = rng.uniform(0.5, 2.0, size=n)
     return x, y, w
@@ -42,15 +44,21 @@ def assert_cov_close(got, ref, rtol=1e-8):
     assert np.all(np.abs(got - ref) <= rtol * size), np.max(np.abs(got - ref) / size)
 
 
-def streamed_hac(model, x, y, w, count, maxlags, kernel="bartlett", how="left", use_correction=False):
-    parts = [NeweyWestMeat.from_scores(scores(b.x_centered, b.resid, b.weights, model.fit_intercept),
-                                       maxlags, kernel)
-             for b in blocks(model, x, y, w, count)]
+def streamed_hac(
+    model, x, y, w, count, maxlags, kernel="bartlett", how="left", use_correction=False
+):
+    parts = [
+        NeweyWestMeat.from_scores(
+            scores(b.x_centered, b.resid, b.weights, model.fit_intercept), maxlags, kernel
+        )
+        for b in blocks(model, x, y, w, count)
+    ]
     meat = fold(parts, how)
     kept = ~np.isnan(model.coef_)
     mean = (model.state_.mean + model.state_.mean_lo)[:-1][kept] if model.fit_intercept else None
-    return meat, hac_covariance(meat, model.solution_.xtx_inv, model.state_.weight_sum, mean,
-                                use_correction=use_correction)
+    return meat, hac_covariance(
+        meat, model.solution_.xtx_inv, model.state_.weight_sum, mean, use_correction=use_correction
+    )
 
 
 @pytest.mark.parametrize("maxlags", [0, 1, 2, 5, 40])
@@ -74,8 +82,14 @@ def test_hac_matches_statsmodels(ordered, maxlags, count, weighted):
 def test_kernel_correction_and_no_intercept(ordered, kernel, intercept):
     x, y, w = ordered
     model = fit(x, y, w, fit_intercept=intercept)
-    ref = statsmodels_fit(x, y, w, fit_intercept=intercept, cov_type="HAC",
-                          cov_kwds={"maxlags": 3, "kernel": kernel, "use_correction": True})
+    ref = statsmodels_fit(
+        x,
+        y,
+        w,
+        fit_intercept=intercept,
+        cov_type="HAC",
+        cov_kwds={"maxlags": 3, "kernel": kernel, "use_correction": True},
+    )
     _, cov = streamed_hac(model, x, y, w, 7, 3, kernel=kernel, how="tree", use_correction=True)
     assert_cov_close(cov, ref.cov_params().to_numpy())
 
@@ -126,8 +140,12 @@ def exact_hac(x, y, maxlags):
     inverse = [exact_solve(gram, [Fraction(int(i == j)) for i in range(k)]) for j in range(k)]
     # inverse[j] is column j of G⁻¹ (G is symmetric, so also row j)
     left = [[sum(inverse[i][t] * meat[t][j] for t in range(k)) for j in range(k)] for i in range(k)]
-    return np.array([[float(sum(left[i][t] * inverse[j][t] for t in range(k))) for j in range(k)]
-                     for i in range(k)])
+    return np.array(
+        [
+            [float(sum(left[i][t] * inverse[j][t] for t in range(k))) for j in range(k)]
+            for i in range(k)
+        ]
+    )
 
 
 def exact_solve(a, b):
@@ -148,11 +166,13 @@ def test_merge_laws_and_row_by_row_updates(rng):
     whole = NeweyWestMeat.from_scores(u, 4)
     rows = NeweyWestMeat(4, 3)
     for t in range(30):
-        rows.update(u[t:t + 1])
+        rows.update(u[t : t + 1])
     a, b, c = (NeweyWestMeat.from_scores(p, 4) for p in np.split(u, [2, 17]))
     empty = NeweyWestMeat(4, 3)
     for other in (rows, (a + b) + c, a + (b + c), empty + whole, whole + empty):
-        np.testing.assert_allclose(other.meat, whole.meat, rtol=1e-13, atol=1e-13 * np.abs(whole.meat).max())
+        np.testing.assert_allclose(
+            other.meat, whole.meat, rtol=1e-13, atol=1e-13 * np.abs(whole.meat).max()
+        )
         np.testing.assert_array_equal(other.head, whole.head)
         np.testing.assert_array_equal(other.tail, whole.tail)
     # Order matters: the seam terms of b + a are those of the reversed blocks.

@@ -29,7 +29,9 @@ def streamed(cls, x, y, weights=None, count=1):
     state = cls.empty(names)
     for rows in np.array_split(np.arange(len(y)), count):
         if len(rows):
-            state = state + cls.from_arrays(z[rows], None if weights is None else weights[rows], names=names)
+            state = state + cls.from_arrays(
+                z[rows], None if weights is None else weights[rows], names=names
+            )
     return state
 
 
@@ -44,8 +46,9 @@ def ours(cls, x, y, weights=None, fit_intercept=True, count=1):
 def assert_like_sklearn(solution, reference, y, rtol=1e-8):
     coef_scale = max(np.max(np.abs(reference.coef_)), 1e-300)
     assert np.max(np.abs(solution.coef - reference.coef_)) <= rtol * coef_scale
-    assert abs(solution.intercept - reference.intercept_) <= rtol * max(abs(reference.intercept_),
-                                                                         np.max(np.abs(y)), 1e-300)
+    assert abs(solution.intercept - reference.intercept_) <= rtol * max(
+        abs(reference.intercept_), np.max(np.abs(y)), 1e-300
+    )
     if hasattr(reference, "rank_"):
         assert solution.rank_ == reference.rank_
 
@@ -55,11 +58,21 @@ CASES = {
     "two rows, one feature": ([[1.0], [2.0]], [1.0, 2.0], True),
     "one row (degenerate)": ([[1.0]], [0.0], True),
     "2x2 with intercept": ([[0.38349978, 0.61650022], [0.58853682, 0.41146318]], [1.0, 1.0], True),
-    "2x2 without intercept": ([[0.38349978, 0.61650022], [0.58853682, 0.41146318]], [1.0, 1.0], False),
-    "2x3 with intercept": ([[0.27677969, 0.70693172, 0.01628859], [0.08385139, 0.20692515, 0.70922346]],
-                           [1.0, 1.0], True),
-    "2x3 without intercept": ([[0.27677969, 0.70693172, 0.01628859],
-                               [0.08385139, 0.20692515, 0.70922346]], [1.0, 1.0], False),
+    "2x2 without intercept": (
+        [[0.38349978, 0.61650022], [0.58853682, 0.41146318]],
+        [1.0, 1.0],
+        False,
+    ),
+    "2x3 with intercept": (
+        [[0.27677969, 0.70693172, 0.01628859], [0.08385139, 0.20692515, 0.70922346]],
+        [1.0, 1.0],
+        True,
+    ),
+    "2x3 without intercept": (
+        [[0.27677969, 0.70693172, 0.01628859], [0.08385139, 0.20692515, 0.70922346]],
+        [1.0, 1.0],
+        False,
+    ),
 }
 
 
@@ -93,8 +106,12 @@ def test_make_regression_square_with_intercept(cls, count):
 
 # The exact state's 100 × 100 products cost seconds per merge; its moments are those of
 # MomentState rounded once, so the square case runs on the two float states only.
-WEIGHT_CASES = [(cls, shape) for shape in [(10, 20), (100, 100)] for cls in STATES
-                if not (cls is ExactState and shape == (100, 100))]
+WEIGHT_CASES = [
+    (cls, shape)
+    for shape in [(10, 20), (100, 100)]
+    for cls in STATES
+    if not (cls is ExactState and shape == (100, 100))
+]
 
 
 @pytest.mark.parametrize("cls, shape", WEIGHT_CASES, ids=lambda v: getattr(v, "__name__", str(v)))
@@ -107,7 +124,9 @@ def test_sample_weight_consistency(cls, shape, intercept):
 
     def both(xx, yy, w):
         got = ours(cls, xx, yy, w, intercept, count=3)
-        assert_like_sklearn(got, LinearRegression(fit_intercept=intercept).fit(xx, yy, sample_weight=w), yy)
+        assert_like_sklearn(
+            got, LinearRegression(fit_intercept=intercept).fit(xx, yy, sample_weight=w), yy
+        )
         return got
 
     base = both(x, y, None)
@@ -134,7 +153,9 @@ def test_wide_ten_by_twelve(cls, weighted):
     rng = np.random.RandomState(7)
     x, y = rng.randn(10, 12), rng.randn(10)
     w = rng.rand(10) if weighted else None
-    assert_like_sklearn(ours(cls, x, y, w, count=3), LinearRegression().fit(x, y, sample_weight=w), y)
+    assert_like_sklearn(
+        ours(cls, x, y, w, count=3), LinearRegression().fit(x, y, sample_weight=w), y
+    )
 
 
 def test_rank_threshold_follows_rcond():
@@ -162,5 +183,7 @@ def test_to_solution_carries_pseudo_inverse_and_notes():
     sol = mn.to_solution()
     assert sol.rank == 3 and sol.solver == "minimum_norm" and "rank 2 of 3" in sol.warnings[0]
     centered = x - x.mean(axis=0)
-    np.testing.assert_allclose(sol.xtx_inv, np.linalg.pinv(centered.T @ centered), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        sol.xtx_inv, np.linalg.pinv(centered.T @ centered), rtol=1e-9, atol=1e-12
+    )
     np.testing.assert_allclose(mn.ssr, np.sum((y - y.mean() - centered @ mn.coef) ** 2), rtol=1e-10)

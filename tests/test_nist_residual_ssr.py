@@ -24,8 +24,13 @@ from streamreg.residual_moments import ResidualMoments
 
 
 def residual_sd_and_se(model, case, compensated):
-    moments = fold([ResidualMoments.from_array(b.wresid)
-                    for b in blocks(model, case.x, case.y, None, 5, compensated=compensated)], "left")
+    moments = fold(
+        [
+            ResidualMoments.from_array(b.wresid)
+            for b in blocks(model, case.x, case.y, None, 5, compensated=compensated)
+        ],
+        "left",
+    )
     scale = moments.ssr / model.df_resid
     return np.sqrt(scale), np.sqrt(scale * np.diag(model.normalized_cov_params))
 
@@ -38,7 +43,9 @@ def test_residual_ssr_reaches_statsmodels_or_the_float64_ceiling(name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # statsmodels calls Filip's design rank-deficient
         ref = sm.OLS(case.y, exog).fit()
-    state = ExactState.from_arrays(np.column_stack([case.x, case.y]), names=[*case.feature_names, "y"])
+    state = ExactState.from_arrays(
+        np.column_stack([case.x, case.y]), names=[*case.feature_names, "y"]
+    )
     exact = solve_exact(state, fit_intercept=case.fit_intercept)
     ceiling = nist.lre(np.sqrt(exact.ssr / model.df_resid), case.residual_sd)
     target_sd = min(nist.lre(np.sqrt(ref.scale), case.residual_sd), ceiling) - 0.05

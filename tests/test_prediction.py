@@ -56,16 +56,23 @@ def test_wls_observation_interval_uses_the_new_rows_weights(rng):
     new, new_w = x[:25] * 1.1, w[:25][::-1]
     predictor = Predictor.from_model(model)
     exog = sm.add_constant(new, has_constant="add")
-    compare_frames(predictor.predict(new, weights=new_w).summary_frame(),
-                   ref.get_prediction(exog, weights=new_w).summary_frame())
+    compare_frames(
+        predictor.predict(new, weights=new_w).summary_frame(),
+        ref.get_prediction(exog, weights=new_w).summary_frame(),
+    )
     compare_frames(predictor.predict(new).summary_frame(), ref.get_prediction(exog).summary_frame())
 
 
 @pytest.mark.parametrize("cov_type", ["HC1", "HC3", "cluster"])
 def test_robust_covariance_and_normal_quantiles(rng, cov_type):
     n = 300
-    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.exponential(size=n) + 10,
-                          "g": rng.choice(list("pqrstuvw"), size=n)})
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.exponential(size=n) + 10,
+            "g": rng.choice(list("pqrstuvw"), size=n),
+        }
+    )
     frame["y"] = 2 + frame["a"] - 0.5 * frame["b"] + rng.normal(size=n) * (1 + np.abs(frame["a"]))
     kwargs = {"cov_type": "cluster:g"} if cov_type == "cluster" else {"cov_type": cov_type}
     import streamreg
@@ -86,7 +93,9 @@ def exact_mean_se(x, y, new):
     b0, b = exact_lstsq(x, y)
     rows = [[Fraction(1)] + [Fraction(float(v)) for v in row] for row in x]
     beta = [b0, *b]
-    ssr = sum((Fraction(float(t)) - sum(c * v for c, v in zip(beta, row))) ** 2 for row, t in zip(rows, y))
+    ssr = sum(
+        (Fraction(float(t)) - sum(c * v for c, v in zip(beta, row))) ** 2 for row, t in zip(rows, y)
+    )
     scale = ssr / (len(rows) - len(beta))
     k = len(beta)
     gram = [[sum(r[i] * r[j] for r in rows) for j in range(k)] for i in range(k)]
@@ -141,7 +150,9 @@ def test_batches_are_independent_and_bad_input_is_refused(stackloss):
     x, y = stackloss
     predictor = Predictor.from_model(fit(x, y))
     whole = predictor.predict(x).summary_frame()
-    parts = pd.concat([predictor.predict(x[s]).summary_frame() for s in (slice(0, 4), slice(4, 21))])
+    parts = pd.concat(
+        [predictor.predict(x[s]).summary_frame() for s in (slice(0, 4), slice(4, 21))]
+    )
     np.testing.assert_array_equal(whole.to_numpy(), parts.to_numpy())
     with pytest.raises(InputError, match="the batch has 2 feature columns; the model has 3"):
         predictor.predict(x[:, :2])

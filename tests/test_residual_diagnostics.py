@@ -39,14 +39,30 @@ def datasets():
         "longley": (longley.iloc[:, 1:].to_numpy(), longley["TOTEMP"].to_numpy(), None, True),
         "stackloss": (stack.iloc[:, 1:].to_numpy(), stack["STACKLOSS"].to_numpy(), None, True),
         # statsmodels' own WLS example: weights 1/INCOMESQ
-        "ccard-wls": (ccard[["AGE", "INCOME", "OWNRENT"]].to_numpy(), ccard["AVGEXP"].to_numpy(),
-                      1.0 / ccard["INCOMESQ"].to_numpy(), True),
-        "macro-ordered": (macro[["realgdp", "realint", "unemp"]].to_numpy(), macro["realinv"].to_numpy(),
-                          None, True),
-        "crime-no-intercept": (crime[["poverty", "single", "urban"]].to_numpy(),
-                               crime["murder"].to_numpy(), None, False),
-        "crime-weighted": (crime[["poverty", "single"]].to_numpy(), crime["violent"].to_numpy(),
-                           crime["urban"].to_numpy() / 100 + 0.1, True),
+        "ccard-wls": (
+            ccard[["AGE", "INCOME", "OWNRENT"]].to_numpy(),
+            ccard["AVGEXP"].to_numpy(),
+            1.0 / ccard["INCOMESQ"].to_numpy(),
+            True,
+        ),
+        "macro-ordered": (
+            macro[["realgdp", "realint", "unemp"]].to_numpy(),
+            macro["realinv"].to_numpy(),
+            None,
+            True,
+        ),
+        "crime-no-intercept": (
+            crime[["poverty", "single", "urban"]].to_numpy(),
+            crime["murder"].to_numpy(),
+            None,
+            False,
+        ),
+        "crime-weighted": (
+            crime[["poverty", "single"]].to_numpy(),
+            crime["violent"].to_numpy(),
+            crime["urban"].to_numpy() / 100 + 0.1,
+            True,
+        ),
     }
 
 
@@ -64,9 +80,15 @@ def test_diagnostics_match_statsmodels(name, count, how):
     figures = fold(parts, how).mapping()
     jb, jb_p, skew, kurtosis = jarque_bera(ref.wresid)
     omni, omni_p = omni_normtest(ref.wresid)
-    expected = {"omnibus": omni, "omnibus_pvalue": omni_p, "skew": skew, "kurtosis": kurtosis,
-                "durbin_watson": durbin_watson(ref.wresid), "jarque_bera": jb,
-                "jarque_bera_pvalue": jb_p}
+    expected = {
+        "omnibus": omni,
+        "omnibus_pvalue": omni_p,
+        "skew": skew,
+        "kurtosis": kurtosis,
+        "durbin_watson": durbin_watson(ref.wresid),
+        "jarque_bera": jb,
+        "jarque_bera_pvalue": jb_p,
+    }
     assert set(figures) == set(DIAGNOSTIC_NAMES)
     for key, value in expected.items():
         close(figures[key], value)
@@ -77,7 +99,9 @@ def test_bottom_block_is_laid_out_as_statsmodels_prints_it():
     x, y, w, intercept = DATA["longley"]
     model = fit(x, y, w, intercept)
     ref = statsmodels_fit(x, y, w, intercept)
-    figures = fold([ResidualDiagnostics.from_array(b.wresid) for b in blocks(model, x, y, w, 3)], "left")
+    figures = fold(
+        [ResidualDiagnostics.from_array(b.wresid) for b in blocks(model, x, y, w, 3)], "left"
+    )
     rows = bottom_block(figures.mapping(), ref.condition_number)
     text = str(ref.summary().tables[2])
     for left, left_value, right, right_value in rows:
@@ -106,7 +130,7 @@ def test_moments_equal_exact_rational_moments_despite_an_offset(rng):
 
 def test_batch_update_equals_merge_of_one_row_summaries(rng):
     r = rng.normal(size=40) * np.linspace(1, 5, 40)
-    by_rows = fold([ResidualDiagnostics.from_array(r[i:i + 1]) for i in range(len(r))], "left")
+    by_rows = fold([ResidualDiagnostics.from_array(r[i : i + 1]) for i in range(len(r))], "left")
     updated = ResidualDiagnostics.empty()
     for piece in np.array_split(r, 6):
         updated.update(piece)
@@ -132,7 +156,9 @@ def test_merge_laws(rng):
 
 
 def test_json_round_trip_is_exact(rng):
-    d = fold([ResidualDiagnostics.from_array(p) for p in np.array_split(rng.normal(size=50), 4)], "tree")
+    d = fold(
+        [ResidualDiagnostics.from_array(p) for p in np.array_split(rng.normal(size=50), 4)], "tree"
+    )
     again = ResidualDiagnostics.from_dict(json.loads(json.dumps(d.to_dict())))
     assert again == d and again.mapping() == d.mapping()
     broken = d.to_dict()

@@ -1,4 +1,4 @@
-"""t_test, f_test and wald_test of linear restrictions equal statsmodels' (1e-8), robust included."""
+"""t_test, f_test and wald_test of linear restrictions equal statsmodels' (1e-8), robust too."""
 
 from __future__ import annotations
 
@@ -36,7 +36,9 @@ def reference(cov_type="nonrobust", use_t=None, **cov_kwds):
 
 
 def ours(cov_type=None):
-    return streamreg.fit(LONGLEY, target="TOTEMP", features=FEATURES, cov_type=cov_type, batch_size=5)
+    return streamreg.fit(
+        LONGLEY, target="TOTEMP", features=FEATURES, cov_type=cov_type, batch_size=5
+    )
 
 
 def close(a, b, rtol=1e-8):
@@ -59,7 +61,9 @@ def compare_t(got, ref):
     close_p(got.pvalue, ref.pvalue)
     for alpha in (0.05, 0.2):
         ci, ref_ci = got.conf_int(alpha), ref.conf_int(alpha)
-        scale = np.abs(np.asarray(ref.effect)).reshape(-1, 1) + 3 * np.asarray(ref.sd).reshape(-1, 1)
+        scale = np.abs(np.asarray(ref.effect)).reshape(-1, 1) + 3 * np.asarray(ref.sd).reshape(
+            -1, 1
+        )
         assert ci.shape == ref_ci.shape and np.all(np.abs(ci - ref_ci) <= 1e-8 * scale)
     if ref.distribution == "t":
         assert got.df_denom == ref.df_denom
@@ -76,15 +80,19 @@ def compare_wald(got, ref):
 
 
 def run(model_params, cov, names, df, use_t, restriction):
-    return (t_test(model_params, cov, names, df, use_t, restriction),
-            f_test(model_params, cov, names, df, restriction),
-            wald_test(model_params, cov, names, df, use_t, restriction))
+    return (
+        t_test(model_params, cov, names, df, use_t, restriction),
+        f_test(model_params, cov, names, df, restriction),
+        wald_test(model_params, cov, names, df, use_t, restriction),
+    )
 
 
 @pytest.mark.parametrize("restriction", RESTRICTIONS, ids=str)
 def test_nonrobust_tests_match_statsmodels(restriction):
     model, ref = ours(), reference()
-    tt, ft, wt = run(model.params, model.cov_params(), model.param_names, model.df_resid, True, restriction)
+    tt, ft, wt = run(
+        model.params, model.cov_params(), model.param_names, model.df_resid, True, restriction
+    )
     compare_t(tt, ref.t_test(restriction))
     compare_wald(ft, ref.f_test(restriction))
     compare_wald(wt, ref.wald_test(restriction, scalar=True))
@@ -95,7 +103,9 @@ def test_nonrobust_tests_match_statsmodels(restriction):
 @pytest.mark.parametrize("restriction", RESTRICTIONS[:3], ids=str)
 def test_robust_tests_match_statsmodels(cov_type, use_t, restriction):
     model, ref = ours(cov_type), reference(cov_type, use_t=use_t)
-    tt, ft, wt = run(model.params, model.cov_params(), model.param_names, model.df_resid, use_t, restriction)
+    tt, ft, wt = run(
+        model.params, model.cov_params(), model.param_names, model.df_resid, use_t, restriction
+    )
     compare_t(tt, ref.t_test(restriction))
     compare_wald(ft, ref.f_test(restriction))
     compare_wald(wt, ref.wald_test(restriction, scalar=True))
@@ -108,10 +118,19 @@ def test_hac_covariance_tests_match_statsmodels():
     features = ["AIRFLOW", "WATERTEMP", "ACIDCONC"]
     model = streamreg.fit(data, target="STACKLOSS", features=features, batch_size=4)
     x, y = data[features].to_numpy(), data["STACKLOSS"].to_numpy()
-    meat = fold([NeweyWestMeat.from_scores(scores(b.x_centered, b.resid, None, True), 2)
-                 for b in blocks(model, x, y, None, 3)], "left")
-    cov = hac_covariance(meat, model.solution_.xtx_inv, model.state_.weight_sum,
-                         (model.state_.mean + model.state_.mean_lo)[:-1])
+    meat = fold(
+        [
+            NeweyWestMeat.from_scores(scores(b.x_centered, b.resid, None, True), 2)
+            for b in blocks(model, x, y, None, 3)
+        ],
+        "left",
+    )
+    cov = hac_covariance(
+        meat,
+        model.solution_.xtx_inv,
+        model.state_.weight_sum,
+        (model.state_.mean + model.state_.mean_lo)[:-1],
+    )
     exog = sm.add_constant(data[features]).rename(columns={"const": "Intercept"})
     ref = sm.OLS(y, exog).fit(cov_type="HAC", cov_kwds={"maxlags": 2})
     restriction = "(AIRFLOW = 2*WATERTEMP), (ACIDCONC = 0)"
@@ -123,13 +142,21 @@ def test_hac_covariance_tests_match_statsmodels():
 
 def test_cluster_tests_use_the_inference_degrees_of_freedom(rng):
     n = 300
-    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n) + 2,
-                          "g": rng.choice(list("abcdefgh"), size=n)})
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.normal(size=n) + 2,
+            "g": rng.choice(list("abcdefgh"), size=n),
+        }
+    )
     frame["y"] = 1 + frame["a"] - frame["b"] + rng.normal(size=n)
-    model = streamreg.fit(frame, target="y", features=["a", "b"], cov_type="cluster:g", batch_size=40)
+    model = streamreg.fit(
+        frame, target="y", features=["a", "b"], cov_type="cluster:g", batch_size=40
+    )
     x = sm.add_constant(frame[["a", "b"]]).rename(columns={"const": "Intercept"})
-    ref = sm.OLS(frame["y"], x).fit(cov_type="cluster", use_t=True,
-                                    cov_kwds={"groups": pd.factorize(frame["g"])[0]})
+    ref = sm.OLS(frame["y"], x).fit(
+        cov_type="cluster", use_t=True, cov_kwds={"groups": pd.factorize(frame["g"])[0]}
+    )
     df = model.robust_["n_groups"] - 1
     assert df == ref.df_resid_inference
     tt, ft, wt = run(model.params, model.cov_params(), model.param_names, df, True, "a = 1, b = -1")
@@ -145,7 +172,9 @@ def test_matrix_and_pair_forms_and_summary_frame():
     for spec in (r, (r, np.array([0.0, 2.0])), r[0]):
         tt = t_test(model.params, model.cov_params(), model.param_names, model.df_resid, True, spec)
         compare_t(tt, ref.t_test(spec))
-    tt = t_test(model.params, model.cov_params(), model.param_names, model.df_resid, True, RESTRICTIONS[2])
+    tt = t_test(
+        model.params, model.cov_params(), model.param_names, model.df_resid, True, RESTRICTIONS[2]
+    )
     got, want = tt.summary_frame(alpha=0.1), ref.t_test(RESTRICTIONS[2]).summary_frame(alpha=0.1)
     assert list(got.columns) == list(want.columns) and list(got.index) == list(want.index)
     np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-8, atol=1e-12)
@@ -158,11 +187,23 @@ def test_names_that_are_not_identifiers_and_aliased_parameters(rng):
     frame["y"] = frame["x^2"] - frame["log(z)"] + rng.normal(size=n)
     model = streamreg.fit(frame, target="y", features=["x^2", "dup", "log(z)"], drop_collinear=True)
     assert np.isnan(model.params[2])
-    tt = t_test(model.params, model.cov_params(), model.param_names, model.df_resid, True,
-                "`x^2` + `log(z)` = 0")
+    tt = t_test(
+        model.params,
+        model.cov_params(),
+        model.param_names,
+        model.df_resid,
+        True,
+        "`x^2` + `log(z)` = 0",
+    )
     kept = streamreg.fit(frame, target="y", features=["x^2", "log(z)"])
-    again = t_test(kept.params, kept.cov_params(), kept.param_names, kept.df_resid, True,
-                   "`x^2` + `log(z)` = 0")
+    again = t_test(
+        kept.params,
+        kept.cov_params(),
+        kept.param_names,
+        kept.df_resid,
+        True,
+        "`x^2` + `log(z)` = 0",
+    )
     close(tt.tvalue, again.tvalue, rtol=1e-10)
     with pytest.raises(InputError, match="involves 'dup', which is aliased"):
         t_test(model.params, model.cov_params(), model.param_names, model.df_resid, True, "dup = 0")
@@ -170,7 +211,9 @@ def test_names_that_are_not_identifiers_and_aliased_parameters(rng):
 
 def test_bad_restrictions_are_refused_in_a_sentence():
     names = ["Intercept", "a", "b"]
-    with pytest.raises(InputError, match="names 'c', which is not a parameter; the parameters are Intercept, a, b"):
+    with pytest.raises(
+        InputError, match="names 'c', which is not a parameter; the parameters are Intercept, a, b"
+    ):
         linear_restrictions("c = 1", names)
     with pytest.raises(InputError, match="is not a linear restriction"):
         linear_restrictions("a = ", names)

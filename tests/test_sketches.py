@@ -1,5 +1,5 @@
 """Plot accumulators: the quantile sketch's rank-error bound holds on adversarial data; the 2-D
-histogram equals numpy's; the top-k keepers equal a full sort and statsmodels' influence measures."""
+histogram equals numpy's; the top-k keepers equal a full sort and statsmodels' influence."""
 
 from __future__ import annotations
 
@@ -77,8 +77,9 @@ def assert_bound_holds(sketch: QuantileSketch, values: np.ndarray) -> None:
     np.testing.assert_array_equal(sketch.quantiles(exact_q), data[exact_ranks - 1])
 
 
-@pytest.mark.parametrize("name", ["cauchy", "duplicates", "sorted", "reverse-sorted", "sawtooth",
-                                  "one-outlier-cluster"])
+@pytest.mark.parametrize(
+    "name", ["cauchy", "duplicates", "sorted", "reverse-sorted", "sawtooth", "one-outlier-cluster"]
+)
 @pytest.mark.parametrize("how", ["one batch", "tiny batches", "tree of 7", "left fold of 7"])
 def test_rank_error_bound_holds_on_adversarial_data(name, how, rng):
     values = adversarial(name, rng)
@@ -104,7 +105,9 @@ def test_default_capacity_is_tight_and_deterministic(rng):
 def test_sketch_json_round_trip_and_bad_input(rng):
     sketch = sketch_of(rng.normal(size=5000), "tree of 7", capacity=64, tail=8)
     again = QuantileSketch.from_dict(json.loads(json.dumps(sketch.to_dict())))
-    assert again == sketch and np.array_equal(again.quantiles([0.1, 0.5]), sketch.quantiles([0.1, 0.5]))
+    assert again == sketch and np.array_equal(
+        again.quantiles([0.1, 0.5]), sketch.quantiles([0.1, 0.5])
+    )
     broken = sketch.to_dict()
     broken["count"] += 1
     with pytest.raises(ModelFormatError, match="do not fit together"):
@@ -128,7 +131,10 @@ def test_histogram_equals_numpy_and_merges_exactly(rng):
     assert whole.outside == int((~inside).sum()) and whole.count == x.size
     assert whole.x_range == [x.min(), x.max()] and whole.y_range == [y.min(), y.max()]
     for count in (3, 7):
-        parts = [Histogram2D(grid.x_edges, grid.y_edges).update(x[s], y[s]) for s in split_points(len(x), count)]
+        parts = [
+            Histogram2D(grid.x_edges, grid.y_edges).update(x[s], y[s])
+            for s in split_points(len(x), count)
+        ]
         assert fold(parts, "tree") == whole and fold(parts[::-1], "left") == whole
     empty = Histogram2D(grid.x_edges, grid.y_edges)
     assert whole + empty == whole and empty + whole == whole
@@ -140,13 +146,19 @@ def test_histogram_equals_numpy_and_merges_exactly(rng):
 def test_histogram_cells_at_and_beyond_the_edges_follow_numpy():
     grid = Histogram2D.regular(-0.3, 0.7, 10, 0.0, 1.0, 3)  # edges that decimal steps miss
     edges = grid.x_edges
-    x = np.r_[edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf), -np.inf, np.inf, 1e300]
+    x = np.r_[
+        edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf), -np.inf, np.inf, 1e300
+    ]
     y = np.full(x.size, 0.5)
     grid.update(x, y)
-    expected, _, _ = np.histogram2d(x[np.isfinite(x)], y[np.isfinite(x)], bins=[edges, grid.y_edges])
+    expected, _, _ = np.histogram2d(
+        x[np.isfinite(x)], y[np.isfinite(x)], bins=[edges, grid.y_edges]
+    )
     np.testing.assert_array_equal(grid.counts, expected.astype(np.int64))
     assert grid.outside == x.size - int(expected.sum())
-    uneven = Histogram2D([0.0, 0.1, 1.0, 10.0], [0.0, 1.0]).update([0.1, 1.0, 10.0, 10.5], [0.5] * 4)
+    uneven = Histogram2D([0.0, 0.1, 1.0, 10.0], [0.0, 1.0]).update(
+        [0.1, 1.0, 10.0, 10.5], [0.5] * 4
+    )
     assert uneven.counts[:, 0].tolist() == [0, 1, 2] and uneven.outside == 1
 
 
@@ -154,8 +166,9 @@ def test_residual_grid_comes_from_the_model():
     data = sm.datasets.stackloss.load_pandas().data
     x, y = data.iloc[:, 1:].to_numpy(), data["STACKLOSS"].to_numpy()
     model = fit(x, y)
-    grid = Histogram2D.for_residuals(model.state_.mean[-1], np.sqrt(model.ess / model.nobs),
-                                     np.sqrt(model.scale), bins=(50, 30))
+    grid = Histogram2D.for_residuals(
+        model.state_.mean[-1], np.sqrt(model.ess / model.nobs), np.sqrt(model.scale), bins=(50, 30)
+    )
     for b in blocks(model, x, y, None, 3):
         grid.update(model.predict(x[b.rows]), b.resid)
     assert grid.count == len(y) and grid.outside == 0  # every point of this fit is within 4 spreads
@@ -167,16 +180,21 @@ def test_top_points_equal_a_full_sort_whatever_the_batching(rng):
     rows = np.arange(5000)
     expected = np.lexsort((rows, -keys))[:25]
     for count in (1, 3, 7):
-        parts = [TopPoints(25, ("twice",)).update(keys[s], rows[s], twice=2 * keys[s])
-                 for s in split_points(5000, count)]
+        parts = [
+            TopPoints(25, ("twice",)).update(keys[s], rows[s], twice=2 * keys[s])
+            for s in split_points(5000, count)
+        ]
         for how in ("left", "tree"):
             top = fold(parts, how)
             np.testing.assert_array_equal(top.rows, expected)
             np.testing.assert_array_equal(top.values[:, 0], 2 * keys[expected])
     assert TopPoints.from_dict(json.loads(json.dumps(top.to_dict()))) == top
     assert top + TopPoints(25, ("twice",)) == top
-    assert top.records()[0] == {"row": int(expected[0]), "key": float(keys[expected[0]]),
-                                "twice": float(2 * keys[expected[0]])}
+    assert top.records()[0] == {
+        "row": int(expected[0]),
+        "key": float(keys[expected[0]]),
+        "twice": float(2 * keys[expected[0]]),
+    }
     with pytest.raises(InputError, match="expected the fields twice"):
         TopPoints(3, ("twice",)).update([1.0], [0])
 
@@ -205,8 +223,14 @@ def test_influential_rows_match_statsmodels(weighted):
         parts.append(InfluentialRows(5, n_params=4).update(rows, h, r, model.predict(x[b.rows])))
     top = fold(parts, "tree")
     cooks = influence.cooks_distance[0]
-    np.testing.assert_array_equal(top.by_residual.rows,
-                                  np.argsort(-np.abs(influence.resid_studentized_internal), kind="stable")[:5])
-    np.testing.assert_array_equal(top.by_leverage.rows, np.argsort(-influence.hat_matrix_diag, kind="stable")[:5])
+    np.testing.assert_array_equal(
+        top.by_residual.rows,
+        np.argsort(-np.abs(influence.resid_studentized_internal), kind="stable")[:5],
+    )
+    np.testing.assert_array_equal(
+        top.by_leverage.rows, np.argsort(-influence.hat_matrix_diag, kind="stable")[:5]
+    )
     np.testing.assert_array_equal(top.by_cooks_distance.rows, np.argsort(-cooks, kind="stable")[:5])
-    np.testing.assert_allclose(top.by_cooks_distance.values[:, 3], np.sort(cooks)[::-1][:5], rtol=1e-8)
+    np.testing.assert_allclose(
+        top.by_cooks_distance.values[:, 3], np.sort(cooks)[::-1][:5], rtol=1e-8
+    )

@@ -21,9 +21,12 @@ def assert_cov_close(got, ref, rtol=1e-8):
 
 
 def streamed(model, x, y, w, g, h, count, how):
-    parts = [TwoWayClusterMeat.from_scores(scores(b.x_centered, b.resid, b.weights, model.fit_intercept),
-                                           g[b.rows], h[b.rows])
-             for b in blocks(model, x, y, w, count)]
+    parts = [
+        TwoWayClusterMeat.from_scores(
+            scores(b.x_centered, b.resid, b.weights, model.fit_intercept), g[b.rows], h[b.rows]
+        )
+        for b in blocks(model, x, y, w, count)
+    ]
     meat = fold(parts, how)
     kept = ~np.isnan(model.coef_)
     mean = (model.state_.mean + model.state_.mean_lo)[:-1][kept] if model.fit_intercept else None
@@ -33,7 +36,9 @@ def streamed(model, x, y, w, g, h, count, how):
 
 def reference(x, y, w, g, h, intercept=True):
     codes = np.column_stack([pd.factorize(g)[0], pd.factorize(h)[0]])
-    return statsmodels_fit(x, y, w, fit_intercept=intercept, cov_type="cluster", cov_kwds={"groups": codes})
+    return statsmodels_fit(
+        x, y, w, fit_intercept=intercept, cov_type="cluster", cov_kwds={"groups": codes}
+    )
 
 
 @pytest.mark.parametrize("count", [1, 3, 7])
@@ -75,7 +80,10 @@ def test_merge_laws_and_json(rng):
     g = rng.choice(["a", "b", "c"], size=40)
     h = rng.choice([1, 2, 3, 4], size=40)
     whole = TwoWayClusterMeat.from_scores(u, g, h)
-    parts = [TwoWayClusterMeat.from_scores(u[s], g[s], h[s]) for s in (slice(0, 9), slice(9, 30), slice(30, 40))]
+    parts = [
+        TwoWayClusterMeat.from_scores(u[s], g[s], h[s])
+        for s in (slice(0, 9), slice(9, 30), slice(30, 40))
+    ]
     a, b, c = parts
     for other in ((a + b) + c, a + (b + c), c + b + a, TwoWayClusterMeat(3) + whole):
         assert other.n_groups == whole.n_groups and other.n_rows == 40
@@ -89,7 +97,9 @@ def test_merge_laws_and_json(rng):
 
 def test_too_few_clusters_and_bad_labels_are_refused(rng):
     meat = TwoWayClusterMeat.from_scores(rng.normal(size=(5, 2)), ["a"] * 5, [1, 2, 1, 2, 3])
-    with pytest.raises(InputError, match="at least two clusters in each grouping; the data hold 1 and 3"):
+    with pytest.raises(
+        InputError, match="at least two clusters in each grouping; the data hold 1 and 3"
+    ):
         meat.covariance(np.eye(2))
     with pytest.raises(InputError, match="one label per score row"):
         TwoWayClusterMeat.from_scores(np.zeros((3, 2)), ["a", "b"], [1, 2, 3])
