@@ -334,3 +334,33 @@ class InfluentialRows:
         return out
 
     __add__ = merge
+
+    def to_dict(self) -> dict:
+        return {
+            "k": self.k,
+            "n_params": self.n_params,
+            "by_residual": self.by_residual.to_dict(),
+            "by_leverage": self.by_leverage.to_dict(),
+            "by_cooks_distance": self.by_cooks_distance.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, *, where: str = "influential rows") -> InfluentialRows:
+        if not isinstance(data, dict) or not isinstance(data.get("n_params"), int):
+            raise ModelFormatError(
+                f"{where}: expected a dict with k, n_params and three top-k lists."
+            )
+        out = cls(data.get("k"), data["n_params"])
+        for name in ("by_residual", "by_leverage", "by_cooks_distance"):
+            top = TopPoints.from_dict(data.get(name), where=f"{where}: {name}")
+            if (top.k, top.fields) != (out.k, cls.FIELDS):
+                raise ModelFormatError(f"{where}: {name} is not a top-{out.k} of {cls.FIELDS}.")
+            setattr(out, name, top)
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, InfluentialRows):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None

@@ -222,6 +222,7 @@ def test_influential_rows_match_statsmodels(weighted):
         np.testing.assert_allclose(r, influence.resid_studentized_internal[b.rows], rtol=1e-8)
         parts.append(InfluentialRows(5, n_params=4).update(rows, h, r, model.predict(x[b.rows])))
     top = fold(parts, "tree")
+    assert InfluentialRows.from_dict(json.loads(json.dumps(top.to_dict()))) == top
     cooks = influence.cooks_distance[0]
     np.testing.assert_array_equal(
         top.by_residual.rows,
