@@ -24,13 +24,13 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from streamreg.diagnostics import ResidualDiagnostics
-from streamreg.hac import NeweyWestMeat
-from streamreg.plot_accumulators import Histogram2D, InfluentialRows
-from streamreg.quantile_sketch import QuantileSketch
-from streamreg.residuals import leverage, residuals, scores, studentized, whiten
-from streamreg.state import MomentState
-from streamreg.twoway import TwoWayClusterMeat
+from streamreg.model.diagnostics import ResidualDiagnostics
+from streamreg.model.diagnostics.accumulators import Histogram2D, InfluentialRows
+from streamreg.model.diagnostics.residuals import leverage, residuals, scores, studentized, whiten
+from streamreg.model.diagnostics.sketch import QuantileSketch
+from streamreg.model.hac import NeweyWestMeat
+from streamreg.model.twoway import TwoWayClusterMeat
+from streamreg.solvers.moments import MomentState
 
 
 def best_ms(fn, repeat: int) -> float:

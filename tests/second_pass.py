@@ -14,7 +14,7 @@ import pandas as pd
 import statsmodels.api as sm
 
 import streamreg
-from streamreg.residuals import residuals, whiten
+from streamreg.model.diagnostics.residuals import residuals, whiten
 
 
 @dataclass

@@ -3,18 +3,18 @@ the exact rational Gram of the float64 data) on every NIST set, and against stat
 
 from __future__ import annotations
 
-import nist
 import numpy as np
 import pytest
 import statsmodels.api as sm
 from exact_eigen import exact_condition_number
+from oracles import nist
 
-from streamreg.conditioning import condition_number, state_condition_number
 from streamreg.errors import CollinearityError, IllConditionedError
-from streamreg.exact import ExactState
-from streamreg.qr import QRState
+from streamreg.model.conditioning import condition_number, state_condition_number
 from streamreg.solvers import solve
-from streamreg.state import MomentState
+from streamreg.solvers.exact import ExactState
+from streamreg.solvers.moments import MomentState
+from streamreg.solvers.qr import QRState
 
 STATES = {"moment": MomentState, "qr": QRState, "exact": ExactState}
 # Measured agreement with the exact value (worst over the NIST sets each state can solve);
@@ -49,7 +49,7 @@ def test_nist_condition_numbers(exact_nist, kind, name):
     state = streamed_state(kind, np.column_stack([case.x, case.y]), names)
     if kind == "moment" and name == "Filip":
         # Its scaled centered moments have condition 1.5e19 > 1/ε: the solve refuses, and no
-        # digit of λmin survives in the rounded moments (documented in streamreg.conditioning).
+        # digit of λmin survives in the rounded moments (see streamreg.model.conditioning).
         with pytest.raises((IllConditionedError, CollinearityError)):
             solve(state, fit_intercept=case.fit_intercept)
         assert (

@@ -8,12 +8,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import statsmodels.api as sm
-from exact import exact_lstsq
+from oracles.rational import exact_lstsq
 from second_pass import blocks, fit, fold, statsmodels_fit
 
 from streamreg.errors import InputError, ModelFormatError
-from streamreg.hac import NeweyWestMeat, hac_covariance
-from streamreg.residuals import scores
+from streamreg.model.diagnostics.residuals import scores
+from streamreg.model.hac import NeweyWestMeat, hac_covariance
 
 
 def ar1(rng, n, rho, scale=1.0):

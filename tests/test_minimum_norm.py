@@ -15,10 +15,10 @@ import pytest
 from sklearn.datasets import make_regression
 from sklearn.linear_model import LinearRegression
 
-from streamreg.exact import ExactState
-from streamreg.minimum_norm import minimum_norm_solve
-from streamreg.qr import QRState
-from streamreg.state import MomentState
+from streamreg.solvers.exact import ExactState
+from streamreg.solvers.minimum_norm import minimum_norm_solve
+from streamreg.solvers.moments import MomentState
+from streamreg.solvers.qr import QRState
 
 STATES = [MomentState, QRState, ExactState]
 

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import warnings
 
-import nist
 import numpy as np
 import pytest
 import statsmodels.api as sm
+from oracles import nist
 from second_pass import blocks, fold
 
 import streamreg
-from streamreg.exact import ExactState, solve_exact
-from streamreg.residual_moments import ResidualMoments
+from streamreg.model.diagnostics.moments import ResidualMoments
+from streamreg.solvers.exact import ExactState, solve_exact
 
 
 def residual_sd_and_se(model, case, compensated):

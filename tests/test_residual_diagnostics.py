@@ -17,10 +17,10 @@ import statsmodels.api as sm
 from second_pass import blocks, fit, fold, statsmodels_fit
 from statsmodels.stats.stattools import durbin_watson, jarque_bera, omni_normtest
 
-from streamreg.diagnostics import DIAGNOSTIC_NAMES, ResidualDiagnostics, bottom_block
-from streamreg.durbin_watson import DurbinWatson
 from streamreg.errors import InputError, ModelFormatError
-from streamreg.residual_moments import ResidualMoments
+from streamreg.model.diagnostics import DIAGNOSTIC_NAMES, ResidualDiagnostics, bottom_block
+from streamreg.model.diagnostics.durbin_watson import DurbinWatson
+from streamreg.model.diagnostics.moments import ResidualMoments
 
 
 def close(a, b, rtol=1e-8):

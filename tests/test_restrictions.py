@@ -10,9 +10,9 @@ from second_pass import blocks, fold
 
 import streamreg
 from streamreg.errors import InputError
-from streamreg.hac import NeweyWestMeat, hac_covariance
-from streamreg.residuals import scores
-from streamreg.restrictions import f_test, linear_restrictions, t_test, wald_test
+from streamreg.model.diagnostics.residuals import scores
+from streamreg.model.hac import NeweyWestMeat, hac_covariance
+from streamreg.model.restrictions import f_test, linear_restrictions, t_test, wald_test
 
 LONGLEY = sm.datasets.longley.load_pandas().data
 FEATURES = ["GNPDEFL", "GNP", "UNEMP", "ARMED", "POP", "YEAR"]

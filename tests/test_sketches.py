@@ -12,9 +12,9 @@ from second_pass import blocks, fit, fold, split_points
 from statsmodels.stats.outliers_influence import OLSInfluence
 
 from streamreg.errors import InputError, ModelFormatError
-from streamreg.plot_accumulators import Histogram2D, InfluentialRows, TopPoints
-from streamreg.quantile_sketch import QuantileSketch
-from streamreg.residuals import leverage, studentized
+from streamreg.model.diagnostics.accumulators import Histogram2D, InfluentialRows, TopPoints
+from streamreg.model.diagnostics.residuals import leverage, studentized
+from streamreg.model.diagnostics.sketch import QuantileSketch
 
 
 def adversarial(name: str, rng) -> np.ndarray:

@@ -11,8 +11,8 @@ import statsmodels.api as sm
 from second_pass import blocks, fit, fold, statsmodels_fit
 
 from streamreg.errors import InputError, ModelFormatError
-from streamreg.residuals import scores
-from streamreg.twoway import TwoWayClusterMeat, two_way_covariance
+from streamreg.model.diagnostics.residuals import scores
+from streamreg.model.twoway import TwoWayClusterMeat, two_way_covariance
 
 
 def assert_cov_close(got, ref, rtol=1e-8):

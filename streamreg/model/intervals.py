@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 SUMMARY_COLUMNS = (
     "mean",
@@ -223,7 +223,7 @@ class Predictor:
 def centered_covariance(cov_params: np.ndarray, mean_x: np.ndarray | None) -> np.ndarray:
     """Covariance of (intercept, slopes) moved to (fitted value at the mean, slopes):
     ``S V Sᵀ`` with ``S = [[1, μᵀ], [0, I]]`` (the inverse of
-    :func:`streamreg.robust.to_parameter_coordinates`). Identity without an intercept."""
+    :func:`streamreg.model.robust.to_parameter_coordinates`). Identity without an intercept."""
     if mean_x is None:
         return np.asarray(cov_params, dtype=float)
     m = len(mean_x)

@@ -50,8 +50,8 @@ import math
 
 import numpy as np
 
-from .errors import InputError, ModelFormatError
-from .state import check_format
+from ...errors import InputError, ModelFormatError
+from ...solvers.base import check_format
 
 FORMAT = "streamreg.quantile_sketch"
 FORMAT_VERSION = 1

@@ -1,6 +1,6 @@
 r"""Two-way cluster-robust covariance (Cameron, Gelbach & Miller 2011), as statsmodels computes it.
 
-With score rows ``uᵢ = wᵢ eᵢ x̃ᵢ`` (:func:`streamreg.residuals.scores`) and two
+With score rows ``uᵢ = wᵢ eᵢ x̃ᵢ`` (:func:`streamreg.model.diagnostics.residuals.scores`) and two
 cluster labels ``(gᵢ, hᵢ)`` per row, statsmodels'
 ``fit(cov_type="cluster", cov_kwds={"groups": two_columns})`` is
 
@@ -31,10 +31,10 @@ pairs, and so of the final sums, follows first appearance).
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from .errors import InputError, ModelFormatError
-from .state import check_format
+from ..errors import InputError, ModelFormatError
+from ..solvers.base import check_format
+from .robust import centered_bread, to_parameter_coordinates
 
 FORMAT = "streamreg.two_way_cluster_meat"
 FORMAT_VERSION = 1
@@ -72,6 +72,8 @@ class TwoWayClusterMeat:
             raise InputError(
                 "scores hold NaN or ±inf; cluster-robust errors need finite residuals and features."
             )
+        import pandas as pd
+
         codes_g, labels_g = pd.factorize(pd.Series(first), use_na_sentinel=False)
         codes_h, labels_h = pd.factorize(pd.Series(second), use_na_sentinel=False)
         pair_codes, pairs = pd.factorize(codes_g.astype(np.int64) * len(labels_h) + codes_h)
@@ -209,8 +211,6 @@ def two_way_covariance(
     """``(cov, df_resid_inference)``: the two-way covariance of (intercept, kept coefficients)
     in parameter coordinates, from ``M_xx⁻¹``, ``Σw`` and the kept means (None without an
     intercept)."""
-    from .robust import centered_bread, to_parameter_coordinates
-
     bread = centered_bread(np.asarray(xtx_inv, dtype=float), weight_sum, mean_kept is not None)
     cov, df = meat.covariance(bread, use_correction=use_correction)
     return to_parameter_coordinates(cov, mean_kept), df

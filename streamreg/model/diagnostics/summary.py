@@ -1,7 +1,7 @@
 r"""The residual pass's summary: normality tests, Durbin–Watson and the SSR, mergeable in order.
 
-:class:`ResidualDiagnostics` bundles :class:`~streamreg.residual_moments.ResidualMoments`
-(order-free) and :class:`~streamreg.durbin_watson.DurbinWatson` (ordered), so a
+:class:`ResidualDiagnostics` bundles :class:`~streamreg.model.diagnostics.moments.ResidualMoments`
+(order-free) and :class:`~streamreg.model.diagnostics.durbin_watson.DurbinWatson` (ordered), so a
 pass feeds one object per batch with the whitened residuals ``r = √w·e`` in the
 data's order (files in sorted order, rows in file order) and partitions merge
 left to right. :meth:`ResidualDiagnostics.mapping` gives the figures under the
@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import math
 
+from ...errors import ModelFormatError
+from ...solvers.base import check_format
 from .durbin_watson import DurbinWatson
-from .errors import ModelFormatError
-from .residual_moments import ResidualMoments
-from .state import check_format
+from .moments import ResidualMoments
 
 FORMAT = "streamreg.residual_diagnostics"
 FORMAT_VERSION = 1

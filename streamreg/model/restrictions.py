@@ -35,7 +35,7 @@ import warnings
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 _UNARY_MINUS = re.compile(r"(^|[=,(])\s*-")
 

@@ -95,7 +95,7 @@ def scores(
 ) -> np.ndarray:
     """Score rows ``uᵢ = wᵢ eᵢ x̃ᵢ`` in centered coordinates ``x̃ = [1, x − μ]`` (``x̃ = x``
     without an intercept): statsmodels' ``wexog * wresid`` up to the change of coordinates
-    that :func:`streamreg.robust.to_parameter_coordinates` undoes."""
+    that :func:`streamreg.model.robust.to_parameter_coordinates` undoes."""
     x_centered = np.asarray(x_centered, dtype=np.float64)
     factor = np.asarray(resid, dtype=np.float64)
     if weights is not None:

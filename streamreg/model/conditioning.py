@@ -22,11 +22,11 @@ So the accuracy is that of ``M⁻¹``, which depends on the state (measured agai
 the exact value of the float64 data — eigenvalue bisection on the exact rational
 Gram — over the 11 NIST StRD sets, ``tests/test_conditioning.py``):
 
-* :class:`~streamreg.exact.ExactState` — ``M⁻¹`` is the exact inverse rounded once:
+* :class:`~streamreg.solvers.exact.ExactState` — ``M⁻¹`` is the exact inverse rounded once:
   within 3e-12 everywhere, Filip (1.8e15) included;
-* :class:`~streamreg.qr.QRState` — ``M⁻¹ = R⁻¹R⁻ᵀ``: within 1.2e-8, Filip included
+* :class:`~streamreg.solvers.qr.QRState` — ``M⁻¹ = R⁻¹R⁻ᵀ``: within 1.2e-8, Filip included
   (2e-13 on the others), streamed in 7-row batches;
-* :class:`~streamreg.state.MomentState` — ``M⁻¹`` from the scaled Cholesky factor:
+* :class:`~streamreg.solvers.moments.MomentState` — ``M⁻¹`` from the scaled Cholesky factor:
   within 3.4e-11 on the ten others; not on Filip, whose scaled centered moments have
   condition 1.5e19 > 1/ε, so even correctly rounded float64 moments do not determine
   ``λmin`` (measured 0.86 relative; the cholesky solve refuses that state anyway).
@@ -47,6 +47,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from ..solvers.exact import solve_exact
 
 
 def condition_number(
@@ -114,8 +116,6 @@ def _inverse(state, block, kept, fit_intercept):
     from scipy import linalg
 
     if hasattr(state, "exact_moments"):  # an ExactState: its exact inverse, rounded once
-        from .exact import solve_exact
-
         solution = solve_exact(state, fit_intercept=fit_intercept, drop_collinear=True)
         same = np.array_equal(~np.isnan(solution.coef), kept)
         return np.asarray(solution.xtx_inv, dtype=float) if same else None

@@ -8,10 +8,10 @@ is ``μ_y − μ_xᵀβ``. Without an intercept the same holds for the raw ``√
 
 From a state:
 
-* :class:`~streamreg.qr.QRState` — the SVD of the triangular factor ``R_xx``
+* :class:`~streamreg.solvers.qr.QRState` — the SVD of the triangular factor ``R_xx``
   (same singular values as ``X̃``) and ``β = V Σ⁺ Uᵀ r_xy``: the singular values
   carry an absolute error of about ``ε·σ_max``, as in scikit-learn's own SVD;
-* :class:`~streamreg.state.MomentState` (and the exact state's rounded moments) — the
+* :class:`~streamreg.solvers.moments.MomentState` (and the exact state's rounded moments) — the
   eigen-decomposition ``M_xx = V Λ Vᵀ`` with ``σ = √λ``: ``λ`` carries an absolute
   error of about ``ε·λ_max``, so ``σ`` is resolved down to about ``√ε·σ_max ≈ 1.5e-8·σ_max``.
 
@@ -24,7 +24,7 @@ the threshold are ill-determined in any method: the error of ``β`` along ``vᵢ
 like ``ε·σ_max/σᵢ`` (QR, and scikit-learn) or ``ε·(σ_max/σᵢ)²`` (moments).
 
 >>> import numpy as np
->>> from streamreg.state import MomentState
+>>> from streamreg.solvers.moments import MomentState
 >>> x = np.array([[1.0, 2.0], [2.0, 4.0], [3.0, 6.0]])   # second column = 2 × first
 >>> z = np.column_stack([x, [1.0, 2.0, 3.0]])
 >>> sol = minimum_norm_solve(MomentState.from_arrays(z, names=["a", "b", "y"]))
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .solve import Solution, intercept_from_means
+from .solution import Solution, intercept_from_means
 
 DEFAULT_RCOND = 1e-6
 
@@ -57,8 +57,8 @@ class MinimumNormSolution:
     xtx_inv: np.ndarray  # pseudo-inverse of the moment matrix (V Λ⁺ Vᵀ)
 
     def to_solution(self, fit_intercept: bool = True) -> Solution:
-        """As a :class:`~streamreg.solve.Solution` (``rank`` counts the intercept; the condition
-        number is that of the kept part of the scaled-free system, ``(σ_max/σ_r)²``)."""
+        """As a :class:`~streamreg.solvers.solution.Solution` (``rank`` counts the intercept; the
+        condition number is that of the kept part of the scaled-free system, ``(σ_max/σ_r)²``)."""
         kept = self.singular_[: self.rank_]
         cond = float((kept[0] / kept[-1]) ** 2) if self.rank_ else 1.0
         notes = []

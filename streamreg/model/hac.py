@@ -1,7 +1,7 @@
 r"""Newey–West (HAC) covariance over ordered data, from blocks that merge in order.
 
 For score rows ``uₜ = wₜ eₜ x̃ₜ`` in the data's order (see
-:func:`streamreg.residuals.scores`), a maximum lag ``L`` and kernel weights
+:func:`streamreg.model.diagnostics.residuals.scores`), a maximum lag ``L`` and kernel weights
 ``k_l`` (Bartlett ``1 − l/(L + 1)``, or uniform 1), the meat is
 
     S = Σₜ uₜuₜᵀ + Σ_{l=1..L} k_l (Γ_l + Γ_lᵀ),     Γ_l = Σₜ u_{t+l} uₜᵀ
@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InputError, ModelFormatError
-from .state import check_format
+from ..errors import InputError, ModelFormatError
+from ..solvers.base import check_format
+from .robust import centered_bread, to_parameter_coordinates
 
 FORMAT = "streamreg.newey_west_meat"
 FORMAT_VERSION = 1
@@ -218,8 +219,6 @@ def hac_covariance(
     """The HAC covariance of (intercept, kept coefficients) in parameter coordinates, from the
     merged meat, ``M_xx⁻¹`` of the kept features, ``Σw``, and their means (None without an
     intercept)."""
-    from .robust import centered_bread, to_parameter_coordinates
-
     bread = centered_bread(np.asarray(xtx_inv, dtype=float), weight_sum, mean_kept is not None)
     return to_parameter_coordinates(
         meat.covariance(bread, use_correction=use_correction), mean_kept

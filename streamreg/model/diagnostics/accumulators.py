@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InputError, ModelFormatError
-from .state import check_format
+from ...errors import InputError, ModelFormatError
+from ...solvers.base import check_format
 
 HISTOGRAM_FORMAT = "streamreg.histogram_2d"
 TOP_FORMAT = "streamreg.top_points"

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from exact import exact_lstsq
+from oracles.rational import exact_lstsq
 from second_pass import fit, statsmodels_fit
 
 from streamreg.errors import InputError
-from streamreg.prediction import SUMMARY_COLUMNS, Predictor
+from streamreg.model.intervals import SUMMARY_COLUMNS, Predictor
 
 
 def compare_frames(got, want, rtol=1e-8):
