@@ -36,7 +36,9 @@ class DesignSpec:
     weight: str | None = None
     fit_intercept: bool = True
     nulls: str = "drop"
-    groups: str | None = None  # cluster labels for cluster-robust errors (any type)
+    # Cluster labels for cluster-robust errors (columns of any type): one column, or two for
+    # two-way clustering.
+    groups: str | tuple[str, ...] | None = None
 
     @classmethod
     def resolve(
@@ -49,7 +51,7 @@ class DesignSpec:
         weight: str | None = None,
         fit_intercept: bool = True,
         nulls: str = "drop",
-        groups: str | None = None,
+        groups: str | Sequence[str] | None = None,
     ) -> DesignSpec:
         """Check the names against ``schema`` and pick default features.
 
@@ -63,14 +65,17 @@ class DesignSpec:
         names = schema.names
         features = _as_list(features)
         exclude = _as_list(exclude) or []
-        named = [("target", target), ("weight", weight), ("cluster column", groups)]
+        groups = _as_groups(groups)
+        group_columns = groups if isinstance(groups, tuple) else (groups,)
+        named = [("target", target), ("weight", weight)]
+        named += [("cluster column", g) for g in group_columns]
         for label, col in [*named, *[("excluded column", e) for e in exclude]]:
             if col is not None and col not in names:
                 raise SchemaError(
                     f"{label} '{col}' is not in the data; columns are: {', '.join(names)}."
                 )
         if features is None:
-            skip = {target, weight, groups, *exclude}
+            skip = {target, weight, *group_columns, *exclude}
             features = [f.name for f in schema if f.name not in skip and is_numeric_type(f.type)]
             if not features:
                 raise SchemaError(
@@ -97,10 +102,11 @@ class DesignSpec:
                     raise InputError(f"column '{f}' cannot be both the weight and a feature.")
         if weight is not None and weight == target:
             raise InputError(f"column '{weight}' cannot be both the target and the weight.")
-        if groups is not None and groups in (target, weight):
-            raise InputError(
-                f"column '{groups}' cannot be the cluster column and the target or weight."
-            )
+        for column in group_columns:
+            if column is not None and column in (target, weight):
+                raise InputError(
+                    f"column '{column}' cannot be the cluster column and the target or weight."
+                )
         spec = cls(
             target=target,
             features=tuple(features),
@@ -124,10 +130,17 @@ class DesignSpec:
         return (*self.features, self.target) + ((self.weight,) if self.weight else ())
 
     @property
+    def group_columns(self) -> tuple[str, ...]:
+        """The cluster columns: none, one, or two (two-way clustering)."""
+        if not self.groups:
+            return ()
+        return self.groups if isinstance(self.groups, tuple) else (self.groups,)
+
+    @property
     def columns(self) -> tuple[str, ...]:
-        """Every column read: the numeric ones, then the cluster column if any."""
-        extra = (self.groups,) if self.groups and self.groups not in self.numeric_columns else ()
-        return self.numeric_columns + extra
+        """Every column read: the numeric ones, then the cluster columns if any."""
+        extra = tuple(g for g in self.group_columns if g not in self.numeric_columns)
+        return self.numeric_columns + tuple(dict.fromkeys(extra))
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -141,7 +154,8 @@ class DesignBatch:
     rows_read: int
     dropped: dict[str, int]  # rows dropped, by the first used column that was missing
     positions: np.ndarray | None = None  # batch row of each kept row, when rows were dropped
-    groups: np.ndarray | None = None  # cluster label of each kept row, when asked for
+    # Cluster label of each kept row when asked for (a tuple of two arrays for two-way clusters).
+    groups: np.ndarray | tuple[np.ndarray, ...] | None = None
 
 
 def resolve_spec(
@@ -157,7 +171,9 @@ def resolve_spec(
 ) -> DesignSpec:
     """The design of a fit over ``source``: names checked against every file's columns."""
     # Files that disagree on a named column are reported (naming both files) before its type is.
-    named = [target, weight, groups, *(_as_list(features) or [])]
+    cluster = _as_groups(groups)
+    named = [target, weight, *(cluster if isinstance(cluster, tuple) else (cluster,))]
+    named += _as_list(features) or []
     source.check_columns([c for c in named if c is not None and c in source.schema.names])
     spec = DesignSpec.resolve(
         source.schema,
@@ -197,17 +213,18 @@ def batch_arrays(chunk: Chunk, spec: DesignSpec, shift: np.ndarray | None = None
         column = batch.column(spec.weight)
         missing = _note_nulls(column, spec.weight, chunk, spec, missing, dropped)
         weights = _to_float(column)
-    groups = None
-    if spec.groups:
-        column = batch.column(spec.groups)
-        missing = _note_nulls(column, spec.groups, chunk, spec, missing, dropped)
-        groups = column.to_numpy(zero_copy_only=False)
+    labels = []
+    for name in spec.group_columns:
+        column = batch.column(name)
+        missing = _note_nulls(column, name, chunk, spec, missing, dropped)
+        labels.append(column.to_numpy(zero_copy_only=False))
+    groups = None if not labels else labels[0] if len(labels) == 1 else tuple(labels)
     positions = None
     if missing is not None:
         positions = np.flatnonzero(~missing)
         z = np.asfortranarray(z[positions])
         weights = weights[positions] if weights is not None else None
-        groups = groups[positions] if groups is not None else None
+        groups = _take(groups, positions)
     result = DesignBatch(z, weights, n, dropped, positions, groups)
     if weights is not None and weights.size and weights.min() < 0:
         row = int(np.flatnonzero(weights < 0)[0])
@@ -275,8 +292,17 @@ def screen_values(batch: DesignBatch, chunk: Chunk, spec: DesignSpec) -> DesignB
         batch.rows_read,
         dropped,
         positions,
-        batch.groups[keep] if batch.groups is not None else None,
+        _take(batch.groups, keep),
     )
+
+
+def _take(groups, rows):
+    """The cluster labels of ``rows`` (one array, or a tuple of arrays, or None)."""
+    if groups is None:
+        return None
+    if isinstance(groups, tuple):
+        return tuple(g[rows] for g in groups)
+    return groups[rows]
 
 
 def _where(chunk: Chunk, batch: DesignBatch, row: int) -> str:
@@ -305,6 +331,19 @@ def _to_float(column: pa.Array) -> np.ndarray:
     if not pa.types.is_float64(column.type):
         column = column.cast(pa.float64(), safe=False)
     return column.to_numpy(zero_copy_only=False)
+
+
+def _as_groups(value) -> str | tuple[str, ...] | None:
+    """One cluster column as a string; two (two-way clustering) as a tuple."""
+    if value is None or isinstance(value, str):
+        return value or None
+    names = tuple(str(v) for v in value)
+    if not 1 <= len(names) <= 2 or len(set(names)) != len(names):
+        raise InputError(
+            f"{parameter('groups')} names one cluster column, or two different ones for two-way "
+            f"clustering; got {list(names)!r}."
+        )
+    return names[0] if len(names) == 1 else names
 
 
 def _as_list(value) -> list[str] | None:

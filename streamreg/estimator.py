@@ -50,8 +50,9 @@ from .engine.scan import Accumulation, accumulate, resolve_batch_size
 from .errors import InputError, StreamregError, UnsolvedWarning
 from .io.sources import InMemorySource
 from .model.linear_model import LinearModel
-from .solvers import GRADIENT_SOLVERS, check_solver, solve, state_class
+from .solvers import FAMILIES, GRADIENT_SOLVERS, check_solver, solve, state_class
 from .solvers.gradient import GradientOptions, OnlineSGD
+from .solvers.minimum_norm import check_rank_deficient, solve_least_norm
 
 
 class StreamingLinearRegression(RegressorMixin, BaseEstimator):
@@ -75,11 +76,17 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         Options of the gradient solvers (``None``: the defaults).
     batch_size : int or None, default=None
         Rows per batch folded into the state (``None``: about 16 MiB per batch).
+    rank_deficient : {"minimum_norm", "alias", "error"}, default="minimum_norm"
+        What a rank-deficient or under-determined design gives. ``minimum_norm``:
+        ``LinearRegression``'s answer, the least-squares solution of least norm (singular
+        values of the centered features below ``1e-6·σ_max`` count as zero; see
+        :mod:`streamreg.solvers.minimum_norm`) — a full-rank design is solved by the chosen
+        solver as usual. ``alias``: R-style, as ``drop_collinear=True``. ``error``:
+        :class:`~streamreg.CollinearityError` (a ``ValueError``) naming the columns. The
+        gradient solvers take ``alias`` or ``error`` (``minimum_norm`` means ``error`` there).
     drop_collinear : bool, default=False
-        When False a rank-deficient design raises
-        :class:`~streamreg.CollinearityError` (a ``ValueError``) naming the
-        columns. When True the aliased columns (later ones, as in R's ``lm``)
-        get no coefficient: they are 0 in ``coef_`` (so ``X @ coef_ +
+        True is ``rank_deficient="alias"``: the aliased columns (later ones, as in R's
+        ``lm``) get no coefficient: they are 0 in ``coef_`` (so ``X @ coef_ +
         intercept_`` is the prediction) and NaN in ``model_.coef_``; the fit is
         the same as with those columns removed.
     nulls : {"error", "drop"}, default="error"
@@ -111,6 +118,7 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         solver="auto",
         batch_size=None,
         drop_collinear=False,
+        rank_deficient="minimum_norm",
         nulls="error",
         sgd=None,
     ):
@@ -119,6 +127,7 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         self.sgd = sgd
         self.batch_size = batch_size
         self.drop_collinear = drop_collinear
+        self.rank_deficient = rank_deficient
         self.nulls = nulls
 
     # ------------------------------------------------------------------ fitting
@@ -134,14 +143,16 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
             nulls=self.nulls,
             batch_size=self.batch_size,
             solver=self.solver,
-            drop_collinear=bool(self.drop_collinear),
+            rank_deficient=self._rank_policy(),
+            diagnostics=False,
             sgd=self.sgd,
         )
         if any(is_dask_collection(a) for a in (X, y, sample_weight)):
             model = self._fit_dask(fitting.fit, X, y, sample_weight, options)
         else:
             table, features, target, weight = self._validated_table(X, y, sample_weight, reset=True)
-            self._check_enough_rows(table.num_rows, len(features))
+            if self._rank_policy() == "error":  # aliasing and minimum norm fit fewer rows too
+                self._check_enough_rows(table.num_rows, len(features))
             model = fitting.fit(
                 table, target=target, features=list(features), weight=weight, **options
             )
@@ -245,11 +256,19 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
             return self._partial_fit_sgd(src, spec, stream, acc)
         self._stream = stream
         try:
-            solution = solve(
-                stream.state,
-                fit_intercept=bool(self.fit_intercept),
-                drop_collinear=bool(self.drop_collinear),
-            )
+            policy = self._rank_policy()
+            if policy == "minimum_norm":
+                solution = solve_least_norm(
+                    stream.state,
+                    family_of(stream.state).solve,
+                    fit_intercept=bool(self.fit_intercept),
+                )
+            else:
+                solution = solve(
+                    stream.state,
+                    fit_intercept=bool(self.fit_intercept),
+                    drop_collinear=policy == "alias",
+                )
         except StreamregError as err:
             self._forget_model()
             warnings.warn(
@@ -338,6 +357,16 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
                 f"batch_size must be a positive number of rows or None; got {self.batch_size!r}."
             )
 
+    def _rank_policy(self) -> str:
+        """``rank_deficient`` as the engine takes it (``drop_collinear=True`` is ``alias``;
+        the gradient solvers have no minimum-norm solve)."""
+        if self.drop_collinear and self.rank_deficient in ("minimum_norm", "alias"):
+            return "alias"
+        policy = check_rank_deficient(self.rank_deficient, bool(self.drop_collinear))
+        if policy == "minimum_norm" and self.solver in GRADIENT_SOLVERS:
+            return "error"
+        return policy
+
     def _check_enough_rows(self, n: int, p: int) -> None:
         # The engine says the same later; scikit-learn's checks look for "n_samples = 1".
         needed = p + bool(self.fit_intercept)
@@ -407,6 +436,11 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         self._forget_model()
         for name in ("_stream", "_sgd", "n_features_in_", "feature_names_in_"):
             self.__dict__.pop(name, None)
+
+
+def family_of(state):
+    """The closed-form solver family whose state ``state`` is (what partial_fit accumulated)."""
+    return next(f for f in FAMILIES.values() if f.state is type(state) and f.solve is not None)
 
 
 def _spec_of(model: LinearModel) -> DesignSpec:

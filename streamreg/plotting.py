@@ -15,12 +15,14 @@ import numpy as np
 
 from .errors import InputError, StreamregError, parameter
 from .io.atomic import atomic_path
+from .model.diagnostics.figures import figure_format
 from .solvers.gradient.problem import Problem
 from .solvers.moments import solve_normal_equations
 
 
-def plot_model(model, out: str | os.PathLike) -> None:
-    """Write the figure for ``model`` to ``out`` (PNG, atomically)."""
+def plot_model(model, out: str | os.PathLike, format: str | None = None) -> None:
+    """Write the figure for ``model`` to ``out`` (PNG, or SVG for a ``.svg`` name or
+    ``format="svg"``; atomically)."""
     try:
         import matplotlib
 
@@ -36,8 +38,9 @@ def plot_model(model, out: str | os.PathLike) -> None:
     if record is None and not one_line:
         raise InputError(
             f"the model (solver '{model.solver_}') keeps no loss history and has "
-            f"{model.n_features_in_} features, so there is nothing to plot; fit with "
-            f"a gradient solver ({parameter('solver', 'sgd')}, newton or lbfgs) for a loss curve."
+            f"{model.n_features_in_} features, so there is no loss curve or fitted line; draw "
+            f"its coefficients, or its diagnostics over the data (streamreg plot --data), or fit "
+            f"with a gradient solver ({parameter('solver', 'sgd')}, newton or lbfgs)."
         )
     panels = int(record is not None) + int(one_line)
     fig, axes = plt.subplots(1, panels, figsize=(6.4 * panels, 4.6), squeeze=False)
@@ -49,7 +52,7 @@ def plot_model(model, out: str | os.PathLike) -> None:
     fig.tight_layout()
     try:
         with atomic_path(out) as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
+            fig.savefig(tmp, format=figure_format(out, format), dpi=100)
     finally:
         plt.close(fig)
 

@@ -3,6 +3,11 @@
 Each batch of the input is read (the model's features plus any pass-through
 columns), predicted, and appended to a Parquet file that only replaces the
 target path once it is complete.
+
+With ``interval`` (a confidence level such as 0.95) each row also gets statsmodels'
+``get_prediction().summary_frame()`` columns ``mean_se, mean_ci_lower, mean_ci_upper,
+obs_ci_lower, obs_ci_upper`` (:mod:`streamreg.model.intervals`): the interval of the mean and
+of a new observation (of weight 1, as statsmodels takes new rows), batch by batch.
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ from .errors import InputError, SchemaError, parameter
 from .io.atomic import atomic_path
 from .io.footers import is_numeric_type
 from .io.sources import Source
+from .model.intervals import SUMMARY_COLUMNS
 from .model.linear_model import LinearModel
+
+INTERVAL_COLUMNS = SUMMARY_COLUMNS[1:]  # mean_se, mean_ci_lower, … (the mean is `column`)
 
 
 def predict_parquet(
@@ -31,11 +39,12 @@ def predict_parquet(
     column: str = "prediction",
     batch_size: int | None = None,
     on_rows: Callable[[int], None] | None = None,
+    interval: float | None = None,
 ) -> int:
-    """Write ``column`` (plus the ``keep`` columns) for every input row to ``out``; return the
-    row count.
+    """Write ``column`` (plus the ``keep`` columns, and the interval columns with
+    ``interval``) for every input row to ``out``; return the row count.
 
-    A row with a missing feature value gets a null prediction.
+    A row with a missing feature value gets a null prediction (and null bounds).
     """
     src = source if isinstance(source, Source) else Source.resolve(source)
     keep = (
@@ -48,6 +57,7 @@ def predict_parquet(
             f"the prediction column '{column}' is also in {parameter('keep')}; "
             f"pick another {parameter('column')} name."
         )
+    extra = _interval_columns(interval, keep, column)
     features = [str(f) for f, c in zip(model.feature_names_in_, model.coef_) if not np.isnan(c)]
     for name in features:
         _check_feature(src, name)
@@ -64,7 +74,9 @@ def predict_parquet(
                 pred = model.predict(batch)
                 arrays = [batch.column(k) for k in keep]
                 arrays.append(pa.array(pred, mask=np.isnan(pred)))
-                table = pa.RecordBatch.from_arrays(arrays, names=[*keep, column])
+                if extra:
+                    arrays += _interval_arrays(model, batch, 1.0 - interval)
+                table = pa.RecordBatch.from_arrays(arrays, names=[*keep, column, *extra])
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema)
                 writer.write_batch(table)
@@ -72,12 +84,44 @@ def predict_parquet(
                 if on_rows is not None:
                     on_rows(batch.num_rows)
             if writer is None:
-                fields = [src.schema.field(k) for k in keep] + [pa.field(column, pa.float64())]
+                fields = [src.schema.field(k) for k in keep]
+                fields += [pa.field(name, pa.float64()) for name in (column, *extra)]
                 writer = pq.ParquetWriter(tmp, pa.schema(fields))
         finally:
             if writer is not None:
                 writer.close()
     return rows
+
+
+def _interval_columns(interval, keep, column) -> tuple[str, ...]:
+    if interval is None:
+        return ()
+    if (
+        isinstance(interval, bool)
+        or not isinstance(interval, (int, float))
+        or not (0.0 < interval < 1.0)
+    ):
+        raise InputError(
+            f"{parameter('interval')} is a confidence level between 0 and 1, such as 0.95; "
+            f"got {interval!r}."
+        )
+    clash = [c for c in INTERVAL_COLUMNS if c in keep or c == column]
+    if clash:
+        raise InputError(
+            f"the interval column '{clash[0]}' is also the prediction column or in "
+            f"{parameter('keep')}; rename that column."
+        )
+    return INTERVAL_COLUMNS
+
+
+def _interval_arrays(model, batch, alpha: float) -> list[pa.Array]:
+    """The standard error of the mean and the two intervals of one batch (null where a
+    feature is missing)."""
+    result = model.get_prediction(batch)
+    mean_ci = result.conf_int(alpha=alpha)
+    obs_ci = result.conf_int(obs=True, alpha=alpha)
+    values = [result.se_mean, mean_ci[:, 0], mean_ci[:, 1], obs_ci[:, 0], obs_ci[:, 1]]
+    return [pa.array(v, mask=np.isnan(v)) for v in values]
 
 
 def _check_feature(src: Source, name: str) -> None:

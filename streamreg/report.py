@@ -100,7 +100,41 @@ OFFSET_WARNING_RATIO = 1e4
 
 def summary_text(model) -> str:
     """A results table in the shape of statsmodels' ``summary()``."""
+    tables = summary_tables(model)
+    lines = [tables["title"].center(78), _RULE]
+    for (lk, lv), (rk, rv) in tables["top"]:
+        lines.append(f"{lk:<20}{lv:>18}   {rk:<22}{rv:>15}")
+    lines.append(_RULE)
+    stat = tables["header"][3]
+    lines.append(
+        f"{'':<16}{'coef':>11}{'std err':>11}{stat:>9}"
+        f"{f'P>|{stat}|':>9}{'[0.025':>11}{'0.975]':>11}"
+    )
+    lines.append(_THIN)
+    for name, cells in zip(model.param_names, tables["rows"]):
+        label = name if len(name) <= 15 else name[:14] + "…"
+        if cells[1] == "aliased":
+            lines.append(f"{label:<16}{'(aliased: collinear, no coefficient)':>62}")
+            continue
+        b, se, t, pv, lo, hi = cells[1:]
+        lines.append(f"{label:<16}{b:>11}{se:>11}{t:>9}{pv:>9}{lo:>11}{hi:>11}")
+    lines.append(_RULE)
+    if tables["bottom"]:
+        for (lk, lv), (rk, rv) in tables["bottom"]:  # statsmodels' columns: 37 + 3 + 38
+            lines.append(f"{lk}{lv:>{37 - len(lk)}}   {rk}{rv:>{38 - len(rk)}}")
+        lines.append(_RULE)
+    notes = tables["notes"]
+    if notes:
+        lines.append("Notes:")
+        lines.extend(f"[{i}] {note}" for i, note in enumerate(notes, 1))
+    return "\n".join(lines)
+
+
+def summary_tables(model) -> dict:
+    """The content of ``summary()``: title, the top pairs, the coefficient table (header and
+    formatted rows), statsmodels' bottom block (empty without ``model.diagnostics``), notes."""
     title = ("WLS" if model.weight else "OLS") + " Regression Results"
+    diagnostics = getattr(model, "diagnostics", None)
     left = [
         ("Dep. Variable:", model.target),
         ("Model:", "WLS" if model.weight else "OLS"),
@@ -122,35 +156,66 @@ def summary_text(model) -> str:
         ("Log-Likelihood:", _g(model.llf, 5)),
         ("AIC:", _g(model.aic, 4)),
         ("BIC:", _g(model.bic, 4)),
-        ("Cond. No.:", _g(model.condition_number, 3, sci=True)),
+        # With the bottom block the condition number is printed there, as statsmodels does.
+        ("", "") if diagnostics else ("Cond. No.:", _g(model.condition_number, 3, sci=True)),
     ]
-    lines = [title.center(78), _RULE]
-    for (lk, lv), (rk, rv) in zip(left, right):
-        lines.append(f"{lk:<20}{lv:>18}   {rk:<22}{rv:>15}")
-    lines.append(_RULE)
     stat = "t" if model.use_t else "z"
-    lines.append(
-        f"{'':<16}{'coef':>11}{'std err':>11}{stat:>9}"
-        f"{f'P>|{stat}|':>9}{'[0.025':>11}{'0.975]':>11}"
+    header = ["", "coef", "std err", stat, f"P>|{stat}|", "[0.025", "0.975]"]
+    rows = []
+    with np.errstate(all="ignore"):
+        ci = model._conf_int()
+        for name, b, se, t, pv, (lo, hi) in zip(
+            model.param_names, model._params, model._bse, model._tvalues, model._pvalues, ci
+        ):
+            if np.isnan(b):
+                rows.append([name, "aliased", "", "", "", "", ""])
+                continue
+            rows.append(
+                [name, *(_fixed(v).strip() for v in (b, se)), f"{t:.3f}", f"{pv:.3f}"]
+                + [_fixed(v).strip() for v in (lo, hi)]
+            )
+    bottom = []
+    if diagnostics:
+        bottom = [
+            ((lk, lv.strip()), (rk, rv.strip()))
+            for lk, lv, rk, rv in bottom_block(diagnostics, model.condition_number)
+        ]
+    return {
+        "title": title,
+        "top": list(zip(left, right)),
+        "header": header,
+        "rows": rows,
+        "bottom": bottom,
+        "notes": summary_notes(model),
+    }
+
+
+def bottom_block(
+    diagnostics: dict[str, float], condition_number: float
+) -> list[tuple[str, str, str, str]]:
+    """Four rows ``(left label, left value, right label, right value)`` formatted as
+    statsmodels' ``RegressionResults.summary()`` formats them."""
+    names = (
+        "omnibus",
+        "omnibus_pvalue",
+        "skew",
+        "kurtosis",
+        "durbin_watson",
+        "jarque_bera",
+        "jarque_bera_pvalue",
     )
-    lines.append(_THIN)
-    ci = model.conf_int()
-    for name, b, se, t, pv, (lo, hi) in zip(
-        model.param_names, model.params, model.bse, model.tvalues, model.pvalues, ci
-    ):
-        label = name if len(name) <= 15 else name[:14] + "…"
-        if np.isnan(b):
-            lines.append(f"{label:<16}{'(aliased: collinear, no coefficient)':>62}")
-            continue
-        lines.append(
-            f"{label:<16}{_fixed(b)}{_fixed(se)}{t:>9.3f}{pv:>9.3f}{_fixed(lo)}{_fixed(hi)}"
-        )
-    lines.append(_RULE)
-    notes = summary_notes(model)
-    if notes:
-        lines.append("Notes:")
-        lines.extend(f"[{i}] {note}" for i, note in enumerate(notes, 1))
-    return "\n".join(lines)
+    d = {name: float(diagnostics.get(name, math.nan)) for name in names}
+    return [
+        ("Omnibus:", f"{d['omnibus']:#6.3f}", "Durbin-Watson:", f"{d['durbin_watson']:#8.3f}"),
+        (
+            "Prob(Omnibus):",
+            f"{d['omnibus_pvalue']:#6.3f}",
+            "Jarque-Bera (JB):",
+            f"{d['jarque_bera']:#8.3f}",
+        ),
+        ("Skew:", f"{d['skew']:#6.3f}", "Prob(JB):", f"{d['jarque_bera_pvalue']:#8.3g}"),
+        ("Kurtosis:", f"{d['kurtosis']:#6.3f}", "Cond. No.", f"{condition_number:#8.3g}"),
+    ]
 
 
 def summary_notes(model) -> list[str]:
@@ -171,6 +236,11 @@ def summary_notes(model) -> list[str]:
     )
     notes.extend(offset_warnings(model))
     notes.extend(model.warnings_)
+    if getattr(model, "diagnostics", None) is None:
+        notes.append(
+            "Residual diagnostics (Omnibus, Durbin-Watson, Jarque-Bera) need a second pass over "
+            f"the data: fit with {parameter('diagnostics', True)}."
+        )
     return notes
 
 

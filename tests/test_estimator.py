@@ -25,14 +25,10 @@ from streamreg.estimator import UnsolvedWarning
 # Every check the estimator is excused from, with the reason; the same for every instance below.
 # Not listed because scikit-learn itself skips it: check_array_api_input (SCIPY_ARRAY_API unset;
 # the estimator takes NumPy, pandas and Dask, not array-API namespaces).
-EXPECTED_FAILED_CHECKS = {
-    "check_sample_weight_equivalence_on_dense_data": (
-        "the check fits 15 rows × 30 features (27 rows once repeated by weight): an "
-        "underdetermined system. streamreg refuses fewer rows than coefficients with a "
-        "ValueError instead of choosing lstsq's minimum-norm solution; the weight/repetition "
-        "equivalence itself holds exactly (test_weights_equal_repeated_rows)."
-    ),
-}
+# None: check_sample_weight_equivalence_on_dense_data (15 rows × 30 features, under-determined)
+# passes since rank_deficient="minimum_norm" (the default) gives lstsq's answer, and
+# drop_collinear=True aliases the columns beyond the rank, as R does.
+EXPECTED_FAILED_CHECKS: dict[str, str] = {}
 
 CHECKED = [
     StreamingLinearRegression(),
@@ -160,13 +156,25 @@ def test_partial_fit_after_fit_adds_rows(data):
 
 def test_partial_fit_waits_for_enough_rows(data):
     x, y, _ = data
-    est = StreamingLinearRegression()
+    est = StreamingLinearRegression(rank_deficient="error")
     with pytest.warns(
         UnsolvedWarning, match="kept the 2 rows .* only 2 usable rows for 5 coefficients"
     ):
         est.partial_fit(x[:2], y[:2])
     with pytest.raises(NotFittedError):
         est.predict(x)
+    for start in range(2, len(y), 100):
+        est.partial_fit(x[start : start + 100], y[start : start + 100])
+    whole = StreamingLinearRegression().fit(x, y)
+    np.testing.assert_allclose(_params(est), _params(whole), rtol=1e-12)
+
+
+def test_partial_fit_of_too_few_rows_is_the_minimum_norm_answer_by_default(data):
+    x, y, _ = data
+    est = StreamingLinearRegression().partial_fit(x[:2], y[:2])  # 2 rows, 5 coefficients
+    ref = LinearRegression().fit(x[:2], y[:2])
+    np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(est.predict(x), ref.predict(x), rtol=1e-9)
     for start in range(2, len(y), 100):
         est.partial_fit(x[start : start + 100], y[start : start + 100])
     whole = StreamingLinearRegression().fit(x, y)
@@ -224,7 +232,13 @@ def test_awkward_column_names_still_fit(data):
 def test_get_params_clone_and_set_params_round_trip(data):
     x, y, _ = data
     params = dict(
-        fit_intercept=False, solver="qr", batch_size=17, drop_collinear=True, nulls="drop", sgd=None
+        fit_intercept=False,
+        solver="qr",
+        batch_size=17,
+        drop_collinear=True,
+        rank_deficient="minimum_norm",
+        nulls="drop",
+        sgd=None,
     )
     est = StreamingLinearRegression(**params)
     assert est.get_params() == params
@@ -284,11 +298,16 @@ def test_predict_checks_the_number_of_features(data):
 
 
 # ------------------------------------------------------------ collinear columns and missing values
-def test_collinear_columns_raise_by_default_and_drop_on_request(data):
+def test_collinear_columns_get_the_minimum_norm_answer_raise_or_drop_on_request(data):
     x, y, _ = data
     x = np.column_stack([x, x[:, 0] - 2 * x[:, 1]])
+    least = StreamingLinearRegression().fit(x, y)  # rank_deficient="minimum_norm"
+    ref = LinearRegression().fit(x, y)
+    np.testing.assert_allclose(least.coef_, ref.coef_, rtol=1e-8)
+    np.testing.assert_allclose(least.predict(x), ref.predict(x), rtol=1e-10)
+    assert least.model_.solver_ == "minimum_norm" and least.model_.aliased_ == []
     with pytest.raises(CollinearityError, match="column 'x4' is a linear combination"):
-        StreamingLinearRegression().fit(x, y)
+        StreamingLinearRegression(rank_deficient="error").fit(x, y)
     est = StreamingLinearRegression(drop_collinear=True).fit(x, y)
     assert est.coef_[4] == 0.0 and np.isnan(est.model_.coef_[4]) and est.model_.aliased_ == ["x4"]
     reduced = StreamingLinearRegression().fit(x[:, :4], y)

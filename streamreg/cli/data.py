@@ -24,12 +24,21 @@ def predict(
         None, "--keep", help="Comma-separated input columns to copy to the output (e.g. an id)."
     ),
     column: str = typer.Option("prediction", "--column", help="Name of the prediction column."),
+    interval: float | None = typer.Option(
+        None,
+        "--interval",
+        help="Also write the standard error and the bounds of the mean and of a new "
+        "observation at this confidence level, e.g. 0.95 (statsmodels' summary_frame columns).",
+    ),
     batch_size: int | None = BATCH,
     quiet: bool = QUIET,
     as_json: bool = JSON,
     debug: bool = DEBUG,
 ) -> None:
-    """Stream predictions for every input row into a Parquet file."""
+    """Stream predictions for every input row into a Parquet file.
+
+    Example: streamreg predict model.json data/ -o pred.parquet --keep id --interval 0.95
+    """
 
     def action():
         from ..model.linear_model import load
@@ -42,7 +51,14 @@ def predict(
             "predict",
             quiet,
             lambda src, on_rows: predict_parquet(
-                model, src, out, keep=keep, column=column, batch_size=batch_size, on_rows=on_rows
+                model,
+                src,
+                out,
+                keep=keep,
+                column=column,
+                batch_size=batch_size,
+                on_rows=on_rows,
+                interval=interval,
             ),
         )
         seconds = time.monotonic() - started

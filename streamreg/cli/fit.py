@@ -50,10 +50,31 @@ def fit(
     cov: str | None = typer.Option(
         None,
         "--cov",
-        help="Robust standard errors from a second pass: HC0, HC1, HC2, HC3 or cluster:COLUMN.",
+        help=(
+            "Robust standard errors from a second pass: HC0, HC1, HC2, HC3, cluster:COLUMN, "
+            "two-way cluster:COLUMN,COLUMN, or Newey-West HAC:LAGS (over the files' order)."
+        ),
+    ),
+    use_t: bool | None = typer.Option(
+        None,
+        "--use-t/--use-z",
+        help="Student's t (G-1 df for clusters) or the normal for p values and intervals "
+        "(default: t only without --cov).",
+    ),
+    diagnostics: bool = typer.Option(
+        False,
+        "--diagnostics",
+        help="A second pass for statsmodels' bottom block: Omnibus, skew, kurtosis, "
+        "Durbin-Watson (in the files' order), Jarque-Bera.",
     ),
     drop_collinear: bool = typer.Option(
         False, "--drop-collinear", help="Give collinear columns no coefficient instead of failing."
+    ),
+    rank_deficient: str | None = typer.Option(
+        None,
+        "--rank-deficient",
+        help="error (default), alias (as --drop-collinear) or minimum_norm (scikit-learn's "
+        "LinearRegression answer).",
     ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Write the model as JSON here (atomically)."
@@ -174,7 +195,13 @@ def fit(
     as_json: bool = JSON,
     debug: bool = DEBUG,
 ) -> None:
-    """Fit least squares over the data in one pass and report the coefficients."""
+    """Fit least squares over the data in one pass and report the coefficients.
+
+    A second pass over the data runs for --cov, --diagnostics, or when the first pass's sum of
+    squared residuals lost digits (a very close fit): its figures are then recomputed from the
+    residuals. Durbin-Watson and HAC use the data's order: files as listed (a directory's
+    files sorted by path), rows in file order.
+    """
 
     def action():
         from ..fitting import fit as fit_model
@@ -211,7 +238,10 @@ def fit(
             batch_size=batch_size,
             solver=solver,
             drop_collinear=drop_collinear,
+            rank_deficient=rank_deficient,
             cov_type=cov,
+            use_t=use_t,
+            diagnostics=True if diagnostics else None,
             progress=_progress_enabled(quiet, as_json),
             sgd=gradient,
         )

@@ -9,17 +9,26 @@ streaming pass and handed in as a matrix. With ``k`` kept parameters
   inverse is assembled from the centered solve: ``V_ββ = M_xx⁻¹``,
   ``V_bb = 1/Σw + μᵀM_xx⁻¹μ``, ``V_bβ = −μᵀM_xx⁻¹``;
 * ``tvalues = params / bse``; ``pvalues`` two-sided from Student's t with
-  ``n − k`` degrees of freedom (the normal distribution for robust
-  covariances, as statsmodels does);
+  ``n − k`` degrees of freedom (``G − 1`` for ``G`` clusters) when ``use_t``, else from the
+  normal distribution (statsmodels' default: t only without a robust covariance);
 * ``rsquared = 1 − SSR/TSS`` (uncentered TSS without an intercept),
   ``rsquared_adj = 1 − (n − k₀)/(n − k)·(1 − R²)`` with ``k₀`` = 1 if there is
   an intercept;
-* ``fvalue = (ESS/df_model)/scale`` (a Wald F test of the slopes under a robust
-  covariance);
+* ``fvalue = (ESS/df_model)/scale`` (under a robust covariance the Wald F test of the
+  slopes, with a generalized inverse when the covariance is singular — fewer clusters than
+  parameters — as statsmodels does);
 * ``llf = −n/2·(1 + log(2π·SSR/n)) + ½ Σ log w``, ``aic = −2 llf + 2k``,
   ``bic = −2 llf + k log n``.
 
-Aliased (collinear) columns have NaN in every per-parameter statistic.
+* ``condition_number``: statsmodels' ``√(λmax/λmin)`` of the raw ``XᵀWX``, taken from the
+  centered state and the solve's inverse (:mod:`streamreg.model.conditioning`).
+
+``params``, ``bse``, ``tvalues`` and ``pvalues`` are pandas Series indexed by the term names
+(``Intercept`` first), ``conf_int()`` a DataFrame, as statsmodels gives them for pandas data.
+Aliased (collinear) columns have NaN in every per-parameter statistic; with no residual
+degrees of freedom (``n = k``) the fit is exact and every statistic that divides by
+``n − k`` is NaN (undefined), not an error. With the exact solver the intercept's row of
+``(XᵀWX)⁻¹`` and R² are exact rationals rounded once (:mod:`streamreg.solvers.exact.extras`).
 """
 
 from __future__ import annotations
@@ -30,13 +39,21 @@ from functools import cached_property
 import numpy as np
 
 from ..errors import InputError
+from ..solvers.exact import ExactState, exact_statistics
+from .conditioning import state_condition_number
+from .restrictions import wald_test
 
-COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster")
+COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster", "HAC")
 
 
 class InferenceMixin:
     """Lazy, documented statistics; the host class provides ``solution_``, ``state_``,
-    ``fit_intercept``, ``log_weight_sum_`` and ``robust_`` (a dict or None)."""
+    ``fit_intercept``, ``log_weight_sum_``, ``robust_`` (a dict or None) and ``_use_t``."""
+
+    def _labelled(self, values):
+        import pandas as pd  # pandas is imported on first use (start-up time of the CLI)
+
+        return pd.Series(np.array(values, dtype=float), index=self.param_names)
 
     # --------------------------------------------------------------- parameters
     @property
@@ -47,14 +64,19 @@ class InferenceMixin:
         ]
 
     @cached_property
-    def params(self) -> np.ndarray:
-        """Intercept first (when fitted), then the coefficients; NaN for aliased columns."""
+    def _params(self) -> np.ndarray:
         coef = np.asarray(self.coef_, dtype=float)
         return np.r_[self.intercept_, coef] if self.fit_intercept else coef.copy()
 
+    @property
+    def params(self):
+        """Intercept first (when fitted), then the coefficients; NaN for aliased columns
+        (a Series indexed by term name)."""
+        return self._labelled(self._params)
+
     @cached_property
     def _kept(self) -> np.ndarray:
-        return ~np.isnan(self.params)
+        return ~np.isnan(self._params)
 
     @property
     def nobs(self) -> float:
@@ -97,12 +119,28 @@ class InferenceMixin:
 
     @property
     def rsquared(self) -> float:
+        exact = self._exact
+        if exact is not None and exact.get("rsquared") is not None:
+            return float(exact["rsquared"])
         tss = self.solution_.tss
         return 1.0 - self.ssr / tss if tss > 0 else float("nan")
 
     @property
     def rsquared_adj(self) -> float:
+        if self.df_resid <= 0:
+            return float("nan")
         return 1.0 - (self.nobs - self.k_constant) / self.df_resid * (1.0 - self.rsquared)
+
+    @cached_property
+    def _exact(self) -> dict | None:
+        """The exact solver's exact R² and intercept row (recomputed from a loaded state)."""
+        if self.solution_.exact is not None:
+            return self.solution_.exact
+        if self.solution_.solver != "exact" or not isinstance(self.state_, ExactState):
+            return None
+        if self.solution_.ssr != self.solution_.ssr:  # pragma: no cover - a NaN SSR
+            return None
+        return exact_statistics(self.state_, self.coef_, fit_intercept=self.fit_intercept)
 
     # --------------------------------------------------------------- covariance
     @property
@@ -111,9 +149,10 @@ class InferenceMixin:
 
     @property
     def use_t(self) -> bool:
-        """Student's t for p values and intervals (statsmodels' default: only without robust
-        covariance)."""
-        return self.cov_type == "nonrobust"
+        """Student's t for p values, intervals and tests: as the fit asked (``use_t=``), else
+        statsmodels' default — only without a robust covariance."""
+        given = getattr(self, "_use_t", None)
+        return self.cov_type == "nonrobust" if given is None else bool(given)
 
     @cached_property
     def normalized_cov_params(self) -> np.ndarray:
@@ -127,9 +166,14 @@ class InferenceMixin:
         idx = np.flatnonzero(kept_x) + self.k_constant
         full[np.ix_(idx, idx)] = inv
         if self.fit_intercept:
-            mean = (self.state_.mean + self.state_.mean_lo)[:p][kept_x]
-            cross = -(mean @ inv)
-            full[0, 0] = 1.0 / self.state_.weight_sum + mean @ inv @ mean
+            exact = self._exact
+            if exact is not None and exact.get("intercept_variance") is not None:
+                corner, cross = exact["intercept_variance"], exact["intercept_cross"]
+            else:
+                mean = (self.state_.mean + self.state_.mean_lo)[:p][kept_x]
+                cross = -(mean @ inv)
+                corner = 1.0 / self.state_.weight_sum + mean @ inv @ mean
+            full[0, 0] = corner
             full[0, idx] = cross
             full[idx, 0] = cross
         return full
@@ -141,45 +185,75 @@ class InferenceMixin:
         return self.scale * self.normalized_cov_params
 
     @cached_property
-    def bse(self) -> np.ndarray:
-        """Standard errors of ``params``."""
-        return np.sqrt(np.diagonal(self.cov_params()))
+    def _bse(self) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return np.sqrt(np.diagonal(self.cov_params()))
+
+    @property
+    def bse(self):
+        """Standard errors of ``params`` (a Series)."""
+        return self._labelled(self._bse)
 
     @cached_property
-    def tvalues(self) -> np.ndarray:
+    def _tvalues(self) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):  # a perfect fit has bse 0: t is ±inf
-            return self.params / self.bse
+            return self._params / self._bse
+
+    @property
+    def tvalues(self):
+        """``params / bse`` (a Series)."""
+        return self._labelled(self._tvalues)
 
     @property
     def _df_inference(self) -> float:
+        """statsmodels' ``df_resid_inference``: ``G − 1`` for ``G`` clusters, else df_resid."""
         if self.robust_ and self.robust_.get("n_groups"):
             return float(self.robust_["n_groups"] - 1)
         return self.df_resid
 
-    @cached_property
-    def pvalues(self) -> np.ndarray:
-        """Two-sided p values of the t (or, for robust covariance, z) statistics."""
+    @property
+    def df_resid_inference(self) -> float:
+        return self._df_inference
+
+    def _quantile(self, alpha: float) -> float:
+        if not 0.0 < alpha < 1.0:
+            raise InputError(f"alpha must be between 0 and 1; got {alpha}.")
         # scipy.stats is imported where it is used: the import costs ~0.5 s, a third of
         # the command line's start-up, and only p values and intervals need it.
         from scipy import stats
 
-        t = np.abs(self.tvalues)
-        if self.use_t:
-            return 2.0 * stats.t.sf(t, self.df_resid)
-        return 2.0 * stats.norm.sf(t)
+        if not self.use_t:
+            return float(stats.norm.ppf(1 - alpha / 2))
+        if self._df_inference <= 0:
+            return float("nan")
+        return float(stats.t.ppf(1 - alpha / 2, self._df_inference))
 
-    def conf_int(self, alpha: float = 0.05) -> np.ndarray:
-        """``(k, 2)`` array of ``params ∓ q·bse`` with ``q`` the ``1 − alpha/2`` quantile."""
-        if not 0.0 < alpha < 1.0:
-            raise InputError(f"alpha must be between 0 and 1; got {alpha}.")
+    @cached_property
+    def _pvalues(self) -> np.ndarray:
         from scipy import stats
 
-        q = (
-            stats.t.ppf(1 - alpha / 2, self.df_resid)
-            if self.use_t
-            else stats.norm.ppf(1 - alpha / 2)
-        )
-        return np.column_stack([self.params - q * self.bse, self.params + q * self.bse])
+        t = np.abs(self._tvalues)
+        if not self.use_t:
+            return 2.0 * stats.norm.sf(t)
+        if self._df_inference <= 0:
+            return np.full_like(t, np.nan)
+        return 2.0 * stats.t.sf(t, self._df_inference)
+
+    @property
+    def pvalues(self):
+        """Two-sided p values of the t (or, without ``use_t``, z) statistics (a Series)."""
+        return self._labelled(self._pvalues)
+
+    def _conf_int(self, alpha: float = 0.05) -> np.ndarray:
+        q = self._quantile(alpha)
+        return np.column_stack([self._params - q * self._bse, self._params + q * self._bse])
+
+    def conf_int(self, alpha: float = 0.05):
+        """``params ∓ q·bse`` with ``q`` the ``1 − alpha/2`` quantile: a DataFrame with columns
+        0 and 1 (lower, upper), indexed by term name, as statsmodels returns it."""
+        import pandas as pd
+
+        return pd.DataFrame(self._conf_int(alpha), index=self.param_names)
 
     # --------------------------------------------------------------- F and likelihood
     @cached_property
@@ -188,22 +262,33 @@ class InferenceMixin:
         if self.df_model <= 0:
             return float("nan")
         if not self.robust_:
+            if self.df_resid <= 0:
+                return float("nan")
             if self.scale == 0:
                 return float("inf")
             return (self.ess / self.df_model) / self.scale
-        slopes = (
-            np.flatnonzero(self._kept)[self.k_constant :]
-            if self.fit_intercept
-            else np.flatnonzero(self._kept)
-        )
-        beta = self.params[slopes]
-        cov = self.cov_params()[np.ix_(slopes, slopes)]
-        return float(beta @ np.linalg.solve(cov, beta) / len(slopes))
+        test = self._robust_f_test
+        return float("nan") if test is None else float(np.squeeze(test.fvalue))
+
+    @cached_property
+    def _robust_f_test(self):
+        """statsmodels' ``f_test`` of the kept slopes under the robust covariance."""
+        slopes = np.flatnonzero(self._kept)[self.k_constant :]
+        cov = self.cov_params()
+        if not np.isfinite(cov[np.ix_(self._kept, self._kept)]).all():
+            return None
+        restriction = np.eye(len(self._params))[slopes]
+        return wald_test(self._params, cov, self.param_names, self._df_inference, True, restriction)
 
     @property
     def f_pvalue(self) -> float:
         from scipy import stats
 
+        if self.robust_:
+            test = self._robust_f_test
+            return float("nan") if test is None else float(np.squeeze(test.pvalue))
+        if self.df_resid <= 0:
+            return float("nan")
         return float(stats.f.sf(self.fvalue, self.df_model, self._df_inference))
 
     @property
@@ -225,31 +310,32 @@ class InferenceMixin:
     def bic(self) -> float:
         return -2.0 * self.llf + math.log(self.nobs) * (self.df_model + self.k_constant)
 
-    @property
+    @cached_property
     def condition_number(self) -> float:
         """statsmodels' condition number: √(λmax/λmin) of XᵀWX over the raw design
-        (intercept column included). Large offsets make it large even when the
-        centered problem is benign; see ``scaled_condition_number_`` for the scaled one."""
-        p = len(self.coef_)
-        kept_x = ~np.isnan(np.asarray(self.coef_, dtype=float))
-        raw = self.state_.raw_moments()[:p, :p][np.ix_(kept_x, kept_x)]
-        if self.fit_intercept:
-            n = self.state_.weight_sum
-            mean = (self.state_.mean + self.state_.mean_lo)[:p][kept_x]
-            top = np.r_[n, n * mean]
-            raw = np.block([[top[None, :]], [np.column_stack([n * mean, raw])]])
-        eig = np.linalg.eigvalsh(raw)
-        return float(math.sqrt(eig[-1] / eig[0])) if eig[0] > 0 else float("inf")
+        (intercept column included), as ``√(λmax(G)·λmax(G⁻¹))`` from the centered state and
+        the solve's inverse, so it does not square the condition (:mod:`.conditioning`).
+        Large offsets make it large even when the centered problem is benign; see
+        ``scaled_condition_number_`` for the scaled one. ∞ for a rank-deficient design."""
+        kept = int((~np.isnan(np.asarray(self.coef_, dtype=float))).sum())
+        if self.solution_.rank < kept + self.k_constant:  # a minimum-norm fit: singular
+            return float("inf")
+        return state_condition_number(
+            self.state_,
+            self.coef_,
+            fit_intercept=self.fit_intercept,
+            xtx_inv=self.solution_.xtx_inv,
+        )
 
     def inference_dict(self) -> dict:
         """Every statistic, JSON-ready (NaN and ±inf become null)."""
-        ci = self.conf_int()
+        ci = self._conf_int()
         return {
             "cov_type": self.cov_type,
-            "params": _clean(self.params),
-            "bse": _clean(self.bse),
-            "tvalues": _clean(self.tvalues),
-            "pvalues": _clean(self.pvalues),
+            "params": _clean(self._params),
+            "bse": _clean(self._bse),
+            "tvalues": _clean(self._tvalues),
+            "pvalues": _clean(self._pvalues),
             "conf_int_95": [_clean(r) for r in ci],
             "nobs": self.nobs,
             "df_model": self.df_model,
@@ -263,7 +349,7 @@ class InferenceMixin:
             "bic": _num(self.bic),
             "ssr": self.ssr,
             "scale": _num(self.scale),
-            "resid_std": _num(math.sqrt(self.scale)) if self.scale == self.scale else None,
+            "resid_std": _num(math.sqrt(self.scale)) if self.scale >= 0 else None,
             "condition_number": _num(self.condition_number),
         }
 

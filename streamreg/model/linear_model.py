@@ -17,8 +17,9 @@ need nothing else. Loading validates the format version and every field.
 >>> x = np.arange(10.0)
 >>> state = MomentState.from_arrays(np.column_stack([x, 2 * x + 1]), names=["x", "y"])
 >>> model = LinearModel.from_state(state, fit_intercept=True)
->>> model.predict(pd.DataFrame({"x": [20.0]})).round(9).tolist()
-[41.0]
+>>> model.predict(pd.DataFrame({"x": [20.0]}, index=["next"])).round(9)
+next    41.0
+dtype: float64
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from functools import cached_property
 
 import numpy as np
 
@@ -37,11 +39,16 @@ from ..io.atomic import read_json, write_json_atomic
 from ..solvers import solve
 from ..solvers.moments import MomentState
 from ..solvers.solution import Solution
+from .diagnostics import DIAGNOSTIC_NAMES
+from .diagnostics.figures import coefficient_figure, diagnostic_figure
 from .inference import InferenceMixin
+from .intervals import PredictionResults, Predictor
+from .restrictions import RestrictionsMixin
 from .serialize import model_fields, model_to_dict
+from .summary import Summary
 
 
-class LinearModel(InferenceMixin):
+class LinearModel(InferenceMixin, RestrictionsMixin):
     """A least-squares fit. Learned attributes end in ``_`` (scikit-learn style)."""
 
     def __init__(
@@ -62,6 +69,8 @@ class LinearModel(InferenceMixin):
         log_weight_sum: float = 0.0,
         robust: dict | None = None,
         optimizer: dict | None = None,
+        diagnostics: dict | None = None,
+        use_t: bool | None = None,
     ):
         self.target = target
         self.feature_names_in_ = np.array(list(feature_names), dtype=object)
@@ -80,6 +89,13 @@ class LinearModel(InferenceMixin):
         self.optimizer_ = (
             optimizer  # the gradient solvers' record (streamreg.solvers.gradient), else None
         )
+        # statsmodels' bottom block from the residual pass ({name: value}), None if not run.
+        self.diagnostics = (
+            None
+            if diagnostics is None
+            else {name: float(diagnostics[name]) for name in DIAGNOSTIC_NAMES}
+        )
+        self._use_t = use_t  # None: statsmodels' default (t only without robust covariance)
         self._built = True
 
     def __setattr__(self, name, value):
@@ -92,10 +108,17 @@ class LinearModel(InferenceMixin):
 
     @classmethod
     def from_accumulation(
-        cls, acc, solution: Solution, *, robust: dict | None = None, optimizer: dict | None = None
+        cls,
+        acc,
+        solution: Solution,
+        *,
+        robust: dict | None = None,
+        optimizer: dict | None = None,
+        diagnostics: dict | None = None,
+        use_t: bool | None = None,
     ) -> LinearModel:
         """The model of an :class:`~streamreg.engine.scan.Accumulation` solved into ``solution``,
-        with its robust covariance and optimizer record if any: complete, once."""
+        with its robust covariance, optimizer record and diagnostics if any: complete, once."""
         spec = acc.spec
         state = acc.state
         return cls(
@@ -113,6 +136,8 @@ class LinearModel(InferenceMixin):
             log_weight_sum=acc.log_weight_sum,
             robust=robust,
             optimizer=optimizer,
+            diagnostics=diagnostics,
+            use_t=use_t,
         )
 
     @classmethod
@@ -220,9 +245,12 @@ class LinearModel(InferenceMixin):
         return None if self.optimizer_ is None else self.optimizer_["iterations"]
 
     def summary(self, format: str = "text"):
-        """The results table: ``text`` (statsmodels' layout), ``markdown`` or ``json`` (a dict)."""
+        """The results table. ``text`` (default): a :class:`~streamreg.model.summary.Summary`
+        — its ``str()`` is statsmodels' layout, it renders as HTML in a notebook and has
+        ``as_text()``, ``as_html()``, ``as_latex()``; ``markdown``: a string; ``json``: a
+        dict."""
         formats = {
-            "text": report.summary_text,
+            "text": Summary.of,
             "markdown": report.summary_markdown,
             "json": report.summary_json,
         }
@@ -250,7 +278,34 @@ class LinearModel(InferenceMixin):
         if is_dask_collection(data):
             return predict_dask(self, data)
         kept = ~np.isnan(self.coef_)
-        return self.predict_kept(self._feature_matrix(data, kept)[:, kept])
+        values = self.predict_kept(self._feature_matrix(data, kept)[:, kept])
+        if _is_pandas_frame(data):
+            import pandas as pd
+
+            return pd.Series(values, index=data.index)
+        return values
+
+    def get_prediction(self, data, weights=None) -> PredictionResults:
+        """Predictions with their standard errors and intervals, as statsmodels'
+        ``get_prediction``: ``.summary_frame(alpha)`` has the columns ``mean, mean_se,
+        mean_ci_lower, mean_ci_upper, obs_ci_lower, obs_ci_upper`` (indexed like a DataFrame
+        input). ``weights`` (WLS) divide the residual variance of the observation interval.
+        See :mod:`streamreg.model.intervals`.
+
+        >>> import numpy as np, streamreg
+        >>> x = np.arange(10.0).reshape(-1, 1)
+        >>> model = streamreg.fit(x, 2 * x[:, 0] + np.sin(x[:, 0]))
+        >>> list(model.get_prediction(x[:2]).summary_frame(alpha=0.1).columns)[:3]
+        ['mean', 'mean_se', 'mean_ci_lower']
+        """
+        kept = ~np.isnan(self.coef_)
+        x = self._feature_matrix(data, kept)[:, kept]
+        labels = data.index if _is_pandas_frame(data) else None
+        return self._predictor.predict(x, weights=weights, row_labels=labels)
+
+    @cached_property
+    def _predictor(self) -> Predictor:
+        return Predictor.from_model(self)
 
     def predict_kept(self, x_kept: np.ndarray) -> np.ndarray:
         """Predictions from a float64 matrix of the kept (non-aliased) features, in order."""
@@ -264,6 +319,16 @@ class LinearModel(InferenceMixin):
         mean, mean_lo = self.state_.mean, self.state_.mean_lo
         centered = (x_kept - mean[:p][kept]) - mean_lo[:p][kept]
         return centered @ coef + (mean[p] + mean_lo[p])
+
+    def plot_diagnostics(self, data, y=None, *, out=None, **options):
+        """The four diagnostic panels of this fit over ``data`` (one pass, memory flat in the
+        rows) as a matplotlib Figure, also written to ``out`` (PNG, or SVG by its suffix) when
+        given. See :func:`streamreg.model.diagnostics.figures.diagnostic_figure`."""
+        return diagnostic_figure(self, data, y, out=out, **options)
+
+    def plot_coefficients(self, out=None, *, alpha: float = 0.05, format: str | None = None):
+        """The coefficients with their ``1 − alpha`` intervals (no data needed)."""
+        return coefficient_figure(self, out=out, alpha=alpha, format=format)
 
     def _feature_matrix(self, data, kept: np.ndarray) -> np.ndarray:
         names = list(self.feature_names_in_)
@@ -326,6 +391,10 @@ class LinearModel(InferenceMixin):
             f"LinearModel({self.target} ~ {terms}; intercept={self.intercept_:.6g}, "
             f"n={self.n_samples_})"
         )
+
+
+def _is_pandas_frame(data) -> bool:
+    return type(data).__module__.startswith("pandas") and hasattr(data, "columns")
 
 
 def load(path: str | os.PathLike) -> LinearModel:

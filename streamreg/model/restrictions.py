@@ -277,3 +277,47 @@ def wald_test(
 def f_test(params, cov, param_names, df_resid, restriction) -> ContrastResult:
     """``wald_test(..., use_f=True)``: the F test of the joint hypothesis."""
     return wald_test(params, cov, param_names, df_resid, True, restriction)
+
+
+class RestrictionsMixin:
+    """``t_test``, ``f_test`` and ``wald_test`` on a fitted model, as statsmodels' results have
+    them (the host provides ``_params``, ``cov_params()``, ``param_names``, ``use_t`` and
+    ``_df_inference``: ``G − 1`` for clustered covariances)."""
+
+    def t_test(self, r_matrix, use_t: bool | None = None) -> ContrastResult:
+        """One t test per row of ``r_matrix`` (``"x1 = x2"``, ``"x1 = x2, x3 = 0"``, an array
+        or ``(R, q)``), under the model's covariance (robust when fitted so).
+
+        >>> import numpy as np, streamreg
+        >>> x = np.arange(12.0).reshape(6, 2) ** 1.5
+        >>> model = streamreg.fit(x, x @ [1.0, 1.0] + np.sin(np.arange(6.0)))
+        >>> model.t_test("x0 = x1").distribution
+        't'
+        """
+        return t_test(
+            self._params,
+            self.cov_params(),
+            self.param_names,
+            self._df_inference,
+            self.use_t if use_t is None else bool(use_t),
+            r_matrix,
+        )
+
+    def f_test(self, r_matrix) -> ContrastResult:
+        """The F test of the joint hypothesis ``r_matrix`` (statsmodels' ``f_test``)."""
+        return f_test(
+            self._params, self.cov_params(), self.param_names, self._df_inference, r_matrix
+        )
+
+    def wald_test(self, r_matrix, use_f: bool | None = None, scalar: bool = True) -> ContrastResult:
+        """The Wald test of ``r_matrix``: F with ``use_f`` (default: the model's ``use_t``, as
+        statsmodels), else χ²."""
+        return wald_test(
+            self._params,
+            self.cov_params(),
+            self.param_names,
+            self._df_inference,
+            self.use_t if use_f is None else bool(use_f),
+            r_matrix,
+            scalar=scalar,
+        )

@@ -5,6 +5,13 @@ format and its version, every field's type, the feature names, the embedded stat
 the optional robust covariance and optimizer record — and returns what
 :class:`~streamreg.model.LinearModel` is built from. Floats are written with
 ``repr`` by the JSON encoder, so they round-trip exactly; NaN and ±inf are null.
+
+**Versions.** A model that uses nothing beyond version 1 is written as version 1, byte for
+byte as before. Version 2 adds optional fields, and only files that use them are written as
+version 2: ``diagnostics`` (statsmodels' bottom block from the residual pass), ``use_t``
+(when the fit chose the distribution), and robust records of the HAC (``maxlags``,
+``kernel``) and two-way cluster (``groups`` a list of two columns, ``n_groups_each``) kinds.
+The loader reads both versions.
 """
 
 from __future__ import annotations
@@ -21,12 +28,13 @@ from .inference import COV_TYPES
 
 MODEL_FORMAT = "streamreg.model"
 MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSIONS = (1, 2)  # read; a file is written as 2 only when it needs a 2 field
 
 
 def model_to_dict(model) -> dict:
     """The model as a JSON-ready dict (NaN and ±inf become null)."""
     coef = [None if np.isnan(c) else float(c) for c in model.coef_]
-    return {
+    data = {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
         "streamreg_version": model.streamreg_version,
@@ -66,6 +74,19 @@ def model_to_dict(model) -> dict:
         "state": model.state_.to_dict(),
         "optimizer": model.optimizer_,
     }
+    diagnostics = getattr(model, "diagnostics", None)
+    use_t = getattr(model, "_use_t", None)
+    if diagnostics is not None:
+        data["diagnostics"] = {name: finite_or_none(v) for name, v in diagnostics.items()}
+    if use_t is not None:
+        data["use_t"] = bool(use_t)
+    if diagnostics is not None or use_t is not None or _robust_needs_version_2(model.robust_):
+        data["format_version"] = 2
+    return data
+
+
+def _robust_needs_version_2(robust) -> bool:
+    return bool(robust) and (robust["cov_type"] == "HAC" or isinstance(robust["groups"], list))
 
 
 def model_fields(data, where: str = "model") -> dict:
@@ -108,7 +129,46 @@ def model_fields(data, where: str = "model") -> dict:
         log_weight_sum=float("-inf") if data["log_weight_sum"] is None else data["log_weight_sum"],
         robust=_validated_robust(data["robust"], len(names) + bool(data["fit_intercept"]), where),
         optimizer=_validated_optimizer(data.get("optimizer"), where),
+        diagnostics=_validated_diagnostics(data.get("diagnostics"), where),
+        use_t=_validated_use_t(data.get("use_t"), where),
     )
+
+
+DIAGNOSTIC_FIELDS = (
+    "omnibus",
+    "omnibus_pvalue",
+    "skew",
+    "kurtosis",
+    "durbin_watson",
+    "jarque_bera",
+    "jarque_bera_pvalue",
+)
+
+
+def _validated_diagnostics(diagnostics, where: str):
+    if diagnostics is None:
+        return None
+    if not isinstance(diagnostics, dict) or set(diagnostics) != set(DIAGNOSTIC_FIELDS):
+        raise ModelFormatError(
+            f"{where}: 'diagnostics' must map exactly {', '.join(DIAGNOSTIC_FIELDS)} to numbers."
+        )
+    out = {}
+    for name in DIAGNOSTIC_FIELDS:
+        value = diagnostics[name]
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, _NUMBER) or not math.isfinite(value)
+        ):
+            raise ModelFormatError(
+                f"{where}: the diagnostic '{name}' must be a finite number or null."
+            )
+        out[name] = math.nan if value is None else float(value)
+    return out
+
+
+def _validated_use_t(use_t, where: str):
+    if use_t is not None and not isinstance(use_t, bool):
+        raise ModelFormatError(f"{where}: 'use_t' must be true, false or absent.")
+    return use_t
 
 
 _NUMBER = (int, float)
@@ -167,14 +227,30 @@ def _validated_robust(robust, n_params: int, where: str):
         raise ModelFormatError(
             f"{where}: 'robust' must name a covariance type and hold its matrix."
         )
-    matrix = np.array([[np.nan if v is None else v for v in row] for row in cov], dtype=np.float64)
+    try:
+        matrix = np.array(
+            [[np.nan if v is None else v for v in row] for row in cov], dtype=np.float64
+        )
+    except (TypeError, ValueError):
+        raise ModelFormatError(
+            f"{where}: the robust covariance must be a {n_params}×{n_params} matrix of numbers."
+        ) from None
     if matrix.shape != (n_params, n_params):
         raise ModelFormatError(f"{where}: the robust covariance must be {n_params}×{n_params}.")
+    if robust["cov_type"] == "HAC":
+        lags = robust.get("maxlags")
+        if isinstance(lags, bool) or not isinstance(lags, int) or lags < 0:
+            raise ModelFormatError(f"{where}: a HAC covariance needs 'maxlags', a whole number.")
+    groups = robust.get("n_groups")
+    if groups is not None and (isinstance(groups, bool) or not isinstance(groups, int)):
+        raise ModelFormatError(f"{where}: 'n_groups' must be a whole number or null.")
     return {**robust, "cov": matrix.tolist()}
 
 
 def _validate_model_dict(data, where: str) -> None:
-    check_format(data, MODEL_FORMAT, MODEL_FORMAT_VERSION, "model", where)
+    version = data.get("format_version") if isinstance(data, dict) else None
+    known = version if version in MODEL_FORMAT_VERSIONS else MODEL_FORMAT_VERSION
+    check_format(data, MODEL_FORMAT, known, "model", where)
     for key, kind in _FIELDS.items():
         if key not in data:
             raise ModelFormatError(f"{where}: the field '{key}' is missing.")

@@ -38,9 +38,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import CollinearityError, IllConditionedError, InputError, parameter
 from .solution import Solution, intercept_from_means
 
 DEFAULT_RCOND = 1e-6
+RANK_DEFICIENT = ("error", "alias", "minimum_norm")
 
 
 @dataclass
@@ -135,3 +137,51 @@ def _from_factor(factor: np.ndarray, p: int, rcond: float):
     inverse_values = 1.0 / singular[:rank] ** 2
     pinv = (vt[:rank].T * inverse_values) @ vt[:rank]
     return coef, singular, rank, ssr, tss, pinv
+
+
+def check_rank_deficient(rank_deficient, drop_collinear: bool = False) -> str:
+    """The policy for a rank-deficient design: ``error``, ``alias`` (R's ``NA``, what
+    ``drop_collinear=True`` asks for) or ``minimum_norm`` (scikit-learn's answer)."""
+    if rank_deficient is None:
+        return "alias" if drop_collinear else "error"
+    if rank_deficient not in RANK_DEFICIENT:
+        raise InputError(
+            f"{parameter('rank_deficient')} must be one of {', '.join(RANK_DEFICIENT)}; "
+            f"got {rank_deficient!r}."
+        )
+    if drop_collinear and rank_deficient != "alias":
+        raise InputError(
+            f"{parameter('drop_collinear', True)} asks for aliased columns, but "
+            f"{parameter('rank_deficient', rank_deficient)} for something else; give one."
+        )
+    return rank_deficient
+
+
+def solve_least_norm(
+    state, solve, *, fit_intercept: bool = True, rcond: float = DEFAULT_RCOND
+) -> Solution:
+    """scikit-learn's answer with this solver's accuracy where the two agree.
+
+    If the (centered) features have full rank in scikit-learn's sense (every singular value
+    above ``rcond·σ_max``) the unique least-squares solution is the minimum-norm one, and
+    ``solve`` (the family's own solve, more accurate than an eigen-decomposition of the
+    moments) gives it; otherwise :func:`minimum_norm_solve`.
+
+    >>> import numpy as np
+    >>> from streamreg.solvers.moments import MomentState, solve_normal_equations
+    >>> x = np.array([[1.0, 2.0], [2.0, 4.0], [3.0, 6.0], [4.0, 8.5]])
+    >>> z = np.column_stack([x, [1.0, 2.0, 3.0, 4.0]])
+    >>> state = MomentState.from_arrays(z, names=["a", "b", "y"])
+    >>> solve_least_norm(state, solve_normal_equations).solver
+    'cholesky'
+    >>> state = MomentState.from_arrays(z[:3], names=["a", "b", "y"])
+    >>> solve_least_norm(state, solve_normal_equations).solver
+    'minimum_norm'
+    """
+    least = minimum_norm_solve(state, fit_intercept=fit_intercept, rcond=rcond)
+    if least.rank_ == len(least.coef):
+        try:
+            return solve(state, fit_intercept=fit_intercept, drop_collinear=False)
+        except (CollinearityError, IllConditionedError):
+            pass  # full rank by scikit-learn's threshold, but not by this solver's: its answer
+    return least.to_solution(fit_intercept)

@@ -230,7 +230,7 @@ def solve_normal_equations(
     """Solve the state's normal equations by scaled, column-by-column Cholesky."""
     names = state.names[:-1]
     p = len(names)
-    check_enough_rows(state, p, fit_intercept)
+    check_enough_rows(state, p, fit_intercept, aliasing=drop_collinear)
     moments = state.comoment if fit_intercept else state.raw_moments()
     a = moments[:p, :p]
     b = moments[:p, p]

@@ -173,7 +173,7 @@ def solve_qr(
     """Least squares from the triangular factor, with R-style detection of aliased columns."""
     names = state.names[:-1]
     p = len(names)
-    check_enough_rows(state, p, fit_intercept)
+    check_enough_rows(state, p, fit_intercept, aliasing=drop_collinear)
     factor = state.r if fit_intercept else state.raw_factor()
     norms = np.sqrt((factor**2).sum(axis=0))
     scale = np.where(norms[:p] > 0, norms[:p], 1.0)

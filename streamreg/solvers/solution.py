@@ -35,6 +35,10 @@ class Solution:
     # from (centered with an intercept, raw without), in the original units; the
     # inference in model.py scales it by σ² and adds the intercept's row.
     xtx_inv: np.ndarray | None = None
+    # The exact solver's exact R² and intercept row of (XᵀWX)⁻¹, each rounded once
+    # (streamreg.solvers.exact.extras); None from the other solvers. Not saved: a loaded
+    # model recomputes it from its exact state.
+    exact: dict | None = None
 
 
 def condition_warnings(
@@ -73,11 +77,13 @@ def intercept_from_means(state, coef: np.ndarray) -> float:
     return float(high + low)
 
 
-def check_enough_rows(state, p: int, fit_intercept: bool) -> None:
+def check_enough_rows(state, p: int, fit_intercept: bool, *, aliasing: bool = False) -> None:
+    """Rows enough for the coefficients — unless columns may be aliased (``drop_collinear``):
+    then, as R's ``lm``, the columns beyond the rank of fewer rows are aliased."""
     needed = p + (1 if fit_intercept else 0)
     if state.n_rows == 0 or state.weight_sum <= 0.0:
         raise InputError("no usable rows: every row was dropped or had zero weight.")
-    if state.n_rows < needed:
+    if state.n_rows < needed and not aliasing:
         raise InputError(
             f"only {state.n_rows} usable rows for {needed} coefficients; "
             "a least-squares fit needs at least as many rows as coefficients."

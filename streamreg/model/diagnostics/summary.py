@@ -20,9 +20,8 @@ statsmodels' ``summary()`` does (its third table)::
 
 from __future__ import annotations
 
-import math
-
 from ...errors import ModelFormatError
+from ...report import bottom_block  # noqa: F401 - laid out with the rest of the summary
 from ...solvers.base import check_format
 from .durbin_watson import DurbinWatson
 from .moments import ResidualMoments
@@ -116,22 +115,3 @@ class ResidualDiagnostics:
         return self.moments == other.moments and self.durbin_watson == other.durbin_watson
 
     __hash__ = None
-
-
-def bottom_block(
-    diagnostics: dict[str, float], condition_number: float
-) -> list[tuple[str, str, str, str]]:
-    """Four rows ``(left label, left value, right label, right value)`` formatted as
-    statsmodels' ``RegressionResults.summary()`` formats them."""
-    d = {name: float(diagnostics.get(name, math.nan)) for name in DIAGNOSTIC_NAMES}
-    return [
-        ("Omnibus:", f"{d['omnibus']:#6.3f}", "Durbin-Watson:", f"{d['durbin_watson']:#8.3f}"),
-        (
-            "Prob(Omnibus):",
-            f"{d['omnibus_pvalue']:#6.3f}",
-            "Jarque-Bera (JB):",
-            f"{d['jarque_bera']:#8.3f}",
-        ),
-        ("Skew:", f"{d['skew']:#6.3f}", "Prob(JB):", f"{d['jarque_bera_pvalue']:#8.3g}"),
-        ("Kurtosis:", f"{d['kurtosis']:#6.3f}", "Cond. No.", f"{condition_number:#8.3g}"),
-    ]

@@ -83,7 +83,13 @@ True
 
 from __future__ import annotations
 
-from .solve import BAREISS_MAX_FEATURES, NEAR_DEPENDENCE, solve_exact
+from .solve import BAREISS_MAX_FEATURES, NEAR_DEPENDENCE, exact_statistics, solve_exact
 from .state import ExactState
 
-__all__ = ["ExactState", "solve_exact", "BAREISS_MAX_FEATURES", "NEAR_DEPENDENCE"]
+__all__ = [
+    "ExactState",
+    "solve_exact",
+    "exact_statistics",
+    "BAREISS_MAX_FEATURES",
+    "NEAR_DEPENDENCE",
+]

@@ -11,6 +11,7 @@ from scipy import linalg
 from ...errors import CollinearityError, IllConditionedError, InputError, parameter
 from ..solution import Solution, check_enough_rows
 from .dyadic import add, approximate_floats, fraction, rational_to_float, to_float, zeros
+from .extras import exact_extras
 from .lattice import IntegerMatrix
 from .slicing import two_sum
 from .state import ExactState
@@ -42,7 +43,7 @@ def solve_exact(
         raise InputError("the state saw NaN or ±inf values; screen the data before solving.")
     names = state.names[:-1]
     p = len(names)
-    check_enough_rows(state, p, fit_intercept)
+    check_enough_rows(state, p, fit_intercept, aliasing=drop_collinear)
     c, inv_kappa = state.moment_matrix(fit_intercept)
     usable = np.array([c[j, j] > 0 for j in range(p)], dtype=bool)
 
@@ -75,6 +76,9 @@ def solve_exact(
                 )
             )
         fit = _eliminated_fit(c, kept, det, rows, p, inv_kappa)
+        fit["extras"] = exact_extras(
+            state, kept, rows, det, c, inv_kappa, fit["ssr_scaled"], p, fit_intercept
+        )
 
     beta = fit["beta"]  # exact Fractions over kept columns
     coef = np.full(p, np.nan)
@@ -117,7 +121,23 @@ def solve_exact(
         solver="exact",
         warnings=warnings,
         xtx_inv=fit["xtx_inv"],
+        exact=fit.get("extras"),
     )
+
+
+def exact_statistics(state: ExactState, coef: np.ndarray, *, fit_intercept: bool) -> dict | None:
+    """The exact R² and intercept row of a fit over ``coef``'s kept columns (see
+    :mod:`.extras`), by exact elimination again — for a model loaded from its file; None when
+    the state is too wide for exact elimination or its kept columns differ."""
+    p = len(state.names) - 1
+    if p > BAREISS_MAX_FEATURES or not state.is_finite() or state.n_rows == 0:
+        return None
+    c, inv_kappa = state.moment_matrix(fit_intercept)
+    kept, _, det, rows = _gauss_jordan(c.tolist(), p)
+    if kept != list(np.flatnonzero(~np.isnan(np.asarray(coef, dtype=float)))):
+        return None
+    fit = _eliminated_fit(c, kept, det, rows, p, inv_kappa)
+    return exact_extras(state, kept, rows, det, c, inv_kappa, fit["ssr_scaled"], p, fit_intercept)
 
 
 # 1 − R² below this is a dependence up to float64 rounding (see the module docstring).
