@@ -290,7 +290,8 @@ def _finish(
             plan.blocks, residual_part, acc.state, solution, pass_plan, label=label
         )
         results = finish(merged, acc.state, solution, spec, pass_plan)
-        robust, diagnostics = results.robust, results.diagnostics
+        # Diagnostics computed only for the SSR are not attached: the model says what was asked.
+        robust, diagnostics = results.robust, results.diagnostics if wanted else None
         if results.ssr is not None:
             solution = replace(solution, ssr=results.ssr, warnings=list(solution.warnings))
         solution.warnings.extend(results.notes)

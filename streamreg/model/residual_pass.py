@@ -65,11 +65,14 @@ from .robust import Sandwich, _centered_residuals, robust_record
 from .twoway import TwoWayClusterMeat, two_way_covariance
 
 # Recompute the SSR from residuals when the first pass's SSR may be off by more than this,
-# relatively (≈ 45 ε: the residual SD then keeps fewer than ~14 of its digits) ...
-SSR_RELATIVE_TOLERANCE = 1e-14
+# relatively (≈ 450 ε: the residual SD and the standard errors would keep fewer than ~13 of
+# their digits; a fit with R² ≳ 0.999, or nearly collinear features) ...
+SSR_RELATIVE_TOLERANCE = 1e-13
 # ... and with compensated residuals (~10× the work of plain ones per batch) only when plain
 # residuals would be off by more than this.
 COMPENSATE_TOLERANCE = 1e-13
+# Up to this many values (rows × columns) a recomputed SSR always takes compensated residuals.
+COMPENSATE_ALWAYS_VALUES = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,12 @@ def finish(result: ResidualPass, state, solution, spec, plan: PassPlan) -> PassR
         out.diagnostics = result.diagnostics.mapping()
         if plan.recompute_ssr:
             out.ssr = float(result.diagnostics.ssr)
+            bound = ssr_rounding_bound(state, solution, spec.fit_intercept)
+            out.notes.append(
+                "the sum of squared residuals was recomputed from the residuals in a second "
+                f"pass (the first pass's M_yy − M_xyᵀβ keeps only about {_digits(bound):.0f} "
+                "significant digits here: a close fit or nearly collinear features)."
+            )
     cov = plan.cov
     if not cov.robust:
         return out
@@ -227,6 +236,10 @@ def finish(result: ResidualPass, state, solution, spec, plan: PassPlan) -> PassR
     if df + 1 < rank:
         out.notes.append(_few_clusters(df + 1, rank))
     return out
+
+
+def _digits(relative_error: float) -> float:
+    return max(0.0, -math.log10(relative_error)) if relative_error > 0 else 16.0
 
 
 def _record(cov: CovarianceRequest, spec, cov_kept, kept, n_groups) -> dict:
@@ -284,10 +297,14 @@ def residual_rounding_bound(state, solution, fit_intercept: bool) -> float:
 
 def ssr_plan(state, solution, fit_intercept: bool) -> tuple[bool, bool]:
     """``(recompute, compensated)``: whether the SSR should come from a residual pass, and
-    whether that pass needs compensated residuals to beat the first pass's digits."""
+    whether that pass takes compensated residuals — always for small data (where they cost
+    little and a few rows' rounding errors do not average out), else when plain residuals
+    could be off by more than :data:`COMPENSATE_TOLERANCE`."""
     if ssr_rounding_bound(state, solution, fit_intercept) <= SSR_RELATIVE_TOLERANCE:
         return False, False
-    return True, residual_rounding_bound(state, solution, fit_intercept) > COMPENSATE_TOLERANCE
+    small = state.n_rows * len(state.names) <= COMPENSATE_ALWAYS_VALUES
+    plain = residual_rounding_bound(state, solution, fit_intercept)
+    return True, small or plain > COMPENSATE_TOLERANCE
 
 
 def _spread_ratio(state, solution, fit_intercept: bool) -> float:

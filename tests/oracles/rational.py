@@ -48,3 +48,38 @@ def max_rel_error(estimate, exact) -> float:
         err = abs(Fraction(float(e)) - t)
         worst = max(worst, float(err / abs(t)) if t != 0 else float(err))
     return worst
+
+
+def exact_statistics(x, y, fit_intercept=True) -> dict:
+    """Every statistic NIST certifies, computed exactly from the float64 data and rounded once:
+    ``params`` (intercept first), ``param_sd``, ``residual_sd`` and ``r_squared`` (uncentered
+    without an intercept). Their LREs against the certified values are the float64 ceiling."""
+    from decimal import Decimal, localcontext
+
+    x = np.asarray(x, dtype=float)
+    n, p = x.shape
+    rows = [[Fraction(float(v)) for v in row] for row in x]
+    if fit_intercept:
+        rows = [[Fraction(1), *row] for row in rows]
+    ys = [Fraction(float(v)) for v in y]
+    k = len(rows[0])
+    a = [[sum(r[i] * r[j] for r in rows) for j in range(k)] for i in range(k)]
+    b = [sum(r[i] * t for r, t in zip(rows, ys)) for i in range(k)]
+    beta = _solve(a, b)
+    ssr = sum((t - sum(c * v for c, v in zip(beta, r))) ** 2 for r, t in zip(rows, ys))
+    mean = sum(ys) / n
+    tss = sum((t - mean) ** 2 for t in ys) if fit_intercept else sum(t * t for t in ys)
+    inverse_diagonal = [_solve(a, [Fraction(int(i == j)) for i in range(k)])[j] for j in range(k)]
+    scale = ssr / (n - k)
+
+    def root(value: Fraction) -> float:
+        with localcontext() as context:
+            context.prec = 60
+            return float((Decimal(value.numerator) / Decimal(value.denominator)).sqrt())
+
+    return {
+        "params": np.array([float(v) for v in beta]),
+        "param_sd": np.array([root(scale * d) for d in inverse_diagonal]),
+        "residual_sd": root(scale),
+        "r_squared": float(1 - ssr / tss),
+    }
