@@ -275,7 +275,12 @@ def summary_markdown(model) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, b, se, t, pv, (lo, hi) in zip(
-        model.param_names, model.params, model.bse, model.tvalues, model.pvalues, model.conf_int()
+        model.param_names,
+        model._params,
+        model._bse,
+        model._tvalues,
+        model._pvalues,
+        model._conf_int(),
     ):
         if np.isnan(b):
             rows.append(f"| {name} | aliased | | | | | |")

@@ -186,7 +186,7 @@ def test_names_that_are_not_identifiers_and_aliased_parameters(rng):
     frame["dup"] = 2 * frame["x^2"]
     frame["y"] = frame["x^2"] - frame["log(z)"] + rng.normal(size=n)
     model = streamreg.fit(frame, target="y", features=["x^2", "dup", "log(z)"], drop_collinear=True)
-    assert np.isnan(model.params[2])
+    assert np.isnan(model.params.iloc[2])
     tt = t_test(
         model.params,
         model.cov_params(),

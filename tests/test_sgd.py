@@ -187,7 +187,7 @@ def test_article_examples_by_sgd_and_the_exact_solver_agree(example, truth):
     # Both recover the article's line within the noise (three standard errors).
     for name, value in truth.items():
         j = 0 if name == "intercept" else 1 + list(exact.feature_names_in_).index(name)
-        assert abs(exact.params[j] - value) <= 3 * exact.bse[j]
+        assert abs(exact.params.iloc[j] - value) <= 3 * exact.bse.iloc[j]
 
 
 # ---------------------------------------------------------------------- reproducibility
@@ -472,10 +472,15 @@ def test_cli_divergence_and_misuse_exit_2(tmp_path):
         assert result.exit_code == 2 and words in result.output, result.output
 
 
-def test_plot_needs_a_history_or_one_feature(tmp_path):
+def test_plot_of_a_loss_curve_needs_a_history_or_one_feature(tmp_path):
     pytest.importorskip("matplotlib")
     path = tmp_path / "m.json"
     streamreg.fit("data/hours_food", target="score").save(path)
-    result = runner.invoke(app, ["plot", str(path), "--out", str(tmp_path / "x.png")])
-    assert result.exit_code == 2 and "nothing to plot" in result.output
+    args = ["plot", str(path), "--out", str(tmp_path / "x.png"), "--kind", "loss"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "no loss curve or fitted line" in result.output
     assert not (tmp_path / "x.png").exists()
+    # By default such a model gets its coefficients drawn instead (no data needed).
+    result = runner.invoke(app, args[:4])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "x.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -67,7 +67,7 @@ def test_json_and_markdown_summaries_carry_the_same_numbers(fitted):
     assert data["param_names"] == ["Intercept", "hours", "food", "stamp"]
     md = model.summary("markdown")
     assert md.count("\n| ") == 5  # header + 4 terms
-    assert f"{model.params[1]:.6g}" in md
+    assert f"{model.params.iloc[1]:.6g}" in md
     with pytest.raises(streamreg.InputError, match="format must be one of"):
         model.summary("html")
 

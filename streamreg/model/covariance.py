@@ -69,12 +69,12 @@ def parse_covariance(cov_type=None, groups=None, maxlags=None) -> CovarianceRequ
                 )
         return CovarianceRequest()
     if not isinstance(cov_type, str):
-        raise InputError(f"{parameter('cov_type')} must be a string; got {cov_type!r}.")
+        raise InputError(f"cov_type must be a string; got {cov_type!r}.")
     name, _, detail = cov_type.partition(":")
     kind = {k.lower(): k for k in ROBUST_KINDS}.get(name.strip().lower())
     if kind is None:
         raise InputError(
-            f"{parameter('cov_type')} must be one of nonrobust, HC0, HC1, HC2, HC3, "
+            "cov_type must be one of nonrobust, HC0, HC1, HC2, HC3, "
             f"cluster:COLUMN[,COLUMN] or HAC:LAGS; got {cov_type!r}."
         )
     detail = detail.strip()
@@ -104,8 +104,8 @@ def _cluster_columns(detail: str, groups) -> str | tuple[str, str]:
         names = []
     if not names or not all(names) or len(names) > 2 or len(set(names)) != len(names):
         raise InputError(
-            "cluster-robust errors need the column that names the clusters, or two different "
-            "columns for two-way clustering ('cluster:firm' or 'cluster:firm,year'); got "
+            "cov_type 'cluster' needs the column that names the clusters ('cluster:firm'), or "
+            "two different columns for two-way clustering ('cluster:firm,year'); got "
             f"{detail or groups!r}."
         )
     return names[0] if len(names) == 1 else (names[0], names[1])

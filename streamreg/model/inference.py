@@ -320,11 +320,11 @@ class InferenceMixin:
         kept = int((~np.isnan(np.asarray(self.coef_, dtype=float))).sum())
         if self.solution_.rank < kept + self.k_constant:  # a minimum-norm fit: singular
             return float("inf")
+        inverse = self.solution_.xtx_inv
+        if inverse is not None and not np.isfinite(inverse).all():
+            inverse = None  # a penalized fit keeps no inverse: the condition needs one of M
         return state_condition_number(
-            self.state_,
-            self.coef_,
-            fit_intercept=self.fit_intercept,
-            xtx_inv=self.solution_.xtx_inv,
+            self.state_, self.coef_, fit_intercept=self.fit_intercept, xtx_inv=inverse
         )
 
     def inference_dict(self) -> dict:
