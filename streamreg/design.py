@@ -340,7 +340,7 @@ def _as_groups(value) -> str | tuple[str, ...] | None:
     names = tuple(str(v) for v in value)
     if not 1 <= len(names) <= 2 or len(set(names)) != len(names):
         raise InputError(
-            f"{parameter('groups')} names one cluster column, or two different ones for two-way "
+            f"{_named('groups')} names one cluster column, or two different ones for two-way "
             f"clustering; got {list(names)!r}."
         )
     return names[0] if len(names) == 1 else names
@@ -352,3 +352,8 @@ def _as_list(value) -> list[str] | None:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     return [str(v) for v in value]
+
+
+def _named(name: str) -> str:
+    """A parameter's name in messages: ``use_t`` in Python, ``--use-t`` on the command line."""
+    return parameter(name).rstrip("=")

@@ -102,7 +102,7 @@ def _interval_columns(interval, keep, column) -> tuple[str, ...]:
         or not (0.0 < interval < 1.0)
     ):
         raise InputError(
-            f"{parameter('interval')} is a confidence level between 0 and 1, such as 0.95; "
+            f"{_named('interval')} is a confidence level between 0 and 1, such as 0.95; "
             f"got {interval!r}."
         )
     clash = [c for c in INTERVAL_COLUMNS if c in keep or c == column]
@@ -141,3 +141,8 @@ def _check_feature(src: Source, name: str) -> None:
             f"feature '{name}' has type {dtype} in {holder}; the model needs a numeric column "
             "(integer, float, boolean or decimal)."
         )
+
+
+def _named(name: str) -> str:
+    """A parameter's name in messages: ``use_t`` in Python, ``--use-t`` on the command line."""
+    return parameter(name).rstrip("=")

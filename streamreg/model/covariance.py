@@ -64,7 +64,7 @@ def parse_covariance(cov_type=None, groups=None, maxlags=None) -> CovarianceRequ
         for name, value in (("groups", groups), ("maxlags", maxlags)):
             if value is not None:
                 raise InputError(
-                    f"{parameter(name)} was given but the covariance is not robust; ask for "
+                    f"{_named(name)} was given but the covariance is not robust; ask for "
                     "'cluster:COLUMN' or 'HAC:LAGS'."
                 )
         return CovarianceRequest()
@@ -92,7 +92,7 @@ def parse_covariance(cov_type=None, groups=None, maxlags=None) -> CovarianceRequ
 def _cluster_columns(detail: str, groups) -> str | tuple[str, str]:
     if detail and groups is not None:
         raise InputError(
-            f"give the cluster columns once: as 'cluster:COLUMN' or in {parameter('groups')}."
+            f"give the cluster columns once: as 'cluster:COLUMN' or in {_named('groups')}."
         )
     if detail:
         names = [c.strip() for c in detail.split(",")]
@@ -113,7 +113,7 @@ def _cluster_columns(detail: str, groups) -> str | tuple[str, str]:
 
 def _lags(detail: str, maxlags) -> int:
     if detail and maxlags is not None:
-        raise InputError(f"give the HAC lags once: as 'HAC:2' or in {parameter('maxlags')}.")
+        raise InputError(f"give the HAC lags once: as 'HAC:2' or in {_named('maxlags')}.")
     if detail:
         try:
             maxlags = int(detail)
@@ -125,12 +125,17 @@ def _lags(detail: str, maxlags) -> int:
         raise InputError("HAC (Newey-West) needs the number of lags, as in 'HAC:2'.")
     if isinstance(maxlags, bool) or not isinstance(maxlags, int) or maxlags < 0:
         raise InputError(
-            f"{parameter('maxlags')} must be a non-negative whole number of rows; got {maxlags!r}."
+            f"{_named('maxlags')} must be a non-negative whole number of rows; got {maxlags!r}."
         )
     return maxlags
 
 
 def check_use_t(use_t) -> bool | None:
     if use_t is not None and not isinstance(use_t, bool):
-        raise InputError(f"{parameter('use_t')} must be True, False or None; got {use_t!r}.")
+        raise InputError(f"{_named('use_t')} must be True, False or None; got {use_t!r}.")
     return use_t
+
+
+def _named(name: str) -> str:
+    """A parameter's name in messages: ``use_t`` in Python, ``--use-t`` on the command line."""
+    return parameter(name).rstrip("=")

@@ -146,7 +146,7 @@ def check_rank_deficient(rank_deficient, drop_collinear: bool = False) -> str:
         return "alias" if drop_collinear else "error"
     if rank_deficient not in RANK_DEFICIENT:
         raise InputError(
-            f"{parameter('rank_deficient')} must be one of {', '.join(RANK_DEFICIENT)}; "
+            f"{_named('rank_deficient')} must be one of {', '.join(RANK_DEFICIENT)}; "
             f"got {rank_deficient!r}."
         )
     if drop_collinear and rank_deficient != "alias":
@@ -185,3 +185,8 @@ def solve_least_norm(
         except (CollinearityError, IllConditionedError):
             pass  # full rank by scikit-learn's threshold, but not by this solver's: its answer
     return least.to_solution(fit_intercept)
+
+
+def _named(name: str) -> str:
+    """A parameter's name in messages: ``use_t`` in Python, ``--use-t`` on the command line."""
+    return parameter(name).rstrip("=")
