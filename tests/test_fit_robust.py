@@ -104,9 +104,7 @@ def grunfeld() -> pd.DataFrame:
 
 
 def test_two_way_clusters_match_statsmodels_across_chunkings(grunfeld, tmp_path):
-    groups = np.column_stack(
-        [pd.factorize(grunfeld["firm"])[0], pd.factorize(grunfeld["year"])[0]]
-    )
+    groups = np.column_stack([pd.factorize(grunfeld["firm"])[0], pd.factorize(grunfeld["year"])[0]])
     ref = statsmodels_fit(
         grunfeld, "invest", ["value", "capital"], cov_type="cluster", cov_kwds={"groups": groups}
     )
@@ -239,5 +237,6 @@ def test_cli_hac_and_two_way_clusters(grunfeld, ordered, tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["robust"]["groups"] == ["firm", "year"]
-    result = runner.invoke(app, ["fit", str(tmp_path / "g.parquet"), "-y", "invest", "--cov", "HAC"])
+    bare = ["fit", str(tmp_path / "g.parquet"), "-y", "invest", "--cov", "HAC"]
+    result = runner.invoke(app, bare)
     assert result.exit_code == 2 and "needs the number of lags" in result.output
