@@ -64,12 +64,29 @@ def fit_report(
         f"  R² {model.r2_:.6f}   adj. R² {model.rsquared_adj:.6f}   RMSE {model.rmse_:.6g}   "
         f"F {model.fvalue:.4g} (p {model.f_pvalue:.3g})\n"
         f"  condition number {model.scaled_condition_number_:.3g}   solver {model.solver_}   "
-        f"covariance {model.cov_type}"
+        f"covariance {_covariance_label(model)}"
     )
     parts = [head, "", coefficient_table(model, truth), "", stats]
+    diagnostics = getattr(model, "diagnostics", None)
+    if diagnostics:
+        d = diagnostics
+        parts.append(
+            f"  Durbin-Watson {d['durbin_watson']:.3f}   Jarque-Bera {d['jarque_bera']:.4g} "
+            f"(p {d['jarque_bera_pvalue']:.3g})   Omnibus {d['omnibus']:.4g} "
+            f"(p {d['omnibus_pvalue']:.3g})   skew {d['skew']:.3f}   kurtosis {d['kurtosis']:.3f}"
+        )
     if saved_to is not None:
         parts.append(f"  model saved to {saved_to}")
     return "\n".join(parts)
+
+
+def _covariance_label(model) -> str:
+    robust = model.robust_ or {}
+    if robust.get("cov_type") == "HAC":
+        return f"HAC ({robust.get('maxlags')} lags)"
+    if isinstance(robust.get("groups"), list):
+        return "cluster (" + ", ".join(robust["groups"]) + ")"
+    return model.cov_type
 
 
 def inspect_report(info: dict) -> str:

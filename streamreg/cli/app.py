@@ -6,6 +6,7 @@ internal failure is exit code 1; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import typer
@@ -18,6 +19,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Exact linear regression on Parquet data larger than memory, in one streaming pass.",
 )
+
+# statsmodels' words when a joint test meets a singular covariance (few clusters); the model's
+# own note (printed as a streamreg warning) says it once, without a traceback line.
+warnings.filterwarnings("ignore", message="covariance of constraints does not have full rank")
 
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress and no report, only errors.")
 JSON = typer.Option(False, "--json", help="Print a machine-readable JSON report on stdout.")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 
@@ -174,12 +175,11 @@ def _frame_title(name: str, hist) -> str:
 
 
 def _qq(ax, sketch) -> None:
-    from scipy import stats
-
+    normal = NormalDist()  # the standard library's: no scipy import for a plot
     n = sketch.count
     probabilities = (np.arange(1, min(n, 1000) + 1) - 0.5) / min(n, 1000)
     sample = sketch.quantiles(probabilities)
-    theoretical = stats.norm.ppf(probabilities)
+    theoretical = np.array([normal.inv_cdf(float(q)) for q in probabilities])
     ax.plot(theoretical, sample, ".", color="C0", ms=3)
     ends = [theoretical[0], theoretical[-1]]
     ax.plot(ends, ends, color="C3", lw=1)
