@@ -277,7 +277,9 @@ def _finish(
     """The model, complete: with the residual pass's robust covariance, diagnostics and SSR
     when one is asked for (or the first pass's SSR lost digits)."""
     spec = plan.blocks.spec
-    recompute, compensated = ssr_plan(acc.state, solution, spec.fit_intercept)
+    recompute, compensated = ssr_plan(
+        acc.state, solution, spec.fit_intercept, in_memory=plan.in_memory
+    )
     wanted = after.diagnostics
     if optimizer is not None and optimizer.get("holdout_rows"):
         # The pass would read the held-out rows too: no diagnostics with a holdout.

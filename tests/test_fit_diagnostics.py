@@ -190,3 +190,22 @@ def test_residual_pass_recomputes_a_cancelled_ssr(tmp_path):
     np.testing.assert_allclose(model.bse.to_numpy(), ref.bse, rtol=1e-9)
     assert any("recomputed from the residuals" in w for w in model.warnings_)
     assert model.diagnostics is None  # computed on the way, but not asked for
+
+
+def test_big_data_are_read_again_only_when_the_ssr_lost_many_digits(tmp_path, monkeypatch):
+    """Re-reading big files costs as much as the fit: the pass then runs only below ~10 digits."""
+    import streamreg.model.residual_pass as residual_pass
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(3000, 3))
+    y = x @ [1.0, -2.0, 3.0] + 0.05 * rng.normal(size=3000)  # bound ≈ 5e-12
+    path = tmp_path / "close.parquet"
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": y}).to_parquet(path)
+    small = streamreg.fit(path, target="y")
+    bound = residual_pass.ssr_rounding_bound(small.state_, small.solution_, True)
+    assert 1e-13 < bound < 1e-10
+    assert any("recomputed from the residuals" in w for w in small.warnings_)
+    monkeypatch.setattr(residual_pass, "CHEAP_VALUES", 1000)  # as if the files were big
+    big = streamreg.fit(path, target="y")
+    assert not any("recomputed" in w for w in big.warnings_)
+    np.testing.assert_allclose(big.ssr, small.ssr, rtol=1e-9)  # ~10+ digits either way

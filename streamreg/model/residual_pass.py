@@ -22,8 +22,11 @@ tree (``a + b`` is "a's rows, then b's"), so every runner gives the same figures
 **When the SSR is recomputed.** The first pass's SSR of the moment (and QR) solvers is
 ``M_yy − M_xyᵀβ``; its rounding error is bounded by :func:`ssr_rounding_bound` ≈
 ``ε·|β̃|ᵀ|M̃||β̃|`` with ``β̃ = (−β, 1)`` — large when the fit is close (SSR ≪ TSS) or the
-features nearly collinear. When that bound exceeds :data:`SSR_RELATIVE_TOLERANCE` the fit runs
-this pass (even if nothing else asked for it) and takes the SSR from the residuals — compensated
+features nearly collinear. When that bound exceeds :data:`SSR_RELATIVE_TOLERANCE` (1e-13, for
+data in memory or of at most :data:`CHEAP_VALUES` values) or
+:data:`SSR_RELATIVE_TOLERANCE_BIG` (1e-10, for bigger data, which a pass costs as much to read
+again as the fit) the fit runs this pass (even if nothing else asked for it) and takes the SSR
+from the residuals — compensated
 ones (:func:`~streamreg.model.diagnostics.residuals.residuals`, double-double: each the exact
 residual of β rounded once) when plain ones would lose digits too (:func:`ssr_plan`). The exact
 solver's SSR is exact (rounded once) and is kept.
@@ -66,8 +69,13 @@ from .twoway import TwoWayClusterMeat, two_way_covariance
 
 # Recompute the SSR from residuals when the first pass's SSR may be off by more than this,
 # relatively (≈ 450 ε: the residual SD and the standard errors would keep fewer than ~13 of
-# their digits; a fit with R² ≳ 0.999, or nearly collinear features) ...
+# their digits; a fit with R² ≳ 0.999, or nearly collinear features) — when the data are cheap
+# to read again (in memory, or at most CHEAP_VALUES values) ...
 SSR_RELATIVE_TOLERANCE = 1e-13
+CHEAP_VALUES = 1 << 24
+# ... and for big data only when it may be off by more than this (fewer than ~10 digits left):
+# re-reading them costs as much as the fit, for digits far below their sampling error.
+SSR_RELATIVE_TOLERANCE_BIG = 1e-10
 # ... and with compensated residuals (~10× the work of plain ones per batch) only when plain
 # residuals would be off by more than this.
 COMPENSATE_TOLERANCE = 1e-13
@@ -295,12 +303,14 @@ def residual_rounding_bound(state, solution, fit_intercept: bool) -> float:
     )
 
 
-def ssr_plan(state, solution, fit_intercept: bool) -> tuple[bool, bool]:
+def ssr_plan(state, solution, fit_intercept: bool, *, in_memory: bool = False) -> tuple[bool, bool]:
     """``(recompute, compensated)``: whether the SSR should come from a residual pass, and
     whether that pass takes compensated residuals — always for small data (where they cost
     little and a few rows' rounding errors do not average out), else when plain residuals
     could be off by more than :data:`COMPENSATE_TOLERANCE`."""
-    if ssr_rounding_bound(state, solution, fit_intercept) <= SSR_RELATIVE_TOLERANCE:
+    cheap = in_memory or state.n_rows * len(state.names) <= CHEAP_VALUES
+    tolerance = SSR_RELATIVE_TOLERANCE if cheap else SSR_RELATIVE_TOLERANCE_BIG
+    if ssr_rounding_bound(state, solution, fit_intercept) <= tolerance:
         return False, False
     small = state.n_rows * len(state.names) <= COMPENSATE_ALWAYS_VALUES
     plain = residual_rounding_bound(state, solution, fit_intercept)
