@@ -153,6 +153,8 @@ def residual_part(
     index_kept = np.r_[np.flatnonzero(kept), p]
     mean = state.mean[index_kept] if intercept else None
     mean_lo = state.mean_lo[index_kept] if intercept else None
+    if out.sandwich is None and out.hac is None and out.two_way is None and not plan.compensated:
+        return _diagnostics_only(source, spec, batch_size, state, solution, out, on_rows)
     for chunk in source.batches(spec.columns, batch_size):
         arrays = batch_arrays(chunk, spec)
         x_centered, resid = _centered_residuals(arrays.z, state, kept, beta, p, intercept)
@@ -183,6 +185,30 @@ def residual_part(
 
 
 residual_part.task_name = "residuals"  # how the task is named on a Dask dashboard
+
+
+def _diagnostics_only(source, spec, batch_size, state, solution, out, on_rows) -> ResidualPass:
+    """The pass when only the residuals matter (no robust meat): each batch is copied out of
+    Arrow already centred on the high part of the means (fused, as the first pass copies it),
+    then one matrix-vector product; the low parts of the means enter as one constant,
+    ``e = (ỹ − x̃ᵀβ) − (lo_y − lo_xᵀβ)``."""
+    p = len(spec.features)
+    beta = np.where(np.isnan(solution.coef), 0.0, solution.coef)
+    intercept = spec.fit_intercept
+    shift = np.asarray(state.mean[: p + 1], dtype=float) if intercept else None
+    constant = float(state.mean_lo[p] - state.mean_lo[:p] @ beta) if intercept else 0.0
+    for chunk in source.batches(spec.columns, batch_size):
+        arrays = batch_arrays(chunk, spec, shift=shift)
+        with np.errstate(invalid="ignore", over="ignore"):
+            resid = (arrays.z[:, p] - arrays.z[:, :p] @ beta) - constant
+        if not np.isfinite(resid).all():
+            arrays = screen_values(batch_arrays(chunk, spec, shift=shift), chunk, spec)
+            resid = (arrays.z[:, p] - arrays.z[:, :p] @ beta) - constant
+        out.diagnostics.update(whiten(resid, arrays.weights))
+        out.n_rows += len(resid)
+        if on_rows is not None:
+            on_rows(arrays.rows_read)
+    return out
 
 
 # ---------------------------------------------------------------------- finishing
