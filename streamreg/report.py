@@ -320,6 +320,11 @@ def summary_json(model) -> dict:
             "notes": summary_notes(model),
         }
     )
+    diagnostics = getattr(model, "diagnostics", None)
+    if diagnostics is not None:
+        data["diagnostics"] = {
+            name: (v if math.isfinite(v) else None) for name, v in diagnostics.items()
+        }
     return data
 
 

@@ -197,3 +197,4 @@ def test_json_of_a_fit_with_diagnostics_is_valid(longley):
     model = streamreg.fit(frame, target=target)
     text = json.dumps(model.summary("json"), allow_nan=False)
     assert json.loads(text)["rsquared"] == pytest.approx(model.rsquared)
+    assert json.loads(text)["diagnostics"] == pytest.approx(model.diagnostics)
