@@ -334,9 +334,9 @@ def _enet_path(problem: GramProblem, grid: np.ndarray, ratio: float, tol: float,
             strong = (np.abs(gradient) >= 2.0 * l1 - previous_l1) | (beta != 0.0)
         else:
             strong = np.ones(m, dtype=bool)
-        beta, gradient, sweeps, gap = _solve_alpha(gram, cov, q, l1, l2, beta, strong, tol,
-                                                   max_iter)
-        if gap > tol * q and gap > 0:
+        beta, gradient, sweeps, gap, converged = _solve_alpha(gram, cov, q, l1, l2, beta, strong,
+                                                              tol, max_iter)
+        if not converged:
             warnings.warn(
                 f"coordinate descent stopped after {max_iter} sweeps at alpha={alpha:g} with duality "
                 f"gap {gap:.3g} > tol·q = {tol * q:.3g}; raise max_iter or tol.",
@@ -354,25 +354,29 @@ def _solve_alpha(gram, cov, q, l1, l2, beta, work, tol, max_iter):
     while True:
         idx = np.flatnonzero(work)
         sub = np.ascontiguousarray(gram[np.ix_(idx, idx)])
-        beta[idx], used = _solve_working_set(sub, cov[idx], l1, l2, beta[idx], inner_tol,
-                                             max_iter - sweeps)
+        beta[idx], used, exact = _solve_working_set(sub, cov[idx], l1, l2, beta[idx], inner_tol,
+                                                    max_iter - sweeps)
         sweeps += used
         gradient = cov - gram @ beta
-        limit = l1 * (1.0 + _KKT_SLACK)
-        violators = ~work & (np.abs(gradient) > limit)
+        violators = ~work & (np.abs(gradient) > l1 * (1.0 + _KKT_SLACK))
         if violators.any() and sweeps < max_iter:
             work = work | violators
             continue
         gap = duality_gap(beta, gradient, cov, q, l1, l2)
-        if gap <= tol * q or sweeps >= max_iter:
-            return beta, gradient, sweeps, gap
+        # An exact solve on the working set with no violator outside is the optimum: its
+        # gap is rounding, and sweeping on could not lower it.
+        if exact or gap <= tol * q or sweeps >= max_iter:
+            return beta, gradient, sweeps, gap, exact or gap <= tol * q
         # The sweep criterion was met but the gap was not: sweep on, more strictly.
-        inner_tol = inner_tol / 16.0 if inner_tol > 0 else 0.0
+        inner_tol = inner_tol / 16.0
 
 
 def _solve_working_set(gram, cov, l1, l2, beta, tol, budget):
     """Coordinate descent on a small problem, each sweep followed by a Newton step on the
-    support (:func:`_support_step`). Returns the coefficients and the sweeps used."""
+    support (:func:`_support_step`).
+
+    Returns the coefficients, the sweeps used and whether the KKT conditions hold exactly.
+    """
     sweeps = 0
     failed_support = None
     while True:
@@ -380,14 +384,14 @@ def _solve_working_set(gram, cov, l1, l2, beta, tol, budget):
         if support != failed_support:
             beta, exact = _support_step(gram, cov, l1, l2, beta)
             if exact:
-                return beta, sweeps
+                return beta, sweeps, True
             failed_support = support
         if sweeps >= budget:
-            return beta, sweeps
+            return beta, sweeps, False
         beta, max_change, max_coef = _sweep(gram, cov, l1, l2, beta)
         sweeps += 1
         if max_coef == 0.0 or max_change <= tol * max_coef:
-            return beta, sweeps
+            return beta, sweeps, False
 
 
 def _sweep(gram, cov, l1, l2, beta):
