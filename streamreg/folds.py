@@ -251,8 +251,8 @@ class FoldStates:
     def update(self, z: np.ndarray, weights: np.ndarray | None, folds: np.ndarray) -> FoldStates:
         """Add a batch (``z`` rows × columns, target last) whose row ``i`` is in fold ``folds[i]``.
 
-        Rows are sorted by fold once (one copy of the batch), then each fold's
-        contiguous block becomes one batch state merged into that fold's state.
+        Rows are sorted by fold once (one column-major copy of the batch), then each
+        fold's contiguous block becomes one batch state merged into that fold's state.
         """
         z = np.asarray(z, dtype=np.float64)
         folds = np.asarray(folds)
@@ -272,7 +272,9 @@ class FoldStates:
             order = np.argsort(inverse, kind="stable")
             ends = np.cumsum(np.bincount(inverse, minlength=len(labels)))
             starts = np.concatenate([[0], ends[:-1]])
-            ordered = z[order]
+            ordered = np.empty(z.shape, order="F")  # column by column: ~3× faster than z[order]
+            for j in range(z.shape[1]):
+                np.take(z[:, j], order, out=ordered[:, j])
             ordered_w = None if weights is None else weights[order]
             blocks = [(label, ordered[a:b], None if ordered_w is None else ordered_w[a:b], True)
                       for label, a, b in zip(labels, starts, ends)]
@@ -285,6 +287,8 @@ class FoldStates:
         return self
 
     def _batch_labels(self, folds: np.ndarray):
+        """The batch's labels (sorted) and each row's index into them (a small unsigned int,
+        so that the stable argsort is numpy's O(n) radix sort)."""
         if self.n_folds is not None:
             if folds.dtype.kind not in "iu":
                 raise InputError(f"fold ids must be integers 0..{self.n_folds - 1}; got {folds.dtype}.")
@@ -292,13 +296,19 @@ class FoldStates:
             if low < 0 or high >= self.n_folds:
                 bad = low if low < 0 else high
                 raise InputError(f"fold id {bad} is outside 0..{self.n_folds - 1}.")
+            present = np.flatnonzero(np.bincount(folds, minlength=self.n_folds))
+            if len(present) == self.n_folds:
+                return list(range(self.n_folds)), folds.astype(_index_type(self.n_folds))
+            lookup = np.zeros(self.n_folds, dtype=_index_type(self.n_folds))
+            lookup[present] = np.arange(len(present))
+            return present.tolist(), lookup[folds]
         labels, inverse = np.unique(folds, return_inverse=True)
         labels = [_plain_label(v) for v in labels]
         self._check_label_kind(labels)
-        if self.n_folds is None and len(set(self._states) | set(labels)) > MAX_FOLDS:
+        if len(set(self._states) | set(labels)) > MAX_FOLDS:
             raise InputError(f"the {self.origin} has more than {MAX_FOLDS} distinct values; "
                              "is it an id column? Use it as a fold key instead.")
-        return labels, inverse
+        return labels, inverse.reshape(-1).astype(_index_type(len(labels)))
 
     def _check_label_kind(self, labels) -> None:
         kinds = {type(v) for v in labels} | {type(v) for v in list(self._states)[:1]}
@@ -368,6 +378,10 @@ class FoldStates:
             raise ModelFormatError(f"{where}: every fold state must be a {state_format} over {names}.")
         return cls(state_type, names, n_folds=n_folds, origin=str(origin),
                    states=dict(zip(labels, parsed)))
+
+
+def _index_type(count: int):
+    return np.uint8 if count <= 256 else np.uint16
 
 
 def _plain_label(value):
