@@ -11,12 +11,12 @@ from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
 from sklearn.linear_model import ElasticNet, ElasticNetCV, Lasso, Ridge
 from sklearn.preprocessing import StandardScaler
 
+from streamreg.enet_cd import solve_alpha
 from streamreg.errors import CollinearityError, InputError
 from streamreg.exact import ExactState
 from streamreg.penalized import (
     ConvergenceWarning,
     GramProblem,
-    _solve_alpha,
     alpha_grid,
     elastic_net,
     elastic_net_path,
@@ -229,9 +229,9 @@ def test_kkt_check_recovers_features_the_working_set_left_out():
     l1, l2 = 0.02, 0.01
     m = len(problem.cov)
     start = np.zeros(m)
-    left_out, *_ = _solve_alpha(problem.gram, problem.cov, problem.target_square, l1, l2,
+    left_out, *_ = solve_alpha(problem.gram, problem.cov, problem.target_square, l1, l2,
                                      start, np.zeros(m, dtype=bool), 1e-12, 10_000)
-    everything, *_ = _solve_alpha(problem.gram, problem.cov, problem.target_square, l1, l2,
+    everything, *_ = solve_alpha(problem.gram, problem.cov, problem.target_square, l1, l2,
                                        start, np.ones(m, dtype=bool), 1e-12, 10_000)
     assert np.count_nonzero(everything) > 3
     assert_coefs_close(left_out, everything, rtol=1e-10)
