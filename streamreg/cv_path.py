@@ -60,7 +60,6 @@ class CVPath:
     mse_path: np.ndarray
     fold_labels: tuple
     paths: tuple[PenalizedPath, ...]
-    scalar_l1_ratio: bool
     grid_given: bool
 
     @property
@@ -113,10 +112,10 @@ class CVPath:
         r, a = self.best_index
         return self.paths[r].fit_at(a)
 
-    # scikit-learn's shapes: squeezed for a single l1 ratio.
+    # scikit-learn's shapes: ElasticNetCV squeezes mse_path_ (one l1 ratio: alphas × folds).
     @property
     def mse_path_(self) -> np.ndarray:
-        return np.squeeze(self.mse_path) if self.scalar_l1_ratio else self.mse_path
+        return np.squeeze(self.mse_path)
 
     @property
     def alphas_(self) -> np.ndarray:
@@ -135,7 +134,6 @@ def cross_validate_path(folds: FoldStates, *, l1_ratio=1.0, alphas=100, eps: flo
     state per l1 ratio) or an explicit grid (sorted decreasing, shared). ``n_folds``,
     when given, must match the number of folds found.
     """
-    scalar = np.ndim(l1_ratio) == 0
     ratios = np.array([check_l1_ratio(v) for v in np.atleast_1d(l1_ratio)], dtype=np.float64)
     if ratios.size == 0:
         raise InputError("l1_ratio must be a number or a non-empty list of numbers in [0, 1].")
@@ -160,7 +158,7 @@ def cross_validate_path(folds: FoldStates, *, l1_ratio=1.0, alphas=100, eps: flo
             path = elastic_net_path(problem, l1_ratio=ratio, alphas=grids[r], **solve)
             mse[r, :, k] = _fold_errors(folds.states[k], train_state, path, fit_intercept)
         paths.append(elastic_net_path(total_problem, l1_ratio=ratio, alphas=grids[r], **solve))
-    return CVPath(ratios, grids, mse, folds.labels, tuple(paths), scalar, grid_given)
+    return CVPath(ratios, grids, mse, folds.labels, tuple(paths), grid_given)
 
 
 def _fold_errors(fold_state, train_state, path: PenalizedPath, fit_intercept: bool) -> np.ndarray:

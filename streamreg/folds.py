@@ -103,7 +103,7 @@ def fold_labels(values, *, column: str = "fold") -> np.ndarray:
             raise InputError(f"{what} must hold whole numbers or strings; found {bad!r}.")
         return numbers.astype(np.int64)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return np.asarray(array.to_pylist(), dtype=object)
+        return array.to_numpy(zero_copy_only=False)
     raise InputError(f"{what} must hold integers or strings; it is {kind}.")
 
 
@@ -130,7 +130,7 @@ def _key_array(values, column: str) -> np.ndarray:
         return np.asarray(pc.cast(nanos, pa.int64()).to_numpy(zero_copy_only=False))
     if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) \
             or pa.types.is_large_binary(kind):
-        return np.asarray(array.to_pylist(), dtype=object)
+        return array.to_numpy(zero_copy_only=False)
     raise InputError(f"{what} must hold integers, strings, booleans, dates, timestamps or floats; "
                      f"it is {kind}.")
 
@@ -321,13 +321,12 @@ class FoldStates:
         if not isinstance(other, FoldStates) or other.names != self.names \
                 or other.state_type is not self.state_type or other.n_folds != self.n_folds:
             raise InputError("cannot merge fold states over different columns, state kinds or fold counts.")
+        self._check_label_kind(list(other._states)[:1])
         states = dict(self._states)
         for label, state in other._states.items():
             states[label] = state.copy() if label not in states else states[label].merge(state)
-        out = FoldStates(self.state_type, self.names, n_folds=self.n_folds, origin=self.origin,
-                         states=states)
-        out._check_label_kind(list(states))
-        return out
+        return FoldStates(self.state_type, self.names, n_folds=self.n_folds, origin=self.origin,
+                          states=states)
 
     __add__ = merge
 

@@ -250,7 +250,7 @@ def _sklearn_cv(x, y, w, ids, **kwargs):
 
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("fit_intercept", [True, False])
-@pytest.mark.parametrize("l1_ratio", [1.0, 0.5, [0.1, 0.6, 1.0]])
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5, [0.5], [0.1, 0.6, 1.0]])
 def test_mse_path_equals_sklearn_elastic_net_cv(weighted, fit_intercept, l1_ratio):
     x, y, w = make_rows(200, p=6, weighted=weighted, seed=7)
     ids = key_folds(np.arange(200), 5)
@@ -390,6 +390,10 @@ def test_unusable_fold_values_are_refused():
     labelled = FoldStates.empty(MomentState, ["x", "y"]).update(np.ones((2, 2)), None, np.array([1, 2]))
     with pytest.raises(InputError, match="mixes integer and string labels"):
         labelled.update(np.ones((1, 2)), None, np.array(["a"], dtype=object))
+    named = FoldStates.empty(MomentState, ["x", "y"]).update(np.ones((1, 2)), None,
+                                                              np.array(["a"], dtype=object))
+    with pytest.raises(InputError, match="mixes integer and string labels"):
+        labelled + named
     with pytest.raises(InputError, match="got 3 fold ids for a batch of 2 rows"):
         labelled.update(np.ones((2, 2)), None, np.array([1, 2, 3]))
 
