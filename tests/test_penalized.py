@@ -11,19 +11,18 @@ from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
 from sklearn.linear_model import ElasticNet, ElasticNetCV, Lasso, Ridge
 from sklearn.preprocessing import StandardScaler
 
-from streamreg.enet_cd import solve_alpha
-from streamreg.errors import CollinearityError, InputError
-from streamreg.exact import ExactState
-from streamreg.penalized import (
-    ConvergenceWarning,
+from streamreg.errors import CollinearityError, ConvergenceWarning, InputError
+from streamreg.solvers.exact import ExactState
+from streamreg.solvers.moments import MomentState
+from streamreg.solvers.penalized import (
     GramProblem,
     alpha_grid,
     elastic_net,
     elastic_net_path,
     ridge_gcv,
 )
-from streamreg.qr import QRState
-from streamreg.state import MomentState
+from streamreg.solvers.penalized.cd import solve_alpha
+from streamreg.solvers.qr import QRState
 
 RTOL = 1e-7  # the agreement the issue asks for, relative to the largest coefficient
 SKLEARN_TIGHT = {"tol": 1e-13, "max_iter": 1_000_000}
@@ -52,8 +51,12 @@ def make_data(shape, weighted, seed=0):
 # Every shape with and without an intercept, except columns at 1e6 without one: there the
 # raw Gram has condition number ~1e12, so no float64 method (ours or scikit-learn's, whose
 # coordinate descent stalls at a duality gap of ~1e-6 there) agrees with another to 1e-7.
-CASES = [(shape, fit_intercept) for shape in SHAPES for fit_intercept in (True, False)
-         if (shape, fit_intercept) != ("offset", False)]
+CASES = [
+    (shape, fit_intercept)
+    for shape in SHAPES
+    for fit_intercept in (True, False)
+    if (shape, fit_intercept) != ("offset", False)
+]
 
 
 def state_of(x, y, w=None, kind=MomentState):
@@ -82,10 +85,14 @@ def test_elastic_net_equals_sklearn(shape, weighted, fit_intercept, l1_ratio):
     state = state_of(x, y, w)
     grid = alpha_grid(state, l1_ratio=l1_ratio, fit_intercept=fit_intercept)
     for alpha in grid[[3, 25, 60]]:
-        ours = elastic_net(state, alpha=alpha, l1_ratio=l1_ratio, fit_intercept=fit_intercept, tol=1e-12)
+        ours = elastic_net(
+            state, alpha=alpha, l1_ratio=l1_ratio, fit_intercept=fit_intercept, tol=1e-12
+        )
         theirs = sklearn_enet(x, y, w, alpha, l1_ratio, fit_intercept)
         assert_coefs_close(ours.coef, theirs.coef_)
-        assert ours.intercept == pytest.approx(theirs.intercept_, rel=RTOL, abs=RTOL * np.abs(y).max())
+        assert ours.intercept == pytest.approx(
+            theirs.intercept_, rel=RTOL, abs=RTOL * np.abs(y).max()
+        )
         assert np.count_nonzero(ours.coef) == np.count_nonzero(theirs.coef_)
 
 
@@ -130,16 +137,23 @@ def _scale_columns(x, w, fit_intercept):
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.3, 0.0])
-def test_standardized_equals_sklearn_on_scaled_columns_mapped_back(shape, weighted, fit_intercept,
-                                                                   l1_ratio):
+def test_standardized_equals_sklearn_on_scaled_columns_mapped_back(
+    shape, weighted, fit_intercept, l1_ratio
+):
     x, y, w = make_data(shape, weighted, seed=5)
     state = state_of(x, y, w)
     mean, scale = _scale_columns(x, w, fit_intercept)
     scaled = (x - mean) / scale
     grid = alpha_grid(state, l1_ratio=l1_ratio, fit_intercept=fit_intercept, standardize=True)
     for alpha in grid[[10, 50]]:
-        ours = elastic_net(state, alpha=alpha, l1_ratio=l1_ratio, fit_intercept=fit_intercept,
-                           standardize=True, tol=1e-12)
+        ours = elastic_net(
+            state,
+            alpha=alpha,
+            l1_ratio=l1_ratio,
+            fit_intercept=fit_intercept,
+            standardize=True,
+            tol=1e-12,
+        )
         if l1_ratio == 0.0:
             weight_sum = len(y) if w is None else w.sum()
             theirs = Ridge(alpha=weight_sum * alpha, fit_intercept=fit_intercept, solver="cholesky")
@@ -169,19 +183,27 @@ def test_alpha_grid_starts_where_every_coefficient_is_zero():
     x, y, w = make_data("correlated", True, seed=4)
     for standardize in (False, True):
         for l1_ratio in (1.0, 0.2):
-            path = elastic_net_path(state_of(x, y, w), l1_ratio=l1_ratio, alphas=10,
-                                    standardize=standardize)
+            path = elastic_net_path(
+                state_of(x, y, w), l1_ratio=l1_ratio, alphas=10, standardize=standardize
+            )
             assert path.n_nonzero[0] == 0
-            just_below = elastic_net(state_of(x, y, w), alpha=path.alphas[0] * (1 - 1e-6),
-                                     l1_ratio=l1_ratio, standardize=standardize)
+            just_below = elastic_net(
+                state_of(x, y, w),
+                alpha=path.alphas[0] * (1 - 1e-6),
+                l1_ratio=l1_ratio,
+                standardize=standardize,
+            )
             assert np.count_nonzero(just_below.coef) >= 1
 
 
 def test_ridge_grid_follows_glmnet_l1_ratio_of_one_thousandth():
     x, y, _ = make_data("tall", False)
     state = state_of(x, y)
-    np.testing.assert_allclose(alpha_grid(state, l1_ratio=0.0, n_alphas=5),
-                               alpha_grid(state, l1_ratio=1e-3, n_alphas=5), rtol=0)
+    np.testing.assert_allclose(
+        alpha_grid(state, l1_ratio=0.0, n_alphas=5),
+        alpha_grid(state, l1_ratio=1e-3, n_alphas=5),
+        rtol=0,
+    )
 
 
 # ------------------------------------------------------------------ optimality, paths, states
@@ -190,8 +212,9 @@ def test_ridge_grid_follows_glmnet_l1_ratio_of_one_thousandth():
 def test_path_solutions_satisfy_the_kkt_conditions_on_the_rows(shape, standardize):
     x, y, w = make_data(shape, True, seed=7)
     l1_ratio = 0.6
-    path = elastic_net_path(state_of(x, y, w), l1_ratio=l1_ratio, alphas=30,
-                            standardize=standardize, tol=1e-12)
+    path = elastic_net_path(
+        state_of(x, y, w), l1_ratio=l1_ratio, alphas=30, standardize=standardize, tol=1e-12
+    )
     n = w.sum()
     centred = x - w @ x / n
     scale = np.sqrt(w @ centred**2 / n) if standardize else np.ones(x.shape[1])
@@ -229,10 +252,28 @@ def test_kkt_check_recovers_features_the_working_set_left_out():
     l1, l2 = 0.02, 0.01
     m = len(problem.cov)
     start = np.zeros(m)
-    left_out, *_ = solve_alpha(problem.gram, problem.cov, problem.target_square, l1, l2,
-                                     start, np.zeros(m, dtype=bool), 1e-12, 10_000)
-    everything, *_ = solve_alpha(problem.gram, problem.cov, problem.target_square, l1, l2,
-                                       start, np.ones(m, dtype=bool), 1e-12, 10_000)
+    left_out, *_ = solve_alpha(
+        problem.gram,
+        problem.cov,
+        problem.target_square,
+        l1,
+        l2,
+        start,
+        np.zeros(m, dtype=bool),
+        1e-12,
+        10_000,
+    )
+    everything, *_ = solve_alpha(
+        problem.gram,
+        problem.cov,
+        problem.target_square,
+        l1,
+        l2,
+        start,
+        np.ones(m, dtype=bool),
+        1e-12,
+        10_000,
+    )
     assert np.count_nonzero(everything) > 3
     assert_coefs_close(left_out, everything, rtol=1e-10)
 
@@ -247,8 +288,10 @@ def test_zero_tolerance_ends_at_the_exact_optimum():
 
 def test_every_state_kind_gives_the_same_path():
     x, y, w = make_data("offset", True, seed=9)
-    paths = [elastic_net_path(state_of(x, y, w, kind), l1_ratio=0.7, alphas=20, tol=1e-12)
-             for kind in (MomentState, QRState, ExactState)]
+    paths = [
+        elastic_net_path(state_of(x, y, w, kind), l1_ratio=0.7, alphas=20, tol=1e-12)
+        for kind in (MomentState, QRState, ExactState)
+    ]
     for other in paths[1:]:
         assert_coefs_close(other.coefs, paths[0].coefs, rtol=1e-9)
         np.testing.assert_allclose(other.intercepts, paths[0].intercepts, rtol=1e-9)
@@ -258,8 +301,9 @@ def test_constant_column_gets_zero_and_the_others_are_unchanged():
     x, y, w = make_data("tall", True, seed=10)
     with_constant = np.column_stack([x[:, :3], np.full(len(y), 1e5 + 0.1), x[:, 3:]])
     for standardize in (False, True):
-        a = elastic_net(state_of(with_constant, y, w), alpha=0.05, l1_ratio=0.5,
-                        standardize=standardize)
+        a = elastic_net(
+            state_of(with_constant, y, w), alpha=0.05, l1_ratio=0.5, standardize=standardize
+        )
         b = elastic_net(state_of(x, y, w), alpha=0.05, l1_ratio=0.5, standardize=standardize)
         assert a.coef[3] == 0.0
         assert_coefs_close(np.delete(a.coef, 3), b.coef, rtol=1e-10)
@@ -280,8 +324,12 @@ def test_ridge_gcv_equals_the_hat_matrix_built_from_the_rows(weighted, fit_inter
     w = np.ones(len(y)) if w is None else w
     n = w.sum()
     alphas = np.array([3.0, 0.1, 1e-3])
-    result = ridge_gcv(state_of(x, y, None if not weighted else w), alphas,
-                       fit_intercept=fit_intercept, standardize=standardize)
+    result = ridge_gcv(
+        state_of(x, y, None if not weighted else w),
+        alphas,
+        fit_intercept=fit_intercept,
+        standardize=standardize,
+    )
     if standardize:
         centre = w @ x / n if fit_intercept else np.zeros(x.shape[1])
         scale = np.sqrt(w @ (x - centre) ** 2 / n)
@@ -310,15 +358,18 @@ def test_ridge_gcv_rss_matches_the_closed_form_fit():
 
 
 # ------------------------------------------------------------------ bad input
-@pytest.mark.parametrize("kwargs, words", [
-    ({"alpha": -0.1}, ["alpha", "-0.1", "zero or greater"]),
-    ({"alpha": float("nan")}, ["alpha", "nan"]),
-    ({"alpha": "big"}, ["alpha", "'big'"]),
-    ({"alpha": 0.1, "l1_ratio": 1.5}, ["l1_ratio", "1.5", "between 0 and 1"]),
-    ({"alpha": 0.1, "l1_ratio": -0.2}, ["l1_ratio", "-0.2"]),
-    ({"alpha": 0.1, "tol": -1.0}, ["tol", "-1.0"]),
-    ({"alpha": 0.1, "max_iter": 0}, ["max_iter", "0"]),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"alpha": -0.1}, ["alpha", "-0.1", "zero or greater"]),
+        ({"alpha": float("nan")}, ["alpha", "nan"]),
+        ({"alpha": "big"}, ["alpha", "'big'"]),
+        ({"alpha": 0.1, "l1_ratio": 1.5}, ["l1_ratio", "1.5", "from 0 (ridge) to 1 (lasso)"]),
+        ({"alpha": 0.1, "l1_ratio": -0.2}, ["l1_ratio", "-0.2"]),
+        ({"alpha": 0.1, "tol": -1.0}, ["tol", "-1.0"]),
+        ({"alpha": 0.1, "max_iter": 0}, ["max_iter", "0"]),
+    ],
+)
 def test_bad_parameters_raise_one_sentence(kwargs, words):
     x, y, _ = make_data("tall", False)
     with pytest.raises(InputError) as err:
@@ -329,12 +380,15 @@ def test_bad_parameters_raise_one_sentence(kwargs, words):
         assert word in message
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    ({"alphas": 0}, ["number of alphas", "0"]),
-    ({"alphas": [0.1, -1.0]}, ["alpha", "-1.0"]),
-    ({"alphas": []}, ["alphas", "non-empty"]),
-    ({"alphas": 10, "eps": 0.0}, ["eps", "0.0"]),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"alphas": 0}, ["number of alphas", "0"]),
+        ({"alphas": [0.1, -1.0]}, ["alpha", "-1.0"]),
+        ({"alphas": []}, ["alphas", "non-empty"]),
+        ({"alphas": 10, "eps": 0.0}, ["eps", "0.0"]),
+    ],
+)
 def test_bad_grids_raise_one_sentence(kwargs, words):
     x, y, _ = make_data("tall", False)
     with pytest.raises(InputError) as err:
@@ -348,8 +402,9 @@ def test_unusable_states_are_refused():
     with pytest.raises(InputError, match="no rows"):
         elastic_net(MomentState.empty(names), alpha=0.1)
     with pytest.raises(InputError, match="NaN"):
-        elastic_net(MomentState.from_arrays(np.array([[1.0, np.nan], [2.0, 1.0]]), names=names),
-                    alpha=0.1)
+        elastic_net(
+            MomentState.from_arrays(np.array([[1.0, np.nan], [2.0, 1.0]]), names=names), alpha=0.1
+        )
 
 
 def test_unpenalized_collinear_ridge_names_the_problem():

@@ -5,12 +5,13 @@ Minimizes, over ``β``, for a symmetric positive semi-definite ``Q`` (``gram``),
 
     ½ βᵀQβ − cᵀβ + ½ q  +  l1·‖β‖₁ + ½·l2·‖β‖²        (l1 = αρ, l2 = α(1 − ρ))
 
-— the objective of :mod:`streamreg.penalized` in working coordinates, where the
+— the objective of :mod:`streamreg.solvers.penalized` in working coordinates, where the
 algorithm (strong rules, KKT checks, the Newton step on the support, the duality
 gap) is described. Everything here works on arrays; nothing knows about states.
 
 >>> import numpy as np
->>> coefs, sweeps, gaps = cd_path(np.eye(2), np.array([1.0, 0.2]), 1.0, np.array([0.5]), 1.0, 1e-12, 100)
+>>> grid = np.array([0.5])
+>>> coefs, sweeps, gaps = cd_path(np.eye(2), np.array([1.0, 0.2]), 1.0, grid, 1.0, 1e-12, 100)
 >>> coefs.tolist(), float(gaps[0]) < 1e-15
 ([[0.5, 0.0]], True)
 """
@@ -22,17 +23,23 @@ import warnings
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
+from ...errors import ConvergenceWarning
+
 # A feature outside the support may exceed the L1 threshold by this much (relative) and
 # still count as satisfying the KKT conditions: the gradient itself is only that accurate.
 _KKT_SLACK = 1e-10
 
 
-class ConvergenceWarning(UserWarning):
-    """Coordinate descent stopped at ``max_iter`` sweeps before the duality gap met ``tol``."""
-
-
-def cd_path(gram: np.ndarray, cov: np.ndarray, q: float, grid: np.ndarray, ratio: float,
-            tol: float, max_iter: int, screening: bool = True):
+def cd_path(
+    gram: np.ndarray,
+    cov: np.ndarray,
+    q: float,
+    grid: np.ndarray,
+    ratio: float,
+    tol: float,
+    max_iter: int,
+    screening: bool = True,
+):
     """Warm-started solutions at each alpha of the decreasing ``grid`` for ``l1_ratio = ratio``.
 
     Returns the coefficients (one row per alpha), the sweeps and the duality gaps.
@@ -50,13 +57,16 @@ def cd_path(gram: np.ndarray, cov: np.ndarray, q: float, grid: np.ndarray, ratio
             strong = (np.abs(gradient) >= 2.0 * l1 - previous_l1) | (beta != 0.0)
         else:
             strong = np.ones(m, dtype=bool)
-        beta, gradient, sweeps, gap, converged = solve_alpha(gram, cov, q, l1, l2, beta, strong,
-                                                              tol, max_iter)
+        beta, gradient, sweeps, gap, converged = solve_alpha(
+            gram, cov, q, l1, l2, beta, strong, tol, max_iter
+        )
         if not converged:
             warnings.warn(
-                f"coordinate descent stopped after {max_iter} sweeps at alpha={alpha:g} with duality "
-                f"gap {gap:.3g} > tol·q = {tol * q:.3g}; raise max_iter or tol.",
-                ConvergenceWarning, stacklevel=3)
+                f"coordinate descent stopped after {max_iter} sweeps at alpha={alpha:g} with "
+                f"duality gap {gap:.3g} > tol·q = {tol * q:.3g}; raise max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         working[i], n_iter[i], gaps[i] = beta, sweeps, gap
         previous_l1 = l1
     return working, n_iter, gaps
@@ -75,8 +85,9 @@ def solve_alpha(gram, cov, q, l1, l2, beta, work, tol, max_iter):
     while True:
         idx = np.flatnonzero(work)
         sub = np.ascontiguousarray(gram[np.ix_(idx, idx)])
-        beta[idx], used, exact = _solve_working_set(sub, cov[idx], l1, l2, beta[idx], inner_tol,
-                                                    max_iter - sweeps)
+        beta[idx], used, exact = _solve_working_set(
+            sub, cov[idx], l1, l2, beta[idx], inner_tol, max_iter - sweeps
+        )
         sweeps += used
         gradient = cov - gram @ beta
         violators = ~work & (np.abs(gradient) > l1 * (1.0 + _KKT_SLACK))
@@ -190,8 +201,9 @@ def _support_step(gram, cov, l1, l2, beta):
 
 def _objective(gram, cov, l1, l2, beta) -> float:
     """``½βᵀQβ − cᵀβ + l1‖β‖₁ + ½l2‖β‖²`` (the objective less its constant ``½q``)."""
-    return float(0.5 * beta @ (gram @ beta) - cov @ beta + l1 * np.abs(beta).sum()
-                 + 0.5 * l2 * beta @ beta)
+    return float(
+        0.5 * beta @ (gram @ beta) - cov @ beta + l1 * np.abs(beta).sum() + 0.5 * l2 * beta @ beta
+    )
 
 
 def duality_gap(beta, gradient, cov, q, l1, l2) -> float:
@@ -209,6 +221,9 @@ def duality_gap(beta, gradient, cov, q, l1, l2) -> float:
     dual_norm = float(np.max(np.abs(gradient - l2 * beta), initial=0.0))
     kappa = min(1.0, l1 / dual_norm) if dual_norm > 0 else 1.0
     norm2 = float(beta @ beta)
-    gap = (0.5 * (1.0 + kappa**2) * (residual + l2 * norm2) - kappa * (q - cov @ beta)
-           + l1 * float(np.abs(beta).sum()))
+    gap = (
+        0.5 * (1.0 + kappa**2) * (residual + l2 * norm2)
+        - kappa * (q - cov @ beta)
+        + l1 * float(np.abs(beta).sum())
+    )
     return float(gap)

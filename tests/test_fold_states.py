@@ -16,19 +16,14 @@ from sklearn.linear_model import ElasticNetCV, Ridge, enet_path
 from sklearn.model_selection import PredefinedSplit
 from sklearn.preprocessing import StandardScaler
 
-from streamreg.cv_path import cross_validate_path
+from streamreg.engine.fold_ids import check_n_folds, fold_labels, key_folds, position_folds
+from streamreg.engine.fold_states import FoldStates
 from streamreg.errors import InputError, ModelFormatError
-from streamreg.exact import ExactState
-from streamreg.folds import (
-    FoldStates,
-    check_n_folds,
-    fold_labels,
-    key_folds,
-    position_folds,
-    validation_mse,
-)
-from streamreg.qr import QRState
-from streamreg.state import MomentState
+from streamreg.solvers import state_from_dict
+from streamreg.solvers.exact import ExactState
+from streamreg.solvers.moments import MomentState
+from streamreg.solvers.penalized import cross_validate_path, validation_mse
+from streamreg.solvers.qr import QRState
 
 NAMES = ["a", "b", "c", "y"]
 
@@ -78,18 +73,25 @@ def test_key_folds_are_the_same_for_every_width_and_encoding():
     for kind in (pa.int32(),):
         np.testing.assert_array_equal(key_folds(pa.array(values, kind), 7), reference)
     np.testing.assert_array_equal(key_folds(pd.Series(values), 7), reference)
-    np.testing.assert_array_equal(key_folds(pa.chunked_array([values[:2], values[2:]]), 7), reference)
+    np.testing.assert_array_equal(
+        key_folds(pa.chunked_array([values[:2], values[2:]]), 7), reference
+    )
     small = np.array([0, 5, 200])
-    np.testing.assert_array_equal(key_folds(pa.array(small, pa.uint8()), 7),
-                                  key_folds(pa.array(small, pa.uint64()), 7))
+    np.testing.assert_array_equal(
+        key_folds(pa.array(small, pa.uint8()), 7), key_folds(pa.array(small, pa.uint64()), 7)
+    )
     words = pa.array(["x", "yy", "x", "zzz"])
     np.testing.assert_array_equal(key_folds(words.dictionary_encode(), 4), key_folds(words, 4))
-    np.testing.assert_array_equal(key_folds(pa.array(["x", "yy", "x", "zzz"], pa.large_string()), 4),
-                                  key_folds(words, 4))
+    np.testing.assert_array_equal(
+        key_folds(pa.array(["x", "yy", "x", "zzz"], pa.large_string()), 4), key_folds(words, 4)
+    )
     stamps = pa.array([dt.datetime(2020, 5, 1, 12), dt.datetime(1999, 1, 1)])
-    np.testing.assert_array_equal(key_folds(stamps.cast(pa.timestamp("ms")), 3),
-                                  key_folds(stamps.cast(pa.timestamp("ns")), 3))
-    np.testing.assert_array_equal(key_folds(pa.array([0.0, -0.0]), 9)[0], key_folds(pa.array([0.0]), 9))
+    np.testing.assert_array_equal(
+        key_folds(stamps.cast(pa.timestamp("ms")), 3), key_folds(stamps.cast(pa.timestamp("ns")), 3)
+    )
+    np.testing.assert_array_equal(
+        key_folds(pa.array([0.0, -0.0]), 9)[0], key_folds(pa.array([0.0]), 9)
+    )
 
 
 def test_equal_keys_share_a_fold_and_folds_are_balanced():
@@ -146,8 +148,10 @@ def test_exact_fold_states_are_bit_identical_however_the_rows_are_split(weighted
     for _ in range(3):
         order = rng.permutation(300)
         pieces = np.split(order, random_cuts(300, rng, 6))
-        partials = [fold_states_of(z[ix], None if w is None else w[ix], ids[ix], ExactState, 5)
-                    for ix in pieces]
+        partials = [
+            fold_states_of(z[ix], None if w is None else w[ix], ids[ix], ExactState, 5)
+            for ix in pieces
+        ]
         merged = partials[0]
         for other in partials[1:]:
             merged = merged + other
@@ -165,10 +169,12 @@ def test_training_state_is_the_state_of_the_other_folds(kind):
         direct = kind.from_arrays(z[ids != k], w[ids != k], names=NAMES)
         assert train.n_rows == direct.n_rows
         assert train.weight_sum == pytest.approx(direct.weight_sum, rel=1e-14)
-        np.testing.assert_allclose(train.mean + train.mean_lo, direct.mean + direct.mean_lo,
-                                   rtol=1e-15)
-        np.testing.assert_allclose(train.comoment, direct.comoment, rtol=1e-10,
-                                   atol=1e-10 * np.abs(direct.comoment).max())
+        np.testing.assert_allclose(
+            train.mean + train.mean_lo, direct.mean + direct.mean_lo, rtol=1e-15
+        )
+        np.testing.assert_allclose(
+            train.comoment, direct.comoment, rtol=1e-10, atol=1e-10 * np.abs(direct.comoment).max()
+        )
     total = kind.from_arrays(z, w, names=NAMES)
     assert folds.total().n_rows == total.n_rows
     np.testing.assert_allclose(folds.total().comoment, total.comoment, rtol=1e-10)
@@ -186,7 +192,9 @@ def test_merge_laws_of_fold_states(rng):
         for s, t in zip(left.states, right.states):
             assert s.n_rows == t.n_rows
             np.testing.assert_allclose(s.comoment, t.comoment, rtol=1e-12, atol=1e-12)
-            np.testing.assert_allclose(s.mean + s.mean_lo, t.mean + t.mean_lo, rtol=1e-13, atol=1e-15)
+            np.testing.assert_allclose(
+                s.mean + s.mean_lo, t.mean + t.mean_lo, rtol=1e-13, atol=1e-15
+            )
     exact = [fold_states_of(z[ix], w[ix], ids[ix], ExactState, 3) for ix in cuts]
     assert (exact[0] + exact[1]) + exact[2] == exact[2] + (exact[1] + exact[0])
 
@@ -197,26 +205,34 @@ def test_fold_states_round_trip_through_json(kind):
     z = np.column_stack([x, y])
     labels = fold_labels(np.array(["b", "a", "c", "a"])[np.arange(80) % 4])
     folds = fold_states_of(z, w, labels, kind)
-    again = FoldStates.from_dict(json.loads(json.dumps(folds.to_dict())))
+    again = FoldStates.from_dict(
+        json.loads(json.dumps(folds.to_dict())), parse_state=state_from_dict
+    )
     assert again == folds and again.state_type is kind and again.labels == ("a", "b", "c")
     hashed = fold_states_of(z, w, key_folds(np.arange(80), 3), kind, 3)
-    assert FoldStates.from_dict(json.loads(json.dumps(hashed.to_dict()))) == hashed
+    assert (
+        FoldStates.from_dict(json.loads(json.dumps(hashed.to_dict())), parse_state=state_from_dict)
+        == hashed
+    )
 
 
 def test_damaged_fold_files_are_refused():
     x, y, _ = make_rows(30)
-    data = fold_states_of(np.column_stack([x, y]), None, key_folds(np.arange(30), 3),
-                          MomentState, 3).to_dict()
-    for change, words in ((lambda d: d.update(format_version=99), "version"),
-                          (lambda d: d.update(format="x"), "not a streamreg"),
-                          (lambda d: d.update(labels=[0, 1]), "equal length"),
-                          (lambda d: d.update(labels=[0, "1", 2]), "all integers"),
-                          (lambda d: d.update(labels=[1, 2, 3]), "0..n_folds-1"),
-                          (lambda d: d.pop("states"), "'states'")):
+    data = fold_states_of(
+        np.column_stack([x, y]), None, key_folds(np.arange(30), 3), MomentState, 3
+    ).to_dict()
+    for change, words in (
+        (lambda d: d.update(format_version=99), "version"),
+        (lambda d: d.update(format="x"), "not a streamreg"),
+        (lambda d: d.update(labels=[0, 1]), "equal length"),
+        (lambda d: d.update(labels=[0, "1", 2]), "all integers"),
+        (lambda d: d.update(labels=[1, 2, 3]), "0..n_folds-1"),
+        (lambda d: d.pop("states"), "'states'"),
+    ):
         damaged = json.loads(json.dumps(data))
         change(damaged)
         with pytest.raises(ModelFormatError, match=words):
-            FoldStates.from_dict(damaged, where="folds.json")
+            FoldStates.from_dict(damaged, parse_state=state_from_dict, where="folds.json")
 
 
 # ------------------------------------------------------------------ validation error
@@ -225,15 +241,19 @@ def test_damaged_fold_files_are_refused():
 def test_validation_mse_equals_residuals_computed_row_by_row(weighted, offset):
     x, y, w = make_rows(120, weighted=weighted, seed=5, offset=offset)
     train, test = np.arange(120) % 4 != 0, np.arange(120) % 4 == 0
-    fold = MomentState.from_arrays(np.column_stack([x[test], y[test]]),
-                                   None if w is None else w[test], names=NAMES)
-    trained = MomentState.from_arrays(np.column_stack([x[train], y[train]]),
-                                      None if w is None else w[train], names=NAMES)
+    fold = MomentState.from_arrays(
+        np.column_stack([x[test], y[test]]), None if w is None else w[test], names=NAMES
+    )
+    trained = MomentState.from_arrays(
+        np.column_stack([x[train], y[train]]), None if w is None else w[train], names=NAMES
+    )
     rng = np.random.default_rng(6)
     coefs = rng.normal(size=(7, 3))
     mean = trained.mean + trained.mean_lo
     intercepts = mean[3] - coefs @ mean[:3]
-    residual = y[test][:, None] - (x[test] - offset) @ coefs.T - (intercepts + offset * coefs.sum(1))
+    residual = (
+        y[test][:, None] - (x[test] - offset) @ coefs.T - (intercepts + offset * coefs.sum(1))
+    )
     expected = np.average(residual**2, axis=0, weights=None if w is None else w[test])
     np.testing.assert_allclose(validation_mse(fold, coefs, intercepts), expected, rtol=1e-6)
     implied = validation_mse(fold, coefs, train_mean=(trained.mean, trained.mean_lo))
@@ -264,7 +284,9 @@ def test_mse_path_equals_sklearn_elastic_net_cv(weighted, fit_intercept, l1_rati
     assert ours.alpha_ == pytest.approx(theirs.alpha_, rel=1e-12)
     assert ours.l1_ratio_ == theirs.l1_ratio_
     fit = ours.best_fit
-    np.testing.assert_allclose(fit.coef, theirs.coef_, rtol=1e-7, atol=1e-7 * np.abs(theirs.coef_).max())
+    np.testing.assert_allclose(
+        fit.coef, theirs.coef_, rtol=1e-7, atol=1e-7 * np.abs(theirs.coef_).max()
+    )
     assert fit.intercept == pytest.approx(theirs.intercept_, rel=1e-7, abs=1e-12)
 
 
@@ -296,13 +318,25 @@ def test_standardized_cv_equals_sklearn_scaled_per_training_fold(l1_ratio):
         scaled = scaler.transform(x[train])
         centre = np.average(y[train], weights=w[train])
         if l1_ratio == 0.0:
-            coefs = np.array([Ridge(alpha=w[train].sum() * a, solver="cholesky")
-                              .fit(scaled, y[train], sample_weight=w[train]).coef_ for a in grid])
+            coefs = np.array(
+                [
+                    Ridge(alpha=w[train].sum() * a, solver="cholesky")
+                    .fit(scaled, y[train], sample_weight=w[train])
+                    .coef_
+                    for a in grid
+                ]
+            )
         else:
             xc = scaled - np.average(scaled, axis=0, weights=w[train])
             root = np.sqrt(w[train] / w[train].mean())[:, None]
-            _, path, _ = enet_path(xc * root, (y[train] - centre) * root[:, 0], l1_ratio=l1_ratio,
-                                   alphas=grid, tol=1e-13, max_iter=1_000_000)
+            _, path, _ = enet_path(
+                xc * root,
+                (y[train] - centre) * root[:, 0],
+                l1_ratio=l1_ratio,
+                alphas=grid,
+                tol=1e-13,
+                max_iter=1_000_000,
+            )
             coefs = path.T
         coefs = coefs / scaler.scale_
         intercepts = centre - coefs @ scaler.mean_
@@ -314,8 +348,9 @@ def test_standardized_cv_equals_sklearn_scaled_per_training_fold(l1_ratio):
 def test_one_standard_error_alpha_and_summaries():
     x, y, _ = make_rows(300, p=3, seed=10)
     names = ["a", "b", "c", "y"]
-    folds = fold_states_of(np.column_stack([x, y]), None, key_folds(np.arange(300), 6),
-                           MomentState, 6, names=names)
+    folds = fold_states_of(
+        np.column_stack([x, y]), None, key_folds(np.arange(300), 6), MomentState, 6, names=names
+    )
     result = cross_validate_path(folds, l1_ratio=1.0, alphas=40)
     mse = result.mse_path_
     means = mse.mean(axis=1)
@@ -333,16 +368,16 @@ def test_one_standard_error_alpha_and_summaries():
 # ------------------------------------------------------------------ bad input
 @pytest.mark.parametrize("bad", [1, 0, -3, 2.5, True, "5"])
 def test_fold_counts_below_two_or_not_integers_are_refused(bad):
-    with pytest.raises(InputError, match="folds must be an integer of at least 2"):
+    with pytest.raises(InputError, match="needs at least 2 folds"):
         check_n_folds(bad)
 
 
 def test_more_folds_than_rows_are_refused():
-    with pytest.raises(InputError, match="folds=5 exceeds the 3 rows"):
+    with pytest.raises(InputError, match="folds=5 asks for more folds than the 3 rows"):
         check_n_folds(5, 3)
     z = np.column_stack([np.arange(3.0), np.arange(3.0)])
     folds = FoldStates.empty(MomentState, ["x", "y"], n_folds=5).update(z, None, np.arange(3))
-    with pytest.raises(InputError, match="folds=5 exceeds the 3 rows of the data"):
+    with pytest.raises(InputError, match="folds=5 asks for more folds than the 3 usable rows"):
         folds.check_complete()
 
 
@@ -352,8 +387,9 @@ def test_an_empty_fold_is_refused_with_its_label():
     folds = fold_states_of(z, None, np.arange(40) % 3, MomentState, 4)  # fold 3 gets nothing
     with pytest.raises(InputError, match="fold 3 .* has no rows"):
         cross_validate_path(folds)
-    zero_weight = fold_states_of(z, (np.arange(40) % 2).astype(float), np.arange(40) % 2,
-                                 MomentState, 2)
+    zero_weight = fold_states_of(
+        z, (np.arange(40) % 2).astype(float), np.arange(40) % 2, MomentState, 2
+    )
     with pytest.raises(InputError, match="fold 0 .* no rows with positive weight"):
         zero_weight.check_complete()
 
@@ -368,8 +404,9 @@ def test_fold_column_with_too_few_values_is_refused():
         single.check_complete()
 
 
-@pytest.mark.parametrize("values", [pa.array([1, None, 2]), pa.array(["a", None]),
-                                    np.array([1.0, np.nan, 2.0])])
+@pytest.mark.parametrize(
+    "values", [pa.array([1, None, 2]), pa.array(["a", None]), np.array([1.0, np.nan, 2.0])]
+)
 def test_fold_keys_and_columns_with_nulls_are_refused(values):
     with pytest.raises(InputError, match="fold key 'id' has 1 missing value.*row 1"):
         key_folds(values, 3, column="id")
@@ -387,11 +424,14 @@ def test_unusable_fold_values_are_refused():
     folds = FoldStates.empty(MomentState, ["x", "y"], n_folds=3)
     with pytest.raises(InputError, match="fold id 3 is outside 0..2"):
         folds.update(np.ones((2, 2)), None, np.array([0, 3]))
-    labelled = FoldStates.empty(MomentState, ["x", "y"]).update(np.ones((2, 2)), None, np.array([1, 2]))
+    labelled = FoldStates.empty(MomentState, ["x", "y"]).update(
+        np.ones((2, 2)), None, np.array([1, 2])
+    )
     with pytest.raises(InputError, match="mixes integer and string labels"):
         labelled.update(np.ones((1, 2)), None, np.array(["a"], dtype=object))
-    named = FoldStates.empty(MomentState, ["x", "y"]).update(np.ones((1, 2)), None,
-                                                              np.array(["a"], dtype=object))
+    named = FoldStates.empty(MomentState, ["x", "y"]).update(
+        np.ones((1, 2)), None, np.array(["a"], dtype=object)
+    )
     with pytest.raises(InputError, match="mixes integer and string labels"):
         labelled + named
     with pytest.raises(InputError, match="got 3 fold ids for a batch of 2 rows"):
@@ -401,5 +441,7 @@ def test_unusable_fold_values_are_refused():
 def test_bad_l1_ratio_in_cv_is_refused():
     x, y, _ = make_rows(40)
     folds = fold_states_of(np.column_stack([x, y]), None, np.arange(40) % 2, MomentState, 2)
-    with pytest.raises(InputError, match="l1_ratio must be between 0 and 1.*1.2"):
+    with pytest.raises(
+        InputError, match="l1_ratio must be a number from 0 .ridge. to 1 .lasso.; got l1_ratio=1.2"
+    ):
         cross_validate_path(folds, l1_ratio=[0.5, 1.2])

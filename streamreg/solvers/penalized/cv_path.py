@@ -4,7 +4,7 @@ For each ``l1_ratio`` the alpha grid comes from the *total* state (all folds), a
 scikit-learn's ``ElasticNetCV`` computes it from all the data; each fold's path is
 solved, warm-started, on its training state (the merge of the other folds), and its
 validation error at every alpha comes from the fold's own moments
-(:func:`~streamreg.folds.validation_mse`). With ``standardize`` each training state
+(:func:`validation_mse`). With ``standardize`` each training state
 is standardized by its own scales (as ``cv.glmnet`` does).
 
 Summaries, as scikit-learn and glmnet define them:
@@ -19,8 +19,9 @@ Summaries, as scikit-learn and glmnet define them:
 * the refit: the path on the total state, whose row at the best alpha is the model.
 
 >>> import numpy as np
->>> from streamreg.state import MomentState
->>> from streamreg.folds import FoldStates, position_folds
+>>> from streamreg.solvers.moments import MomentState
+>>> from streamreg.engine.fold_states import FoldStates
+>>> from streamreg.engine.fold_ids import position_folds
 >>> rng = np.random.default_rng(0)
 >>> x = rng.normal(size=(300, 4)); y = x @ [2.0, 0.0, -1.0, 0.0] + rng.normal(size=300)
 >>> folds = FoldStates.empty(MomentState, ["a", "b", "c", "d", "y"], n_folds=5)
@@ -38,17 +39,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError
-from .folds import FoldStates, validation_mse
-from .penalized import (
-    GramProblem,
-    PenalizedFit,
-    PenalizedPath,
-    alpha_grid,
-    check_l1_ratio,
-    checked_alphas,
-    elastic_net_path,
-)
+from ...engine.fold_states import FoldStates
+from ...errors import InputError
+from .path import PenalizedFit, PenalizedPath, elastic_net_path
+from .problem import GramProblem, alpha_grid, check_l1_ratio, checked_alphas
 
 
 @dataclass(frozen=True)
@@ -124,10 +118,18 @@ class CVPath:
         return self.alphas
 
 
-def cross_validate_path(folds: FoldStates, *, l1_ratio=1.0, alphas=100, eps: float = 1e-3,
-                        fit_intercept: bool = True, standardize: bool = False,
-                        n_folds: int | None = None, tol: float = 1e-10,
-                        max_iter: int = 100_000) -> CVPath:
+def cross_validate_path(
+    folds: FoldStates,
+    *,
+    l1_ratio=1.0,
+    alphas=100,
+    eps: float = 1e-3,
+    fit_intercept: bool = True,
+    standardize: bool = False,
+    n_folds: int | None = None,
+    tol: float = 1e-10,
+    max_iter: int = 100_000,
+) -> CVPath:
     """Cross-validate elastic-net paths over ``folds``; see the module docstring.
 
     ``l1_ratio`` is one value or a sequence; ``alphas`` a count (grid from the total
@@ -148,8 +150,12 @@ def cross_validate_path(folds: FoldStates, *, l1_ratio=1.0, alphas=100, eps: flo
         grid = checked_alphas(alphas)
         grids = np.tile(grid, (len(ratios), 1))
     else:
-        grids = np.stack([alpha_grid(total_problem, l1_ratio=r, n_alphas=alphas, eps=eps, **options)
-                          for r in ratios])
+        grids = np.stack(
+            [
+                alpha_grid(total_problem, l1_ratio=r, n_alphas=alphas, eps=eps, **options)
+                for r in ratios
+            ]
+        )
     solve = {"tol": tol, "max_iter": max_iter, **options}
     mse = np.empty((len(ratios), grids.shape[1], len(training)))
     paths = []
@@ -163,6 +169,49 @@ def cross_validate_path(folds: FoldStates, *, l1_ratio=1.0, alphas=100, eps: flo
 
 def _fold_errors(fold_state, train_state, path: PenalizedPath, fit_intercept: bool) -> np.ndarray:
     if fit_intercept:
-        return validation_mse(fold_state, path.coefs,
-                              train_mean=(train_state.mean, train_state.mean_lo))
+        return validation_mse(
+            fold_state, path.coefs, train_mean=(train_state.mean, train_state.mean_lo)
+        )
     return validation_mse(fold_state, path.coefs, np.zeros(len(path.coefs)))
+
+
+def validation_mse(state, coefs: np.ndarray, intercepts=None, *, train_mean=None) -> np.ndarray:
+    r"""Weighted mean squared error ``Σw(y − xᵀβ − b)² / Σw`` of each ``(β, b)`` on the rows
+    of ``state``.
+
+    With ``u = [β; −1]`` over ``z = [x; y]`` and ``δ = μ_y − μ_xᵀβ − b`` the mean residual,
+    ``Σw r² = uᵀMu + n·δ²`` (``M`` the centered co-moments, ``n = Σw``), so the error is
+    exact from the fold's moments alone. ``coefs`` is ``(models, p)``. Give either the
+    ``intercepts`` or ``train_mean`` (``(hi, lo)`` double-double means of the training
+    columns): then ``b = μ̄_y − μ̄_xᵀβ`` is implied and ``δ`` is taken from mean
+    differences, which keeps its digits when columns carry large offsets. Unweighted,
+    ``n`` is the row count: scikit-learn's ``mse_path_`` entries (weighted: ``np.average``
+    of squared residuals with the test weights).
+
+    >>> from streamreg.solvers.moments import MomentState
+    >>> z = np.array([[0.0, 1.0], [1.0, 2.0], [2.0, 4.0]])
+    >>> mse = validation_mse(MomentState.from_arrays(z, names=["x", "y"]), [[1.5]], [1.0])
+    >>> round(float(mse[0]), 12)  # residuals 0, −0.5, 0
+    0.083333333333
+    """
+    coefs = np.atleast_2d(np.asarray(coefs, dtype=np.float64))
+    n = float(state.weight_sum)
+    if not n > 0:
+        raise InputError("a validation fold has no rows with positive weight.")
+    moments = np.asarray(state.comoment, dtype=np.float64)
+    p = moments.shape[0] - 1
+    if coefs.shape[1] != p:
+        raise InputError(f"got {coefs.shape[1]} coefficients for a fold with {p} features.")
+    u = np.column_stack([coefs, -np.ones(len(coefs))])
+    spread = np.einsum("ij,jk,ik->i", u, moments, u)
+    hi, lo = np.asarray(state.mean), np.asarray(state.mean_lo)
+    if train_mean is not None:
+        diff = (hi - np.asarray(train_mean[0])) + (lo - np.asarray(train_mean[1]))
+        delta = diff[p] - coefs @ diff[:p]
+    else:
+        if intercepts is None:
+            raise InputError("give the intercepts or the training means.")
+        intercepts = np.broadcast_to(np.asarray(intercepts, dtype=np.float64), (len(coefs),))
+        mean = hi + lo
+        delta = mean[p] - coefs @ mean[:p] - intercepts
+    return np.maximum(spread, 0.0) / n + delta**2
