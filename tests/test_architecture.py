@@ -2,14 +2,15 @@
 
 From the bottom up (``streamreg.<name>`` or a package of that name)::
 
-    _version, _deps, errors, progress, report      leaves: no math, no I/O of data
+    _version, _deps, errors, progress, report,     leaves: no math, no I/O of data
+    penalty_report
     io                                             listing, reading, in-memory inputs, atomic writes
     design                                         Arrow batch → float64 blocks
     engine                                         accumulation, blocks, local and Dask runners
     solvers                                        one family per solver value, one registry
     model                                          results, inference, robust covariance,
                                                    file format
-    fitting, prediction, evaluation                orchestration of passes
+    fitting, prediction, evaluation, cv            orchestration of passes
     jobs, estimator, demo, plotting, synthetic     users of the library
     cli, __init__                                  the front doors
 
@@ -29,13 +30,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "streamreg"
 LAYERS = [
-    {"_version", "_deps", "errors", "progress", "report"},
+    {"_version", "_deps", "errors", "progress", "report", "penalty_report"},
     {"io"},
     {"design"},
     {"engine"},
     {"solvers"},
     {"model"},
-    {"fitting", "prediction", "evaluation"},
+    {"fitting", "prediction", "evaluation", "cv"},
     {"jobs", "estimator", "demo", "plotting", "synthetic"},
     {"cli", "__init__", "__main__"},
 ]

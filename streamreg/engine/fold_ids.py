@@ -21,7 +21,7 @@ the same fold:
 
 >>> a = FoldAssignment.by_key("user", 5)
 >>> a.columns, a.describe()
-(('user',), "hash of key column 'user' (5 folds)")
+(('user',), "hash of key column 'user'")
 >>> position_folds("a.parquet", 0, 8, 3).tolist() == position_folds("a.parquet", 0, 8, 3).tolist()
 True
 """
@@ -242,10 +242,10 @@ class FoldAssignment:
     def describe(self) -> str:
         if self.by == "column":
             return f"fold column '{self.column}'"
-        seeded = f", seed {self.seed}" if self.seed else ""
+        seeded = f" (seed {self.seed})" if self.seed else ""
         if self.by == "key":
-            return f"hash of key column '{self.column}' ({self.n_folds} folds{seeded})"
-        return f"hash of file and row position ({self.n_folds} folds{seeded})"
+            return f"hash of key column '{self.column}'{seeded}"
+        return f"hash of file and row position{seeded}"
 
     def to_dict(self) -> dict:
         return {"by": self.by, "folds": self.n_folds, "column": self.column, "seed": self.seed}

@@ -18,14 +18,29 @@ from ..solvers import GRADIENT_SOLVERS, state_from_dict
 from ..solvers.base import check_format
 from ..solvers.solution import Solution
 from .inference import COV_TYPES
+from .penalty import validate_cv, validate_penalty
 
 MODEL_FORMAT = "streamreg.model"
 MODEL_FORMAT_VERSION = 1
+# Version 2 adds the optional fields of a penalized fit ('penalty', 'cv'; 'xtx_inv' null).
+# Only files that use them are written as version 2: plain fits keep writing version 1.
+PENALIZED_FORMAT_VERSION = 2
+READ_VERSIONS = (MODEL_FORMAT_VERSION, PENALIZED_FORMAT_VERSION)
 
 
 def model_to_dict(model) -> dict:
     """The model as a JSON-ready dict (NaN and ±inf become null)."""
+    data = _plain_model_dict(model)
+    if model.penalty_ is not None:
+        data["format_version"] = PENALIZED_FORMAT_VERSION
+        data["penalty"] = model.penalty_
+        data["cv"] = model.cv_
+    return data
+
+
+def _plain_model_dict(model) -> dict:
     coef = [None if np.isnan(c) else float(c) for c in model.coef_]
+    xtx_inv = model.solution_.xtx_inv
     return {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
@@ -52,10 +67,9 @@ def model_to_dict(model) -> dict:
         "warnings": model.warnings_,
         "inputs": model.inputs_,
         "log_weight_sum": finite_or_none(model.log_weight_sum_),
-        "xtx_inv": [
-            [finite_or_none(v) for v in row]
-            for row in np.asarray(model.solution_.xtx_inv, dtype=float)
-        ],
+        "xtx_inv": None
+        if xtx_inv is None
+        else [[finite_or_none(v) for v in row] for row in np.asarray(xtx_inv, dtype=float)],
         "robust": None
         if model.robust_ is None
         else {
@@ -78,6 +92,19 @@ def model_fields(data, where: str = "model") -> dict:
             f"{where}: the saved state's columns do not match the features and target."
         )
     coef = np.array([np.nan if c is None else c for c in data["coef"]], dtype=np.float64)
+    penalized = data["format_version"] == PENALIZED_FORMAT_VERSION
+    if penalized and not isinstance(data.get("penalty"), dict):
+        raise ModelFormatError(
+            f"{where}: a model of format version 2 (a penalized fit) needs its 'penalty' record."
+        )
+    penalty = validate_penalty(data["penalty"], where) if penalized else None
+    xtx_inv = data["xtx_inv"]
+    if penalized and xtx_inv is None:
+        pass
+    elif isinstance(xtx_inv, list):
+        xtx_inv = _validated_square(xtx_inv, int((~np.isnan(coef)).sum()), "xtx_inv", where)
+    else:
+        raise ModelFormatError(f"{where}: the field 'xtx_inv' should be list, got null.")
     solution = Solution(
         coef=coef,
         intercept=float(data["intercept"]),
@@ -90,7 +117,8 @@ def model_fields(data, where: str = "model") -> dict:
         tss=float(data["tss"]),
         solver=data["solver"],
         warnings=list(data["warnings"]),
-        xtx_inv=_validated_square(data["xtx_inv"], int((~np.isnan(coef)).sum()), "xtx_inv", where),
+        xtx_inv=xtx_inv,
+        penalty=penalty,
     )
     return dict(
         target=data["target"],
@@ -108,6 +136,7 @@ def model_fields(data, where: str = "model") -> dict:
         log_weight_sum=float("-inf") if data["log_weight_sum"] is None else data["log_weight_sum"],
         robust=_validated_robust(data["robust"], len(names) + bool(data["fit_intercept"]), where),
         optimizer=_validated_optimizer(data.get("optimizer"), where),
+        cv=validate_cv(data.get("cv"), len(names), where) if penalized else None,
     )
 
 
@@ -136,7 +165,7 @@ _FIELDS = {
     "warnings": list,
     "inputs": list,
     "log_weight_sum": (*_NUMBER, type(None)),
-    "xtx_inv": list,
+    "xtx_inv": (list, type(None)),
     "robust": (dict, type(None)),
     "state": dict,
 }
@@ -174,7 +203,14 @@ def _validated_robust(robust, n_params: int, where: str):
 
 
 def _validate_model_dict(data, where: str) -> None:
-    check_format(data, MODEL_FORMAT, MODEL_FORMAT_VERSION, "model", where)
+    if isinstance(data, dict) and data.get("format") == MODEL_FORMAT:
+        version = data.get("format_version")
+        if version not in READ_VERSIONS or isinstance(version, bool):
+            raise ModelFormatError(
+                f"{where} has model format version {version!r}; this streamreg reads version 1 "
+                "(least squares) and version 2 (penalized fits)."
+            )
+    check_format(data, MODEL_FORMAT, data.get("format_version"), "model", where)
     for key, kind in _FIELDS.items():
         if key not in data:
             raise ModelFormatError(f"{where}: the field '{key}' is missing.")

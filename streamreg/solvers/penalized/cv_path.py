@@ -94,11 +94,52 @@ class CVPath:
         return float(self.l1_ratios[self.best_index[0]])
 
     @property
-    def alpha_1se(self) -> float:
-        """The largest alpha whose mean error ≤ the best mean error + its standard error."""
+    def index_1se(self) -> tuple[int, int]:
+        """``(l1 ratio, alpha)`` indices of the largest alpha of the best l1 ratio whose mean
+        error is at most the best mean error plus its standard error (``lambda.1se``)."""
         r, a = self.best_index
         limit = self.mean_mse[r, a] + self.mse_se[r, a]
-        return float(np.max(self.alphas[r][self.mean_mse[r] <= limit]))
+        within = np.flatnonzero(self.mean_mse[r] <= limit)
+        return r, int(within[np.argmax(self.alphas[r][within])])
+
+    @property
+    def alpha_1se(self) -> float:
+        """The largest alpha whose mean error ≤ the best mean error + its standard error."""
+        return float(self.alphas[self.index_1se])
+
+    def chosen_index(self, selection: str) -> tuple[int, int]:
+        """The indices ``selection`` picks: ``min`` (the smallest mean error) or ``1se``."""
+        if selection not in ("min", "1se"):
+            raise InputError(f"select must be 'min' or '1se'; got {selection!r}.")
+        return self.best_index if selection == "min" else self.index_1se
+
+    def record(self, *, selection: str, assignment: dict, fold_rows, gcv=None) -> dict:
+        """The plain-JSON record a model chosen from this path keeps (its ``cv_``; see
+        :mod:`streamreg.model.penalty`). ``gcv`` holds ``(scores, df)`` or None per l1 ratio."""
+        chosen = self.chosen_index(selection)
+        gcv = gcv if gcv is not None else [None] * len(self.l1_ratios)
+        return {
+            "assignment": assignment,
+            "fold_labels": list(self.fold_labels),
+            "fold_rows": [int(v) for v in fold_rows],
+            "l1_ratios": self.l1_ratios.tolist(),
+            "alphas": self.alphas.tolist(),
+            "grid_given": bool(self.grid_given),
+            "mse_path": self.mse_path.tolist(),
+            "mse_mean": self.mean_mse.tolist(),
+            "mse_se": self.mse_se.tolist(),
+            "n_nonzero": self.n_nonzero.tolist(),
+            "coef_path": [path.coefs.tolist() for path in self.paths],
+            "intercept_path": [path.intercepts.tolist() for path in self.paths],
+            "gcv": [None if g is None else _finite_or_none(g[0]) for g in gcv],
+            "gcv_df": [None if g is None else g[1].tolist() for g in gcv],
+            "selection": selection,
+            "best": [int(chosen[0]), int(chosen[1])],
+            "l1_ratio": float(self.l1_ratios[chosen[0]]),
+            "alpha": float(self.alphas[chosen]),
+            "alpha_min": self.alpha_,
+            "alpha_1se": self.alpha_1se,
+        }
 
     @property
     def best_fit(self) -> PenalizedFit:
@@ -165,6 +206,10 @@ def cross_validate_path(
             mse[r, :, k] = _fold_errors(folds.states[k], train_state, path, fit_intercept)
         paths.append(elastic_net_path(total_problem, l1_ratio=ratio, alphas=grids[r], **solve))
     return CVPath(ratios, grids, mse, folds.labels, tuple(paths), grid_given)
+
+
+def _finite_or_none(values) -> list:
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype=float)]
 
 
 def _fold_errors(fold_state, train_state, path: PenalizedPath, fit_intercept: bool) -> np.ndarray:
