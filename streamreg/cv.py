@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -130,8 +131,6 @@ def cv(
     penalty = Penalty(0.0, 1.0, bool(standardize), tol, max_iter).checked()
     kind = penalized_family(solver).state
     assignment = fold_assignment(folds, fold_column=fold_column, fold_key=fold_key, seed=seed)
-    if features is None and assignment.column is not None:
-        exclude = [*(_as_names(exclude) or []), assignment.column]
     plan = _plan(
         source,
         y,
@@ -146,6 +145,8 @@ def cv(
         nulls=nulls,
         groups=None,
     )
+    if features is None and assignment.column in plan.blocks.spec.features:
+        plan = _without_feature(plan, assignment.column)  # a fold label is not a predictor
     acc = plan.runner.map_reduce(
         plan.blocks, accumulate_folds_part, kind, assignment, label="cv (fold states)"
     )
@@ -262,9 +263,13 @@ def _gcv(state, grid, fit_intercept: bool, standardize: bool):
     return result.gcv, result.df
 
 
-def _as_names(value):
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return list(value)
+def _without_feature(plan, column: str):
+    spec = plan.blocks.spec
+    kept = tuple(f for f in spec.features if f != column)
+    if not kept:
+        raise InputError(
+            f"no feature columns are left besides the target '{spec.target}' and the fold "
+            f"column '{column}'; name the features ({parameter('features')})."
+        )
+    blocks = replace(plan.blocks, spec=replace(spec, features=kept))
+    return replace(plan, blocks=blocks, step_blocks=blocks)

@@ -129,7 +129,7 @@ def penalized_summary_text(model) -> str:
         ("No. Observations:", f"{model.n_samples_:,}"),
         ("Weights:", model.weight or "none"),
         ("Solver:", model.solver_),
-        ("Duality gap:", f"{penalty['dual_gap']:.3g}"),
+        ("Duality gap:", f"{max(penalty['dual_gap'], 0.0):.3g}"),
     ]
     right = [
         ("alpha:", f"{penalty['alpha']:.6g}"),
@@ -241,7 +241,8 @@ def penalized_fit_report(model, *, seconds=None, saved_to=None) -> str:
         f"  {penalty_words(penalty)}: alpha {penalty['alpha']:.6g}, "
         f"{penalty['n_nonzero']} of {model.n_features_in_} coefficients non-zero\n"
         f"  R² (training) {model.r2_:.6f}   RMSE (training) {model.rmse_:.6g}   "
-        f"coordinate-descent sweeps {penalty['n_iter']}, duality gap {penalty['dual_gap']:.2g}\n"
+        f"coordinate-descent sweeps {penalty['n_iter']}, "
+        f"duality gap {max(penalty['dual_gap'], 0.0):.2g}\n"
         "  no standard errors or p values for a penalized fit (see 'streamreg summary')"
     )
     parts = [_head(model, seconds), "", *table, "", stats]

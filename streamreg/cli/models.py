@@ -42,14 +42,18 @@ def plot(
     quiet: bool = QUIET,
     debug: bool = DEBUG,
 ) -> None:
-    """Draw a saved model's loss curve (gradient solvers) and, for one feature, its fitted line, \
-as a PNG (needs matplotlib)."""
+    """Draw a saved model's loss curve (gradient solvers), its CV curve and coefficient path \
+('streamreg cv'), or, for one feature, its fitted line, as a PNG (needs matplotlib)."""
 
     def action():
         from ..model.linear_model import load
-        from ..plotting import plot_model
+        from ..plotting import plot_cv, plot_model
 
-        plot_model(load(model_path), out)
+        model = load(model_path)
+        if model.cv_ is not None:
+            plot_cv(model, out)
+        else:
+            plot_model(model, out)
         if not quiet:
             typer.echo(f"Wrote {out}.")
 

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..design import DesignSpec, batch_arrays, screen_values
-from ..errors import DataError, InputError, ModelFormatError, parameter
+from ..errors import DataError, InputError, ModelFormatError, SchemaError, parameter
 from ..io.sources import Chunk, Source
 from .fold_ids import MAX_FOLDS, FoldAssignment, check_n_folds
 from .merge import Mergeable
@@ -382,6 +382,13 @@ def accumulate_folds(
         acc = into
         for f in source.files:
             acc.rows_by_file.setdefault(f.path, 0)
+    for column in assignment.columns:
+        if column not in source.schema.names:
+            what = "fold column" if assignment.by == "column" else "fold key"
+            raise SchemaError(
+                f"{what} '{column}' is not in the data; columns are: "
+                f"{', '.join(source.schema.names)}."
+            )
     columns = spec.columns + tuple(c for c in assignment.columns if c not in spec.columns)
     for chunk in source.batches(columns, batch_size):
         _fold_chunk_by_fold(acc, chunk, spec, assignment)

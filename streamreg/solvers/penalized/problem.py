@@ -194,6 +194,7 @@ def checked_alphas(alphas) -> np.ndarray:
     for value in values:
         if not (np.isfinite(value) and value >= 0):
             raise InputError(
-                f"every alpha must be a finite number zero or greater; the grid holds {value!r}."
+                "every alpha must be a finite number zero or greater; the grid holds "
+                f"{float(value)!r}."
             )
     return np.sort(values)[::-1]
