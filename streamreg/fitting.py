@@ -173,7 +173,7 @@ def _penalty(alpha, l1_ratio, standardize, tol, max_iter, solver, options, cov_t
     """The checked penalty of a penalized fit, or None; its options without alpha are refused."""
     if alpha is None:
         given = [
-            name
+            (name, value)
             for name, value, default in (
                 ("l1_ratio", l1_ratio, 1.0),
                 ("standardize", standardize, False),
@@ -184,8 +184,8 @@ def _penalty(alpha, l1_ratio, standardize, tol, max_iter, solver, options, cov_t
         ]
         if given:
             raise InputError(
-                f"{parameter(given[0])} applies to a penalized fit; give {parameter('alpha')} "
-                "too (alpha=0 with l1_ratio=0 is least squares through the same solver)."
+                f"{parameter(*given[0])} applies to a penalized fit; give a penalty too "
+                f"({parameter('alpha')}; alpha=0 with l1_ratio=0 is least squares)."
             )
         return None
     penalized_family(solver)  # a gradient solver is refused here, before anything is read
