@@ -87,6 +87,14 @@ class FoldStates(Mergeable):
     def states(self) -> tuple:
         return tuple(self._states.values())
 
+    @property
+    def n_rows(self) -> int:
+        return sum(state.n_rows for state in self._states.values())
+
+    @property
+    def weight_sum(self) -> float:
+        return float(sum(state.weight_sum for state in self._states.values()))
+
     def total(self):
         """The state of all rows (the merge of every fold, in label order)."""
         out = self.state_type.empty(self.names)

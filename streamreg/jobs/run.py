@@ -35,15 +35,15 @@ import time
 from dataclasses import dataclass, field
 
 from .._version import __version__
+from ..engine.fold_states import FoldStates
 from ..engine.local import blas_beside_decoding
 from ..engine.scan import Accumulation, resolve_batch_size
 from ..errors import InputError, LockError, ModelFormatError, StreamregError
 from ..io.footers import footer_digest
 from ..io.listing import ListedFile
 from ..io.sources import Source
-from ..model.linear_model import LinearModel
 from ..prediction import predict_parquet
-from ..solvers import solve, state_class
+from ..solvers import state_class
 from .ingest import Ingester, Stopped
 from .log import JobLog, SilentLog
 from .manifest import (
@@ -57,6 +57,7 @@ from .manifest import (
     versioned_name,
     write_manifest,
 )
+from .penalized import job_fold_assignment, job_model
 from .plan import Plan, find_moves, plan_run, utc_now, what_changed
 from .spec import JobSpec
 from .store import Store, delete_output, write_output, write_output_file
@@ -153,7 +154,8 @@ class _Run:
         self.started = time.monotonic()
         self.store = Store(job.state, job.storage)
         self.kind = state_class(job.solver)
-        self.ingester = Ingester(job, self.store, self.kind, log, stop)
+        self.folds = job_fold_assignment(job)  # with [cv]: one state per fold per file
+        self.ingester = Ingester(job, self.store, self.kind, log, stop, self.folds)
 
     # -------------------------------------------------------------- outline
     def run(self, dry_run: bool) -> RunResult:
@@ -219,7 +221,7 @@ class _Run:
         # Refuse a corrupt or foreign state before anything is written.
         for entry in files.values():
             if entry not in plan.expired and entry["url"] not in {f.path for f, _ in plan.changed}:
-                read_file_state(self.store, entry, self.kind, job.solver)
+                read_file_state(self.store, entry, self.kind, job.solver, self.folds)
         todo = sorted(plan.new + [f for f, _ in plan.changed], key=lambda f: f.path)
         # Footers first: a bad file stops the run here.
         opened = [self._open(listed) for listed in todo]
@@ -354,10 +356,15 @@ class _Run:
         """The merge of the listed per-file states, in sorted path order."""
         spec = design_spec(manifest, self.job)
         names = spec.state_names
-        total = Accumulation(self.kind.empty(names), spec)
+        empty = (
+            self.kind.empty(names)
+            if self.folds is None
+            else FoldStates.for_assignment(self.kind, names, self.folds)
+        )
+        total = Accumulation(empty, spec)
         for entry in manifest["files"]:
             acc = fresh.get(entry["url"]) or read_file_state(
-                self.store, entry, self.kind, self.job.solver
+                self.store, entry, self.kind, self.job.solver, self.folds
             )
             if tuple(acc.state.names) != names:
                 raise ModelFormatError(
@@ -380,10 +387,7 @@ class _Run:
 
     def _publish(self, manifest: dict, total: Accumulation, ingested: list[ListedFile]) -> int:
         job = self.job
-        solution = solve(
-            total.state, fit_intercept=job.fit_intercept, drop_collinear=job.drop_collinear
-        )
-        model = LinearModel.from_accumulation(total, solution)
+        model = job_model(job, total)
         version = int((manifest.get("published") or {}).get("version", 0)) + 1
         text = (json.dumps(model.to_dict(), indent=1, allow_nan=False) + "\n").encode()
         write_output(versioned_name(job.model, version), text, job.storage)

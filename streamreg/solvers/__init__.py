@@ -101,6 +101,7 @@ __all__ = [
     "penalized_family",
     "second_pass_solver",
     "solve",
+    "solve_penalized",
     "state_class",
     "state_from_dict",
 ]
