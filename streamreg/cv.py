@@ -39,7 +39,7 @@ from dataclasses import replace
 import numpy as np
 
 from .engine.fold_ids import FoldAssignment
-from .engine.fold_states import accumulate_folds_part, total_accumulation
+from .engine.fold_scan import accumulate_folds_part, total_accumulation
 from .errors import ConvergenceWarning, InputError, parameter
 from .fitting import _plan
 from .model.linear_model import LinearModel

@@ -140,8 +140,8 @@ def plot_cv(model, out: str | os.PathLike) -> None:
     cv = model.cv_
     if cv is None:
         raise InputError(
-            "the model was not chosen by cross-validation, so it has no CV curve to plot; "
-            "run 'streamreg cv' (streamreg.cv) for one."
+            "the model was not chosen by cross-validation, so it has no CV curve or "
+            "coefficient path to plot; 'streamreg cv --plot' (streamreg.cv) draws them."
         )
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12.8, 4.8))

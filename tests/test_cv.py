@@ -6,6 +6,7 @@ penalized models that save, load, predict and summarize."""
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import dask.dataframe as dd
@@ -20,7 +21,7 @@ from sklearn.model_selection import PredefinedSplit
 import streamreg
 from streamreg import CVResult, InputError
 from streamreg.engine.fold_ids import FoldAssignment
-from streamreg.engine.fold_states import accumulate_folds
+from streamreg.engine.fold_scan import accumulate_folds
 from streamreg.io.sources import Source
 
 TIGHT = {"tol": 1e-13, "max_iter": 1_000_000}
@@ -333,3 +334,62 @@ def test_bad_parameters_are_refused_before_reading(table):
         streamreg.fit(table, target="y", features=FEATURES, l1_ratio=0.5)
     with pytest.raises(InputError, match="not available for a penalized fit"):
         streamreg.fit(table, target="y", features=FEATURES, alpha=0.1, cov_type="HC1")
+
+
+@pytest.mark.parametrize(
+    "mutate, words",
+    [
+        (lambda d: d.pop("penalty"), "format version 2 (a penalized fit) needs its 'penalty'"),
+        (lambda d: d["penalty"].update(alpha=-1.0), "alpha must be a number zero or greater"),
+        (lambda d: d["penalty"].update(l1_ratio=2.0), "l1_ratio must be between 0 and 1"),
+        (lambda d: d["penalty"].pop("n_iter"), "penalty field 'n_iter'"),
+        (lambda d: d["cv"]["mse_path"][0].pop(), "'mse_path' must be 1 × 30 × 5"),
+        (lambda d: d["cv"].update(best=[0, 99]), "'best' must be"),
+        (lambda d: d["cv"].update(selection="max"), "'selection' must be one of"),
+        (lambda d: d.update(format_version=3), "format version 3"),
+        (lambda d: d.update(xtx_inv=None, format_version=1), "'xtx_inv' should be list"),
+    ],
+)
+def test_damaged_penalized_model_files_are_refused(table, tmp_path, mutate, words):
+    result = streamreg.cv(table, target="y", features=FEATURES, fold_key="id", alphas=30)
+    data = result.best_model_.to_dict()
+    mutate(data)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(streamreg.ModelFormatError, match=re.escape(words)):
+        streamreg.load(path)
+
+
+def test_plain_fits_still_write_format_version_1(table):
+    data = streamreg.fit(table, target="y", features=FEATURES).to_dict()
+    assert data["format_version"] == 1 and "penalty" not in data and "cv" not in data
+
+
+@pytest.mark.parametrize("with_nulls", [False, True])
+def test_fold_pass_equals_folding_the_kept_rows_by_hand(table, with_nulls, rng):
+    """The pass (rows gathered into fold order out of Arrow, or after the nulls are dropped)
+    equals FoldStates.update on the rows that are kept, with the folds of their positions."""
+    import pyarrow as pa
+
+    from streamreg.engine.fold_ids import file_id, position_folds
+    from streamreg.engine.fold_states import FoldStates
+    from streamreg.io.sources import InMemorySource
+
+    arrow = pa.Table.from_pandas(table[[*FEATURES, "y", "w"]], preserve_index=False)
+    if with_nulls:
+        mask = rng.random(len(table)) < 0.05
+        arrow = arrow.set_column(1, "x1", pa.array(table["x1"].to_numpy(), mask=mask))
+    source = InMemorySource(arrow, name="frame")
+    spec = streamreg.design.DesignSpec.resolve(arrow.schema, target="y", features=FEATURES,
+                                               weight="w")  # fmt: skip
+    assignment = FoldAssignment.by_position(4)
+    got = accumulate_folds(source, spec, streamreg.ExactState, assignment, batch_size=97)
+    ids = position_folds(file_id("frame", {}), 0, len(table), 4)
+    keep = np.ones(len(table), bool) if not with_nulls else ~mask
+    z = table[[*FEATURES, "y"]].to_numpy()[keep]
+    expected = FoldStates(streamreg.ExactState, spec.state_names, n_folds=4)
+    expected.update(z, table["w"].to_numpy()[keep], ids[keep])
+    assert got.state == expected
+    assert got.rows_read == len(table) and got.dropped == (
+        {"x1": int(mask.sum())} if with_nulls else {}
+    )

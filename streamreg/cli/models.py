@@ -50,8 +50,8 @@ def plot(
         from ..plotting import plot_cv, plot_model
 
         model = load(model_path)
-        if model.cv_ is not None:
-            plot_cv(model, out)
+        if model.cv_ is not None or (model.penalty_ is not None and model.n_features_in_ > 1):
+            plot_cv(model, out)  # a penalty given, not chosen: says that 'streamreg cv' plots
         else:
             plot_model(model, out)
         if not quiet:

@@ -6,11 +6,7 @@ built from prefix and suffix merges (``3K`` merges for all ``K``, never a subtra
 Fold states merge fold by fold (``+``/``+=``), so a Dask cluster, another chunking or a
 resumed job ends with the same states — bit-identical for the exact state.
 
-:func:`accumulate_folds` is :func:`~streamreg.engine.scan.accumulate` with a fold per
-row (from a :class:`~streamreg.engine.fold_ids.FoldAssignment`, computed on the raw
-batch before rows with missing values are dropped); :func:`accumulate_folds_part` is
-its runner task. The result is an :class:`~streamreg.engine.scan.Accumulation` whose
-``state`` is the :class:`FoldStates`.
+The pass that fills them is :mod:`streamreg.engine.fold_scan`.
 
 >>> import numpy as np
 >>> from streamreg.solvers.moments import MomentState
@@ -29,12 +25,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..design import DesignSpec, batch_arrays, screen_values
-from ..errors import DataError, InputError, ModelFormatError, SchemaError, parameter
-from ..io.sources import Chunk, Source
+from ..errors import InputError, ModelFormatError, parameter
 from .fold_ids import MAX_FOLDS, FoldAssignment, check_n_folds
 from .merge import Mergeable
-from .scan import Accumulation
 
 FOLDS_FORMAT = "streamreg.fold_states"
 FOLDS_FORMAT_VERSION = 1
@@ -177,25 +170,37 @@ class FoldStates(Mergeable):
                 raise InputError(f"got {weights.shape} weights for a batch of {z.shape[0]} rows.")
         if len(folds) == 0:
             return self
+        labels, order, starts, ends = self.batch_order(folds)
+        if order is None:
+            return self.add_sorted(z, weights, labels, starts, ends, shift=shift, own=False)
+        ordered = np.empty(z.shape, order="F")  # column by column: ~3× faster than z[order]
+        for j in range(z.shape[1]):
+            np.take(z[:, j], order, out=ordered[:, j], mode="wrap")  # valid: no bounds checks
+        ordered_w = None if weights is None else weights[order]
+        return self.add_sorted(ordered, ordered_w, labels, starts, ends, shift=shift)
+
+    def batch_order(self, folds: np.ndarray):
+        """``(labels, order, starts, ends)``: the batch's labels and the row order that makes
+        each label's rows contiguous (``order`` None when the batch has one label)."""
         labels, inverse = self._batch_labels(folds)
         if len(labels) == 1:
-            blocks = [(labels[0], z, weights, False)]
-        else:
-            order = np.argsort(inverse, kind="stable")
-            ends = np.cumsum(np.bincount(inverse, minlength=len(labels)))
-            starts = np.concatenate([[0], ends[:-1]])
-            ordered = np.empty(z.shape, order="F")  # column by column: ~3× faster than z[order]
-            for j in range(z.shape[1]):
-                np.take(z[:, j], order, out=ordered[:, j])
-            ordered_w = None if weights is None else weights[order]
-            blocks = [
-                (label, ordered[a:b], None if ordered_w is None else ordered_w[a:b], True)
-                for label, a, b in zip(labels, starts, ends)
-            ]
+            return labels, None, [0], [len(folds)]
+        order = np.argsort(inverse, kind="stable")
+        ends = np.cumsum(np.bincount(inverse, minlength=len(labels)))
+        starts = np.concatenate([[0], ends[:-1]])
+        return labels, order, starts.tolist(), ends.tolist()
+
+    def add_sorted(self, z, weights, labels, starts, ends, *, shift=None, own: bool = True):
+        """Add a batch already in fold order: rows ``starts[i]:ends[i]`` are in ``labels[i]``
+        (``own``: the arrays may be overwritten)."""
         extra = {} if shift is None else {"shift": shift, "preshifted": True}
-        for label, block, block_w, own in blocks:
+        for label, a, b in zip(labels, starts, ends):
             part = self.state_type.from_arrays(
-                block, block_w, names=self.names, overwrite=own, **extra
+                z[a:b],
+                None if weights is None else weights[a:b],
+                names=self.names,
+                overwrite=own,
+                **extra,
             )
             current = self._states.get(label)
             if current is None:
@@ -360,112 +365,3 @@ def _index_type(count: int):
 
 def _plain_label(value):
     return value.item() if isinstance(value, np.generic) else value
-
-
-# --------------------------------------------------------------------------- the pass
-def accumulate_folds(
-    source: Source,
-    spec: DesignSpec,
-    state_kind,
-    assignment: FoldAssignment,
-    *,
-    batch_size: int,
-    on_rows: Callable[[int], None] | None = None,
-    into: Accumulation | None = None,
-    after_batch: Callable[[Chunk, Accumulation], None] | None = None,
-) -> Accumulation:
-    """One streaming pass folding every row into the state of its fold.
-
-    As :func:`~streamreg.engine.scan.accumulate` (``into`` continues an earlier
-    accumulation, ``after_batch`` is called after each batch), with a
-    :class:`FoldStates` as the accumulation's ``state``.
-    """
-    if into is None:
-        acc = Accumulation(
-            FoldStates.for_assignment(state_kind, spec.state_names, assignment),
-            spec,
-            rows_by_file={f.path: 0 for f in source.files},
-        )
-    else:
-        acc = into
-        for f in source.files:
-            acc.rows_by_file.setdefault(f.path, 0)
-    for column in assignment.columns:
-        if column not in source.schema.names:
-            what = "fold column" if assignment.by == "column" else "fold key"
-            raise SchemaError(
-                f"{what} '{column}' is not in the data; columns are: "
-                f"{', '.join(source.schema.names)}."
-            )
-    columns = spec.columns + tuple(c for c in assignment.columns if c not in spec.columns)
-    for chunk in source.batches(columns, batch_size):
-        _fold_chunk_by_fold(acc, chunk, spec, assignment)
-        if on_rows is not None:
-            on_rows(chunk.batch.num_rows)
-        if after_batch is not None:
-            after_batch(chunk, acc)
-    return acc
-
-
-def _fold_chunk_by_fold(acc: Accumulation, chunk: Chunk, spec: DesignSpec, assignment) -> None:
-    """Fold one record batch into the fold states of ``acc`` (a fresh batch state per fold,
-    merged in once it is known to be finite)."""
-    folds = acc.state
-    ids = assignment.ids(chunk)
-    shift = folds.shift_hint()
-    arrays = batch_arrays(chunk, spec, shift=shift)
-    with np.errstate(all="ignore"):  # non-finite sums are screened below, not warned about
-        part = FoldStates(folds.state_type, folds.names, n_folds=folds.n_folds, origin=folds.origin)
-        rows = ids if arrays.positions is None else ids[arrays.positions]
-        part.update(arrays.z, arrays.weights, rows, shift=shift)
-        if not part.is_finite():
-            # update() shifted arrays.z in place; screen a fresh conversion of the batch.
-            arrays = screen_values(batch_arrays(chunk, spec), chunk, spec)
-            part = FoldStates(
-                folds.state_type, folds.names, n_folds=folds.n_folds, origin=folds.origin
-            )
-            rows = ids if arrays.positions is None else ids[arrays.positions]
-            part.update(arrays.z, arrays.weights, rows)
-            if not part.is_finite():
-                raise DataError(
-                    f"the sums over {chunk.file.path} overflow float64; rescale the columns."
-                )
-    folds += part
-    if arrays.weights is not None:
-        with np.errstate(divide="ignore"):
-            acc.log_weight_sum += float(np.log(arrays.weights).sum())
-    acc.rows_read += arrays.rows_read
-    acc.rows_by_file[chunk.file.path] += arrays.rows_read
-    for name, count in arrays.dropped.items():
-        acc.dropped[name] = acc.dropped.get(name, 0) + count
-
-
-def accumulate_folds_part(
-    source: Source,
-    index: int,
-    spec: DesignSpec,
-    batch_size: int,
-    state_kind,
-    assignment: FoldAssignment,
-    *,
-    on_rows=None,
-) -> Accumulation:
-    """A runner's task: the fold states of one block."""
-    return accumulate_folds(
-        source, spec, state_kind, assignment, batch_size=batch_size, on_rows=on_rows
-    )
-
-
-accumulate_folds_part.task_name = "fold-states"
-
-
-def total_accumulation(acc: Accumulation) -> Accumulation:
-    """The plain accumulation of all rows of a fold accumulation (its folds merged)."""
-    return Accumulation(
-        acc.state.total(),
-        acc.spec,
-        acc.rows_read,
-        dict(acc.dropped),
-        dict(acc.rows_by_file),
-        acc.log_weight_sum,
-    )

@@ -19,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..design import DesignSpec
 from ..engine.fold_ids import FoldAssignment
-from ..engine.fold_states import FoldStates, accumulate_folds
+from ..engine.fold_scan import accumulate_folds
+from ..engine.fold_states import FoldStates
 from ..engine.scan import Accumulation, accumulate
 from ..errors import ModelFormatError
 from ..io.listing import ListedFile
