@@ -231,7 +231,48 @@ def part_a(args, data_dir: Path) -> dict:
         f"{args.features + 1}x{args.features + 1} float64 are {states_kb:.1f} KB, the rest is "
         "one batch reordered by fold"
     )
+    heaps = {}
+    for mode in ("fit", "cv"):
+        out = subprocess.run(
+            child(args, "--child-heap", data_dir, mode), capture_output=True, text=True, check=True
+        ).stdout.split()
+        heaps[mode] = (float(out[0]), float(out[1]))
+    print(
+        f"in process, 2 files: numpy heap peak (tracemalloc) fit {heaps['fit'][0]:.1f} MB, cv "
+        f"{heaps['cv'][0]:.1f} MB; Arrow's pool peak fit {heaps['fit'][1]:.0f} MB, cv "
+        f"{heaps['cv'][1]:.0f} MB (it varies by ~50 MB between identical runs: the decoding "
+        "threads read ahead)"
+    )
+    figures["heap_extra_mb"] = heaps["cv"][0] - heaps["fit"][0]
     return figures
+
+
+def child_heap(data_dir: str, mode: str) -> None:
+    """The numpy heap peak and Arrow's pool peak of one pass over the first 2 files."""
+    import tracemalloc
+
+    import pyarrow as pa
+
+    from streamreg.design import DesignSpec
+    from streamreg.engine.fold_ids import FoldAssignment
+    from streamreg.engine.fold_scan import accumulate_folds
+    from streamreg.engine.local import blas_beside_decoding
+    from streamreg.engine.scan import accumulate, resolve_batch_size
+    from streamreg.io.sources import Source
+    from streamreg.solvers.moments import MomentState
+
+    src = Source.resolve(files_of(data_dir, 2))
+    spec = DesignSpec.resolve(src.schema, target=TARGET)
+    size = resolve_batch_size(len(spec.columns))
+    tracemalloc.start()
+    with blas_beside_decoding():
+        if mode == "fit":
+            accumulate(src, spec, MomentState, batch_size=size)
+        else:
+            folds = FoldAssignment.by_position(FOLDS)
+            accumulate_folds(src, spec, MomentState, folds, batch_size=size)
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    print(peak, pa.default_memory_pool().max_memory() / 2**20)
 
 
 def part_b(args, data_dir: Path) -> None:
@@ -358,10 +399,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--spark-rows", type=int, default=200_000, help="rows for (d); 0: skip")
     parser.add_argument("--spark-alphas", type=int, default=10)
     parser.add_argument("--skip-a", action="store_true", help="skip (a), the timing runs")
-    for name in ("--child-sklearn", "--child-dask-ml", "--child-spark"):
+    for name in ("--child-sklearn", "--child-dask-ml", "--child-spark", "--child-heap"):
         parser.add_argument(name, nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--grid", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child_heap:
+        return child_heap(*args.child_heap)
     if args.child_sklearn:
         data_dir, n_files, out = args.child_sklearn
         return child_sklearn(data_dir, int(n_files), args.features, out)
