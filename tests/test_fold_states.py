@@ -445,3 +445,24 @@ def test_bad_l1_ratio_in_cv_is_refused():
         InputError, match="l1_ratio must be a number from 0 .ridge. to 1 .lasso.; got l1_ratio=1.2"
     ):
         cross_validate_path(folds, l1_ratio=[0.5, 1.2])
+
+
+@pytest.mark.parametrize(
+    "values",
+    [np.arange(-50, 50), np.linspace(-3.0, 3.0, 101), np.array(["u1", "u2", "x", "u1"], object)],
+)
+@pytest.mark.parametrize("seed", [0, 11])
+def test_hashed_folds_are_pandas_hash_array_mod_k(values, seed):
+    """The documented definition, with pandas as the oracle: fold = h(key) mod K, h =
+    pd.util.hash_array (seeded: h(h(key) xor h(seed))); position: h(row xor h(file id))."""
+    hashes = pd.util.hash_array(values)
+    if seed:
+        hashes = pd.util.hash_array(hashes ^ pd.util.hash_array(np.array([seed]))[0])
+    np.testing.assert_array_equal(key_folds(values, 7, seed=seed), (hashes % np.uint64(7)))
+    salt = pd.util.hash_array(np.array(["d=1/f.parquet"], dtype=object))[0]
+    rows = pd.util.hash_array(np.arange(40, 140, dtype=np.uint64) ^ salt)
+    if seed:
+        rows = pd.util.hash_array(rows ^ pd.util.hash_array(np.array([seed]))[0])
+    np.testing.assert_array_equal(
+        position_folds("d=1/f.parquet", 40, 100, 5, seed=seed), rows % np.uint64(5)
+    )
