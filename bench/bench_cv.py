@@ -179,8 +179,24 @@ def child_spark(data_dir: str, n_features: int, rows: int, grid: list[float], ou
     seconds = time.perf_counter() - started
     alphas = [m[regression.regParam] for m in grid_params]
     np.savez(out, alphas=alphas, mse=fitted.avgMetrics, seconds=seconds, session=session,
-             rows=len(y), coef=fitted.bestModel.coefficients.toArray())  # fmt: skip
+             rows=len(y), coef=fitted.bestModel.coefficients.toArray(),
+             jvm_peak_mb=_children_peak_rss_mb())  # fmt: skip
     spark.stop()
+
+
+def _children_peak_rss_mb() -> float:
+    """The largest peak RSS (VmHWM) among this process's children: Spark's JVM."""
+    import psutil
+
+    peaks = [0.0]
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) / 1024)
+        except OSError:
+            pass
+    return max(peaks)
 
 
 # ---------------------------------------------------------------------- parent
@@ -380,7 +396,8 @@ def part_d(args, data_dir: Path) -> None:
         f"local[2], {int(theirs['rows']):,} rows, {len(grid)} alphas "
         f"x {FOLDS} folds (streamreg's, as foldCol): {float(theirs['seconds']):.1f} s in fit "
         f"(+ {float(theirs['session']):.1f} s session start; {runs.walls[0]:.1f} s in all), "
-        f"peak RSS of the Python driver {runs.rss:.0f} MB (the JVM is another process);\n"
+        f"peak RSS: the Python driver {runs.rss:.0f} MB, Spark's JVM "
+        f"{float(theirs['jvm_peak_mb']):.0f} MB;\n"
         f"  streamreg cv on the same rows, grid and folds: {our_seconds:.2f} s in process; "
         f"largest relative difference of the mean CV errors {gap:.1e}; same alpha: {same}"
     )
