@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .engine.scan import resolve_batch_size
-from .errors import InputError, SchemaError, parameter
+from .errors import InputError, SchemaError, did_you_mean, parameter
 from .io.atomic import atomic_path
 from .io.footers import is_numeric_type
 from .io.sources import Source
@@ -87,7 +87,8 @@ def _check_feature(src: Source, name: str) -> None:
             src.files[0].path if len(src.files) == 1 else f"any of the {len(src.files)} input files"
         )
         raise SchemaError(
-            f"the model was fitted with feature '{name}', which is not in {where}; "
+            f"the model was fitted with feature '{name}', which is not in {where}"
+            f"{did_you_mean(name, src.schema.names)}; "
             f"columns are: {', '.join(src.schema.names)}."
         )
     dtype = src.column_type(name)

@@ -32,7 +32,7 @@ import numpy as np
 from .. import report
 from .._version import __version__
 from ..engine.dask_runner import is_dask_collection, predict_dask
-from ..errors import InputError
+from ..errors import InputError, did_you_mean
 from ..io.atomic import read_json, write_json_atomic
 from ..solvers import solve
 from ..solvers.moments import MomentState
@@ -276,7 +276,8 @@ class LinearModel(InferenceMixin):
                     continue
                 if name not in data.schema.names:
                     raise InputError(
-                        f"the data has no column '{name}', which the model was fitted with."
+                        f"the data has no column '{name}', which the model was fitted with"
+                        f"{did_you_mean(name, data.schema.names)}."
                     )
                 column = data.column(name)
                 if not pa.types.is_float64(column.type):
@@ -287,7 +288,8 @@ class LinearModel(InferenceMixin):
             missing = [n for n, k in zip(names, kept) if k and n not in data.columns]
             if missing:
                 raise InputError(
-                    f"the data has no column '{missing[0]}', which the model was fitted with."
+                    f"the data has no column '{missing[0]}', which the model was fitted with"
+                    f"{did_you_mean(missing[0], [str(c) for c in data.columns])}."
                 )
             x = np.zeros((len(data), len(names)))
             for j, name in enumerate(names):
