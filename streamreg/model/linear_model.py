@@ -38,6 +38,7 @@ from ..solvers import solve
 from ..solvers.moments import MomentState
 from ..solvers.solution import Solution
 from .inference import InferenceMixin
+from .predictor import Predictor
 from .serialize import model_fields, model_to_dict
 
 
@@ -253,17 +254,9 @@ class LinearModel(InferenceMixin):
         return self.predict_kept(self._feature_matrix(data, kept)[:, kept])
 
     def predict_kept(self, x_kept: np.ndarray) -> np.ndarray:
-        """Predictions from a float64 matrix of the kept (non-aliased) features, in order."""
-        kept = ~np.isnan(self.coef_)
-        coef = self.coef_[kept]
-        if not self.fit_intercept:
-            return x_kept @ coef
-        if self.optimizer_ is not None and self.optimizer_.get("free_intercept"):
-            return x_kept @ coef + self.intercept_  # a stepped intercept is not μ_y − μ_xᵀβ
-        p = len(self.coef_)
-        mean, mean_lo = self.state_.mean, self.state_.mean_lo
-        centered = (x_kept - mean[:p][kept]) - mean_lo[:p][kept]
-        return centered @ coef + (mean[p] + mean_lo[p])
+        """Predictions from a float64 matrix of the kept (non-aliased) features, in order
+        (see :class:`~streamreg.model.predictor.Predictor`)."""
+        return Predictor.of(self).matrix(np.asarray(x_kept, dtype=np.float64))
 
     def _feature_matrix(self, data, kept: np.ndarray) -> np.ndarray:
         names = list(self.feature_names_in_)
