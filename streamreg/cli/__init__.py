@@ -19,7 +19,8 @@ use_house_commands(app)
 
 
 def main(args: list[str] | None = None) -> int:
-    """The console script: run the command line and exit with its code."""
+    """The console script: run the command line and exit with its code (with ``args``: return
+    the code instead, for tests)."""
     code = run(app, args)
     if args is None:
         sys.exit(code)

@@ -164,7 +164,20 @@ class Command(TyperCommand):
 
 
 class Group(TyperGroup):
-    """The ``streamreg`` group (and ``streamreg job``): plain help, a pointer to each command's."""
+    """The ``streamreg`` group (and ``streamreg job``): plain help, a pointer to each command's,
+    and — run standalone, as the console script or typer's test runner does — usage errors
+    in the house's one-line style (see :func:`run_command`)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(
+                args=args,
+                prog_name=prog_name,
+                complete_var=complete_var,
+                standalone_mode=False,
+                **extra,
+            )
+        sys.exit(run_command(self, args, prog_name, complete_var=complete_var, **extra))
 
     def format_help(self, ctx, formatter) -> None:
         self.format_usage(ctx, formatter)
@@ -217,10 +230,16 @@ def use_house_commands(app: typer.Typer) -> None:
 
 
 def run(app: typer.Typer, args: list[str] | None = None, prog_name: str = "streamreg") -> int:
-    """Run the command line; return its exit code. Usage errors become one line on stderr."""
-    command = typer.main.get_command(app)
+    """Run the command line in this process; return its exit code (nothing calls ``sys.exit``)."""
+    return run_command(typer.main.get_command(app), args, prog_name)
+
+
+def run_command(command, args: list[str] | None, prog_name: str | None, **extra) -> int:
+    """Run ``command``; return its exit code. Usage errors become one line on stderr."""
     try:
-        result = command.main(args=args, prog_name=prog_name, standalone_mode=False)
+        result = TyperGroup.main(
+            command, args=args, prog_name=prog_name, standalone_mode=False, **extra
+        )
     except CLICK_ERROR as exc:
         ctx = getattr(exc, "ctx", None)
         if type(exc).__name__ == "NoArgsIsHelpError":  # ``streamreg`` alone: its help
