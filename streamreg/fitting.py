@@ -193,15 +193,16 @@ def _fit_closed_form(
         ill = solution.condition_number > AUTO_SWITCH_CONDITION
         doubtful = solver == "auto" and (ill or bool(suspect))
         reason = (
-            f"scaled condition number {solution.condition_number:.1e}, too ill-conditioned"
+            f"a scaled condition number of {solution.condition_number:.1e}, too "
+            "ill-conditioned to trust all its digits"
             if ill
             else f"{', '.join(repr(n) for n in suspect)} nearly collinear with other columns, "
-            "too close to call"
+            "too close to call with rounding"
         )
     except CollinearityError:
         if solver != "auto" or constant:
             raise
-        doubtful, reason = True, "a nearly collinear column, too close to call"
+        doubtful, reason = True, "a nearly collinear column, too close to call with rounding"
     if doubtful:
         better = family(second_pass_solver(len(spec.features)))
         acc = plan.runner.map_reduce(
@@ -211,8 +212,8 @@ def _fit_closed_form(
             acc.state, fit_intercept=spec.fit_intercept, drop_collinear=drop_collinear
         )
         notes.append(
-            f"auto: the cholesky pass found {reason} in all its digits; the data were read a "
-            f"second time and solved with {better.name}."
+            f"auto: the cholesky pass found {reason}; the data were read a second time and "
+            f"solved with {better.name}."
         )
     solution.warnings[:0] = notes
     return _finish(plan, acc, solution, cov_type)

@@ -156,15 +156,21 @@ def generate(
         help="Number of features (default 3, or as many as --coef).",
     ),
     coef: str | None = typer.Option(
-        None, "--coef", help="Comma-separated true slopes (default 1, 2, …, p)."
+        None,
+        "--coef",
+        metavar="NUMBERS",
+        help="Comma-separated true slopes (default 1, 2, …, p).",
     ),
     intercept: float = typer.Option(1.0, "--intercept", help="True intercept b."),
     noise: float = typer.Option(1.0, "--noise", help="Standard deviation of the Gaussian noise."),
     means: str | None = typer.Option(
-        None, "--means", help="Comma-separated feature means (default 0)."
+        None, "--means", metavar="NUMBERS", help="Comma-separated feature means (default 0)."
     ),
     sds: str | None = typer.Option(
-        None, "--sds", help="Comma-separated feature standard deviations (default 1)."
+        None,
+        "--sds",
+        metavar="NUMBERS",
+        help="Comma-separated feature standard deviations (default 1).",
     ),
     offset: float = typer.Option(
         0.0, "--offset", help="Added to every feature's mean (e.g. 1e9, like timestamps)."

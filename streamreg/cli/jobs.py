@@ -75,8 +75,8 @@ def run_job_command(
 1 internal error.
 
     Examples:
-      streamreg job init nightly.toml
       streamreg run nightly.toml --dry-run
+      streamreg run nightly.toml --quiet
       streamreg run nightly.toml --window 30d --on-change replace --log-format json
     """
 
@@ -130,7 +130,7 @@ def job_init(
 
     Examples:
       streamreg job init nightly.toml
-      streamreg job init - | less
+      streamreg job init - > nightly.toml
     """
 
     def action():

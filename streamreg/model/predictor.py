@@ -4,7 +4,8 @@ A fitted model with an intercept predicts ``μ_y + (x − μ_x)ᵀβ`` with the 
 means, so that columns with large offsets (timestamps) do not cost the prediction
 its digits. :class:`Predictor` holds that form once per model — the kept (not
 aliased) features, their slopes ``β``, the shifts ``m = μ_x`` (hi part of the
-double-double means) and the constant ``c = μ_y − Σⱼ lo(μ_xⱼ)·βⱼ`` — and evaluates
+double-double means) and the constant ``c = b₀ + b₁`` in two parts, ``b₀ = hi(μ_y)``
+and ``b₁ = lo(μ_y) − Σⱼ lo(μ_xⱼ)·βⱼ`` (so that ``ŷ − b₀`` keeps every digit) — and evaluates
 it a column at a time: ``acc += (xⱼ − mⱼ)·βⱼ`` with numpy's in-place ufuncs, on
 vectors of one batch's rows that stay in cache. Nothing is gathered into a
 ``rows × p`` matrix and no BLAS thread is woken (a multithreaded ``gemv`` whose
@@ -13,7 +14,7 @@ partner thread has lost its core to Arrow's decoding stalls; see
 ``evaluate`` at the speed of reading the columns.
 
 Without an intercept ``m = 0, c = 0``; a gradient solver's stepped intercept is
-``c`` itself (it is not ``μ_y − μ_xᵀβ``).
+``b₀`` itself (it is not ``μ_y − μ_xᵀβ``), with ``b₁ = 0``.
 
 >>> import numpy as np
 >>> from streamreg.solvers.moments import MomentState
@@ -36,12 +37,13 @@ import pyarrow as pa
 
 @dataclass(frozen=True)
 class Predictor:
-    """``ŷ = offset + Σⱼ (xⱼ − shift[j])·coef[j]`` over the model's kept ``features``."""
+    """``ŷ = base + offset + Σⱼ (xⱼ − shift[j])·coef[j]`` over the model's kept ``features``."""
 
     features: tuple[str, ...]
     coef: np.ndarray
     shift: np.ndarray
-    offset: float
+    base: float  # the constant's large part: the training mean of the target (its hi part)
+    offset: float  # its small part
 
     @classmethod
     def of(cls, model) -> Predictor:
@@ -52,24 +54,28 @@ class Predictor:
         features = tuple(str(n) for n, k in zip(model.feature_names_in_, kept) if k)
         optimizer = getattr(model, "optimizer_", None) or {}
         if not model.fit_intercept:
-            shift, offset = np.zeros(len(coef)), 0.0
+            shift, base, offset = np.zeros(len(coef)), 0.0, 0.0
         elif optimizer.get("free_intercept"):
-            shift, offset = np.zeros(len(coef)), float(model.intercept_)
+            shift, base, offset = np.zeros(len(coef)), float(model.intercept_), 0.0
         else:
             p = len(coef_all)
             state = model.state_
             shift = np.asarray(state.mean[:p][kept], dtype=np.float64)
             low = np.asarray(state.mean_lo[:p][kept], dtype=np.float64)
-            offset = float(state.mean[p] + state.mean_lo[p]) - float(low @ coef)
-        return cls(features, coef, shift, offset)
+            base = float(state.mean[p])
+            offset = float(state.mean_lo[p]) - float(low @ coef)
+        return cls(features, coef, shift, base, offset)
 
-    def columns(self, columns: Sequence[np.ndarray], *, centered: bool = False) -> np.ndarray:
-        """Predictions from one float64 vector per kept feature (in order). ``centered``: the
+    def columns(
+        self, columns: Sequence[np.ndarray], *, centered: bool = False, minus: float = 0.0
+    ) -> np.ndarray:
+        """Predictions (minus the constant ``minus``; ``minus=base`` keeps every digit of
+        ``ŷ − base``) from one float64 vector per kept feature, in order. ``centered``: the
         vectors already hold ``xⱼ − shift[j]`` (e.g. shifted on their way out of Arrow)."""
         if len(columns) != len(self.coef):
             raise ValueError(f"expected {len(self.coef)} columns, got {len(columns)}")
         rows = len(columns[0]) if len(columns) else 0
-        acc = np.full(rows, self.offset)
+        acc = np.full(rows, (self.base - minus) + self.offset)
         term = np.empty(rows)
         for j, column in enumerate(columns):
             if centered:
@@ -80,10 +86,13 @@ class Predictor:
             acc += term
         return acc
 
-    def matrix(self, x_kept: np.ndarray, *, centered: bool = False) -> np.ndarray:
+    def matrix(
+        self, x_kept: np.ndarray, *, centered: bool = False, minus: float = 0.0
+    ) -> np.ndarray:
         """Predictions from a ``rows × k`` float64 matrix of the kept features (Fortran order
         reads each column contiguously)."""
-        return self.columns([x_kept[:, j] for j in range(x_kept.shape[1])], centered=centered)
+        columns = [x_kept[:, j] for j in range(x_kept.shape[1])]
+        return self.columns(columns, centered=centered, minus=minus)
 
     def batch(self, batch: pa.RecordBatch | pa.Table) -> np.ndarray:
         """Predictions for an Arrow batch (columns by name; a null feature gives NaN)."""
