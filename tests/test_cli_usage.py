@@ -132,6 +132,13 @@ def test_help_version_and_short_help_through_the_console_script():
     assert version.returncode == 0 and version.stdout.strip() == streamreg.__version__
     root = console("-h")
     assert root.returncode == 0 and "Commands:" in root.stdout and "--version" in root.stdout
+    assert root.stdout.split("Commands:\n")[1].split()[0] == "fit"
+    assert "\nExamples:\n  streamreg " in root.stdout
+
+
+def test_groups_have_examples_too(capsys):
+    code, out, _ = cli(capsys, "job", "--help")
+    assert code == 0 and "\nExamples:\n  streamreg job init " in out
 
 
 # ---------------------------------------------------------------------- one error style

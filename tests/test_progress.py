@@ -207,7 +207,7 @@ def test_dask_fit_shows_rows_done_as_files_finish(tmp_path, rng, monkeypatch):
     tty = Terminal()
     monkeypatch.setattr("sys.stderr", tty)
     with (
-        LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster,
+        LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster,
         Client(cluster) as client,
     ):
         model = streamreg.fit(tmp_path / "data", target="y", client=client, progress=None)

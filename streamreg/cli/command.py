@@ -28,6 +28,7 @@ CLICK_ERROR: type[Exception] = _ERRORS["ClickException"]
 USAGE_ERROR: type[Exception] = _ERRORS["UsageError"]
 
 EXAMPLES = "Examples:"
+COMMAND_ORDER = ("fit", "predict", "evaluate", "summary", "inspect", "generate", "run", "job")
 HELP_OPTION_NAMES = ["-h", "--help"]
 # Metavars derived from typer's type labels when an option names none.
 _TYPE_METAVARS = {"int": "INTEGER", "float": "NUMBER", "str": "TEXT", "path": "PATH"}
@@ -179,6 +180,12 @@ class Group(TyperGroup):
             )
         sys.exit(run_command(self, args, prog_name, complete_var=complete_var, **extra))
 
+    def list_commands(self, ctx) -> list[str]:
+        # The commands people start with first; any others after them, as registered.
+        names = super().list_commands(ctx)
+        first = [name for name in COMMAND_ORDER if name in names]
+        return first + [name for name in names if name not in first]
+
     def format_help(self, ctx, formatter) -> None:
         self.format_usage(ctx, formatter)
         Command.format_help_text(self, ctx, formatter)
@@ -187,6 +194,7 @@ class Group(TyperGroup):
             with formatter.section("Options"):
                 formatter.write_dl(rows)
         self.format_commands(ctx, formatter)
+        Command.format_epilog(self, ctx, formatter)
         formatter.write_paragraph()
         formatter.write_text(
             f"Run '{ctx.command_path} COMMAND --help' for its options and examples."

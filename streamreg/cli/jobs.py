@@ -114,7 +114,14 @@ def run_job_command(
     _run(debug, action)
 
 
-job_app = typer.Typer(no_args_is_help=True, help="Batch job files: write an example.")
+job_app = typer.Typer(
+    no_args_is_help=True,
+    help="""Batch job files: write an example.
+
+    Examples:
+      streamreg job init nightly.toml
+    """,
+)
 app.add_typer(job_app, name="job")
 
 
