@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from .design import resolve_spec
 from .engine.blocks import Blocks
 from .engine.dask_runner import DaskRunner, collection_blocks, is_dask_collection
@@ -91,8 +93,12 @@ def fit(
         ``features`` defaults to every numeric column except the target, the weight and
         ``exclude``. ``weight`` may be an array with array inputs.
     fit_intercept : bool, default True
-    nulls : {"drop", "error"}
-        Rows with a null or NaN in a used column are dropped and counted, or refused.
+    nulls : {"drop", "error"}, default "drop"
+        Rows with a null or NaN in a used column are dropped and counted (in
+        ``model.rows_dropped_by_column_`` and the report), or refused. The
+        scikit-learn estimator defaults to ``"error"`` instead, as scikit-learn's
+        estimators reject NaN unless asked (see
+        :class:`~streamreg.estimator.StreamingLinearRegression`).
     batch_size : int, optional
         Rows per record batch (default: about 16 MiB of float64).
     solver : {"auto", "cholesky", "qr", "exact", "sgd", "newton", "lbfgs"}
@@ -153,13 +159,13 @@ def _plan(source, y, *, weight, batch_size, progress, client, **names) -> Plan:
 
     if is_dask_collection(source) or is_dask_collection(y):
         blocks = collection_blocks(source, y, weight=weight, batch_size=resolved, **names)
-        return Plan(DaskRunner(client), blocks, blocks)
+        return Plan(DaskRunner(client, progress=progress), blocks, blocks)
     src, target, weight = to_source(source, y, target=names.pop("target"), weight=weight)
     spec = resolve_spec(src, target=target, weight=weight, **names)
     size = resolved(spec)
     if client is not None:
         blocks = Blocks.per_file(src, spec, size)
-        return Plan(DaskRunner(client), blocks, blocks)
+        return Plan(DaskRunner(client, progress=progress), blocks, blocks)
     steps = (
         Blocks.slices(src, spec, size)
         if isinstance(src, InMemorySource)
@@ -176,18 +182,27 @@ def _fit_closed_form(
     chosen = family(solver)
     acc = plan.runner.map_reduce(plan.blocks, accumulate_part, chosen.state, label="fit")
     notes: list[str] = []
+    # A column without variation is aliased exactly (no rounding involved): re-reading the
+    # data with a more accurate solver would find the same, so it is no reason for a second pass.
+    constant = _constant_columns(acc.state, spec) if solver == "auto" else set()
     try:
         solution = chosen.solve(
             acc.state, fit_intercept=spec.fit_intercept, drop_collinear=drop_collinear
         )
-        doubtful = solver == "auto" and (
-            solution.condition_number > AUTO_SWITCH_CONDITION or bool(solution.aliased)
+        suspect = [name for name in solution.aliased if name not in constant]
+        ill = solution.condition_number > AUTO_SWITCH_CONDITION
+        doubtful = solver == "auto" and (ill or bool(suspect))
+        reason = (
+            f"a scaled condition number of {solution.condition_number:.1e}, too "
+            "ill-conditioned to trust all its digits"
+            if ill
+            else f"{', '.join(repr(n) for n in suspect)} nearly collinear with other columns, "
+            "too close to call with rounding"
         )
-        reason = f"condition number {solution.condition_number:.1e}"
     except CollinearityError:
-        if solver != "auto":
+        if solver != "auto" or constant:
             raise
-        doubtful, reason = True, "a nearly collinear column"
+        doubtful, reason = True, "a nearly collinear column, too close to call with rounding"
     if doubtful:
         better = family(second_pass_solver(len(spec.features)))
         acc = plan.runner.map_reduce(
@@ -197,11 +212,24 @@ def _fit_closed_form(
             acc.state, fit_intercept=spec.fit_intercept, drop_collinear=drop_collinear
         )
         notes.append(
-            f"auto: the cholesky pass found {reason}, too ill-conditioned to trust all its "
-            f"digits; the data were read a second time and solved with {better.name}."
+            f"auto: the cholesky pass found {reason}; the data were read a second time and "
+            f"solved with {better.name}."
         )
     solution.warnings[:0] = notes
     return _finish(plan, acc, solution, cov_type)
+
+
+def _constant_columns(state, spec) -> set[str]:
+    """Features without variation in the rows used (all zero, without an intercept), read off
+    a moment state's centered sums of squares; empty for other states."""
+    comoment = getattr(state, "comoment", None)
+    if comoment is None:
+        return set()
+    p = len(spec.features)
+    spread = np.diagonal(comoment)[:p] == 0
+    if not spec.fit_intercept:
+        spread &= (state.mean + state.mean_lo)[:p] == 0
+    return {name for name, flat in zip(spec.features, spread) if flat}
 
 
 def _fit_gradient(
