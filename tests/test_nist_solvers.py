@@ -15,6 +15,7 @@ from oracles import nist
 
 import streamreg
 
+
 def fitted(tmp_path, name, solver):
     case = nist.load(name)
     path = write_xy(tmp_path / f"{name}.parquet", case.x, case.y, names=case.feature_names)
