@@ -30,6 +30,7 @@ from ..design import DesignSpec
 from ..errors import InputError, parameter
 from ..io.sources import InMemorySource
 from .blocks import Blocks
+from .cluster import STALL_TIMEOUT, await_futures, probe_scheduler
 from .merge import tree_reduce
 
 # A block's step of a chain is submitted this many blocks ahead of the one running (bounded memory).
@@ -47,10 +48,14 @@ def is_dask_collection(obj) -> bool:
 
 
 class DaskRunner:
-    """Runs a pass's tasks as Dask tasks, on ``client``'s cluster or the current scheduler."""
+    """Runs a pass's tasks as Dask tasks, on ``client``'s cluster or the current scheduler.
 
-    def __init__(self, client=None):
+    With a client, a pass that finishes no task for ``stall_timeout`` seconds (default
+    :data:`~streamreg.engine.cluster.STALL_TIMEOUT`) ends with an :class:`InputError`."""
+
+    def __init__(self, client=None, stall_timeout: float | None = None):
         self.client = client
+        self.stall_timeout = STALL_TIMEOUT if stall_timeout is None else stall_timeout
 
     def map_reduce(
         self,
@@ -83,10 +88,19 @@ class DaskRunner:
             )
             for i, part in enumerate(blocks.parts)
         ]
-        graph = tree_reduce(items, delayed(combine, pure=True))
-        if self.client is not None:
-            return self.client.compute(graph).result()
-        return graph.compute()
+        if self.client is None:
+            return tree_reduce(items, delayed(combine, pure=True)).compute()
+        # The same tree as futures, so that each finished task counts as progress.
+        leaves = self.client.compute(items)
+        merges: list = []
+
+        def merge(a, b):
+            merges.append(self.client.submit(combine, a, b, pure=True))
+            return merges[-1]
+
+        root = tree_reduce(list(leaves), merge)
+        await_futures(self.client, [*leaves, *merges], self.stall_timeout, f"the {label} pass")
+        return root.result()
 
     def fold(
         self,
@@ -145,7 +159,9 @@ class DaskRunner:
             )
             pending.append(carry)
             if len(pending) > LOOKAHEAD:
-                pending.pop(0).result()  # bounded: a few blocks in flight, never the whole data
+                # bounded: a few blocks in flight, never the whole data
+                await_futures(self.client, [pending.pop(0)], self.stall_timeout, label)
+        await_futures(self.client, [carry], self.stall_timeout, label)
         return carry.result()
 
 
@@ -313,17 +329,26 @@ def _predict_frame(frame, model):
 def cluster_client(
     scheduler: str | None = None, workers: int | None = None, timeout: float = 10.0
 ) -> Iterator:
-    """A ``distributed.Client`` to ``scheduler``, or to a local cluster of ``workers`` processes."""
+    """A ``distributed.Client`` to ``scheduler``, or to a local cluster of ``workers`` processes.
+
+    ``timeout`` bounds the connection *and* the handshake (a port that accepts and never
+    answers, or speaks another protocol, is refused in words: :func:`probe_scheduler`)."""
     from distributed import Client, LocalCluster
 
     for name in ("distributed", "distributed.worker", "distributed.scheduler", "distributed.nanny"):
         logging.getLogger(name).setLevel(logging.ERROR)
     if scheduler:
+        probe_scheduler(scheduler, timeout)
         try:
             client = Client(scheduler, timeout=timeout)
         except (OSError, TimeoutError) as exc:
             raise InputError(
                 f"could not reach the Dask scheduler at {scheduler} within {timeout:g} s ({exc})."
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - it answered the probe, then misbehaved
+            raise InputError(
+                f"{scheduler} did not answer as a Dask scheduler does ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:200]})."
             ) from None
         with client:
             yield client
