@@ -19,7 +19,7 @@ def predict(
     sources: list[str] = typer.Argument(
         ..., help="Parquet files, directories or globs to predict for."
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="The Parquet file to write (atomically)."),
+    out: str = typer.Option(..., "--out", "-o", help="The Parquet file to write (atomically)."),
     keep: str | None = typer.Option(
         None, "--keep", help="Comma-separated input columns to copy to the output (e.g. an id)."
     ),
@@ -32,9 +32,11 @@ def predict(
     """Stream predictions for every input row into a Parquet file."""
 
     def action():
+        from ..io.atomic import check_writable
         from ..model.linear_model import load
         from ..prediction import predict_parquet
 
+        check_writable(out, "the predictions (--out)")
         model = load(model_path)
         started = time.monotonic()
         rows = _stream(
