@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .engine.scan import resolve_batch_size
-from .errors import InputError, SchemaError, parameter
+from .errors import DataError, InputError, SchemaError, parameter
 from .io.atomic import atomic_path
 from .io.footers import is_numeric_type
 from .io.sources import Source
@@ -62,6 +62,12 @@ def predict_parquet(
             for chunk in src.batches(read, batch_size):
                 batch = chunk.batch
                 pred = model.predict(batch)
+                if np.isinf(pred).any():
+                    where = chunk.describe_row(np.flatnonzero(np.isinf(pred))[0])
+                    raise DataError(
+                        f"the prediction for {where} overflows float64: the model's "
+                        "coefficients are too large for these feature values; nothing was written."
+                    )
                 arrays = [batch.column(k) for k in keep]
                 arrays.append(pa.array(pred, mask=np.isnan(pred)))
                 table = pa.RecordBatch.from_arrays(arrays, names=[*keep, column])

@@ -308,7 +308,10 @@ def job_report(result) -> str:
             "checkpointed and the next run continues it."
         )
     if result.status == "no data":
-        return "No files are left in the model; nothing was published."
+        return (
+            getattr(result, "message", "")
+            or "No files are left in the model; nothing was published."
+        )
     return (
         f"Ingested {len(result.files_ingested):,} files ({result.rows:,} rows, "
         f"{result.rows_dropped:,} dropped) "

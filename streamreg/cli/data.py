@@ -153,6 +153,9 @@ def generate(
         131072, "--row-group-size", min=1, help="Rows per Parquet row group."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the random generator."),
+    force: bool = typer.Option(
+        False, "--force", help="Write into a non-empty folder, replacing data generated there."
+    ),
     quiet: bool = QUIET,
     as_json: bool = JSON,
     debug: bool = DEBUG,
@@ -177,6 +180,7 @@ def generate(
             files=files,
             row_group_size=row_group_size,
             seed=seed,
+            force=force,
         )
         if as_json:
             typer.echo(json.dumps(truth, indent=1))

@@ -394,7 +394,7 @@ def _read_fd(fd: int) -> bytes:
 def _parse_holder(raw: bytes | None) -> dict | None:
     try:
         holder = json.loads(raw or b"")
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return holder if isinstance(holder, dict) else None
 
