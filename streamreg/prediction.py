@@ -61,7 +61,8 @@ def predict_parquet(
         try:
             for chunk in src.batches(read, batch_size):
                 batch = chunk.batch
-                pred = model.predict(batch)
+                with np.errstate(over="ignore", invalid="ignore"):  # refused below, in words
+                    pred = model.predict(batch)
                 if np.isinf(pred).any():
                     where = chunk.describe_row(np.flatnonzero(np.isinf(pred))[0])
                     raise DataError(

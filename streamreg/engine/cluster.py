@@ -9,9 +9,10 @@ with one sentence, in bounded time:
 
 * :func:`probe_scheduler` parses the address and performs distributed's handshake in a
   thread of its own, within ``timeout`` seconds, before any ``Client`` is made;
-* :func:`await_futures` waits for futures and gives up when none has finished for
-  ``stall_timeout`` seconds (:data:`STALL_TIMEOUT` by default), saying how many workers the
-  scheduler has; a task's own error (a :class:`~streamreg.errors.StreamregError`) passes
+* :func:`await_future` waits for a future and gives up when neither it nor a task it
+  depends on has finished for ``stall_timeout`` seconds (:data:`STALL_TIMEOUT` by default),
+  saying how many workers the scheduler has; a task's own error (a
+  :class:`~streamreg.errors.StreamregError`) passes
   through, and the cluster's failures (workers killed, work cancelled) become one sentence.
 
 >>> probe_scheduler("not-an-address", timeout=1.0)
@@ -71,8 +72,8 @@ def probe_scheduler(address: str, timeout: float) -> None:
     error = outcome.get("error")
     if thread.is_alive() or isinstance(error, (TimeoutError, asyncio.TimeoutError)):
         raise InputError(
-            f"the Dask scheduler at {address} did not answer within {timeout:g} s (is it a Dask "
-            f"scheduler, and up? {parameter('timeout')} sets the wait)."
+            f"the Dask scheduler at {address} did not answer within {timeout:g} s: is it a Dask "
+            f"scheduler, and up ({parameter('timeout')} sets the wait)."
         )
     if isinstance(error, OSError):
         raise InputError(
@@ -82,69 +83,58 @@ def probe_scheduler(address: str, timeout: float) -> None:
     if error is not None:
         raise InputError(
             f"{address} answered, but not as a Dask scheduler does (its bytes are not Dask's "
-            f"protocol: {type(error).__name__}); is it the scheduler's address (tcp://HOST:8786)?"
+            f"protocol: {type(error).__name__}); give the scheduler's address (tcp://HOST:8786)."
         )
 
 
-def await_futures(
-    client, futures: Sequence, stall_timeout: float | None, what: str = "the fit"
-) -> None:
-    """Wait until every future is done; give up when none finishes for ``stall_timeout`` s.
+def await_future(
+    client, future, stall_timeout: float | None, what: str = "the fit", progress: Sequence = ()
+):
+    """``future.result()``, but give up when neither it nor any of ``progress`` (the tasks it
+    depends on) finishes for ``stall_timeout`` seconds.
 
-    Raises the first failed task's error if it is a streamreg error, else one sentence."""
-    from distributed import wait
-
+    A task's own error (a streamreg error) is raised as it is; the cluster's failures are one
+    sentence (:class:`~streamreg.errors.InputError`)."""
     limit = STALL_TIMEOUT if stall_timeout is None else float(stall_timeout)
     if not limit > 0:
         raise InputError(
             f"{parameter('stall_timeout')} must be a positive number of seconds; got {limit}."
         )
-    pending = list(futures)
+    finished = 0
     last_progress = time.monotonic()
-    while pending:
+    while True:
         left = limit - (time.monotonic() - last_progress)
         if left <= 0:
-            raise InputError(_stalled_message(client, what, limit, len(pending)))
+            pending = sum(not f.done() for f in {f.key: f for f in (*progress, future)}.values())
+            raise InputError(_stalled_message(client, what, limit, pending))
         try:
-            done, not_done = wait(
-                pending, timeout=min(POLL_SECONDS, left), return_when="FIRST_COMPLETED"
-            )
+            return future.result(timeout=min(POLL_SECONDS, left))
+        except StreamregError:
+            raise
         except TimeoutError:
-            done, not_done = (), pending
-        except Exception as exc:  # noqa: BLE001 - the connection to the scheduler failed
-            raise InputError(f"{what} lost the Dask cluster: {_one_line(exc)}.") from exc
-        for future in done:
-            _raise_failure(future, what)
-        if done:
-            last_progress = time.monotonic()
-        pending = list(not_done)
-        if pending and getattr(client, "status", "running") in ("closed", "closing"):
+            pass
+        except Exception as exc:  # noqa: BLE001 - the cluster's failures, in words
+            raise InputError(_failure_message(exc, what)) from exc
+        now = sum(f.done() for f in progress)
+        if now > finished:
+            finished, last_progress = now, time.monotonic()
+        if getattr(client, "status", "running") in ("closed", "closing"):
             raise InputError(f"{what} lost its connection to the Dask scheduler.")
 
 
-def _raise_failure(future, what: str) -> None:
-    status = future.status
-    if status == "finished":
-        return
-    if status == "cancelled":
-        raise InputError(
+def _failure_message(exc: BaseException, what: str) -> str:
+    name = type(exc).__name__
+    if name == "KilledWorker":
+        return (
+            f"the Dask workers running {what} died while reading ({_one_line(exc)}); they may "
+            "have run out of memory: try a smaller batch size or more memory per worker."
+        )
+    if "Cancelled" in name:
+        return (
             f"the Dask cluster cancelled {what} (the scheduler lost its workers or the client "
             "its connection); run it again when the cluster is healthy."
         )
-    try:
-        exc = future.exception(timeout=POLL_SECONDS)
-    except Exception as lost:  # noqa: BLE001 - the error itself could not be fetched
-        raise InputError(f"{what} failed on the Dask cluster: {_one_line(lost)}.") from lost
-    if isinstance(exc, StreamregError):
-        raise exc
-    if type(exc).__name__ == "KilledWorker":
-        raise InputError(
-            f"the Dask workers running {what} died while reading ({_one_line(exc)}); they may "
-            "have run out of memory: try a smaller batch size or more memory per worker."
-        ) from exc
-    raise InputError(
-        f"{what} failed on the Dask cluster: {type(exc).__name__}: {_one_line(exc)}."
-    ) from exc
+    return f"{what} failed on the Dask cluster: {name}: {_one_line(exc)}."
 
 
 def _stalled_message(client, what: str, limit: float, pending: int) -> str:

@@ -30,7 +30,7 @@ from ..design import DesignSpec
 from ..errors import InputError, parameter
 from ..io.sources import InMemorySource
 from .blocks import Blocks
-from .cluster import STALL_TIMEOUT, await_futures, probe_scheduler
+from .cluster import STALL_TIMEOUT, await_future, probe_scheduler
 from .merge import tree_reduce
 
 # A block's step of a chain is submitted this many blocks ahead of the one running (bounded memory).
@@ -99,8 +99,9 @@ class DaskRunner:
             return merges[-1]
 
         root = tree_reduce(list(leaves), merge)
-        await_futures(self.client, [*leaves, *merges], self.stall_timeout, f"the {label} pass")
-        return root.result()
+        return await_future(
+            self.client, root, self.stall_timeout, f"the {label} pass", [*leaves, *merges]
+        )
 
     def fold(
         self,
@@ -160,9 +161,8 @@ class DaskRunner:
             pending.append(carry)
             if len(pending) > LOOKAHEAD:
                 # bounded: a few blocks in flight, never the whole data
-                await_futures(self.client, [pending.pop(0)], self.stall_timeout, label)
-        await_futures(self.client, [carry], self.stall_timeout, label)
-        return carry.result()
+                await_future(self.client, pending.pop(0), self.stall_timeout, f"the {label}")
+        return await_future(self.client, carry, self.stall_timeout, f"the {label}")
 
 
 def _partition_task(part, index, open_part, spec, batch_size, task, *args):

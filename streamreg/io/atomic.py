@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 import threading
 import time
@@ -217,9 +218,18 @@ def _directory_of(target: Path) -> Path:
     return target.parent if str(target.parent) else Path(".")
 
 
-def _reason(exc: OSError) -> str:
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    return reason[0].lower() + reason[1:] if reason else reason
+def describe_os_error(exc: OSError) -> str:
+    """The reason of an OS error in a few words ("no space left on device"), also for Arrow's
+    errors, which carry the errno only in their text ("... [errno 28] ...")."""
+    number = exc.errno
+    if number is None:
+        found = re.search(r"\[errno (\d+)\]", str(exc), re.IGNORECASE)
+        number = int(found.group(1)) if found else None
+    reason = os.strerror(number) if number else (" ".join(str(exc).split()) or type(exc).__name__)
+    return reason[0].lower() + reason[1:]
+
+
+_reason = describe_os_error
 
 
 def _fsync_directory(directory: Path) -> None:

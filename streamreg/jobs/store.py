@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import InputError, LockError, StreamregError
-from ..io.atomic import atomic_path, current_umask
+from ..io.atomic import atomic_path, current_umask, describe_os_error
 from ..io.listing import describe_storage_error, is_url, url_filesystem
 
 try:  # POSIX: the kernel drops a flock when its holder dies, so a stale lock is certain
@@ -215,7 +215,7 @@ class Store:
                     taken = True
                     return Lock(self, name, fd=mine)
                 try:
-                    theirs = os.open(path, os.O_RDWR)
+                    theirs = os.open(path, os.O_RDONLY)
                 except FileNotFoundError:
                     continue  # released meanwhile
                 try:
@@ -281,10 +281,16 @@ class Lock:
     stale: dict | None = None  # the dead holder whose lock was taken over, if any
 
     def release(self) -> None:
-        self.store.delete(self.name)
-        if self.fd is not None:
-            os.close(self.fd)  # closing drops the flock
-            self.fd = None
+        """Remove the lock. It never raises: if the file cannot be removed (the folder turned
+        read-only), closing the fd still drops the flock, and the next run takes it over."""
+        try:
+            self.store.delete(self.name)
+        except StreamregError:
+            pass
+        finally:
+            if self.fd is not None:
+                os.close(self.fd)  # closing drops the flock
+                self.fd = None
 
     def describe_stale(self) -> str | None:
         if self.stale is None:
@@ -347,20 +353,23 @@ def delete_output(target: str, storage_options: dict | None = None) -> None:
 # ---------------------------------------------------------------- helpers
 def _write_temporary(path: str, data: bytes) -> tuple[int, str]:
     """(fd, path) of a new temporary file beside ``path`` holding ``data``, fsynced, with the
-    mode a new file gets under the umask."""
+    mode a new file gets under the umask. The fd is read-only: enough for ``flock``, and a
+    held lock then keeps no file of the folder open for writing."""
     directory, base = os.path.split(path)
     # Not "*.tmp": a job's garbage collection removes those, and a contender's lock must stay.
     fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".new", dir=directory or ".")
     try:
-        os.fchmod(fd, 0o666 & ~current_umask())
-        os.write(fd, data)
-        os.fsync(fd)
+        try:
+            os.fchmod(fd, 0o666 & ~current_umask())
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return os.open(tmp, os.O_RDONLY), tmp
     except BaseException:
-        os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    return fd, tmp
 
 
 def _link_exclusive(tmp: str, path: str) -> bool:
@@ -380,8 +389,7 @@ def _same_file(path: str, fd: int) -> bool:
 
 
 def _reason(exc: OSError) -> str:
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    return reason[0].lower() + reason[1:]
+    return describe_os_error(exc)
 
 
 def _read_fd(fd: int) -> bytes:
