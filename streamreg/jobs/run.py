@@ -405,7 +405,9 @@ class _Run:
                 "location."
             )
         model = LinearModel.from_accumulation(total, solution)
-        version = int((manifest.get("published") or {}).get("version", 0)) + 1
+        # Versions keep counting after a withdrawal: no numbered file is ever overwritten.
+        last = manifest.get("published") or manifest.get("withdrawn") or {}
+        version = int(last.get("version", 0)) + 1
         text = (json.dumps(model.to_dict(), indent=1, allow_nan=False) + "\n").encode()
         write_output(versioned_name(job.model, version), text, job.storage)
         write_output(job.model, text, job.storage)
