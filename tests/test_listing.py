@@ -195,3 +195,27 @@ def test_a_column_added_in_later_files_is_left_out_of_the_default_features(tmp_p
     assert "leave the column out of the model, or give only the files that have it" in (
         result.stderr
     )
+
+
+def test_a_pipe_in_the_data_folder_is_skipped_not_read(tmp_path):
+    """Opening a FIFO to read its footer would block forever."""
+    root = tmp_path / "d"
+    files = [_part(root / "a.parquet", 1)]
+    os.mkfifo(root / "incoming.parquet")
+    model = streamreg.fit(root, target="y")
+    np.testing.assert_allclose([model.intercept_, *model.coef_], _lstsq(files), rtol=1e-12)
+    assert any("incoming.parquet" in w for w in model.warnings_)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every directory")
+def test_an_unreadable_subfolder_is_an_error_not_a_silent_gap(tmp_path):
+    root = tmp_path / "d"
+    _part(root / "a.parquet", 1)
+    _part(root / "locked" / "b.parquet", 2)
+    (root / "locked").chmod(0)
+    try:
+        result = runner.invoke(app, ["fit", str(root), "-y", "y"])
+    finally:
+        (root / "locked").chmod(0o755)
+    assert result.exit_code == 2
+    assert "cannot read the directory" in result.stderr and "locked" in result.stderr

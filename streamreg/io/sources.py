@@ -198,11 +198,11 @@ class Source:
 
     def partial_columns(self) -> list[str]:
         """Columns some files have and others lack (a column added in later files)."""
+        common = set.intersection(*(set(info.schema.names) for info in self.files))
         return [
             name
             for name in self.schema.names
-            if name not in self.partition_types
-            and not all(name in info.schema.names for info in self.files)
+            if name not in self.partition_types and name not in common
         ]
 
     def notes(self, used: Sequence[str], default_features: bool = True) -> list[str]:

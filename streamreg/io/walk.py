@@ -39,6 +39,8 @@ import os
 import re
 from collections.abc import Iterator
 
+from ..errors import InputError
+
 # Names a directory walk reads: Parquet's usual extensions, or none at all.
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
 _MAGIC = re.compile(r"[*?[]")
@@ -71,16 +73,12 @@ def walk_directory(top: str) -> tuple[list[tuple[str, str]], list[str]]:
     skipped: list[str] = []
     seen_files: set[str] = set()
     for directory in _directories(top, hidden=("_", ".")):
-        try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
-        except OSError:
-            continue
-        for entry in entries:
+        for entry in _entries(directory):
             if entry.name.startswith(("_", ".")) or _is_dir(entry):
                 continue
             path = os.path.join(directory, entry.name)
-            if not looks_like_data(entry.name):
-                skipped.append(path)
+            if not looks_like_data(entry.name) or not _is_file_or_broken_link(entry):
+                skipped.append(path)  # README.txt; a pipe or socket (reading one would block)
                 continue
             key = real_key(path)
             if key not in seen_files:
@@ -154,12 +152,8 @@ def _directories(top: str, hidden: tuple[str, ...], visited: set | None = None) 
                 continue
             visited.add(key)
             yield directory
-            try:
-                entries = sorted(os.scandir(directory), key=lambda e: e.name)
-            except OSError:
-                continue
             plain = []
-            for entry in entries:
+            for entry in _entries(directory):
                 if entry.name.startswith(hidden) or not _is_dir(entry):
                     continue
                 path = os.path.join(directory, entry.name)
@@ -177,12 +171,22 @@ def _respell(directory: str, base: str) -> str:
     return os.path.relpath(directory, os.curdir) if directory != os.curdir else ""
 
 
-def _names(directory: str, hidden: str) -> list[str]:
+def _entries(directory: str) -> list[os.DirEntry]:
+    """The entries of a directory, by name; one that cannot be read is an error, not a folder
+    silently left out of the data."""
     try:
-        names = sorted(os.listdir(directory))
-    except OSError:
-        return []
-    return [n for n in names if not (hidden and n.startswith(hidden))]
+        return sorted(os.scandir(directory), key=lambda e: e.name)
+    except FileNotFoundError:
+        return []  # a broken link to a directory, or removed meanwhile
+    except OSError as exc:
+        raise InputError(
+            f"cannot read the directory {directory}: {exc.strerror or exc}; the files in it "
+            "would be left out."
+        ) from exc
+
+
+def _names(directory: str, hidden: str) -> list[str]:
+    return [e.name for e in _entries(directory) if not (hidden and e.name.startswith(hidden))]
 
 
 def _dir_key(path: str):
@@ -191,6 +195,15 @@ def _dir_key(path: str):
     except OSError:
         return None
     return (st.st_dev, st.st_ino)
+
+
+def _is_file_or_broken_link(entry: os.DirEntry) -> bool:
+    try:
+        if entry.is_file(follow_symlinks=True):
+            return True
+        return entry.is_symlink() and not os.path.exists(entry.path)  # reported when read
+    except OSError:
+        return False
 
 
 def _is_dir(entry: os.DirEntry) -> bool:
