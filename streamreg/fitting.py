@@ -55,6 +55,7 @@ class Plan:
     runner: object
     blocks: Blocks
     step_blocks: Blocks
+    notes: tuple[str, ...] = ()  # what the inputs hold that the fit leaves out (Source.notes)
 
 
 def fit(
@@ -74,6 +75,7 @@ def fit(
     groups: str | None = None,
     progress: bool | None = False,
     client=None,
+    stall_timeout: float | None = None,
     gradient=None,
     sgd=None,
 ) -> LinearModel:
@@ -114,6 +116,10 @@ def fit(
         A progress line (None: only on a terminal).
     client : distributed.Client, optional
         Run a Parquet fit on a cluster, its workers reading the files.
+    stall_timeout : float, optional
+        With ``client``: give up, in words, when no task of the cluster finishes for this
+        many seconds (default :data:`~streamreg.engine.dask_runner.STALL_TIMEOUT`, 300 s) —
+        a scheduler without workers or whose workers all died never finishes one.
     gradient : GradientOptions or dict, optional
         Options of the gradient solvers (``sgd=`` is the older name); the model then
         records the optimization in ``model.optimizer_``.
@@ -144,7 +150,14 @@ def fit(
         groups=groups,
     )
     plan = _plan(
-        source, y, weight=weight, batch_size=batch_size, progress=progress, client=client, **names
+        source,
+        y,
+        weight=weight,
+        batch_size=batch_size,
+        progress=progress,
+        client=client,
+        stall_timeout=stall_timeout,
+        **names,
     )
     if solver in GRADIENT_SOLVERS:
         return _fit_gradient(
@@ -153,25 +166,28 @@ def fit(
     return _fit_closed_form(plan, solver=solver, drop_collinear=drop_collinear, cov_type=cov_type)
 
 
-def _plan(source, y, *, weight, batch_size, progress, client, **names) -> Plan:
+def _plan(source, y, *, weight, batch_size, progress, client, stall_timeout, **names) -> Plan:
     def resolved(spec):
         return resolve_batch_size(len(spec.columns), batch_size)
 
     if is_dask_collection(source) or is_dask_collection(y):
         blocks = collection_blocks(source, y, weight=weight, batch_size=resolved, **names)
-        return Plan(DaskRunner(client, progress=progress), blocks, blocks)
+        runner = DaskRunner(client, progress=progress, stall_timeout=stall_timeout)
+        return Plan(runner, blocks, blocks)
     src, target, weight = to_source(source, y, target=names.pop("target"), weight=weight)
     spec = resolve_spec(src, target=target, weight=weight, **names)
     size = resolved(spec)
+    notes = tuple(src.notes(spec.columns, default_features=names["features"] is None))
     if client is not None:
         blocks = Blocks.per_file(src, spec, size)
-        return Plan(DaskRunner(client, progress=progress), blocks, blocks)
+        runner = DaskRunner(client, progress=progress, stall_timeout=stall_timeout)
+        return Plan(runner, blocks, blocks, notes)
     steps = (
         Blocks.slices(src, spec, size)
         if isinstance(src, InMemorySource)
         else Blocks.per_file(src, spec, size)
     )
-    return Plan(LocalRunner(progress=progress), Blocks.whole(src, spec, size), steps)
+    return Plan(LocalRunner(progress=progress), Blocks.whole(src, spec, size), steps, notes)
 
 
 def _fit_closed_form(
@@ -257,6 +273,7 @@ def _finish(
     plan: Plan, acc, solution, cov_type: str, *, optimizer: dict | None = None
 ) -> LinearModel:
     """The model, complete: with the robust pass's covariance when one is asked for."""
+    solution.warnings[:0] = plan.notes
     robust = None
     if cov_type != "nonrobust":
         sandwich = plan.runner.map_reduce(

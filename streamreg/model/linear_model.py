@@ -36,7 +36,7 @@ from ..errors import InputError, did_you_mean
 from ..io.atomic import read_json, write_json_atomic
 from ..solvers import solve
 from ..solvers.moments import MomentState
-from ..solvers.solution import Solution
+from ..solvers.solution import Solution, check_finite_solution
 from .inference import InferenceMixin
 from .predictor import Predictor
 from .serialize import model_fields, model_to_dict
@@ -99,6 +99,7 @@ class LinearModel(InferenceMixin):
         with its robust covariance and optimizer record if any: complete, once."""
         spec = acc.spec
         state = acc.state
+        check_finite_solution(solution, state)
         return cls(
             target=state.names[-1],
             feature_names=state.names[:-1],
@@ -136,6 +137,7 @@ class LinearModel(InferenceMixin):
         result."""
         if solution is None:
             solution = solve(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
+        check_finite_solution(solution, state)
         dropped = dict(rows_dropped_by_column or {})
         return cls(
             target=state.names[-1],
