@@ -81,13 +81,14 @@ def cv(
     max_iter: int = 100_000,
     progress: bool | None = False,
     client=None,
+    stall_timeout: float | None = None,
 ) -> CVResult:
     """Cross-validate elastic-net paths in one streaming pass; see the module docstring.
 
     Parameters
     ----------
     source, y, target, features, exclude, weight, fit_intercept, nulls, batch_size, progress,
-    client
+    client, stall_timeout
         As in :func:`streamreg.fit` (Parquet paths, in-memory data, Dask collections).
     l1_ratio : float or sequence of floats, default 1.0
         0 ridge, 1 lasso (the default, as ``LassoCV`` and ``cv.glmnet``); several values
@@ -138,6 +139,7 @@ def cv(
         batch_size=batch_size,
         progress=progress,
         client=client,
+        stall_timeout=stall_timeout,
         target=target,
         features=features,
         exclude=exclude,

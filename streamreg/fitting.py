@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from .design import resolve_spec
 from .engine.blocks import Blocks
 from .engine.dask_runner import DaskRunner, collection_blocks, is_dask_collection
@@ -55,6 +57,7 @@ class Plan:
     runner: object
     blocks: Blocks
     step_blocks: Blocks
+    notes: tuple[str, ...] = ()  # what the inputs hold that the fit leaves out (Source.notes)
 
 
 def fit(
@@ -74,6 +77,7 @@ def fit(
     groups: str | None = None,
     progress: bool | None = False,
     client=None,
+    stall_timeout: float | None = None,
     gradient=None,
     sgd=None,
     alpha: float | None = None,
@@ -99,8 +103,12 @@ def fit(
         ``features`` defaults to every numeric column except the target, the weight and
         ``exclude``. ``weight`` may be an array with array inputs.
     fit_intercept : bool, default True
-    nulls : {"drop", "error"}
-        Rows with a null or NaN in a used column are dropped and counted, or refused.
+    nulls : {"drop", "error"}, default "drop"
+        Rows with a null or NaN in a used column are dropped and counted (in
+        ``model.rows_dropped_by_column_`` and the report), or refused. The
+        scikit-learn estimator defaults to ``"error"`` instead, as scikit-learn's
+        estimators reject NaN unless asked (see
+        :class:`~streamreg.estimator.StreamingLinearRegression`).
     batch_size : int, optional
         Rows per record batch (default: about 16 MiB of float64).
     solver : {"auto", "cholesky", "qr", "exact", "sgd", "newton", "lbfgs"}
@@ -116,6 +124,10 @@ def fit(
         A progress line (None: only on a terminal).
     client : distributed.Client, optional
         Run a Parquet fit on a cluster, its workers reading the files.
+    stall_timeout : float, optional
+        With ``client``: give up, in words, when no task of the cluster finishes for this
+        many seconds (default :data:`~streamreg.engine.dask_runner.STALL_TIMEOUT`, 300 s) —
+        a scheduler without workers or whose workers all died never finishes one.
     gradient : GradientOptions or dict, optional
         Options of the gradient solvers (``sgd=`` is the older name); the model then
         records the optimization in ``model.optimizer_``.
@@ -158,7 +170,14 @@ def fit(
         groups=groups,
     )
     plan = _plan(
-        source, y, weight=weight, batch_size=batch_size, progress=progress, client=client, **names
+        source,
+        y,
+        weight=weight,
+        batch_size=batch_size,
+        progress=progress,
+        client=client,
+        stall_timeout=stall_timeout,
+        **names,
     )
     if penalty is not None:
         return _fit_penalized(plan, solver=solver, penalty=penalty)
@@ -206,25 +225,28 @@ def _penalty(alpha, l1_ratio, standardize, tol, max_iter, solver, options, cov_t
     ).checked()
 
 
-def _plan(source, y, *, weight, batch_size, progress, client, **names) -> Plan:
+def _plan(source, y, *, weight, batch_size, progress, client, stall_timeout, **names) -> Plan:
     def resolved(spec):
         return resolve_batch_size(len(spec.columns), batch_size)
 
     if is_dask_collection(source) or is_dask_collection(y):
         blocks = collection_blocks(source, y, weight=weight, batch_size=resolved, **names)
-        return Plan(DaskRunner(client), blocks, blocks)
+        runner = DaskRunner(client, progress=progress, stall_timeout=stall_timeout)
+        return Plan(runner, blocks, blocks)
     src, target, weight = to_source(source, y, target=names.pop("target"), weight=weight)
     spec = resolve_spec(src, target=target, weight=weight, **names)
     size = resolved(spec)
+    notes = tuple(src.notes(spec.columns, default_features=names["features"] is None))
     if client is not None:
         blocks = Blocks.per_file(src, spec, size)
-        return Plan(DaskRunner(client), blocks, blocks)
+        runner = DaskRunner(client, progress=progress, stall_timeout=stall_timeout)
+        return Plan(runner, blocks, blocks, notes)
     steps = (
         Blocks.slices(src, spec, size)
         if isinstance(src, InMemorySource)
         else Blocks.per_file(src, spec, size)
     )
-    return Plan(LocalRunner(progress=progress), Blocks.whole(src, spec, size), steps)
+    return Plan(LocalRunner(progress=progress), Blocks.whole(src, spec, size), steps, notes)
 
 
 def _fit_closed_form(
@@ -235,18 +257,27 @@ def _fit_closed_form(
     chosen = family(solver)
     acc = plan.runner.map_reduce(plan.blocks, accumulate_part, chosen.state, label="fit")
     notes: list[str] = []
+    # A column without variation is aliased exactly (no rounding involved): re-reading the
+    # data with a more accurate solver would find the same, so it is no reason for a second pass.
+    constant = _constant_columns(acc.state, spec) if solver == "auto" else set()
     try:
         solution = chosen.solve(
             acc.state, fit_intercept=spec.fit_intercept, drop_collinear=drop_collinear
         )
-        doubtful = solver == "auto" and (
-            solution.condition_number > AUTO_SWITCH_CONDITION or bool(solution.aliased)
+        suspect = [name for name in solution.aliased if name not in constant]
+        ill = solution.condition_number > AUTO_SWITCH_CONDITION
+        doubtful = solver == "auto" and (ill or bool(suspect))
+        reason = (
+            f"a scaled condition number of {solution.condition_number:.1e}, too "
+            "ill-conditioned to trust all its digits"
+            if ill
+            else f"{', '.join(repr(n) for n in suspect)} nearly collinear with other columns, "
+            "too close to call with rounding"
         )
-        reason = f"condition number {solution.condition_number:.1e}"
     except CollinearityError:
-        if solver != "auto":
+        if solver != "auto" or constant:
             raise
-        doubtful, reason = True, "a nearly collinear column"
+        doubtful, reason = True, "a nearly collinear column, too close to call with rounding"
     if doubtful:
         better = family(second_pass_solver(len(spec.features)))
         acc = plan.runner.map_reduce(
@@ -256,11 +287,24 @@ def _fit_closed_form(
             acc.state, fit_intercept=spec.fit_intercept, drop_collinear=drop_collinear
         )
         notes.append(
-            f"auto: the cholesky pass found {reason}, too ill-conditioned to trust all its "
-            f"digits; the data were read a second time and solved with {better.name}."
+            f"auto: the cholesky pass found {reason}; the data were read a second time and "
+            f"solved with {better.name}."
         )
     solution.warnings[:0] = notes
     return _finish(plan, acc, solution, cov_type)
+
+
+def _constant_columns(state, spec) -> set[str]:
+    """Features without variation in the rows used (all zero, without an intercept), read off
+    a moment state's centered sums of squares; empty for other states."""
+    comoment = getattr(state, "comoment", None)
+    if comoment is None:
+        return set()
+    p = len(spec.features)
+    spread = np.diagonal(comoment)[:p] == 0
+    if not spec.fit_intercept:
+        spread &= (state.mean + state.mean_lo)[:p] == 0
+    return {name for name, flat in zip(spec.features, spread) if flat}
 
 
 def _fit_gradient(
@@ -298,6 +342,7 @@ def _finish(
     plan: Plan, acc, solution, cov_type: str, *, optimizer: dict | None = None
 ) -> LinearModel:
     """The model, complete: with the robust pass's covariance when one is asked for."""
+    solution.warnings[:0] = plan.notes
     robust = None
     if cov_type != "nonrobust":
         sandwich = plan.runner.map_reduce(

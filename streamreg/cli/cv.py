@@ -8,8 +8,12 @@ from pathlib import Path
 
 import typer
 
+from ..design import NULL_POLICIES
 from ..errors import InputError
+from ..model.penalty import SELECTIONS
+from ..solvers import PENALIZED_STATE_SOLVERS
 from .app import BATCH, DEBUG, JSON, QUIET, _floats, _progress_enabled, _run, app
+from .options import COLUMN_LIST_HELP, choice, choice_metavar, column_names
 
 FOLDS = "Folds"
 PATH = "The alpha path"
@@ -21,26 +25,37 @@ def cv(
         ...,
         help="Parquet files, directories (recursive; key=value folders become columns) or globs.",
     ),
-    target: str = typer.Option(..., "--target", "-y", help="The column to predict."),
-    features: str | None = typer.Option(
+    target: str = typer.Option(
+        ..., "--target", "-y", metavar="COLUMN", help="The column to predict."
+    ),
+    features: list[str] | None = typer.Option(
         None,
         "--features",
         "-x",
-        help="Comma-separated feature columns (default: every numeric column but target, "
-        "weight and the fold column or key).",
+        metavar="COLUMNS",
+        help="Feature columns (default: every numeric column but target, weight and the fold "
+        "column or key). " + COLUMN_LIST_HELP,
     ),
-    exclude: str | None = typer.Option(
-        None, "--exclude", help="Comma-separated columns to leave out of the default features."
+    exclude: list[str] | None = typer.Option(
+        None,
+        "--exclude",
+        metavar="COLUMNS",
+        help="Columns to leave out of the default features. " + COLUMN_LIST_HELP,
     ),
     weight: str | None = typer.Option(
         None,
         "--weight",
         "-w",
+        metavar="COLUMN",
         help="Column of non-negative weights (scikit-learn's sample_weight).",
     ),
     no_intercept: bool = typer.Option(False, "--no-intercept", help="Fit without an intercept."),
     nulls: str = typer.Option(
-        "drop", "--nulls", help="Rows with a null/NaN in a used column: 'drop' or 'error'."
+        "drop",
+        "--nulls",
+        metavar=choice_metavar(NULL_POLICIES),
+        callback=choice(NULL_POLICIES),
+        help="Rows with a null/NaN in a used column: 'drop' (counted) or 'error'.",
     ),
     l1_ratio: str = typer.Option(
         "1",
@@ -52,6 +67,7 @@ def cv(
     alphas: int | None = typer.Option(
         None,
         "--alphas",
+        metavar="N",
         help="How many alphas (default 100), log-spaced from the smallest that zeroes every "
         "coefficient down to --eps times it.",
         rich_help_panel=PATH,
@@ -59,6 +75,7 @@ def cv(
     alpha_grid: str | None = typer.Option(
         None,
         "--alpha-grid",
+        metavar="ALPHAS",
         help="The alphas themselves, comma-separated (instead of --alphas).",
         rich_help_panel=PATH,
     ),
@@ -75,6 +92,8 @@ def cv(
     select: str = typer.Option(
         "min",
         "--select",
+        metavar=choice_metavar(SELECTIONS),
+        callback=choice(SELECTIONS),
         help="The alpha to refit: 'min' (smallest mean CV error) or '1se' (the largest alpha "
         "within one standard error of it).",
         rich_help_panel=PATH,
@@ -82,18 +101,21 @@ def cv(
     folds: int = typer.Option(
         5,
         "--folds",
+        metavar="K",
         help="Number of folds (with --fold-column: the number of its distinct labels).",
         rich_help_panel=FOLDS,
     ),
     fold_key: str | None = typer.Option(
         None,
         "--fold-key",
+        metavar="COLUMN",
         help="Hash this column into the folds: equal keys share a fold (e.g. a customer id).",
         rich_help_panel=FOLDS,
     ),
     fold_column: str | None = typer.Option(
         None,
         "--fold-column",
+        metavar="COLUMN",
         help="This column holds each row's fold label (integers or strings).",
         rich_help_panel=FOLDS,
     ),
@@ -103,6 +125,8 @@ def cv(
     solver: str = typer.Option(
         "auto",
         "--solver",
+        metavar=choice_metavar(PENALIZED_STATE_SOLVERS),
+        callback=choice(PENALIZED_STATE_SOLVERS),
         help="The fold states: auto or cholesky (moments), qr, or exact (bit-identical however "
         "the data are split).",
     ),
@@ -134,7 +158,21 @@ def cv(
         None, "--workers", min=1, help="Start a local Dask cluster of this many worker processes."
     ),
     timeout: float = typer.Option(
-        10.0, "--timeout", min=0.1, help="Seconds to wait for the Dask scheduler."
+        10.0,
+        "--timeout",
+        min=0.1,
+        metavar="SECONDS",
+        help="Seconds to wait for the Dask scheduler to answer.",
+    ),
+    stall_timeout: float = typer.Option(
+        300.0,
+        "--stall-timeout",
+        min=0.1,
+        metavar="SECONDS",
+        help=(
+            "With --scheduler/--workers: give up when no task finishes for this many seconds "
+            "(a cluster without workers never finishes one)."
+        ),
     ),
     batch_size: int | None = BATCH,
     quiet: bool = QUIET,
@@ -143,7 +181,13 @@ def cv(
 ) -> None:
     """Cross-validate ridge, lasso or elastic-net paths in ONE pass over the data: one state per
     fold, every fold's path solved from the others' states; print the path table, the chosen
-    and one-SE alphas, and the refit on all rows."""
+    and one-SE alphas, and the refit on all rows.
+
+    Examples:
+      streamreg cv data/ -y price --l1-ratio 0.5 --folds 5 -o model.json --plot cv.png
+      streamreg cv data/ -y y --l1-ratio 0.2,0.5,1 --fold-key customer_id --select 1se
+      streamreg cv data/ -y y --l1-ratio 0 --alpha-grid 10,1,0.1 --fold-column fold
+    """
 
     def action():
         import warnings
@@ -162,14 +206,18 @@ def cv(
         ratios = _floats(l1_ratio, "--l1-ratio")
         if not ratios:
             raise InputError("--l1-ratio names no value; give numbers from 0 to 1.")
-        for path in (out, plot, path_csv):
-            _check_writable(path)
+        from ..io.atomic import check_writable
+
+        for path, what in ((out, "the model (--out)"), (plot, "the plot (--plot)"),
+                           (path_csv, "the path table (--path-csv)")):  # fmt: skip
+            if path is not None:
+                check_writable(path, what)
         if plot is not None:
             _check_matplotlib()
         options = dict(
             target=target,
-            features=features,
-            exclude=exclude,
+            features=column_names(features, "--features"),
+            exclude=column_names(exclude, "--exclude"),
             weight=weight,
             fit_intercept=not no_intercept,
             l1_ratio=ratios if len(ratios) > 1 else ratios[0],
@@ -191,12 +239,17 @@ def cv(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # echoed below, once
             if scheduler or workers:
-                from ..engine.dask_runner import cluster_client
+                from ..engine.dask_runner import cluster_client, quiet_cluster
 
                 if scheduler and workers:
                     raise InputError("give either --scheduler or --workers, not both.")
-                with cluster_client(scheduler, workers, timeout=timeout) as client:
-                    result = cross_validate(sources, client=client, **options)
+                with (
+                    quiet_cluster(not debug),
+                    cluster_client(scheduler, workers, timeout=timeout) as client,
+                ):
+                    result = cross_validate(
+                        sources, client=client, stall_timeout=stall_timeout, **options
+                    )
             else:
                 result = cross_validate(sources, **options)
         model = result.best_model_
@@ -235,12 +288,6 @@ def cv(
                 typer.echo(f"streamreg: warning: {warning}", err=True)
 
     _run(debug, action)
-
-
-def _check_writable(path: Path | None) -> None:
-    """Refuse an output whose folder does not exist before reading any data."""
-    if path is not None and not (path.parent if str(path.parent) else Path(".")).is_dir():
-        raise InputError(f"cannot write {path}: the directory {path.parent} does not exist.")
 
 
 def _check_matplotlib() -> None:

@@ -95,6 +95,7 @@ class Ingester:
         self.job, self.store, self.kind, self.log, self.stop = job, store, kind, log, stop
         self.folds = folds
         self.checkpoints = CheckpointWriter(store)
+        self.on_rows = None  # called with each batch's row count (a progress display)
 
     def close(self) -> None:
         self.checkpoints.close()
@@ -142,6 +143,8 @@ class Ingester:
         since = [0]
 
         def after_batch(chunk, acc_now):
+            if self.on_rows is not None:
+                self.on_rows(chunk.batch.num_rows)
             done = ends.get(chunk.offset + chunk.batch.num_rows)
             if done is None or done >= groups:
                 return
@@ -215,7 +218,7 @@ class Ingester:
         try:
             data = json.loads(raw)
             acc = accumulation_from_doc(data, where, fmt, self.kind, self.job.solver, self.folds)
-        except (ValueError, ModelFormatError) as exc:
+        except (ValueError, RecursionError, ModelFormatError) as exc:
             self.log.warning(
                 "discarded",
                 f"{where} is unusable ({exc}); {facts['url']} is read from the start.",

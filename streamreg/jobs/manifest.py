@@ -70,7 +70,7 @@ def read_manifest(store: Store, job: JobSpec) -> dict:
         }
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ModelFormatError(
             f"{url} is not a readable job manifest ({exc}); it was left as it "
             "is: restore it, or point the job at a new state location."
@@ -279,7 +279,7 @@ def read_file_state(
         )
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ModelFormatError(
             f"{where} is not a readable state file ({exc}); it was left as it "
             "is: restore it, or start over in a new state location."

@@ -1,6 +1,8 @@
 """Penalized and cross-validated jobs: which model a run publishes from the merged states.
 
-A job with ``model.alpha`` publishes the penalized fit of its merged state. A job with a
+A job publishes least squares from its merged state (with ``solver = "auto"``, a warning
+when the condition number would have sent a fit to a second pass); with ``model.alpha``,
+the penalized fit. A job with a
 ``[cv]`` table keeps, for every file, one state per fold beside the file's plain state
 (``"folds"`` in the file's state document; the fold of a row depends only on the row, so
 a file's fold states never change); after every run the merged fold states are
@@ -15,7 +17,7 @@ from ..cv import cv_model, fold_assignment
 from ..engine.fold_ids import FoldAssignment
 from ..engine.scan import Accumulation
 from ..model.linear_model import LinearModel
-from ..solvers import Penalty, solve, solve_penalized
+from ..solvers import AUTO_SWITCH_CONDITION, Penalty, solve, solve_penalized
 from .spec import JobSpec
 
 
@@ -51,4 +53,13 @@ def job_model(job: JobSpec, total: Accumulation) -> LinearModel:
         solution = solve(
             total.state, fit_intercept=job.fit_intercept, drop_collinear=job.drop_collinear
         )
+        if job.solver == "auto" and solution.condition_number > AUTO_SWITCH_CONDITION:
+            solution.warnings.append(
+                f"auto: the condition number of the scaled normal equations is "
+                f"{solution.condition_number:.1e}, above auto's threshold "
+                f"({AUTO_SWITCH_CONDITION:.0e}); a fit would read the data again with a more "
+                "accurate solver, which a job cannot do from its saved states: for more "
+                'digits run the job with model.solver = "exact" (or "qr") in a new state '
+                "location."
+            )
     return LinearModel.from_accumulation(total, solution)

@@ -43,6 +43,7 @@ from ..io.footers import footer_digest
 from ..io.listing import ListedFile
 from ..io.sources import Source
 from ..prediction import predict_parquet
+from ..progress import Progress
 from ..solvers import state_class
 from .ingest import Ingester, Stopped
 from .log import JobLog, SilentLog
@@ -76,6 +77,7 @@ class RunResult:
     files_total: int = 0
     rows_total: int = 0
     new_rows: dict = field(default_factory=dict)  # dry run: rows of each new file (from footers)
+    message: str = ""  # status "no data": what is published now, in words
 
     def to_dict(self) -> dict:
         return {
@@ -107,18 +109,25 @@ def run_job(
     log: JobLog | None = None,
     stop=None,
     now: dt.datetime | None = None,
+    progress: bool | None = False,
 ) -> RunResult:
     """One run of ``job``: ingest the files not seen yet, refit, publish.
 
     ``stop`` (a ``threading.Event``) asks the run to checkpoint the file in
     hand at its next row-group boundary and return with status ``stopped``.
     ``dry_run`` reads the manifest and the listing and writes nothing.
+    ``progress``: a progress display of the rows ingested (None: only on a terminal).
     """
-    return _Run(job, log or SilentLog(), stop, now).run(dry_run)
+    return _Run(job, log or SilentLog(), stop, now, progress).run(dry_run)
 
 
 def watch_job(
-    job: JobSpec, *, log: JobLog | None = None, stop, max_cycles: int | None = None
+    job: JobSpec,
+    *,
+    log: JobLog | None = None,
+    stop,
+    max_cycles: int | None = None,
+    progress: bool | None = False,
 ) -> None:
     """Run ``job`` every ``job.interval`` seconds until ``stop`` is set (the same run, in a loop).
 
@@ -134,7 +143,7 @@ def watch_job(
     while not stop.is_set():
         log.info("cycle", "looking for new files.", cycle=cycles + 1)
         try:
-            run_job(job, log=log, stop=stop)
+            run_job(job, log=log, stop=stop, progress=progress)
         except LockError as exc:
             log.warning("locked", str(exc))
         except StreamregError as exc:
@@ -148,8 +157,9 @@ def watch_job(
 
 
 class _Run:
-    def __init__(self, job: JobSpec, log: JobLog, stop, now):
+    def __init__(self, job: JobSpec, log: JobLog, stop, now, progress: bool | None = False):
         self.job, self.log, self.stop = job, log, stop
+        self.progress, self.bar = progress, Progress(0, enabled=False)
         self.now = now or utc_now()
         self.started = time.monotonic()
         self.store = Store(job.state, job.storage)
@@ -178,6 +188,7 @@ class _Run:
                 self.log.warning("stale_lock", lock.describe_stale() + ".")
             return self._run_locked()
         finally:
+            self.bar.close()
             try:
                 self.ingester.close()
             finally:
@@ -238,6 +249,10 @@ class _Run:
         ingested, fresh, resumed = [], {}, []
         stopped = False
         batch_size = self._batch_size(specs)
+        self.bar = Progress(
+            sum(src.total_rows for src, _ in opened), label="ingest", enabled=self.progress
+        )
+        self.ingester.on_rows = self.bar.advance
         with blas_beside_decoding():  # BLAS threads leave a core to Arrow's decoding
             for (src, digest), spec in zip(opened, specs):
                 listed = next(f for f in todo if f.path == src.files[0].path)
@@ -273,6 +288,7 @@ class _Run:
                 files[listed.path] = entry
                 fresh[listed.path] = acc
                 ingested.append(listed.path)
+        self.bar.close()
         manifest["files"] = [files[k] for k in sorted(files)]
         rows = sum(fresh[p].rows_read for p in ingested)
         dropped = sum(sum(fresh[p].dropped.values()) for p in ingested)
@@ -305,10 +321,21 @@ class _Run:
                 seconds=time.monotonic() - self.started,
             )
         if not files:
+            # Withdraw first, commit second: a crash in between withdraws again next time,
+            # never leaves an expired model published with a manifest that says otherwise.
+            message, withdrawn = self._withdraw(manifest)
+            if withdrawn is not None:
+                record["withdrawn_version"] = withdrawn
             self._commit(manifest, record, status="no data")
-            log.info("no_data", "no files are left in the model; nothing was published.")
+            log.info("no_data", message[0].lower() + message[1:], model=job.model)
             return RunResult(
-                "no data", plan, ingested, rows, dropped, seconds=time.monotonic() - self.started
+                "no data",
+                plan,
+                ingested,
+                rows,
+                dropped,
+                seconds=time.monotonic() - self.started,
+                message=message,
             )
         total = self._total(manifest, fresh)
         version = self._publish(manifest, total, [f for f in todo if f.path in fresh])
@@ -388,7 +415,9 @@ class _Run:
     def _publish(self, manifest: dict, total: Accumulation, ingested: list[ListedFile]) -> int:
         job = self.job
         model = job_model(job, total)
-        version = int((manifest.get("published") or {}).get("version", 0)) + 1
+        # Versions keep counting after a withdrawal: no numbered file is ever overwritten.
+        last = manifest.get("published") or manifest.get("withdrawn") or {}
+        version = int(last.get("version", 0)) + 1
         text = (json.dumps(model.to_dict(), indent=1, allow_nan=False) + "\n").encode()
         write_output(versioned_name(job.model, version), text, job.storage)
         write_output(job.model, text, job.storage)
@@ -419,6 +448,32 @@ class _Run:
         for warning in model.warnings_:
             self.log.warning("model_warning", warning)
         return version
+
+    def _withdraw(self, manifest: dict) -> tuple[str, int | None]:
+        """No file is left (all left the window): the published model, which describes rows
+        no longer wanted, is removed (its numbered versions stay). Returns what is published
+        now, in words, and the version withdrawn (None if there was none)."""
+        job = self.job
+        published = manifest.get("published")
+        why = (
+            f"no files are left in the window ({job.window_text})"
+            if job.window is not None
+            else "no files are left in the model"
+        )
+        if not published:
+            return f"{why[0].upper()}{why[1:]}; no model is published at {job.model}.", None
+        for output in (job.model, job.summary):
+            if output:
+                delete_output(output, job.storage)
+        version = int(published.get("version", 0))
+        manifest["withdrawn"] = {**published, "at": utc_now().isoformat(timespec="seconds")}
+        manifest["published"] = None
+        return (
+            f"{why[0].upper()}{why[1:]}: the model at {job.model} was withdrawn and nothing is "
+            f"published until new files arrive (its last version, {version}, stays at "
+            f"{versioned_name(job.model, version)}).",
+            version,
+        )
 
     def _commit(self, manifest: dict, record: dict, *, status: str) -> None:
         record = {

@@ -14,36 +14,36 @@ import math
 import numpy as np
 
 from ..errors import ModelFormatError
+from ..io.packed import is_packed, pack_matrix, should_pack, unpack_matrix
 from ..solvers import GRADIENT_SOLVERS, state_from_dict
 from ..solvers.base import check_format
 from ..solvers.solution import Solution
 from .inference import COV_TYPES
 from .penalty import validate_cv, validate_penalty
+from .validate import check_model_numbers
 
 MODEL_FORMAT = "streamreg.model"
 MODEL_FORMAT_VERSION = 1
-# Version 2 adds the optional fields of a penalized fit ('penalty', 'cv'; 'xtx_inv' null).
-# Only files that use them are written as version 2: plain fits keep writing version 1.
-PENALIZED_FORMAT_VERSION = 2
-READ_VERSIONS = (MODEL_FORMAT_VERSION, PENALIZED_FORMAT_VERSION)
+# Version 2: the same fields, with large matrices packed (streamreg.io.packed); written only
+# for files that hold a packed matrix, so ordinary fits keep writing version 1.
+PACKED_MODEL_VERSION = 2
+# Version 3: a penalized fit — the optional fields 'penalty' and 'cv', and no 'xtx_inv'
+# (null): written only for penalized models, so other fits keep writing version 1 or 2.
+PENALIZED_MODEL_VERSION = 3
+MODEL_FORMAT_VERSIONS = (MODEL_FORMAT_VERSION, PACKED_MODEL_VERSION, PENALIZED_MODEL_VERSION)
 
 
 def model_to_dict(model) -> dict:
     """The model as a JSON-ready dict (NaN and ±inf become null)."""
-    data = _plain_model_dict(model)
     if model.penalty_ is not None:
-        data["format_version"] = PENALIZED_FORMAT_VERSION
-        data["penalty"] = model.penalty_
-        data["cv"] = model.cv_
-    return data
-
-
-def _plain_model_dict(model) -> dict:
+        return _penalized_model_dict(model)
     coef = [None if np.isnan(c) else float(c) for c in model.coef_]
-    xtx_inv = model.solution_.xtx_inv
+    xtx_inv = np.asarray(model.solution_.xtx_inv, dtype=float)
+    robust_cov = None if model.robust_ is None else np.asarray(model.robust_["cov"], dtype=float)
+    packed = should_pack(xtx_inv) or (robust_cov is not None and should_pack(robust_cov))
     return {
         "format": MODEL_FORMAT,
-        "format_version": MODEL_FORMAT_VERSION,
+        "format_version": PACKED_MODEL_VERSION if packed else MODEL_FORMAT_VERSION,
         "streamreg_version": model.streamreg_version,
         "target": model.target,
         "features": [str(n) for n in model.feature_names_in_],
@@ -67,23 +67,68 @@ def _plain_model_dict(model) -> dict:
         "warnings": model.warnings_,
         "inputs": model.inputs_,
         "log_weight_sum": finite_or_none(model.log_weight_sum_),
-        "xtx_inv": None
-        if xtx_inv is None
-        else [[finite_or_none(v) for v in row] for row in np.asarray(xtx_inv, dtype=float)],
+        "xtx_inv": _matrix(xtx_inv, packed),
         "robust": None
         if model.robust_ is None
-        else {
-            **model.robust_,
-            "cov": [[finite_or_none(v) for v in row] for row in model.robust_["cov"]],
-        },
+        else {**model.robust_, "cov": _matrix(robust_cov, packed)},
         "inference": model.inference_dict(),
         "state": model.state_.to_dict(),
         "optimizer": model.optimizer_,
     }
 
 
+def _penalized_model_dict(model) -> dict:
+    """Version 3: a penalized fit's fields; it has no (XᵀWX)⁻¹ and no robust covariance."""
+    data = {
+        "format": MODEL_FORMAT,
+        "format_version": PENALIZED_MODEL_VERSION,
+        "streamreg_version": model.streamreg_version,
+        "target": model.target,
+        "features": [str(n) for n in model.feature_names_in_],
+        "weight": model.weight,
+        "fit_intercept": model.fit_intercept,
+        "intercept": model.intercept_,
+        "coef": [None if np.isnan(c) else float(c) for c in model.coef_],
+        "aliased": model.aliased_,
+        "n_rows": model.n_samples_,
+        "weight_sum": model.weight_sum_,
+        "rows_read": model.rows_read_,
+        "rows_dropped": model.rows_dropped_,
+        "rows_dropped_by_column": model.rows_dropped_by_column_,
+        "r2": finite_or_none(model.r2_),
+        "rmse": model.rmse_,
+        "ssr": model.ssr_,
+        "tss": model.solution_.tss,
+        "rank": model.solution_.rank,
+        "condition_number": finite_or_none(model.scaled_condition_number_),
+        "solver": model.solver_,
+        "warnings": model.warnings_,
+        "inputs": model.inputs_,
+        "log_weight_sum": finite_or_none(model.log_weight_sum_),
+        "xtx_inv": None,
+        "robust": None,
+        "inference": model.inference_dict(),
+        "state": model.state_.to_dict(),
+        "optimizer": None,
+        "penalty": model.penalty_,
+        "cv": model.cv_,
+    }
+    return data
+
+
+def _matrix(matrix: np.ndarray, packed: bool):
+    """A matrix as the file holds it: packed in a version-2 file, else a list (NaN → null)."""
+    if packed:
+        return pack_matrix(matrix)
+    return [[finite_or_none(v) for v in row] for row in matrix]
+
+
 def model_fields(data, where: str = "model") -> dict:
-    """Validate a saved model's dict and return the keyword arguments of ``LinearModel``."""
+    """Validate a saved model's dict and return the keyword arguments of ``LinearModel``.
+
+    Everything is checked, not only the types: shapes, finiteness, the rank, the counts
+    against the embedded state, and that the coefficients cannot overflow a prediction at
+    the training data's own scale (:mod:`streamreg.model.validate`)."""
     _validate_model_dict(data, where)
     state = state_from_dict(data["state"], where=f"{where} (state)")
     names = list(data["features"])
@@ -92,19 +137,16 @@ def model_fields(data, where: str = "model") -> dict:
             f"{where}: the saved state's columns do not match the features and target."
         )
     coef = np.array([np.nan if c is None else c for c in data["coef"]], dtype=np.float64)
-    penalized = data["format_version"] == PENALIZED_FORMAT_VERSION
+    check_model_numbers(data, state, coef, where)
+    penalized = data["format_version"] == PENALIZED_MODEL_VERSION
     if penalized and not isinstance(data.get("penalty"), dict):
         raise ModelFormatError(
-            f"{where}: a model of format version 2 (a penalized fit) needs its 'penalty' record."
+            f"{where}: a model of format version 3 (a penalized fit) needs its 'penalty' record."
         )
-    penalty = validate_penalty(data["penalty"], where) if penalized else None
-    xtx_inv = data["xtx_inv"]
-    if penalized and xtx_inv is None:
-        pass
-    elif isinstance(xtx_inv, list):
-        xtx_inv = _validated_square(xtx_inv, int((~np.isnan(coef)).sum()), "xtx_inv", where)
-    else:
-        raise ModelFormatError(f"{where}: the field 'xtx_inv' should be list, got null.")
+    if (data["xtx_inv"] is None) != penalized:
+        raise ModelFormatError(
+            f"{where}: 'xtx_inv' must be null exactly in a penalized fit (format version 3)."
+        )
     solution = Solution(
         coef=coef,
         intercept=float(data["intercept"]),
@@ -117,8 +159,12 @@ def model_fields(data, where: str = "model") -> dict:
         tss=float(data["tss"]),
         solver=data["solver"],
         warnings=list(data["warnings"]),
-        xtx_inv=xtx_inv,
-        penalty=penalty,
+        xtx_inv=None
+        if penalized
+        else _validated_inverse(
+            data["xtx_inv"], int((~np.isnan(coef)).sum()), data["format_version"], where
+        ),
+        penalty=validate_penalty(data["penalty"], where) if penalized else None,
     )
     return dict(
         target=data["target"],
@@ -134,7 +180,9 @@ def model_fields(data, where: str = "model") -> dict:
         inputs=data["inputs"],
         streamreg_version=data["streamreg_version"],
         log_weight_sum=float("-inf") if data["log_weight_sum"] is None else data["log_weight_sum"],
-        robust=_validated_robust(data["robust"], len(names) + bool(data["fit_intercept"]), where),
+        robust=_validated_robust(
+            data["robust"], len(names) + bool(data["fit_intercept"]), data["format_version"], where
+        ),
         optimizer=_validated_optimizer(data.get("optimizer"), where),
         cv=validate_cv(data.get("cv"), len(names), where) if penalized else None,
     )
@@ -165,19 +213,53 @@ _FIELDS = {
     "warnings": list,
     "inputs": list,
     "log_weight_sum": (*_NUMBER, type(None)),
-    "xtx_inv": (list, type(None)),
+    "xtx_inv": (list, dict, type(None)),
     "robust": (dict, type(None)),
     "state": dict,
 }
 
 
-def _validated_square(rows, size: int, key: str, where: str) -> np.ndarray:
+def _validated_square(rows, size: int, key: str, where: str, version: int = 1) -> np.ndarray:
+    """A size × size matrix of numbers or nulls (NaN): a list of lists, or packed (version 2)."""
+    if is_packed(rows) and version >= PACKED_MODEL_VERSION:
+        return unpack_matrix(rows, (size, size), where, key)
     try:
-        matrix = np.array(rows, dtype=np.float64).reshape(size, size)
+        if not isinstance(rows, list) or len(rows) != size:
+            raise ValueError("wrong number of rows")
+        matrix = np.array(
+            [[np.nan if v is None else _number(v) for v in _row(row, size)] for row in rows],
+            dtype=np.float64,
+        ).reshape(size, size)
     except (TypeError, ValueError) as exc:
         raise ModelFormatError(
             f"{where}: '{key}' must be a {size}×{size} matrix of numbers."
         ) from exc
+    return matrix
+
+
+def _row(row, size: int) -> list:
+    if not isinstance(row, list) or len(row) != size:
+        raise ValueError("a row of the wrong length")
+    return row
+
+
+def _number(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{value!r} is not a number")
+    return float(value)
+
+
+def _validated_inverse(rows, size: int, version: int, where: str) -> np.ndarray:
+    """``xtx_inv``: finite with a non-negative diagonal, or all null (no inference, lbfgs)."""
+    matrix = _validated_square(rows, size, "xtx_inv", where, version)
+    nan = np.isnan(matrix)
+    if nan.all():
+        return matrix
+    if nan.any() or not np.isfinite(matrix).all() or (np.diagonal(matrix) < 0).any():
+        raise ModelFormatError(
+            f"{where}: 'xtx_inv' must hold finite numbers with a non-negative diagonal "
+            "(or only nulls)."
+        )
     return matrix
 
 
@@ -188,29 +270,30 @@ def _validated_optimizer(record, where: str):
     return validate_record(record, where)
 
 
-def _validated_robust(robust, n_params: int, where: str):
+def _validated_robust(robust, n_params: int, version: int, where: str):
     if robust is None:
         return None
     cov = robust.get("cov")
-    if robust.get("cov_type") not in COV_TYPES[1:] or not isinstance(cov, list):
+    if robust.get("cov_type") not in COV_TYPES[1:] or not isinstance(cov, (list, dict)):
         raise ModelFormatError(
             f"{where}: 'robust' must name a covariance type and hold its matrix."
         )
-    matrix = np.array([[np.nan if v is None else v for v in row] for row in cov], dtype=np.float64)
-    if matrix.shape != (n_params, n_params):
-        raise ModelFormatError(f"{where}: the robust covariance must be {n_params}×{n_params}.")
+    try:
+        matrix = _validated_square(cov, n_params, "robust.cov", where, version)
+    except ModelFormatError:
+        raise ModelFormatError(
+            f"{where}: the robust covariance must be a {n_params}×{n_params} matrix of numbers."
+        ) from None
+    if np.isinf(matrix).any():
+        raise ModelFormatError(f"{where}: the robust covariance holds an infinite number.")
+    n_groups = robust.get("n_groups")
+    if n_groups is not None and (not isinstance(n_groups, int) or isinstance(n_groups, bool)):
+        raise ModelFormatError(f"{where}: 'robust.n_groups' must be an integer or null.")
     return {**robust, "cov": matrix.tolist()}
 
 
 def _validate_model_dict(data, where: str) -> None:
-    if isinstance(data, dict) and data.get("format") == MODEL_FORMAT:
-        version = data.get("format_version")
-        if version not in READ_VERSIONS or isinstance(version, bool):
-            raise ModelFormatError(
-                f"{where} has model format version {version!r}; this streamreg reads version 1 "
-                "(least squares) and version 2 (penalized fits)."
-            )
-    check_format(data, MODEL_FORMAT, data.get("format_version"), "model", where)
+    check_format(data, MODEL_FORMAT, MODEL_FORMAT_VERSIONS, "model", where)
     for key, kind in _FIELDS.items():
         if key not in data:
             raise ModelFormatError(f"{where}: the field '{key}' is missing.")
