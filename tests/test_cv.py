@@ -276,7 +276,7 @@ def test_cv_model_saves_loads_predicts_and_summarizes(table, tmp_path):
     path = tmp_path / "model.json"
     result.save(path)
     data = json.loads(path.read_text())
-    assert data["format_version"] == 2 and data["xtx_inv"] is None
+    assert data["format_version"] == 3 and data["xtx_inv"] is None
     loaded = streamreg.load(path)
     again = CVResult(loaded)
     np.testing.assert_array_equal(again.mse_path_, result.mse_path_)
@@ -339,15 +339,15 @@ def test_bad_parameters_are_refused_before_reading(table):
 @pytest.mark.parametrize(
     "mutate, words",
     [
-        (lambda d: d.pop("penalty"), "format version 2 (a penalized fit) needs its 'penalty'"),
+        (lambda d: d.pop("penalty"), "format version 3 (a penalized fit) needs its 'penalty'"),
         (lambda d: d["penalty"].update(alpha=-1.0), "alpha must be a number zero or greater"),
         (lambda d: d["penalty"].update(l1_ratio=2.0), "l1_ratio must be between 0 and 1"),
         (lambda d: d["penalty"].pop("n_iter"), "penalty field 'n_iter'"),
         (lambda d: d["cv"]["mse_path"][0].pop(), "'mse_path' must be 1 × 30 × 5"),
         (lambda d: d["cv"].update(best=[0, 99]), "'best' must be"),
         (lambda d: d["cv"].update(selection="max"), "'selection' must be one of"),
-        (lambda d: d.update(format_version=3), "format version 3"),
-        (lambda d: d.update(xtx_inv=None, format_version=1), "'xtx_inv' should be list"),
+        (lambda d: d.update(format_version=4), "format version 4"),
+        (lambda d: d.update(format_version=1), "'xtx_inv' must be null exactly in a penalized"),
     ],
 )
 def test_damaged_penalized_model_files_are_refused(table, tmp_path, mutate, words):

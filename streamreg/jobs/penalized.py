@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ..cv import cv_model, fold_assignment
 from ..engine.fold_ids import FoldAssignment
+from ..engine.fold_states import FoldStates
 from ..engine.scan import Accumulation
 from ..model.linear_model import LinearModel
 from ..solvers import AUTO_SWITCH_CONDITION, Penalty, solve, solve_penalized
@@ -31,6 +32,11 @@ def job_fold_assignment(job: JobSpec) -> FoldAssignment | None:
         fold_key=job.cv["fold_key"],
         seed=job.cv["seed"],
     )
+
+
+def empty_state(kind: type, names, folds: FoldAssignment | None):
+    """No rows yet: a state of ``kind``, or one per fold with ``folds``."""
+    return kind.empty(names) if folds is None else FoldStates.for_assignment(kind, names, folds)
 
 
 def job_model(job: JobSpec, total: Accumulation) -> LinearModel:

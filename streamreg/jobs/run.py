@@ -35,7 +35,6 @@ import time
 from dataclasses import dataclass, field
 
 from .._version import __version__
-from ..engine.fold_states import FoldStates
 from ..engine.local import blas_beside_decoding
 from ..engine.scan import Accumulation, resolve_batch_size
 from ..errors import InputError, LockError, ModelFormatError, StreamregError
@@ -58,7 +57,7 @@ from .manifest import (
     versioned_name,
     write_manifest,
 )
-from .penalized import job_fold_assignment, job_model
+from .penalized import empty_state, job_fold_assignment, job_model
 from .plan import Plan, find_moves, plan_run, utc_now, what_changed
 from .spec import JobSpec
 from .store import Store, delete_output, write_output, write_output_file
@@ -383,12 +382,7 @@ class _Run:
         """The merge of the listed per-file states, in sorted path order."""
         spec = design_spec(manifest, self.job)
         names = spec.state_names
-        empty = (
-            self.kind.empty(names)
-            if self.folds is None
-            else FoldStates.for_assignment(self.kind, names, self.folds)
-        )
-        total = Accumulation(empty, spec)
+        total = Accumulation(empty_state(self.kind, names, self.folds), spec)
         for entry in manifest["files"]:
             acc = fresh.get(entry["url"]) or read_file_state(
                 self.store, entry, self.kind, self.job.solver, self.folds
