@@ -60,6 +60,7 @@ def cv(
     l1_ratio: str = typer.Option(
         "1",
         "--l1-ratio",
+        metavar="RATIOS",
         help="0 ridge, 1 lasso (default), in between the elastic net; several comma-separated "
         "values are cross-validated from the same pass.",
         rich_help_panel=PATH,
@@ -80,7 +81,11 @@ def cv(
         rich_help_panel=PATH,
     ),
     eps: float = typer.Option(
-        1e-3, "--eps", help="Smallest alpha / largest alpha of the grid.", rich_help_panel=PATH
+        1e-3,
+        "--eps",
+        metavar="EPS",
+        help="Smallest alpha / largest alpha of the grid.",
+        rich_help_panel=PATH,
     ),
     standardize: bool = typer.Option(
         False,
@@ -120,7 +125,12 @@ def cv(
         rich_help_panel=FOLDS,
     ),
     seed: int = typer.Option(
-        0, "--seed", min=0, help="Changes the hashed fold assignment.", rich_help_panel=FOLDS
+        0,
+        "--seed",
+        metavar="N",
+        min=0,
+        help="Changes the hashed fold assignment.",
+        rich_help_panel=FOLDS,
     ),
     solver: str = typer.Option(
         "auto",
@@ -130,32 +140,51 @@ def cv(
         help="The fold states: auto or cholesky (moments), qr, or exact (bit-identical however "
         "the data are split).",
     ),
-    tol: float = typer.Option(1e-10, "--tol", help="Coordinate descent's duality-gap tolerance."),
+    tol: float = typer.Option(
+        1e-10, "--tol", metavar="TOL", help="Coordinate descent's duality-gap tolerance."
+    ),
     max_iter: int = typer.Option(
-        100_000, "--max-iter", help="Coordinate descent's sweeps per alpha, at most."
+        100_000, "--max-iter", metavar="N", help="Coordinate descent's sweeps per alpha, at most."
     ),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="Write the refit model, with its CV path, as JSON here."
+        None,
+        "--out",
+        "-o",
+        metavar="FILE",
+        help="Write the refit model, with its CV path, as JSON here.",
     ),
     plot: Path | None = typer.Option(
         None,
         "--plot",
+        metavar="FILE",
         help="Draw the CV curve (error bars) and the coefficient path as a PNG here (matplotlib).",
     ),
     path_csv: Path | None = typer.Option(
-        None, "--path-csv", help="Write the whole path table (every alpha) as CSV here."
+        None,
+        "--path-csv",
+        metavar="FILE",
+        help="Write the whole path table (every alpha) as CSV here.",
     ),
     rows: int = typer.Option(
-        25, "--rows", min=0, help="Rows of the path table to print per l1 ratio (0: all)."
+        25,
+        "--rows",
+        metavar="N",
+        min=0,
+        help="Rows of the path table to print per l1 ratio (0: all).",
     ),
     scheduler: str | None = typer.Option(
         None,
         "--scheduler",
+        metavar="ADDRESS",
         envvar="DASK_SCHEDULER_ADDRESS",
         help="Run on this Dask scheduler (tcp://host:8786); the workers read the files.",
     ),
     workers: int | None = typer.Option(
-        None, "--workers", min=1, help="Start a local Dask cluster of this many worker processes."
+        None,
+        "--workers",
+        metavar="N",
+        min=1,
+        help="Start a local Dask cluster of this many worker processes.",
     ),
     timeout: float = typer.Option(
         10.0,
