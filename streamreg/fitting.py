@@ -294,6 +294,10 @@ def _fit_closed_form(
     return _finish(plan, acc, solution, cov_type)
 
 
+# A deviation from a mean of at least this size is at least ~1e-116: its square cannot underflow.
+_TRUSTED_MAGNITUDE = 1e-100
+
+
 def _constant_columns(state, spec) -> set[str]:
     """Features without variation in the rows used (all zero, without an intercept), read off
     a moment state's centered sums of squares; empty for other states."""
@@ -301,9 +305,14 @@ def _constant_columns(state, spec) -> set[str]:
     if comoment is None:
         return set()
     p = len(spec.features)
+    mean = np.abs(state.mean + state.mean_lo)[:p]
     spread = np.diagonal(comoment)[:p] == 0
-    if not spec.fit_intercept:
-        spread &= (state.mean + state.mean_lo)[:p] == 0
+    if spec.fit_intercept:
+        # Zero spread is trusted only where a real deviation could not have underflowed when
+        # squared (values far from 1e-154); tiny columns go to the exact second pass instead.
+        spread &= mean >= _TRUSTED_MAGNITUDE
+    else:
+        spread &= mean == 0
     return {name for name, flat in zip(spec.features, spread) if flat}
 
 

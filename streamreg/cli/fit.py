@@ -85,6 +85,7 @@ def fit(
         None,
         "--out",
         "-o",
+        metavar="FILE",
         help="Write the model as JSON here (atomically; checked before the data are read).",
     ),
     scheduler: str | None = typer.Option(

@@ -130,8 +130,10 @@ class DaskRunner:
                     bar.advance(sizes[i])
 
         with bar:
-            return await_future(self.client, root, self.stall_timeout, f"the {label} pass",
-                                [*leaves, *merges], on_progress=advance)
+            result = await_future(self.client, root, self.stall_timeout, f"the {label} pass",
+                                  [*leaves, *merges], on_progress=advance)
+            advance()  # the leaves that finished since the last poll
+            return result
 
     def fold(
         self,
@@ -391,7 +393,10 @@ def quiet_cluster(quiet: bool = True) -> Iterator[None]:
         yield
         return
     import dask
+    import distributed  # noqa: F401 - its defaults must be in dask's config before we set keys
 
+    # (dask.config.set restores a key it created by deleting it: set inside a section that
+    # distributed's import fills in later, it would take all of distributed's defaults along.)
     env = {"DASK_LOGGING__DISTRIBUTED": "critical"}
     saved_env = {name: os.environ.get(name) for name in env}
     loggers = [logging.getLogger(name) for name in DASK_LOGGERS]

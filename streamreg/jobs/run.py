@@ -30,7 +30,6 @@ same run in a loop.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from dataclasses import dataclass, field
 
@@ -41,7 +40,6 @@ from ..errors import InputError, LockError, ModelFormatError, StreamregError
 from ..io.footers import footer_digest
 from ..io.listing import ListedFile
 from ..io.sources import Source
-from ..prediction import predict_parquet
 from ..progress import Progress
 from ..solvers import state_class
 from .ingest import Ingester, Stopped
@@ -50,17 +48,16 @@ from .manifest import (
     RUNS_KEPT,
     check_design,
     design_spec,
-    files_digest,
     listing_fields,
     read_file_state,
     read_manifest,
-    versioned_name,
     write_manifest,
 )
-from .penalized import empty_state, job_fold_assignment, job_model
+from .penalized import empty_state, job_fold_assignment
 from .plan import Plan, find_moves, plan_run, utc_now, what_changed
+from .publish import publish, withdraw
 from .spec import JobSpec
-from .store import Store, delete_output, write_output, write_output_file
+from .store import Store
 
 
 @dataclass
@@ -407,67 +404,10 @@ class _Run:
         return total
 
     def _publish(self, manifest: dict, total: Accumulation, ingested: list[ListedFile]) -> int:
-        job = self.job
-        model = job_model(job, total)
-        # Versions keep counting after a withdrawal: no numbered file is ever overwritten.
-        last = manifest.get("published") or manifest.get("withdrawn") or {}
-        version = int(last.get("version", 0)) + 1
-        text = (json.dumps(model.to_dict(), indent=1, allow_nan=False) + "\n").encode()
-        write_output(versioned_name(job.model, version), text, job.storage)
-        write_output(job.model, text, job.storage)
-        if job.keep_versions and version > job.keep_versions:
-            delete_output(versioned_name(job.model, version - job.keep_versions), job.storage)
-        if job.summary:
-            write_output(job.summary, (model.summary("text") + "\n").encode(), job.storage)
-        if job.predictions and ingested:
-            src = Source.from_listing(ingested, storage_options=job.storage)
-            rows = write_output_file(
-                job.predictions,
-                lambda local: predict_parquet(
-                    model, src, local, keep=list(job.keep), batch_size=job.batch_size
-                ),
-                job.storage,
-            )
-            self.log.info(
-                "predictions",
-                f"wrote {rows:,} predictions for the new rows to {job.predictions}.",
-                rows=rows,
-            )
-        manifest["published"] = {
-            "version": version,
-            "digest": files_digest(manifest["files"]),
-            "model": job.model,
-            "at": utc_now().isoformat(timespec="seconds"),
-        }
-        for warning in model.warnings_:
-            self.log.warning("model_warning", warning)
-        return version
+        return publish(self.job, manifest, total, ingested, self.log)
 
     def _withdraw(self, manifest: dict) -> tuple[str, int | None]:
-        """No file is left (all left the window): the published model, which describes rows
-        no longer wanted, is removed (its numbered versions stay). Returns what is published
-        now, in words, and the version withdrawn (None if there was none)."""
-        job = self.job
-        published = manifest.get("published")
-        why = (
-            f"no files are left in the window ({job.window_text})"
-            if job.window is not None
-            else "no files are left in the model"
-        )
-        if not published:
-            return f"{why[0].upper()}{why[1:]}; no model is published at {job.model}.", None
-        for output in (job.model, job.summary):
-            if output:
-                delete_output(output, job.storage)
-        version = int(published.get("version", 0))
-        manifest["withdrawn"] = {**published, "at": utc_now().isoformat(timespec="seconds")}
-        manifest["published"] = None
-        return (
-            f"{why[0].upper()}{why[1:]}: the model at {job.model} was withdrawn and nothing is "
-            f"published until new files arrive (its last version, {version}, stays at "
-            f"{versioned_name(job.model, version)}).",
-            version,
-        )
+        return withdraw(self.job, manifest)
 
     def _commit(self, manifest: dict, record: dict, *, status: str) -> None:
         record = {
