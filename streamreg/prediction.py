@@ -4,28 +4,39 @@ Each batch of the input is read (the model's features plus any pass-through
 columns), predicted, and appended to a Parquet file that only replaces the
 target path once it is complete.
 
+It runs at the speed of reading the feature columns: the prediction is one fused
+column loop (:class:`~streamreg.model.predictor.Predictor`), and the prediction
+column is written without Parquet's dictionary encoding — fitted values are almost
+all distinct, so building a dictionary only to abandon it cost more than the rest
+of the pass (pass-through columns keep it: an id or a category may repeat).
+
 With ``interval`` (a confidence level such as 0.95) each row also gets statsmodels'
 ``get_prediction().summary_frame()`` columns ``mean_se, mean_ci_lower, mean_ci_upper,
 obs_ci_lower, obs_ci_upper`` (:mod:`streamreg.model.intervals`): the interval of the mean and
-of a new observation (of weight 1, as statsmodels takes new rows), batch by batch.
+of a new observation (of weight 1, as statsmodels takes new rows), batch by batch, from the
+same feature columns as the fast prediction loop (the prediction is computed once). A
+penalized fit has no intervals and is refused.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .engine.local import blas_beside_decoding
 from .engine.scan import resolve_batch_size
-from .errors import InputError, SchemaError, parameter
+from .errors import DataError, InputError, SchemaError, did_you_mean, parameter
 from .io.atomic import atomic_path
 from .io.footers import is_numeric_type
 from .io.sources import Source
 from .model.intervals import SUMMARY_COLUMNS
 from .model.linear_model import LinearModel
+from .model.predictor import Predictor
 
 INTERVAL_COLUMNS = SUMMARY_COLUMNS[1:]  # mean_se, mean_ci_lower, … (the mean is `column`)
 
@@ -58,7 +69,12 @@ def predict_parquet(
             f"pick another {parameter('column')} name."
         )
     extra = _interval_columns(interval, keep, column)
-    features = [str(f) for f, c in zip(model.feature_names_in_, model.coef_) if not np.isnan(c)]
+    predictor = Predictor.of(model)
+    features = list(predictor.features)
+    intervals = None
+    if extra:
+        model.require_sampling_covariance(f"prediction intervals ({_named('interval')})")
+        intervals = model.interval_predictor
     for name in features:
         _check_feature(src, name)
     for name in keep:
@@ -66,19 +82,28 @@ def predict_parquet(
     read = list(dict.fromkeys([*features, *keep]))
     batch_size = resolve_batch_size(len(read), batch_size)
     rows = 0
-    with atomic_path(out) as tmp:
+    # The intervals' one product per batch is BLAS's; let it leave a core to Arrow's decoding.
+    with atomic_path(out) as tmp, blas_beside_decoding() if extra else nullcontext():
         writer = None
         try:
             for chunk in src.batches(read, batch_size):
                 batch = chunk.batch
-                pred = model.predict(batch)
+                with np.errstate(over="ignore", invalid="ignore"):  # refused below, in words
+                    columns = predictor.feature_columns(batch)
+                    pred = predictor.columns(columns)
+                if np.isinf(pred).any():
+                    where = chunk.describe_row(np.flatnonzero(np.isinf(pred))[0])
+                    raise DataError(
+                        f"the prediction for {where} overflows float64: the model's "
+                        "coefficients are too large for these feature values; nothing was written."
+                    )
                 arrays = [batch.column(k) for k in keep]
-                arrays.append(pa.array(pred, mask=np.isnan(pred)))
-                if extra:
-                    arrays += _interval_arrays(model, batch, 1.0 - interval)
+                arrays.append(pa.array(pred, from_pandas=True))  # NaN (a null feature) → null
+                if intervals is not None:
+                    arrays += _interval_arrays(intervals, columns, pred, 1.0 - interval)
                 table = pa.RecordBatch.from_arrays(arrays, names=[*keep, column, *extra])
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
+                    writer = _writer(tmp, table.schema, keep)
                 writer.write_batch(table)
                 rows += batch.num_rows
                 if on_rows is not None:
@@ -86,11 +111,16 @@ def predict_parquet(
             if writer is None:
                 fields = [src.schema.field(k) for k in keep]
                 fields += [pa.field(name, pa.float64()) for name in (column, *extra)]
-                writer = pq.ParquetWriter(tmp, pa.schema(fields))
+                writer = _writer(tmp, pa.schema(fields), keep)
         finally:
             if writer is not None:
                 writer.close()
     return rows
+
+
+def _writer(path, schema: pa.Schema, keep: Sequence[str]) -> pq.ParquetWriter:
+    """A Parquet writer with dictionary encoding for the pass-through columns only."""
+    return pq.ParquetWriter(path, schema, use_dictionary=list(keep) if keep else False)
 
 
 def _interval_columns(interval, keep, column) -> tuple[str, ...]:
@@ -114,14 +144,14 @@ def _interval_columns(interval, keep, column) -> tuple[str, ...]:
     return INTERVAL_COLUMNS
 
 
-def _interval_arrays(model, batch, alpha: float) -> list[pa.Array]:
-    """The standard error of the mean and the two intervals of one batch (null where a
-    feature is missing)."""
-    result = model.get_prediction(batch)
+def _interval_arrays(intervals, columns, pred, alpha: float) -> list[pa.Array]:
+    """The standard error of the mean and the two intervals of one batch, from its feature
+    columns and predictions (null where a feature is missing)."""
+    result = intervals.columns(columns, mean=pred)
     mean_ci = result.conf_int(alpha=alpha)
     obs_ci = result.conf_int(obs=True, alpha=alpha)
     values = [result.se_mean, mean_ci[:, 0], mean_ci[:, 1], obs_ci[:, 0], obs_ci[:, 1]]
-    return [pa.array(v, mask=np.isnan(v)) for v in values]
+    return [pa.array(v, from_pandas=True) for v in values]
 
 
 def _check_feature(src: Source, name: str) -> None:
@@ -131,7 +161,8 @@ def _check_feature(src: Source, name: str) -> None:
             src.files[0].path if len(src.files) == 1 else f"any of the {len(src.files)} input files"
         )
         raise SchemaError(
-            f"the model was fitted with feature '{name}', which is not in {where}; "
+            f"the model was fitted with feature '{name}', which is not in {where}"
+            f"{did_you_mean(name, src.schema.names)}; "
             f"columns are: {', '.join(src.schema.names)}."
         )
     dtype = src.column_type(name)

@@ -14,34 +14,52 @@ from .progress import human_bytes
 
 def coefficient_table(model, truth: dict | None = None) -> str:
     """Intercept and coefficients with standard errors and tests, one per line (and the
-    true values when known)."""
+    true values when known).
+
+    Numbers keep their significant digits (7 for a coefficient, 4 for a standard error,
+    3 for a p value; t to 3 decimals, in scientific notation from 10⁶ on), so 8.99e-09 is
+    not printed as 0.000000; each column is as wide as its widest entry, so large t values
+    keep the columns aligned."""
     names = (["(intercept)"] if model.fit_intercept else []) + [
         str(n) for n in model.feature_names_in_
     ]
     stat = "t" if model.use_t else "z"
-    width = max(len(n) for n in [*names, "term"])
-    header = (
-        f"  {'term':<{width}}  {'coefficient':>14}  {'std err':>10}  {stat:>8}  {f'P>|{stat}|':>8}"
-    )
+    header = ["term", "coefficient", "std err", stat, f"P>|{stat}|"]
     if truth is not None:
-        header += f"  {'truth':>10}"
-    lines = [header]
+        header.append("truth")
+    rows = []
     with np.errstate(all="ignore"):
-        rows = zip(names, model.params, model.bse, model.tvalues, model.pvalues)
-        for name, value, se, t, pv in rows:
+        for name, value, se, t, pv in zip(
+            names, model.params, model.bse, model.tvalues, model.pvalues
+        ):
             if np.isnan(value):
-                line = f"  {name:<{width}}  {'aliased':>14}  {'':>10}  {'':>8}  {'':>8}"
+                row = [name, "aliased", "", "", ""]
             else:
-                line = f"  {name:<{width}}  {value:14.6f}  {se:10.4g}  {t:8.3f}  {pv:8.3g}"
+                row = [name, _sig(value, 7), _sig(se, 4), _t_value(t), _sig(pv, 3)]
             if truth is not None:
                 true = (
                     truth.get("intercept")
                     if name == "(intercept)"
                     else truth.get("coef", {}).get(name)
                 )
-                line += f"  {true:>10.4g}" if true is not None else f"  {'':>10}"
-            lines.append(line)
-    return "\n".join(lines)
+                row.append(_sig(true, 4) if true is not None else "")
+            rows.append(row)
+    widths = [max(len(r[j]) for r in [header, *rows]) for j in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        first = f"  {cells[0]:<{widths[0]}}"
+        return first + "".join(f"  {c:>{w}}" for c, w in zip(cells[1:], widths[1:])).rstrip()
+
+    return "\n".join(line(r) for r in [header, *rows])
+
+
+def _sig(value: float, digits: int) -> str:
+    """``value`` to ``digits`` significant digits (``8.99e-09``, ``2.058024``, ``1.002058e+09``)."""
+    return f"{value:.{digits}g}"
+
+
+def _t_value(value: float) -> str:
+    return f"{value:.3f}" if abs(value) < 1e6 or not math.isfinite(value) else f"{value:.3e}"
 
 
 def fit_report(
@@ -63,21 +81,29 @@ def fit_report(
     stats = (
         f"  R² {model.r2_:.6f}   adj. R² {model.rsquared_adj:.6f}   RMSE {model.rmse_:.6g}   "
         f"F {model.fvalue:.4g} (p {model.f_pvalue:.3g})\n"
-        f"  condition number {model.scaled_condition_number_:.3g}   solver {model.solver_}   "
+        f"  scaled condition number {model.scaled_condition_number_:.3g}   "
+        f"solver {model.solver_}   "
         f"covariance {_covariance_label(model)}"
     )
     parts = [head, "", coefficient_table(model, truth), "", stats]
-    diagnostics = getattr(model, "diagnostics", None)
-    if diagnostics:
-        d = diagnostics
-        parts.append(
-            f"  Durbin-Watson {d['durbin_watson']:.3f}   Jarque-Bera {d['jarque_bera']:.4g} "
-            f"(p {d['jarque_bera_pvalue']:.3g})   Omnibus {d['omnibus']:.4g} "
-            f"(p {d['omnibus_pvalue']:.3g})   skew {d['skew']:.3f}   kurtosis {d['kurtosis']:.3f}"
-        )
+    line = diagnostics_line(model)
+    if line is not None:
+        parts.append(line)
     if saved_to is not None:
         parts.append(f"  model saved to {saved_to}")
     return "\n".join(parts)
+
+
+def diagnostics_line(model) -> str | None:
+    """The fit report's line of residual diagnostics (None when the fit has none)."""
+    d = getattr(model, "diagnostics", None)
+    if not d:
+        return None
+    return (
+        f"  Durbin-Watson {d['durbin_watson']:.3f}   Jarque-Bera {d['jarque_bera']:.4g} "
+        f"(p {d['jarque_bera_pvalue']:.3g})   Omnibus {d['omnibus']:.4g} "
+        f"(p {d['omnibus_pvalue']:.3g})   skew {d['skew']:.3f}   kurtosis {d['kurtosis']:.3f}"
+    )
 
 
 def _covariance_label(model) -> str:
@@ -95,6 +121,8 @@ def inspect_report(info: dict) -> str:
         f"{len(files)} file{'s' if len(files) != 1 else ''}, {info['rows']:,} rows, "
         f"{human_bytes(info['bytes'])}"
     ]
+    if not info["columns"]:
+        return "\n".join([*lines, "  no columns: the files hold no data a fit could use"])
     width = max(len(c["name"]) for c in info["columns"])
     lines.append(f"  {'column':<{width}}  {'type':<14} {'numeric':<8} {'nulls':>10}")
     for col in info["columns"]:
@@ -137,9 +165,7 @@ def summary_text(model) -> str:
         lines.append(f"{label:<16}{b:>11}{se:>11}{t:>9}{pv:>9}{lo:>11}{hi:>11}")
     lines.append(_RULE)
     if tables["bottom"]:
-        for (lk, lv), (rk, rv) in tables["bottom"]:  # statsmodels' columns: 37 + 3 + 38
-            lines.append(f"{lk}{lv:>{37 - len(lk)}}   {rk}{rv:>{38 - len(rk)}}")
-        lines.append(_RULE)
+        lines += [*bottom_lines(tables["bottom"]), _RULE]
     notes = tables["notes"]
     if notes:
         lines.append("Notes:")
@@ -207,6 +233,11 @@ def summary_tables(model) -> dict:
     }
 
 
+def bottom_lines(bottom) -> list[str]:
+    """The bottom block's rows as text, in statsmodels' columns (37 + 3 + 38 characters)."""
+    return [f"{lk}{lv:>{37 - len(lk)}}   {rk}{rv:>{38 - len(rk)}}" for (lk, lv), (rk, rv) in bottom]
+
+
 def bottom_block(
     diagnostics: dict[str, float], condition_number: float
 ) -> list[tuple[str, str, str, str]]:
@@ -247,9 +278,9 @@ def summary_notes(model) -> list[str]:
     else:
         notes = [f"Standard Errors are heteroscedasticity robust ({model.cov_type})."]
     notes.append(
-        "The condition number of the centered, scaled normal equations is "
-        f"{model.scaled_condition_number_:.3g} "
-        f"(the one above is statsmodels' uncentered one)."
+        "The scaled condition number (of the centered, scaled normal equations) is "
+        f"{model.scaled_condition_number_:.3g}; Cond. No. above is statsmodels' condition "
+        "number of the raw design."
     )
     notes.extend(offset_warnings(model))
     notes.extend(model.warnings_)
@@ -403,7 +434,10 @@ def job_report(result) -> str:
             "checkpointed and the next run continues it."
         )
     if result.status == "no data":
-        return "No files are left in the model; nothing was published."
+        return (
+            getattr(result, "message", "")
+            or "No files are left in the model; nothing was published."
+        )
     return (
         f"Ingested {len(result.files_ingested):,} files ({result.rows:,} rows, "
         f"{result.rows_dropped:,} dropped) "

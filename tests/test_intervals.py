@@ -13,7 +13,7 @@ from oracles.rational import exact_lstsq
 from second_pass import fit, statsmodels_fit
 
 from streamreg.errors import InputError
-from streamreg.model.intervals import SUMMARY_COLUMNS, Predictor
+from streamreg.model.intervals import SUMMARY_COLUMNS, IntervalPredictor
 
 
 def compare_frames(got, want, rtol=1e-8):
@@ -42,7 +42,7 @@ def test_ols_intervals_match_statsmodels(stackloss, intercept, alpha):
     model = fit(x, y, fit_intercept=intercept)
     ref = statsmodels_fit(x, y, fit_intercept=intercept)
     exog = sm.add_constant(new, has_constant="add") if intercept else new
-    got = Predictor.from_model(model).predict(new).summary_frame(alpha)
+    got = IntervalPredictor.from_model(model).predict(new).summary_frame(alpha)
     compare_frames(got, ref.get_prediction(exog).summary_frame(alpha))
 
 
@@ -54,7 +54,7 @@ def test_wls_observation_interval_uses_the_new_rows_weights(rng):
     model = fit(x, y, w)
     ref = statsmodels_fit(x, y, w)
     new, new_w = x[:25] * 1.1, w[:25][::-1]
-    predictor = Predictor.from_model(model)
+    predictor = IntervalPredictor.from_model(model)
     exog = sm.add_constant(new, has_constant="add")
     compare_frames(
         predictor.predict(new, weights=new_w).summary_frame(),
@@ -83,7 +83,7 @@ def test_robust_covariance_and_normal_quantiles(rng, cov_type):
     ref = sm.OLS(frame["y"], exog).fit(cov_type=cov_type, cov_kwds=cov_kwds)
     assert not ref.use_t and not model.use_t
     new = frame[["a", "b"]].to_numpy()[:40] + 0.25
-    got = Predictor.from_model(model).predict(new).summary_frame(0.1)
+    got = IntervalPredictor.from_model(model).predict(new).summary_frame(0.1)
     want = ref.get_prediction(sm.add_constant(new, has_constant="add")).summary_frame(0.1)
     compare_frames(got, want)
 
@@ -126,7 +126,7 @@ def test_longley_mean_se_against_exact_arithmetic(solver):
     x, y = data.iloc[:, 1:].to_numpy(), data["TOTEMP"].to_numpy()
     new = x[[0, 5, 11, 15]] * np.array([1.0, 1.01, 0.99, 1.0, 1.0, 1.0])
     exact = exact_mean_se(x, y, new)
-    got = Predictor.from_model(fit(x, y, solver=solver)).predict(new).se_mean
+    got = IntervalPredictor.from_model(fit(x, y, solver=solver)).predict(new).se_mean
     assert np.all(np.abs(got - exact) <= 1e-11 * exact), np.abs(got - exact) / exact
     ref = statsmodels_fit(x, y).get_prediction(sm.add_constant(new)).se_mean
     # statsmodels' x Σ xᵀ on the raw design cancels: it is much further from the exact value.
@@ -141,14 +141,14 @@ def test_large_offsets_keep_their_digits(rng):
     new = x[:7] + np.array([10.0, 0.5])
     exact = exact_mean_se(x, y, new)
     model = fit(x, y)
-    result = Predictor.from_model(model).predict(new)
+    result = IntervalPredictor.from_model(model).predict(new)
     assert np.all(np.abs(result.se_mean - exact) <= 1e-9 * exact)
     np.testing.assert_array_equal(result.predicted_mean, model.predict(new))
 
 
 def test_batches_are_independent_and_bad_input_is_refused(stackloss):
     x, y = stackloss
-    predictor = Predictor.from_model(fit(x, y))
+    predictor = IntervalPredictor.from_model(fit(x, y))
     whole = predictor.predict(x).summary_frame()
     parts = pd.concat(
         [predictor.predict(x[s]).summary_frame() for s in (slice(0, 4), slice(4, 21))]

@@ -73,7 +73,11 @@ def test_cli_plots_diagnostics_over_the_data_and_coefficients_without(tmp_path):
     assert result.exit_code == 0 and "<svg" in (tmp_path / "coef.svg").read_text()
     result = runner.invoke(app, ["plot", str(model_path), "-o", str(tmp_path / "x.gif"), "--data",
                                  str(folder), "--format", "gif"])  # fmt: skip
-    assert result.exit_code == 2 and "format must be one of png, svg" in result.output
+    # The CLI's usage error for a choice (exit 2, one line); the library says "format must be…".
+    assert result.exit_code == 2 and "'gif' is not one of png, svg" in result.output
+    assert not (tmp_path / "x.gif").exists()
+    with pytest.raises(streamreg.InputError, match="format must be one of png, svg"):
+        streamreg.load(model_path).plot_coefficients(tmp_path / "x.gif", format="gif")
     assert not (tmp_path / "x.gif").exists()
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import typer
 
-from .app import BATCH, DEBUG, JSON, QUIET, _floats, _names, _run, _stream, app
+from .app import BATCH, DEBUG, JSON, QUIET, _floats, _names, _progress_enabled, _run, _stream, app
+from .options import COLUMN_LIST_HELP
 
 
 @app.command()
@@ -19,14 +20,22 @@ def predict(
     sources: list[str] = typer.Argument(
         ..., help="Parquet files, directories or globs to predict for."
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="The Parquet file to write (atomically)."),
-    keep: str | None = typer.Option(
-        None, "--keep", help="Comma-separated input columns to copy to the output (e.g. an id)."
+    out: str = typer.Option(
+        ..., "--out", "-o", metavar="FILE", help="The Parquet file to write (atomically)."
     ),
-    column: str = typer.Option("prediction", "--column", help="Name of the prediction column."),
+    keep: list[str] | None = typer.Option(
+        None,
+        "--keep",
+        metavar="COLUMNS",
+        help="Input columns to copy to the output (e.g. an id). " + COLUMN_LIST_HELP,
+    ),
+    column: str = typer.Option(
+        "prediction", "--column", metavar="NAME", help="Name of the prediction column."
+    ),
     interval: float | None = typer.Option(
         None,
         "--interval",
+        metavar="LEVEL",
         help="Also write the standard error and the bounds of the mean and of a new "
         "observation at this confidence level, e.g. 0.95 (statsmodels' summary_frame columns).",
     ),
@@ -37,13 +46,18 @@ def predict(
 ) -> None:
     """Stream predictions for every input row into a Parquet file.
 
-    Example: streamreg predict model.json data/ -o pred.parquet --keep id --interval 0.95
+    Examples:
+      streamreg predict model.json new/ -o predictions.parquet
+      streamreg predict model.json 'day=*/*.parquet' -o out.parquet --keep id,day
+      streamreg predict model.json data/ -o pred.parquet --keep id --interval 0.95
     """
 
     def action():
+        from ..io.atomic import check_writable
         from ..model.linear_model import load
         from ..prediction import predict_parquet
 
+        check_writable(out, "the predictions (--out)")
         model = load(model_path)
         started = time.monotonic()
         rows = _stream(
@@ -54,7 +68,7 @@ def predict(
                 model,
                 src,
                 out,
-                keep=keep,
+                keep=_names(keep, "--keep") or [],
                 column=column,
                 batch_size=batch_size,
                 on_rows=on_rows,
@@ -83,7 +97,12 @@ def evaluate(
     as_json: bool = JSON,
     debug: bool = DEBUG,
 ) -> None:
-    """Score a saved model on held-out data: n, RMSE, MAE, bias and R², in one streaming pass."""
+    """Score a saved model on held-out data: n, RMSE, MAE, bias and R², in one streaming pass.
+
+    Examples:
+      streamreg evaluate model.json holdout/
+      streamreg evaluate model.json 'test/*.parquet' --json
+    """
 
     def action():
         from ..evaluation import evaluate as score
@@ -119,7 +138,12 @@ def inspect(
     as_json: bool = JSON,
     debug: bool = DEBUG,
 ) -> None:
-    """Show files, row counts, column types and null counts (from the footers; no data is read)."""
+    """Show files, row counts, column types and null counts (from the footers; no data is read).
+
+    Examples:
+      streamreg inspect data/
+      streamreg inspect 's3://bucket/events/*.parquet' --json
+    """
 
     def action():
         from ..io.sources import Source
@@ -145,53 +169,77 @@ def generate(
         help="Number of features (default 3, or as many as --coef).",
     ),
     coef: str | None = typer.Option(
-        None, "--coef", help="Comma-separated true slopes (default 1, 2, …, p)."
+        None,
+        "--coef",
+        metavar="NUMBERS",
+        help="Comma-separated true slopes (default 1, 2, …, p).",
     ),
     intercept: float = typer.Option(1.0, "--intercept", help="True intercept b."),
     noise: float = typer.Option(1.0, "--noise", help="Standard deviation of the Gaussian noise."),
     means: str | None = typer.Option(
-        None, "--means", help="Comma-separated feature means (default 0)."
+        None, "--means", metavar="NUMBERS", help="Comma-separated feature means (default 0)."
     ),
     sds: str | None = typer.Option(
-        None, "--sds", help="Comma-separated feature standard deviations (default 1)."
+        None,
+        "--sds",
+        metavar="NUMBERS",
+        help="Comma-separated feature standard deviations (default 1).",
     ),
     offset: float = typer.Option(
         0.0, "--offset", help="Added to every feature's mean (e.g. 1e9, like timestamps)."
     ),
-    names: str | None = typer.Option(
-        None, "--names", help="Comma-separated feature names (default x1, x2, …)."
+    names: list[str] | None = typer.Option(
+        None,
+        "--names",
+        metavar="COLUMNS",
+        help="Feature names (default x1, x2, …). " + COLUMN_LIST_HELP,
     ),
-    target: str = typer.Option("y", "--target", help="Name of the target column."),
+    target: str = typer.Option(
+        "y", "--target", metavar="COLUMN", help="Name of the target column."
+    ),
     files: int = typer.Option(1, "--files", min=1, help="Number of files to spread the rows over."),
     row_group_size: int = typer.Option(
         131072, "--row-group-size", min=1, help="Rows per Parquet row group."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the random generator."),
+    force: bool = typer.Option(
+        False, "--force", help="Write into a non-empty folder, replacing data generated there."
+    ),
     quiet: bool = QUIET,
     as_json: bool = JSON,
     debug: bool = DEBUG,
 ) -> None:
-    """Write synthetic data y = b + Σ βⱼxⱼ + noise, with the truth beside it."""
+    """Write synthetic data y = b + Σ βⱼxⱼ + noise, with the truth beside it.
+
+    Examples:
+      streamreg generate demo/ --rows 100000 --features 3
+      streamreg generate big/ -n 10000000 -p 20 --files 8 --seed 1
+      streamreg generate stamps/ --coef 0.5,-2 --names t,load --offset 1e9
+    """
 
     def action():
+        from ..progress import Progress
         from ..synthetic import generate as make
 
-        truth = make(
-            out_dir,
-            rows=rows,
-            coef=_floats(coef, "--coef"),
-            n_features=n_features,
-            intercept=intercept,
-            noise=noise,
-            means=_floats(means, "--means"),
-            sds=_floats(sds, "--sds"),
-            offset=offset,
-            names=_names(names),
-            target=target,
-            files=files,
-            row_group_size=row_group_size,
-            seed=seed,
-        )
+        with Progress(rows, label="generate", enabled=_progress_enabled(quiet, as_json)) as bar:
+            truth = make(
+                out_dir,
+                rows=rows,
+                coef=_floats(coef, "--coef"),
+                n_features=n_features,
+                intercept=intercept,
+                noise=noise,
+                means=_floats(means, "--means"),
+                sds=_floats(sds, "--sds"),
+                offset=offset,
+                names=_names(names, "--names"),
+                target=target,
+                files=files,
+                row_group_size=row_group_size,
+                seed=seed,
+                on_rows=bar.advance,
+                force=force,
+            )
         if as_json:
             typer.echo(json.dumps(truth, indent=1))
         elif not quiet:

@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 import typer
 
-from ..errors import InputError
-from .app import BATCH, DEBUG, GRADIENT, JSON, QUIET, _progress_enabled, _run, app
+from ..design import NULL_POLICIES
+from ..errors import ConvergenceWarning, InputError
+from ..model.robust import ROBUST_TYPES
+from ..solvers import SOLVER_NAMES
+from ..solvers.gradient.options import SCHEDULES
+from ..solvers.minimum_norm import RANK_DEFICIENT
+from .app import BATCH, DEBUG, GRADIENT, JSON, PENALTY, QUIET, _progress_enabled, _run, app
+from .options import COLUMN_LIST_HELP, choice, choice_metavar, column_names, cov_type
+
+# --cov values as the help lists them (cluster takes its column or two after a colon, HAC its
+# number of lags).
+COV_CHOICES = [
+    "nonrobust",
+    *(t for t in ROBUST_TYPES if t != "cluster"),
+    "cluster:COLUMN[,COLUMN]",
+    "HAC:LAGS",
+]
 
 
 @app.command()
@@ -18,30 +34,45 @@ def fit(
         ...,
         help="Parquet files, directories (recursive; key=value folders become columns) or globs.",
     ),
-    target: str = typer.Option(..., "--target", "-y", help="The column to predict."),
-    features: str | None = typer.Option(
+    target: str = typer.Option(
+        ..., "--target", "-y", metavar="COLUMN", help="The column to predict."
+    ),
+    features: list[str] | None = typer.Option(
         None,
         "--features",
         "-x",
+        metavar="COLUMNS",
         help=(
-            "Comma-separated feature columns (default: every numeric column but target and weight)."
+            "Feature columns (default: every numeric column but target and weight). "
+            + COLUMN_LIST_HELP
         ),
     ),
-    exclude: str | None = typer.Option(
-        None, "--exclude", help="Comma-separated columns to leave out of the default features."
+    exclude: list[str] | None = typer.Option(
+        None,
+        "--exclude",
+        metavar="COLUMNS",
+        help="Columns to leave out of the default features. " + COLUMN_LIST_HELP,
     ),
     weight: str | None = typer.Option(
-        None, "--weight", "-w", help="Column of non-negative weights (weighted least squares)."
+        None,
+        "--weight",
+        "-w",
+        metavar="COLUMN",
+        help="Column of non-negative weights (weighted least squares).",
     ),
     no_intercept: bool = typer.Option(False, "--no-intercept", help="Fit without an intercept."),
     nulls: str = typer.Option(
         "drop",
         "--nulls",
+        metavar=choice_metavar(NULL_POLICIES),
+        callback=choice(NULL_POLICIES),
         help="Rows with a null/NaN in a used column: 'drop' (counted) or 'error'.",
     ),
     solver: str = typer.Option(
         "auto",
         "--solver",
+        metavar=choice_metavar(SOLVER_NAMES),
+        callback=choice(SOLVER_NAMES),
         help=(
             "auto (fast, re-reads with a better solver when ill-conditioned), cholesky, qr or "
             "exact; or a gradient solver: sgd, newton, lbfgs."
@@ -50,6 +81,8 @@ def fit(
     cov: str | None = typer.Option(
         None,
         "--cov",
+        metavar=choice_metavar(COV_CHOICES),
+        callback=cov_type(COV_CHOICES),
         help=(
             "Robust standard errors from a second pass: HC0, HC1, HC2, HC3, cluster:COLUMN, "
             "two-way cluster:COLUMN,COLUMN, or Newey-West HAC:LAGS (over the files' order)."
@@ -73,25 +106,74 @@ def fit(
     rank_deficient: str | None = typer.Option(
         None,
         "--rank-deficient",
+        metavar=choice_metavar(RANK_DEFICIENT),
+        callback=choice(RANK_DEFICIENT),
         help="error (default), alias (as --drop-collinear) or minimum_norm (scikit-learn's "
         "LinearRegression answer).",
     ),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", help="Write the model as JSON here (atomically)."
+    out: str | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        metavar="FILE",
+        help="Write the model as JSON here (atomically; checked before the data are read).",
     ),
     scheduler: str | None = typer.Option(
         None,
         "--scheduler",
         envvar="DASK_SCHEDULER_ADDRESS",
+        metavar="ADDRESS",
         help="Run on this Dask scheduler (tcp://host:8786); the workers read the files.",
     ),
     workers: int | None = typer.Option(
-        None, "--workers", min=1, help="Start a local Dask cluster of this many worker processes."
+        None,
+        "--workers",
+        min=1,
+        metavar="N",
+        help="Start a local Dask cluster of this many worker processes.",
     ),
     timeout: float = typer.Option(
-        10.0, "--timeout", min=0.1, help="Seconds to wait for the Dask scheduler."
+        10.0,
+        "--timeout",
+        min=0.1,
+        metavar="SECONDS",
+        help="Seconds to wait for the Dask scheduler to answer.",
+    ),
+    stall_timeout: float = typer.Option(
+        300.0,
+        "--stall-timeout",
+        min=0.1,
+        metavar="SECONDS",
+        help=(
+            "With --scheduler/--workers: give up when no task finishes for this many seconds "
+            "(a cluster without workers never finishes one)."
+        ),
     ),
     batch_size: int | None = BATCH,
+    alpha: float | None = typer.Option(
+        None,
+        "--alpha",
+        metavar="ALPHA",
+        help=(
+            "Penalized least squares of this strength (scikit-learn's alpha): ridge, lasso or "
+            "elastic net by --l1-ratio. No standard errors or p values. 'streamreg cv' picks it."
+        ),
+        rich_help_panel=PENALTY,
+    ),
+    l1_ratio: float | None = typer.Option(
+        None,
+        "--l1-ratio",
+        metavar="RATIO",
+        help="With --alpha: 0 ridge, 1 lasso (default), in between the elastic net.",
+        rich_help_panel=PENALTY,
+    ),
+    standardize: bool = typer.Option(
+        False,
+        "--standardize",
+        help="With --alpha: penalize the standardized coefficients (glmnet's default); "
+        "they are reported in the original units.",
+        rich_help_panel=PENALTY,
+    ),
     learning_rate: float | None = typer.Option(
         None,
         "--learning-rate",
@@ -101,6 +183,8 @@ def fit(
     schedule: str | None = typer.Option(
         None,
         "--schedule",
+        metavar=choice_metavar(SCHEDULES),
+        callback=choice(SCHEDULES),
         help="Learning-rate schedule: constant (default), invscaling or step (halved every epoch).",
         rich_help_panel=GRADIENT,
     ),
@@ -116,7 +200,8 @@ def fit(
     max_iter: int | None = typer.Option(
         None,
         "--max-iter",
-        help="lbfgs: at most this many iterations (default 200).",
+        help="lbfgs: at most this many iterations (default 200). With --alpha: coordinate "
+        "descent's sweeps (100000).",
         rich_help_panel=GRADIENT,
     ),
     seed: int | None = typer.Option(
@@ -157,7 +242,7 @@ def fit(
         "--tol",
         help=(
             "Converged when the gradient norm is at most this (default 1e-4 for sgd, 1e-6 "
-            "otherwise)."
+            "otherwise). With --alpha: coordinate descent's duality-gap tolerance (1e-10)."
         ),
         rich_help_panel=GRADIENT,
     ),
@@ -201,6 +286,11 @@ def fit(
     squared residuals lost digits (a very close fit): its figures are then recomputed from the
     residuals. Durbin-Watson and HAC use the data's order: files as listed (a directory's
     files sorted by path), rows in file order.
+
+    Examples:
+      streamreg fit data/ -y price -o model.json
+      streamreg fit 'sales/*.parquet' -y revenue -x price -x ads --cov HC1 --json
+      streamreg fit s3://bucket/events/ -y y --exclude id,'"net, price"' --workers 4
     """
 
     def action():
@@ -208,30 +298,38 @@ def fit(
         from ..report import fit_report
 
         started = time.monotonic()
+        penalized = alpha is not None
+        if not penalized and (l1_ratio is not None or standardize):
+            flag = "--l1-ratio" if l1_ratio is not None else "--standardize"
+            raise InputError(f"{flag} applies to a penalized fit; give --alpha too.")
         gradient = _gradient_options(
             solver,
             learning_rate=learning_rate,
             schedule=schedule,
             minibatch=minibatch,
             epochs=epochs,
-            max_iter=max_iter,
+            max_iter=None if penalized else max_iter,
             seed=seed,
             momentum=momentum,
             optimizer="adam" if adam else None,
             l2=l2,
             average=False if no_average else None,
             standardize=False if no_standardize else None,
-            tol=tol,
+            tol=None if penalized else tol,
             loss_rtol=loss_rtol,
             holdout=holdout,
             patience=patience,
             record_steps=True if step_history else None,
         )
         _check_history_paths(solver, history, step_history)
+        if out is not None:  # a typo in the destination must not cost the whole pass
+            from ..io.atomic import check_writable
+
+            check_writable(out, "the model (--out)")
         options = dict(
             target=target,
-            features=features,
-            exclude=exclude,
+            features=column_names(features, "--features"),
+            exclude=column_names(exclude, "--exclude"),
             weight=weight,
             fit_intercept=not no_intercept,
             nulls=nulls,
@@ -245,15 +343,26 @@ def fit(
             progress=_progress_enabled(quiet, as_json),
             sgd=gradient,
         )
-        if scheduler or workers:
-            from ..engine.dask_runner import cluster_client
+        if penalized:
+            options.update(alpha=alpha, standardize=standardize, tol=tol, max_iter=max_iter)
+            if l1_ratio is not None:
+                options["l1_ratio"] = l1_ratio
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # model.warnings_ are echoed
+            if scheduler or workers:
+                from ..engine.dask_runner import cluster_client, quiet_cluster
 
-            if scheduler and workers:
-                raise InputError("give either --scheduler or --workers, not both.")
-            with cluster_client(scheduler, workers, timeout=timeout) as client:
-                model = fit_model(sources, client=client, **options)
-        else:
-            model = fit_model(sources, **options)
+                if scheduler and workers:
+                    raise InputError("give either --scheduler or --workers, not both.")
+                with (
+                    quiet_cluster(not debug),
+                    cluster_client(scheduler, workers, timeout=timeout) as client,
+                ):
+                    model = fit_model(
+                        sources, client=client, stall_timeout=stall_timeout, **options
+                    )
+            else:
+                model = fit_model(sources, **options)
         seconds = time.monotonic() - started
         if out is not None:
             model.save(out)
@@ -267,6 +376,10 @@ def fit(
                 write_text_atomic(step_history, history_csv(model, steps=True))
         if as_json:
             typer.echo(json.dumps(_json_summary(model, seconds, out), indent=1))
+        elif not quiet and penalized:
+            from ..penalty_report import penalized_fit_report
+
+            typer.echo(penalized_fit_report(model, seconds=seconds, saved_to=out))
         elif not quiet:
             from ..report import optimizer_line
 
@@ -313,14 +426,18 @@ def _check_history_paths(solver: str, history: Path | None, step_history: Path |
         raise InputError(
             f"--step-history needs --solver sgd; solver {solver!r} takes no minibatch steps."
         )
+    from ..io.atomic import check_writable
+
     for path in (history, step_history):
-        if path is not None and not (path.parent if str(path.parent) else Path(".")).is_dir():
-            raise InputError(f"cannot write {path}: the directory {path.parent} does not exist.")
+        if path is not None:
+            check_writable(path, "the loss history")
 
 
 def _json_summary(model, seconds: float, out) -> dict:
     data = model.to_dict()
     data.pop("state")
+    # The model file's "condition_number" is the scaled one; statsmodels' is in "inference".
+    data["scaled_condition_number"] = data.pop("condition_number")
     data["coefficients"] = model.coefficients()
     data["seconds"] = round(seconds, 3)
     data["out"] = str(out) if out is not None else None

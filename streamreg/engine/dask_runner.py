@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import operator
+import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -29,7 +31,9 @@ import pyarrow as pa
 from ..design import DesignSpec
 from ..errors import InputError, parameter
 from ..io.sources import InMemorySource
+from ..progress import Progress
 from .blocks import Blocks
+from .cluster import STALL_TIMEOUT, await_future, probe_scheduler
 from .merge import tree_reduce
 
 # A block's step of a chain is submitted this many blocks ahead of the one running (bounded memory).
@@ -47,10 +51,31 @@ def is_dask_collection(obj) -> bool:
 
 
 class DaskRunner:
-    """Runs a pass's tasks as Dask tasks, on ``client``'s cluster or the current scheduler."""
+    """Runs a pass's tasks as Dask tasks, on ``client``'s cluster or the current scheduler.
 
-    def __init__(self, client=None):
+    ``progress`` (True, False, or None for "only on a terminal") shows the blocks done — in
+    rows when every block knows its rows (files) — as their tasks finish on the cluster; it
+    needs a client (without one Dask computes the graph in one call, with nothing to watch).
+    With a client, a pass that finishes no task for ``stall_timeout`` seconds (default
+    :data:`~streamreg.engine.cluster.STALL_TIMEOUT`) ends with an :class:`InputError`.
+    """
+
+    def __init__(self, client=None, *, progress: bool | None = False,
+                 stall_timeout: float | None = None):
         self.client = client
+        self.progress = progress
+        self.stall_timeout = STALL_TIMEOUT if stall_timeout is None else stall_timeout
+
+    def _bar(self, blocks: Blocks, label: str) -> tuple[Progress, list[int]]:
+        """The progress display of a pass and each block's share of it (rows, or 1 a block)."""
+        rows = [getattr(part, "total_rows", None) for part in blocks.parts]
+        if all(isinstance(r, int) for r in rows):
+            sizes, unit = rows, "rows"
+        else:
+            sizes, unit = [1] * len(blocks.parts), "blocks"
+        enabled = self.progress if self.client is not None and sum(sizes) else False
+        bar = Progress(sum(sizes), blocks.total_bytes, label=label, enabled=enabled, unit=unit)
+        return bar, sizes
 
     def map_reduce(
         self,
@@ -83,10 +108,32 @@ class DaskRunner:
             )
             for i, part in enumerate(blocks.parts)
         ]
-        graph = tree_reduce(items, delayed(combine, pure=True))
-        if self.client is not None:
-            return self.client.compute(graph).result()
-        return graph.compute()
+        if self.client is None:
+            return tree_reduce(items, delayed(combine, pure=True)).compute()
+        # The same tree as futures, so that each finished task counts as progress (for the
+        # display, and against the stall deadline).
+        leaves = self.client.compute(items)
+        merges: list = []
+
+        def merge(a, b):
+            merges.append(self.client.submit(combine, a, b, pure=True))
+            return merges[-1]
+
+        root = tree_reduce(list(leaves), merge)
+        bar, sizes = self._bar(blocks, label)
+        counted: set[int] = set()
+
+        def advance() -> None:
+            for i, leaf in enumerate(leaves):
+                if i not in counted and leaf.done():
+                    counted.add(i)
+                    bar.advance(sizes[i])
+
+        with bar:
+            result = await_future(self.client, root, self.stall_timeout, f"the {label} pass",
+                                  [*leaves, *merges], on_progress=advance)
+            advance()  # the leaves that finished since the last poll
+            return result
 
     def fold(
         self,
@@ -105,15 +152,10 @@ class DaskRunner:
         Dask block computed in turn."""
         import dask
 
-        def lazy(part) -> bool:  # a partition, or the row blocks [X, y(, w)] of Dask arrays
-            return is_dask_collection(part) or (
-                isinstance(part, (list, tuple)) and any(is_dask_collection(p) for p in part)
-            )
-
         if self.client is None:
             for i in order:
                 part = blocks.parts[i]
-                if lazy(part):
+                if _lazy(part):
                     (part,) = dask.compute(part)
                 carry = _partition_task(
                     part,
@@ -126,10 +168,17 @@ class DaskRunner:
                     *args,
                 )
             return carry
+        bar, sizes = self._bar(blocks, label)
+        with bar:
+            return self._chain(blocks, order, step, carry, args, bar, sizes, label)
+
+    def _chain(self, blocks: Blocks, order, step, carry, args, bar: Progress, sizes: list[int],
+               label: str):
+        """``fold`` on the cluster: each step on a worker, a few blocks ahead at most."""
         pending = []
         for i in order:
             part = blocks.parts[i]
-            if lazy(part):
+            if _lazy(part):
                 part = self.client.compute(part)
             carry = self.client.submit(
                 _partition_task,
@@ -143,10 +192,26 @@ class DaskRunner:
                 *args,
                 pure=False,
             )
-            pending.append(carry)
+            pending.append((carry, sizes[int(i)]))
             if len(pending) > LOOKAHEAD:
-                pending.pop(0).result()  # bounded: a few blocks in flight, never the whole data
-        return carry.result()
+                done, size = pending.pop(0)
+                # bounded: a few blocks in flight, never the whole data
+                await_future(self.client, done, self.stall_timeout, f"the {label}")
+                bar.advance(size)
+        for done, size in pending[:-1]:
+            await_future(self.client, done, self.stall_timeout, f"the {label}")
+            bar.advance(size)
+        result = await_future(self.client, carry, self.stall_timeout, f"the {label}")
+        if pending:
+            bar.advance(pending[-1][1])
+        return result
+
+
+def _lazy(part) -> bool:
+    """A Dask partition, or the row blocks [X, y(, w)] of Dask arrays (not yet computed)."""
+    return is_dask_collection(part) or (
+        isinstance(part, (list, tuple)) and any(is_dask_collection(p) for p in part)
+    )
 
 
 def _partition_task(part, index, open_part, spec, batch_size, task, *args):
@@ -309,21 +374,82 @@ def _predict_frame(frame, model):
 
 
 # ---------------------------------------------------------------------- clusters
+# Loggers of Dask's own chatter: connection retries, restarted workers, GC timing, the HTTP
+# server's port. A command line's user gets one sentence from streamreg instead.
+DASK_LOGGERS = ("distributed", "tornado", "bokeh")
+
+
+@contextlib.contextmanager
+def quiet_cluster(quiet: bool = True) -> Iterator[None]:
+    """Keep Dask's warnings and distributed's log lines out of a command line's output.
+
+    In this process: warnings raised from ``distributed`` (e.g. "Port 8787 is already in
+    use") are ignored and the loggers above say only critical things; a local cluster's
+    dashboard takes any free port instead of warning about 8787. Worker processes started
+    meanwhile inherit ``DASK_LOGGING__DISTRIBUTED=critical`` from the environment. With
+    ``quiet=False`` (``--debug``) nothing is changed.
+    """
+    if not quiet:
+        yield
+        return
+    import dask
+    import distributed  # noqa: F401 - its defaults must be in dask's config before we set keys
+
+    # (dask.config.set restores a key it created by deleting it: set inside a section that
+    # distributed's import fills in later, it would take all of distributed's defaults along.)
+    env = {"DASK_LOGGING__DISTRIBUTED": "critical"}
+    saved_env = {name: os.environ.get(name) for name in env}
+    loggers = [logging.getLogger(name) for name in DASK_LOGGERS]
+    saved_levels = [logger.level for logger in loggers]
+    os.environ.update(env)
+    try:
+        with (
+            warnings.catch_warnings(),
+            dask.config.set(
+                {
+                    "distributed.scheduler.dashboard.address": ":0",
+                    "logging.distributed": "critical",
+                }
+            ),
+        ):
+            warnings.filterwarnings("ignore", module=r"(distributed|tornado|bokeh)(\.|$)")
+            for logger in loggers:
+                logger.setLevel(logging.CRITICAL)
+            yield
+    finally:
+        for logger, level in zip(loggers, saved_levels):
+            logger.setLevel(level)
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @contextlib.contextmanager
 def cluster_client(
     scheduler: str | None = None, workers: int | None = None, timeout: float = 10.0
 ) -> Iterator:
-    """A ``distributed.Client`` to ``scheduler``, or to a local cluster of ``workers`` processes."""
+    """A ``distributed.Client`` to ``scheduler``, or to a local cluster of ``workers`` processes.
+
+    ``timeout`` bounds the connection *and* the handshake (a port that accepts and never
+    answers, or speaks another protocol, is refused in words: :func:`probe_scheduler`)."""
     from distributed import Client, LocalCluster
 
     for name in ("distributed", "distributed.worker", "distributed.scheduler", "distributed.nanny"):
         logging.getLogger(name).setLevel(logging.ERROR)
     if scheduler:
+        probe_scheduler(scheduler, timeout)
         try:
             client = Client(scheduler, timeout=timeout)
         except (OSError, TimeoutError) as exc:
             raise InputError(
                 f"could not reach the Dask scheduler at {scheduler} within {timeout:g} s ({exc})."
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - it answered the probe, then misbehaved
+            raise InputError(
+                f"{scheduler} did not answer as a Dask scheduler does ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:200]})."
             ) from None
         with client:
             yield client

@@ -30,7 +30,6 @@ same run in a loop.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from dataclasses import dataclass, field
 
@@ -41,25 +40,24 @@ from ..errors import InputError, LockError, ModelFormatError, StreamregError
 from ..io.footers import footer_digest
 from ..io.listing import ListedFile
 from ..io.sources import Source
-from ..model.linear_model import LinearModel
-from ..prediction import predict_parquet
-from ..solvers import solve, state_class
+from ..progress import Progress
+from ..solvers import state_class
 from .ingest import Ingester, Stopped
 from .log import JobLog, SilentLog
 from .manifest import (
     RUNS_KEPT,
     check_design,
     design_spec,
-    files_digest,
     listing_fields,
     read_file_state,
     read_manifest,
-    versioned_name,
     write_manifest,
 )
+from .penalized import empty_state, job_fold_assignment
 from .plan import Plan, find_moves, plan_run, utc_now, what_changed
+from .publish import publish, withdraw
 from .spec import JobSpec
-from .store import Store, delete_output, write_output, write_output_file
+from .store import Store
 
 
 @dataclass
@@ -75,6 +73,7 @@ class RunResult:
     files_total: int = 0
     rows_total: int = 0
     new_rows: dict = field(default_factory=dict)  # dry run: rows of each new file (from footers)
+    message: str = ""  # status "no data": what is published now, in words
 
     def to_dict(self) -> dict:
         return {
@@ -106,18 +105,25 @@ def run_job(
     log: JobLog | None = None,
     stop=None,
     now: dt.datetime | None = None,
+    progress: bool | None = False,
 ) -> RunResult:
     """One run of ``job``: ingest the files not seen yet, refit, publish.
 
     ``stop`` (a ``threading.Event``) asks the run to checkpoint the file in
     hand at its next row-group boundary and return with status ``stopped``.
     ``dry_run`` reads the manifest and the listing and writes nothing.
+    ``progress``: a progress display of the rows ingested (None: only on a terminal).
     """
-    return _Run(job, log or SilentLog(), stop, now).run(dry_run)
+    return _Run(job, log or SilentLog(), stop, now, progress).run(dry_run)
 
 
 def watch_job(
-    job: JobSpec, *, log: JobLog | None = None, stop, max_cycles: int | None = None
+    job: JobSpec,
+    *,
+    log: JobLog | None = None,
+    stop,
+    max_cycles: int | None = None,
+    progress: bool | None = False,
 ) -> None:
     """Run ``job`` every ``job.interval`` seconds until ``stop`` is set (the same run, in a loop).
 
@@ -133,7 +139,7 @@ def watch_job(
     while not stop.is_set():
         log.info("cycle", "looking for new files.", cycle=cycles + 1)
         try:
-            run_job(job, log=log, stop=stop)
+            run_job(job, log=log, stop=stop, progress=progress)
         except LockError as exc:
             log.warning("locked", str(exc))
         except StreamregError as exc:
@@ -147,13 +153,15 @@ def watch_job(
 
 
 class _Run:
-    def __init__(self, job: JobSpec, log: JobLog, stop, now):
+    def __init__(self, job: JobSpec, log: JobLog, stop, now, progress: bool | None = False):
         self.job, self.log, self.stop = job, log, stop
+        self.progress, self.bar = progress, Progress(0, enabled=False)
         self.now = now or utc_now()
         self.started = time.monotonic()
         self.store = Store(job.state, job.storage)
         self.kind = state_class(job.solver)
-        self.ingester = Ingester(job, self.store, self.kind, log, stop)
+        self.folds = job_fold_assignment(job)  # with [cv]: one state per fold per file
+        self.ingester = Ingester(job, self.store, self.kind, log, stop, self.folds)
 
     # -------------------------------------------------------------- outline
     def run(self, dry_run: bool) -> RunResult:
@@ -176,6 +184,7 @@ class _Run:
                 self.log.warning("stale_lock", lock.describe_stale() + ".")
             return self._run_locked()
         finally:
+            self.bar.close()
             try:
                 self.ingester.close()
             finally:
@@ -219,7 +228,7 @@ class _Run:
         # Refuse a corrupt or foreign state before anything is written.
         for entry in files.values():
             if entry not in plan.expired and entry["url"] not in {f.path for f, _ in plan.changed}:
-                read_file_state(self.store, entry, self.kind, job.solver)
+                read_file_state(self.store, entry, self.kind, job.solver, self.folds)
         todo = sorted(plan.new + [f for f, _ in plan.changed], key=lambda f: f.path)
         # Footers first: a bad file stops the run here.
         opened = [self._open(listed) for listed in todo]
@@ -236,6 +245,10 @@ class _Run:
         ingested, fresh, resumed = [], {}, []
         stopped = False
         batch_size = self._batch_size(specs)
+        self.bar = Progress(
+            sum(src.total_rows for src, _ in opened), label="ingest", enabled=self.progress
+        )
+        self.ingester.on_rows = self.bar.advance
         with blas_beside_decoding():  # BLAS threads leave a core to Arrow's decoding
             for (src, digest), spec in zip(opened, specs):
                 listed = next(f for f in todo if f.path == src.files[0].path)
@@ -271,6 +284,7 @@ class _Run:
                 files[listed.path] = entry
                 fresh[listed.path] = acc
                 ingested.append(listed.path)
+        self.bar.close()
         manifest["files"] = [files[k] for k in sorted(files)]
         rows = sum(fresh[p].rows_read for p in ingested)
         dropped = sum(sum(fresh[p].dropped.values()) for p in ingested)
@@ -303,10 +317,21 @@ class _Run:
                 seconds=time.monotonic() - self.started,
             )
         if not files:
+            # Withdraw first, commit second: a crash in between withdraws again next time,
+            # never leaves an expired model published with a manifest that says otherwise.
+            message, withdrawn = self._withdraw(manifest)
+            if withdrawn is not None:
+                record["withdrawn_version"] = withdrawn
             self._commit(manifest, record, status="no data")
-            log.info("no_data", "no files are left in the model; nothing was published.")
+            log.info("no_data", message[0].lower() + message[1:], model=job.model)
             return RunResult(
-                "no data", plan, ingested, rows, dropped, seconds=time.monotonic() - self.started
+                "no data",
+                plan,
+                ingested,
+                rows,
+                dropped,
+                seconds=time.monotonic() - self.started,
+                message=message,
             )
         total = self._total(manifest, fresh)
         version = self._publish(manifest, total, [f for f in todo if f.path in fresh])
@@ -354,10 +379,10 @@ class _Run:
         """The merge of the listed per-file states, in sorted path order."""
         spec = design_spec(manifest, self.job)
         names = spec.state_names
-        total = Accumulation(self.kind.empty(names), spec)
+        total = Accumulation(empty_state(self.kind, names, self.folds), spec)
         for entry in manifest["files"]:
             acc = fresh.get(entry["url"]) or read_file_state(
-                self.store, entry, self.kind, self.job.solver
+                self.store, entry, self.kind, self.job.solver, self.folds
             )
             if tuple(acc.state.names) != names:
                 raise ModelFormatError(
@@ -379,42 +404,10 @@ class _Run:
         return total
 
     def _publish(self, manifest: dict, total: Accumulation, ingested: list[ListedFile]) -> int:
-        job = self.job
-        solution = solve(
-            total.state, fit_intercept=job.fit_intercept, drop_collinear=job.drop_collinear
-        )
-        model = LinearModel.from_accumulation(total, solution)
-        version = int((manifest.get("published") or {}).get("version", 0)) + 1
-        text = (json.dumps(model.to_dict(), indent=1, allow_nan=False) + "\n").encode()
-        write_output(versioned_name(job.model, version), text, job.storage)
-        write_output(job.model, text, job.storage)
-        if job.keep_versions and version > job.keep_versions:
-            delete_output(versioned_name(job.model, version - job.keep_versions), job.storage)
-        if job.summary:
-            write_output(job.summary, (model.summary("text") + "\n").encode(), job.storage)
-        if job.predictions and ingested:
-            src = Source.from_listing(ingested, storage_options=job.storage)
-            rows = write_output_file(
-                job.predictions,
-                lambda local: predict_parquet(
-                    model, src, local, keep=list(job.keep), batch_size=job.batch_size
-                ),
-                job.storage,
-            )
-            self.log.info(
-                "predictions",
-                f"wrote {rows:,} predictions for the new rows to {job.predictions}.",
-                rows=rows,
-            )
-        manifest["published"] = {
-            "version": version,
-            "digest": files_digest(manifest["files"]),
-            "model": job.model,
-            "at": utc_now().isoformat(timespec="seconds"),
-        }
-        for warning in model.warnings_:
-            self.log.warning("model_warning", warning)
-        return version
+        return publish(self.job, manifest, total, ingested, self.log)
+
+    def _withdraw(self, manifest: dict) -> tuple[str, int | None]:
+        return withdraw(self.job, manifest)
 
     def _commit(self, manifest: dict, record: dict, *, status: str) -> None:
         record = {

@@ -154,6 +154,18 @@ class InferenceMixin:
         given = getattr(self, "_use_t", None)
         return self.cov_type == "nonrobust" if given is None else bool(given)
 
+    def require_sampling_covariance(self, what: str) -> None:
+        """Refuse ``what`` (a test or an interval) for a penalized fit, in one sentence: its
+        estimates are shrunk, so the sampling covariance of least squares does not describe
+        them and a t statistic or interval built on it would be wrong."""
+        penalty = self.solution_.penalty
+        if penalty is not None:
+            raise InputError(
+                f"cannot compute {what} for a penalized fit (alpha={penalty['alpha']:.6g}): its "
+                "shrunk estimates are biased and have no least-squares sampling covariance, so "
+                "t statistics and intervals around them would be wrong."
+            )
+
     @cached_property
     def normalized_cov_params(self) -> np.ndarray:
         """``(XᵀWX)⁻¹`` over all parameters (NaN rows/columns for aliased ones)."""
@@ -162,6 +174,8 @@ class InferenceMixin:
         kept_x = ~np.isnan(np.asarray(self.coef_, dtype=float))
         size = p + self.k_constant
         full = np.full((size, size), np.nan)
+        if sol.xtx_inv is None:  # a penalized fit: no sampling covariance is claimed
+            return full
         inv = np.asarray(sol.xtx_inv, dtype=float)
         idx = np.flatnonzero(kept_x) + self.k_constant
         full[np.ix_(idx, idx)] = inv
@@ -258,8 +272,8 @@ class InferenceMixin:
     # --------------------------------------------------------------- F and likelihood
     @cached_property
     def fvalue(self) -> float:
-        """F statistic of the hypothesis that every slope is zero."""
-        if self.df_model <= 0:
+        """F statistic of the hypothesis that every slope is zero (none for a penalized fit)."""
+        if self.df_model <= 0 or self.solution_.penalty is not None:
             return float("nan")
         if not self.robust_:
             if self.df_resid <= 0:

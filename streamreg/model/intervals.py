@@ -17,13 +17,17 @@ does not cancel; statsmodels' ``x Σ xᵀ`` over the raw design does (measured o
 Longley against exact rational arithmetic: statsmodels' ``mean_se`` is off by 1.6e-9,
 ours by 5e-14 from the cholesky solver and 5e-15 from the exact one).
 
-:class:`Predictor` is built once from a fit and then applied to any number of
-batches (memory: one batch). :meth:`PredictionResults.summary_frame` has
-statsmodels' columns ``mean, mean_se, mean_ci_lower, mean_ci_upper,
-obs_ci_lower, obs_ci_upper``.
+:class:`IntervalPredictor` is built once from a fit and then applied to any number of
+batches (memory: one batch). The mean is the fast column loop of
+:class:`~streamreg.model.predictor.Predictor` (so ``predict --interval`` predicts exactly as
+``predict``), and :meth:`IntervalPredictor.columns` takes the feature columns as that loop
+does, one vector per kept feature, so a Parquet pass hands it each batch's columns as they
+come out of Arrow; the variance is one product of the centered columns with the factor.
+:meth:`PredictionResults.summary_frame` has statsmodels' columns ``mean, mean_se,
+mean_ci_lower, mean_ci_upper, obs_ci_lower, obs_ci_upper``.
 
 >>> import numpy as np
->>> p = Predictor(coef=np.array([2.0]), mean=np.array([1.0, 3.0]),
+>>> p = IntervalPredictor(coef=np.array([2.0]), mean=np.array([1.0, 3.0]),
 ...               cov_centered=np.diag([0.25, 0.04]), scale=1.0, df_resid=10, use_t=True)
 >>> frame = p.predict(np.array([[1.0], [2.0]])).summary_frame()
 >>> frame["mean"].tolist(), frame["mean_se"].round(12).tolist()
@@ -35,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
+from .predictor import Predictor
 
 SUMMARY_COLUMNS = (
     "mean",
@@ -110,7 +115,7 @@ class PredictionResults:
         )
 
 
-class Predictor:
+class IntervalPredictor:
     """Predictions with standard errors from a fit; see the module docstring.
 
     ``coef`` are the kept coefficients (m), ``mean``/``mean_lo`` the m + 1 means of the
@@ -128,6 +133,7 @@ class Predictor:
         scale: float,
         df_resid: float,
         use_t: bool,
+        mean_predictor: Predictor | None = None,
     ):
         self.coef = np.asarray(coef, dtype=np.float64).reshape(-1)
         m = self.coef.shape[0]
@@ -150,9 +156,19 @@ class Predictor:
             self._factor = np.linalg.cholesky(cov)
         except np.linalg.LinAlgError:
             self._factor = None
+        self.mean_predictor = mean_predictor or self._mean_predictor()
+
+    def _mean_predictor(self) -> Predictor:
+        """The fast prediction form of the coefficients and means given (names are positions)."""
+        m = self.coef.shape[0]
+        names = tuple(str(j) for j in range(m))
+        if not self.fit_intercept:
+            return Predictor(names, self.coef, np.zeros(m), 0.0, 0.0)
+        offset = float(self.mean_lo[m]) - float(self.mean_lo[:m] @ self.coef)
+        return Predictor(names, self.coef, self.mean[:m].copy(), float(self.mean[m]), offset)
 
     @classmethod
-    def from_model(cls, model, *, cov_centered: np.ndarray | None = None) -> Predictor:
+    def from_model(cls, model, *, cov_centered: np.ndarray | None = None) -> IntervalPredictor:
         """From a fitted :class:`~streamreg.model.LinearModel`. Without ``cov_centered`` a robust
         model's covariance is moved from parameter to centered coordinates (which costs digits
         when features have large offsets; the robust pass can hand its centered one in)."""
@@ -182,6 +198,7 @@ class Predictor:
             scale=model.scale,
             df_resid=model.df_resid,
             use_t=model.use_t,
+            mean_predictor=Predictor.of(model),
         )
 
     def predict(self, x_kept, weights=None, row_labels=None) -> PredictionResults:
@@ -193,13 +210,28 @@ class Predictor:
             raise InputError(
                 f"the batch has {x.shape[1]} feature columns; the model has {m} kept features."
             )
+        return self.columns([x[:, j] for j in range(m)], weights=weights, row_labels=row_labels)
+
+    def columns(self, columns, weights=None, row_labels=None, mean=None) -> PredictionResults:
+        """Predictions from one float64 vector per kept feature, in order (as
+        :meth:`Predictor.columns <streamreg.model.predictor.Predictor.columns>` takes them);
+        ``mean``: that loop's predictions of these rows when the caller has them already."""
+        rows = len(columns[0]) if len(columns) else 0
+        if mean is None:
+            mean = self.mean_predictor.columns(columns)
+        size = self.cov_centered.shape[0]
+        design = np.empty((rows, size), order="F")  # column by column: contiguous writes
+        start = 0
         if self.fit_intercept:
-            centered = (x - self.mean[:m]) - self.mean_lo[:m]
-            mean = centered @ self.coef + (self.mean[m] + self.mean_lo[m])
-            design = np.column_stack([np.ones(x.shape[0]), centered])
-        else:
-            mean = x @ self.coef
-            design = x
+            design[:, 0] = 1.0
+            start = 1
+        for j, column in enumerate(columns):
+            target = design[:, start + j]
+            if self.fit_intercept:
+                np.subtract(column, self.mean[j], out=target)
+                target -= self.mean_lo[j]
+            else:
+                target[:] = column
         if self._factor is not None:
             projected = design @ self._factor
             var_mean = np.einsum("ij,ij->i", projected, projected)
@@ -208,10 +240,9 @@ class Predictor:
         var_resid = self.scale
         if weights is not None:
             w = np.asarray(weights, dtype=np.float64)
-            if w.shape not in ((), (x.shape[0],)):
+            if w.shape not in ((), (rows,)):
                 raise InputError(
-                    f"weights must be one number or one per row ({x.shape[0]}); "
-                    f"got shape {w.shape}."
+                    f"weights must be one number or one per row ({rows}); got shape {w.shape}."
                 )
             with np.errstate(divide="ignore"):
                 var_resid = self.scale / w

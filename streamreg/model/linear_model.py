@@ -31,18 +31,19 @@ from functools import cached_property
 
 import numpy as np
 
-from .. import report
+from .. import penalty_report, report
 from .._version import __version__
 from ..engine.dask_runner import is_dask_collection, predict_dask
-from ..errors import InputError
+from ..errors import InputError, did_you_mean
 from ..io.atomic import read_json, write_json_atomic
 from ..solvers import solve
 from ..solvers.moments import MomentState
-from ..solvers.solution import Solution
+from ..solvers.solution import Solution, check_finite_solution
 from .diagnostics import DIAGNOSTIC_NAMES
 from .diagnostics.figures import coefficient_figure, diagnostic_figure
 from .inference import InferenceMixin
-from .intervals import PredictionResults, Predictor
+from .intervals import IntervalPredictor, PredictionResults
+from .predictor import Predictor
 from .restrictions import RestrictionsMixin
 from .serialize import model_fields, model_to_dict
 from .summary import Summary
@@ -69,6 +70,7 @@ class LinearModel(InferenceMixin, RestrictionsMixin):
         log_weight_sum: float = 0.0,
         robust: dict | None = None,
         optimizer: dict | None = None,
+        cv: dict | None = None,
         diagnostics: dict | None = None,
         use_t: bool | None = None,
     ):
@@ -89,6 +91,7 @@ class LinearModel(InferenceMixin, RestrictionsMixin):
         self.optimizer_ = (
             optimizer  # the gradient solvers' record (streamreg.solvers.gradient), else None
         )
+        self.cv_ = cv  # a cross-validated path (streamreg.cv) that chose this penalty, else None
         # statsmodels' bottom block from the residual pass ({name: value}), None if not run.
         self.diagnostics = (
             None
@@ -114,13 +117,16 @@ class LinearModel(InferenceMixin, RestrictionsMixin):
         *,
         robust: dict | None = None,
         optimizer: dict | None = None,
+        cv: dict | None = None,
         diagnostics: dict | None = None,
         use_t: bool | None = None,
     ) -> LinearModel:
         """The model of an :class:`~streamreg.engine.scan.Accumulation` solved into ``solution``,
-        with its robust covariance, optimizer record and diagnostics if any: complete, once."""
+        with its robust covariance, optimizer record, cross-validated path and diagnostics if
+        any: complete, once."""
         spec = acc.spec
         state = acc.state
+        check_finite_solution(solution, state)
         return cls(
             target=state.names[-1],
             feature_names=state.names[:-1],
@@ -136,6 +142,7 @@ class LinearModel(InferenceMixin, RestrictionsMixin):
             log_weight_sum=acc.log_weight_sum,
             robust=robust,
             optimizer=optimizer,
+            cv=cv,
             diagnostics=diagnostics,
             use_t=use_t,
         )
@@ -160,6 +167,7 @@ class LinearModel(InferenceMixin, RestrictionsMixin):
         result."""
         if solution is None:
             solution = solve(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
+        check_finite_solution(solution, state)
         dropped = dict(rows_dropped_by_column or {})
         return cls(
             target=state.names[-1],
@@ -244,16 +252,31 @@ class LinearModel(InferenceMixin, RestrictionsMixin):
         """Epochs (sgd) or iterations (newton, lbfgs) run; None for the closed-form solvers."""
         return None if self.optimizer_ is None else self.optimizer_["iterations"]
 
+    @property
+    def penalty_(self) -> dict | None:
+        """The penalty of a penalized fit (alpha, l1_ratio, standardize, sweeps, duality gap);
+        None for least squares. A penalized model has no standard errors or p values."""
+        return self.solution_.penalty
+
     def summary(self, format: str = "text"):
         """The results table. ``text`` (default): a :class:`~streamreg.model.summary.Summary`
         — its ``str()`` is statsmodels' layout, it renders as HTML in a notebook and has
         ``as_text()``, ``as_html()``, ``as_latex()``; ``markdown``: a string; ``json``: a
-        dict."""
+        dict.
+
+        A penalized model's table shows its coefficients, penalty and cross-validation
+        figures, and says why it has no p values."""
         formats = {
             "text": Summary.of,
             "markdown": report.summary_markdown,
             "json": report.summary_json,
         }
+        if self.penalty_ is not None:
+            formats = {
+                "text": penalty_report.penalized_summary_text,
+                "markdown": penalty_report.penalized_summary_markdown,
+                "json": penalty_report.penalized_summary_json,
+            }
         if format not in formats:
             raise InputError(f"format must be one of {', '.join(formats)}; got {format!r}.")
         return formats[format](self)
@@ -298,27 +321,22 @@ class LinearModel(InferenceMixin, RestrictionsMixin):
         >>> list(model.get_prediction(x[:2]).summary_frame(alpha=0.1).columns)[:3]
         ['mean', 'mean_se', 'mean_ci_lower']
         """
+        self.require_sampling_covariance("get_prediction")
         kept = ~np.isnan(self.coef_)
         x = self._feature_matrix(data, kept)[:, kept]
         labels = data.index if _is_pandas_frame(data) else None
-        return self._predictor.predict(x, weights=weights, row_labels=labels)
+        return self.interval_predictor.predict(x, weights=weights, row_labels=labels)
 
     @cached_property
-    def _predictor(self) -> Predictor:
-        return Predictor.from_model(self)
+    def interval_predictor(self) -> IntervalPredictor:
+        """Predictions with standard errors, built once (:mod:`streamreg.model.intervals`)."""
+        self.require_sampling_covariance("prediction intervals")
+        return IntervalPredictor.from_model(self)
 
     def predict_kept(self, x_kept: np.ndarray) -> np.ndarray:
-        """Predictions from a float64 matrix of the kept (non-aliased) features, in order."""
-        kept = ~np.isnan(self.coef_)
-        coef = self.coef_[kept]
-        if not self.fit_intercept:
-            return x_kept @ coef
-        if self.optimizer_ is not None and self.optimizer_.get("free_intercept"):
-            return x_kept @ coef + self.intercept_  # a stepped intercept is not μ_y − μ_xᵀβ
-        p = len(self.coef_)
-        mean, mean_lo = self.state_.mean, self.state_.mean_lo
-        centered = (x_kept - mean[:p][kept]) - mean_lo[:p][kept]
-        return centered @ coef + (mean[p] + mean_lo[p])
+        """Predictions from a float64 matrix of the kept (non-aliased) features, in order
+        (see :class:`~streamreg.model.predictor.Predictor`)."""
+        return Predictor.of(self).matrix(np.asarray(x_kept, dtype=np.float64))
 
     def plot_diagnostics(self, data, y=None, *, out=None, **options):
         """The four diagnostic panels of this fit over ``data`` (one pass, memory flat in the
@@ -341,7 +359,8 @@ class LinearModel(InferenceMixin, RestrictionsMixin):
                     continue
                 if name not in data.schema.names:
                     raise InputError(
-                        f"the data has no column '{name}', which the model was fitted with."
+                        f"the data has no column '{name}', which the model was fitted with"
+                        f"{did_you_mean(name, data.schema.names)}."
                     )
                 column = data.column(name)
                 if not pa.types.is_float64(column.type):
@@ -352,7 +371,8 @@ class LinearModel(InferenceMixin, RestrictionsMixin):
             missing = [n for n, k in zip(names, kept) if k and n not in data.columns]
             if missing:
                 raise InputError(
-                    f"the data has no column '{missing[0]}', which the model was fitted with."
+                    f"the data has no column '{missing[0]}', which the model was fitted with"
+                    f"{did_you_mean(missing[0], [str(c) for c in data.columns])}."
                 )
             x = np.zeros((len(data), len(names)))
             for j, name in enumerate(names):
@@ -387,9 +407,15 @@ class LinearModel(InferenceMixin, RestrictionsMixin):
 
     def __repr__(self) -> str:
         terms = ", ".join(f"{n}={c:.6g}" for n, c in zip(self.feature_names_in_, self.coef_))
+        penalty = self.penalty_
+        shown = (
+            ""
+            if penalty is None
+            else f", alpha={penalty['alpha']:.6g}, l1_ratio={penalty['l1_ratio']:g}"
+        )
         return (
             f"LinearModel({self.target} ~ {terms}; intercept={self.intercept_:.6g}, "
-            f"n={self.n_samples_})"
+            f"n={self.n_samples_}{shown})"
         )
 
 

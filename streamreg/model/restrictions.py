@@ -281,8 +281,9 @@ def f_test(params, cov, param_names, df_resid, restriction) -> ContrastResult:
 
 class RestrictionsMixin:
     """``t_test``, ``f_test`` and ``wald_test`` on a fitted model, as statsmodels' results have
-    them (the host provides ``_params``, ``cov_params()``, ``param_names``, ``use_t`` and
-    ``_df_inference``: ``G − 1`` for clustered covariances)."""
+    them (the host provides ``_params``, ``cov_params()``, ``param_names``, ``use_t``,
+    ``_df_inference`` — ``G − 1`` for clustered covariances — and
+    ``require_sampling_covariance``, which refuses a penalized fit)."""
 
     def t_test(self, r_matrix, use_t: bool | None = None) -> ContrastResult:
         """One t test per row of ``r_matrix`` (``"x1 = x2"``, ``"x1 = x2, x3 = 0"``, an array
@@ -294,6 +295,7 @@ class RestrictionsMixin:
         >>> model.t_test("x0 = x1").distribution
         't'
         """
+        self.require_sampling_covariance("t_test")
         return t_test(
             self._params,
             self.cov_params(),
@@ -305,6 +307,7 @@ class RestrictionsMixin:
 
     def f_test(self, r_matrix) -> ContrastResult:
         """The F test of the joint hypothesis ``r_matrix`` (statsmodels' ``f_test``)."""
+        self.require_sampling_covariance("f_test")
         return f_test(
             self._params, self.cov_params(), self.param_names, self._df_inference, r_matrix
         )
@@ -312,6 +315,7 @@ class RestrictionsMixin:
     def wald_test(self, r_matrix, use_f: bool | None = None, scalar: bool = True) -> ContrastResult:
         """The Wald test of ``r_matrix``: F with ``use_f`` (default: the model's ``use_t``, as
         statsmodels), else χ²."""
+        self.require_sampling_covariance("wald_test")
         return wald_test(
             self._params,
             self.cov_params(),

@@ -6,12 +6,12 @@ the optional robust covariance and optimizer record — and returns what
 :class:`~streamreg.model.LinearModel` is built from. Floats are written with
 ``repr`` by the JSON encoder, so they round-trip exactly; NaN and ±inf are null.
 
-**Versions.** A model that uses nothing beyond version 1 is written as version 1, byte for
-byte as before. Version 2 adds optional fields, and only files that use them are written as
-version 2: ``diagnostics`` (statsmodels' bottom block from the residual pass), ``use_t``
-(when the fit chose the distribution), and robust records of the HAC (``maxlags``,
-``kernel``) and two-way cluster (``groups`` a list of two columns, ``n_groups_each``) kinds.
-The loader reads both versions.
+**Versions.** Each file is written as the lowest version that holds what the model has, so
+a plain least-squares fit is version 1, byte for byte as before. Version 2: a least-squares
+fit with large matrices packed (:mod:`streamreg.io.packed`) or with optional fields
+(:mod:`streamreg.model.optional_fields`: the residual pass's ``diagnostics``, ``use_t``, HAC
+and two-way cluster records). Version 3: a penalized fit (``penalty``, ``cv``, no
+``xtx_inv``), which may hold the optional fields too. The loader reads all three.
 """
 
 from __future__ import annotations
@@ -21,22 +21,46 @@ import math
 import numpy as np
 
 from ..errors import ModelFormatError
+from ..io.packed import is_packed, pack_matrix, should_pack, unpack_matrix
 from ..solvers import GRADIENT_SOLVERS, state_from_dict
 from ..solvers.base import check_format
 from ..solvers.solution import Solution
 from .inference import COV_TYPES
+from .optional_fields import (
+    check_robust_extras,
+    optional_fields,
+    robust_needs_version_2,
+    validated_diagnostics,
+    validated_use_t,
+)
+from .penalty import validate_cv, validate_penalty
+from .validate import check_model_numbers
 
 MODEL_FORMAT = "streamreg.model"
 MODEL_FORMAT_VERSION = 1
-MODEL_FORMAT_VERSIONS = (1, 2)  # read; a file is written as 2 only when it needs a 2 field
+# Version 2: the same fields, with large matrices packed (streamreg.io.packed) or with the
+# optional fields (streamreg.model.optional_fields); written only for files that hold one,
+# so ordinary fits keep writing version 1.
+PACKED_MODEL_VERSION = 2
+# Version 3: a penalized fit — the optional fields 'penalty' and 'cv', and no 'xtx_inv'
+# (null): written only for penalized models, so other fits keep writing version 1 or 2.
+PENALIZED_MODEL_VERSION = 3
+MODEL_FORMAT_VERSIONS = (MODEL_FORMAT_VERSION, PACKED_MODEL_VERSION, PENALIZED_MODEL_VERSION)
 
 
 def model_to_dict(model) -> dict:
     """The model as a JSON-ready dict (NaN and ±inf become null)."""
+    if model.penalty_ is not None:
+        return _penalized_model_dict(model)
     coef = [None if np.isnan(c) else float(c) for c in model.coef_]
+    xtx_inv = np.asarray(model.solution_.xtx_inv, dtype=float)
+    robust_cov = None if model.robust_ is None else np.asarray(model.robust_["cov"], dtype=float)
+    packed = should_pack(xtx_inv) or (robust_cov is not None and should_pack(robust_cov))
+    extra = optional_fields(model.diagnostics, getattr(model, "_use_t", None))
+    version_2 = packed or bool(extra) or robust_needs_version_2(model.robust_)
     data = {
         "format": MODEL_FORMAT,
-        "format_version": MODEL_FORMAT_VERSION,
+        "format_version": PACKED_MODEL_VERSION if version_2 else MODEL_FORMAT_VERSION,
         "streamreg_version": model.streamreg_version,
         "target": model.target,
         "features": [str(n) for n in model.feature_names_in_],
@@ -60,37 +84,69 @@ def model_to_dict(model) -> dict:
         "warnings": model.warnings_,
         "inputs": model.inputs_,
         "log_weight_sum": finite_or_none(model.log_weight_sum_),
-        "xtx_inv": [
-            [finite_or_none(v) for v in row]
-            for row in np.asarray(model.solution_.xtx_inv, dtype=float)
-        ],
+        "xtx_inv": _matrix(xtx_inv, packed),
         "robust": None
         if model.robust_ is None
-        else {
-            **model.robust_,
-            "cov": [[finite_or_none(v) for v in row] for row in model.robust_["cov"]],
-        },
+        else {**model.robust_, "cov": _matrix(robust_cov, packed)},
         "inference": model.inference_dict(),
         "state": model.state_.to_dict(),
         "optimizer": model.optimizer_,
     }
-    diagnostics = getattr(model, "diagnostics", None)
-    use_t = getattr(model, "_use_t", None)
-    if diagnostics is not None:
-        data["diagnostics"] = {name: finite_or_none(v) for name, v in diagnostics.items()}
-    if use_t is not None:
-        data["use_t"] = bool(use_t)
-    if diagnostics is not None or use_t is not None or _robust_needs_version_2(model.robust_):
-        data["format_version"] = 2
-    return data
+    return {**data, **extra}
 
 
-def _robust_needs_version_2(robust) -> bool:
-    return bool(robust) and (robust["cov_type"] == "HAC" or isinstance(robust["groups"], list))
+def _penalized_model_dict(model) -> dict:
+    """Version 3: a penalized fit's fields; it has no (XᵀWX)⁻¹ and no robust covariance."""
+    data = {
+        "format": MODEL_FORMAT,
+        "format_version": PENALIZED_MODEL_VERSION,
+        "streamreg_version": model.streamreg_version,
+        "target": model.target,
+        "features": [str(n) for n in model.feature_names_in_],
+        "weight": model.weight,
+        "fit_intercept": model.fit_intercept,
+        "intercept": model.intercept_,
+        "coef": [None if np.isnan(c) else float(c) for c in model.coef_],
+        "aliased": model.aliased_,
+        "n_rows": model.n_samples_,
+        "weight_sum": model.weight_sum_,
+        "rows_read": model.rows_read_,
+        "rows_dropped": model.rows_dropped_,
+        "rows_dropped_by_column": model.rows_dropped_by_column_,
+        "r2": finite_or_none(model.r2_),
+        "rmse": model.rmse_,
+        "ssr": model.ssr_,
+        "tss": model.solution_.tss,
+        "rank": model.solution_.rank,
+        "condition_number": finite_or_none(model.scaled_condition_number_),
+        "solver": model.solver_,
+        "warnings": model.warnings_,
+        "inputs": model.inputs_,
+        "log_weight_sum": finite_or_none(model.log_weight_sum_),
+        "xtx_inv": None,
+        "robust": None,
+        "inference": model.inference_dict(),
+        "state": model.state_.to_dict(),
+        "optimizer": None,
+        "penalty": model.penalty_,
+        "cv": model.cv_,
+    }
+    return {**data, **optional_fields(model.diagnostics, getattr(model, "_use_t", None))}
+
+
+def _matrix(matrix: np.ndarray, packed: bool):
+    """A matrix as the file holds it: packed in a version-2 file, else a list (NaN → null)."""
+    if packed:
+        return pack_matrix(matrix)
+    return [[finite_or_none(v) for v in row] for row in matrix]
 
 
 def model_fields(data, where: str = "model") -> dict:
-    """Validate a saved model's dict and return the keyword arguments of ``LinearModel``."""
+    """Validate a saved model's dict and return the keyword arguments of ``LinearModel``.
+
+    Everything is checked, not only the types: shapes, finiteness, the rank, the counts
+    against the embedded state, and that the coefficients cannot overflow a prediction at
+    the training data's own scale (:mod:`streamreg.model.validate`)."""
     _validate_model_dict(data, where)
     state = state_from_dict(data["state"], where=f"{where} (state)")
     names = list(data["features"])
@@ -99,6 +155,16 @@ def model_fields(data, where: str = "model") -> dict:
             f"{where}: the saved state's columns do not match the features and target."
         )
     coef = np.array([np.nan if c is None else c for c in data["coef"]], dtype=np.float64)
+    check_model_numbers(data, state, coef, where)
+    penalized = data["format_version"] == PENALIZED_MODEL_VERSION
+    if penalized and not isinstance(data.get("penalty"), dict):
+        raise ModelFormatError(
+            f"{where}: a model of format version 3 (a penalized fit) needs its 'penalty' record."
+        )
+    if (data["xtx_inv"] is None) != penalized:
+        raise ModelFormatError(
+            f"{where}: 'xtx_inv' must be null exactly in a penalized fit (format version 3)."
+        )
     solution = Solution(
         coef=coef,
         intercept=float(data["intercept"]),
@@ -111,7 +177,12 @@ def model_fields(data, where: str = "model") -> dict:
         tss=float(data["tss"]),
         solver=data["solver"],
         warnings=list(data["warnings"]),
-        xtx_inv=_validated_square(data["xtx_inv"], int((~np.isnan(coef)).sum()), "xtx_inv", where),
+        xtx_inv=None
+        if penalized
+        else _validated_inverse(
+            data["xtx_inv"], int((~np.isnan(coef)).sum()), data["format_version"], where
+        ),
+        penalty=validate_penalty(data["penalty"], where) if penalized else None,
     )
     return dict(
         target=data["target"],
@@ -127,48 +198,14 @@ def model_fields(data, where: str = "model") -> dict:
         inputs=data["inputs"],
         streamreg_version=data["streamreg_version"],
         log_weight_sum=float("-inf") if data["log_weight_sum"] is None else data["log_weight_sum"],
-        robust=_validated_robust(data["robust"], len(names) + bool(data["fit_intercept"]), where),
+        robust=_validated_robust(
+            data["robust"], len(names) + bool(data["fit_intercept"]), data["format_version"], where
+        ),
         optimizer=_validated_optimizer(data.get("optimizer"), where),
-        diagnostics=_validated_diagnostics(data.get("diagnostics"), where),
-        use_t=_validated_use_t(data.get("use_t"), where),
+        cv=validate_cv(data.get("cv"), len(names), where) if penalized else None,
+        diagnostics=validated_diagnostics(data.get("diagnostics"), where),
+        use_t=validated_use_t(data.get("use_t"), where),
     )
-
-
-DIAGNOSTIC_FIELDS = (
-    "omnibus",
-    "omnibus_pvalue",
-    "skew",
-    "kurtosis",
-    "durbin_watson",
-    "jarque_bera",
-    "jarque_bera_pvalue",
-)
-
-
-def _validated_diagnostics(diagnostics, where: str):
-    if diagnostics is None:
-        return None
-    if not isinstance(diagnostics, dict) or set(diagnostics) != set(DIAGNOSTIC_FIELDS):
-        raise ModelFormatError(
-            f"{where}: 'diagnostics' must map exactly {', '.join(DIAGNOSTIC_FIELDS)} to numbers."
-        )
-    out = {}
-    for name in DIAGNOSTIC_FIELDS:
-        value = diagnostics[name]
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, _NUMBER) or not math.isfinite(value)
-        ):
-            raise ModelFormatError(
-                f"{where}: the diagnostic '{name}' must be a finite number or null."
-            )
-        out[name] = math.nan if value is None else float(value)
-    return out
-
-
-def _validated_use_t(use_t, where: str):
-    if use_t is not None and not isinstance(use_t, bool):
-        raise ModelFormatError(f"{where}: 'use_t' must be true, false or absent.")
-    return use_t
 
 
 _NUMBER = (int, float)
@@ -196,19 +233,53 @@ _FIELDS = {
     "warnings": list,
     "inputs": list,
     "log_weight_sum": (*_NUMBER, type(None)),
-    "xtx_inv": list,
+    "xtx_inv": (list, dict, type(None)),
     "robust": (dict, type(None)),
     "state": dict,
 }
 
 
-def _validated_square(rows, size: int, key: str, where: str) -> np.ndarray:
+def _validated_square(rows, size: int, key: str, where: str, version: int = 1) -> np.ndarray:
+    """A size × size matrix of numbers or nulls (NaN): a list of lists, or packed (version 2)."""
+    if is_packed(rows) and version >= PACKED_MODEL_VERSION:
+        return unpack_matrix(rows, (size, size), where, key)
     try:
-        matrix = np.array(rows, dtype=np.float64).reshape(size, size)
+        if not isinstance(rows, list) or len(rows) != size:
+            raise ValueError("wrong number of rows")
+        matrix = np.array(
+            [[np.nan if v is None else _number(v) for v in _row(row, size)] for row in rows],
+            dtype=np.float64,
+        ).reshape(size, size)
     except (TypeError, ValueError) as exc:
         raise ModelFormatError(
             f"{where}: '{key}' must be a {size}×{size} matrix of numbers."
         ) from exc
+    return matrix
+
+
+def _row(row, size: int) -> list:
+    if not isinstance(row, list) or len(row) != size:
+        raise ValueError("a row of the wrong length")
+    return row
+
+
+def _number(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{value!r} is not a number")
+    return float(value)
+
+
+def _validated_inverse(rows, size: int, version: int, where: str) -> np.ndarray:
+    """``xtx_inv``: finite with a non-negative diagonal, or all null (no inference, lbfgs)."""
+    matrix = _validated_square(rows, size, "xtx_inv", where, version)
+    nan = np.isnan(matrix)
+    if nan.all():
+        return matrix
+    if nan.any() or not np.isfinite(matrix).all() or (np.diagonal(matrix) < 0).any():
+        raise ModelFormatError(
+            f"{where}: 'xtx_inv' must hold finite numbers with a non-negative diagonal "
+            "(or only nulls)."
+        )
     return matrix
 
 
@@ -219,38 +290,31 @@ def _validated_optimizer(record, where: str):
     return validate_record(record, where)
 
 
-def _validated_robust(robust, n_params: int, where: str):
+def _validated_robust(robust, n_params: int, version: int, where: str):
     if robust is None:
         return None
     cov = robust.get("cov")
-    if robust.get("cov_type") not in COV_TYPES[1:] or not isinstance(cov, list):
+    if robust.get("cov_type") not in COV_TYPES[1:] or not isinstance(cov, (list, dict)):
         raise ModelFormatError(
             f"{where}: 'robust' must name a covariance type and hold its matrix."
         )
     try:
-        matrix = np.array(
-            [[np.nan if v is None else v for v in row] for row in cov], dtype=np.float64
-        )
-    except (TypeError, ValueError):
+        matrix = _validated_square(cov, n_params, "robust.cov", where, version)
+    except ModelFormatError:
         raise ModelFormatError(
             f"{where}: the robust covariance must be a {n_params}×{n_params} matrix of numbers."
         ) from None
-    if matrix.shape != (n_params, n_params):
-        raise ModelFormatError(f"{where}: the robust covariance must be {n_params}×{n_params}.")
-    if robust["cov_type"] == "HAC":
-        lags = robust.get("maxlags")
-        if isinstance(lags, bool) or not isinstance(lags, int) or lags < 0:
-            raise ModelFormatError(f"{where}: a HAC covariance needs 'maxlags', a whole number.")
-    groups = robust.get("n_groups")
-    if groups is not None and (isinstance(groups, bool) or not isinstance(groups, int)):
-        raise ModelFormatError(f"{where}: 'n_groups' must be a whole number or null.")
+    if np.isinf(matrix).any():
+        raise ModelFormatError(f"{where}: the robust covariance holds an infinite number.")
+    n_groups = robust.get("n_groups")
+    if n_groups is not None and (not isinstance(n_groups, int) or isinstance(n_groups, bool)):
+        raise ModelFormatError(f"{where}: 'robust.n_groups' must be an integer or null.")
+    check_robust_extras(robust, where)
     return {**robust, "cov": matrix.tolist()}
 
 
 def _validate_model_dict(data, where: str) -> None:
-    version = data.get("format_version") if isinstance(data, dict) else None
-    known = version if version in MODEL_FORMAT_VERSIONS else MODEL_FORMAT_VERSION
-    check_format(data, MODEL_FORMAT, known, "model", where)
+    check_format(data, MODEL_FORMAT, MODEL_FORMAT_VERSIONS, "model", where)
     for key, kind in _FIELDS.items():
         if key not in data:
             raise ModelFormatError(f"{where}: the field '{key}' is missing.")

@@ -75,7 +75,11 @@ def diagnostic_figure(
     top: int = 10,
 ):
     """The four panels of ``model`` over ``data`` (the rows it was fitted on, or new ones with
-    the target column); returns the matplotlib Figure, also saved to ``out`` when given."""
+    the target column); returns the matplotlib Figure, also saved to ``out`` when given.
+    A penalized fit is refused: leverage and studentized residuals need ``(XᵀWX)⁻¹``."""
+    model.require_sampling_covariance(
+        "the diagnostic panels (studentized residuals, leverage, Cook's distance)"
+    )
     if out is not None:
         figure_format(out, format)  # a bad format fails before the pass, not after
     _new_figure()  # matplotlib is there, before the pass
@@ -113,7 +117,9 @@ def diagnostic_figure(
 
 
 def coefficient_figure(model, *, out=None, format: str | None = None, alpha: float = 0.05):
-    """Each slope with its ``1 − alpha`` interval (from the model file alone)."""
+    """Each slope with its ``1 − alpha`` interval (from the model file alone; a penalized fit
+    has none and is refused)."""
+    model.require_sampling_covariance("coefficient intervals")
     if out is not None:
         figure_format(out, format)
     ci = model._conf_int(alpha)
