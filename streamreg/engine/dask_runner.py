@@ -60,8 +60,9 @@ class DaskRunner:
     :data:`~streamreg.engine.cluster.STALL_TIMEOUT`) ends with an :class:`InputError`.
     """
 
-    def __init__(self, client=None, *, progress: bool | None = False,
-                 stall_timeout: float | None = None):
+    def __init__(
+        self, client=None, *, progress: bool | None = False, stall_timeout: float | None = None
+    ):
         self.client = client
         self.progress = progress
         self.stall_timeout = STALL_TIMEOUT if stall_timeout is None else stall_timeout
@@ -130,8 +131,14 @@ class DaskRunner:
                     bar.advance(sizes[i])
 
         with bar:
-            result = await_future(self.client, root, self.stall_timeout, f"the {label} pass",
-                                  [*leaves, *merges], on_progress=advance)
+            result = await_future(
+                self.client,
+                root,
+                self.stall_timeout,
+                f"the {label} pass",
+                [*leaves, *merges],
+                on_progress=advance,
+            )
             advance()  # the leaves that finished since the last poll
             return result
 
@@ -172,8 +179,9 @@ class DaskRunner:
         with bar:
             return self._chain(blocks, order, step, carry, args, bar, sizes, label)
 
-    def _chain(self, blocks: Blocks, order, step, carry, args, bar: Progress, sizes: list[int],
-               label: str):
+    def _chain(
+        self, blocks: Blocks, order, step, carry, args, bar: Progress, sizes: list[int], label: str
+    ):
         """``fold`` on the cluster: each step on a worker, a few blocks ahead at most."""
         pending = []
         for i in order:
