@@ -90,7 +90,7 @@ def predict_parquet(
                 batch = chunk.batch
                 with np.errstate(over="ignore", invalid="ignore"):  # refused below, in words
                     columns = predictor.feature_columns(batch)
-                    pred = predictor.columns(columns)
+                    pred = predictor.columns(columns, rows=batch.num_rows)
                 if np.isinf(pred).any():
                     where = chunk.describe_row(np.flatnonzero(np.isinf(pred))[0])
                     raise DataError(

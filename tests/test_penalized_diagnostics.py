@@ -159,3 +159,23 @@ def test_interval_predictions_take_the_fast_path(frame, tmp_path):
         np.testing.assert_allclose(
             ours[column].to_numpy()[kept], ref[column].to_numpy()[kept], rtol=1e-12, err_msg=column
         )
+
+
+def test_a_model_without_kept_features_predicts_its_intercept_with_intervals(tmp_path, rng):
+    """Every feature aliased (a constant column): the fast loop still has one row per input
+    row, and the intervals are statsmodels' of the intercept-only fit."""
+    import statsmodels.api as sm
+
+    y = rng.normal(size=30) + 2.0
+    frame = pd.DataFrame({"a": np.ones(30), "y": y})
+    model = streamreg.fit(frame, target="y", drop_collinear=True)
+    ref = sm.OLS(y, np.ones((30, 1))).fit().get_prediction().summary_frame(alpha=0.1)
+    np.testing.assert_allclose(model.predict(frame), ref["mean"], rtol=1e-13)
+    ours = model.get_prediction(frame).summary_frame(alpha=0.1)
+    np.testing.assert_allclose(ours.to_numpy(), ref.to_numpy(), rtol=1e-12)
+    source, out = tmp_path / "d.parquet", tmp_path / "p.parquet"
+    frame.to_parquet(source, index=False)
+    assert predict_parquet(model, source, out, batch_size=7, interval=0.9) == 30
+    table = pq.read_table(out).to_pandas()
+    np.testing.assert_allclose(table["prediction"], ref["mean"], rtol=1e-13)
+    np.testing.assert_allclose(table["obs_ci_upper"], ref["obs_ci_upper"], rtol=1e-12)

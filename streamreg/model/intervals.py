@@ -210,15 +210,20 @@ class IntervalPredictor:
             raise InputError(
                 f"the batch has {x.shape[1]} feature columns; the model has {m} kept features."
             )
-        return self.columns([x[:, j] for j in range(m)], weights=weights, row_labels=row_labels)
+        columns = [x[:, j] for j in range(m)]
+        return self.columns(columns, weights=weights, row_labels=row_labels, rows=x.shape[0])
 
-    def columns(self, columns, weights=None, row_labels=None, mean=None) -> PredictionResults:
+    def columns(
+        self, columns, weights=None, row_labels=None, mean=None, rows: int | None = None
+    ) -> PredictionResults:
         """Predictions from one float64 vector per kept feature, in order (as
         :meth:`Predictor.columns <streamreg.model.predictor.Predictor.columns>` takes them);
-        ``mean``: that loop's predictions of these rows when the caller has them already."""
-        rows = len(columns[0]) if len(columns) else 0
+        ``mean``: that loop's predictions of these rows when the caller has them already;
+        ``rows``: the row count, needed when no feature is kept."""
+        if rows is None:
+            rows = len(mean) if mean is not None else len(columns[0]) if len(columns) else 0
         if mean is None:
-            mean = self.mean_predictor.columns(columns)
+            mean = self.mean_predictor.columns(columns, rows=rows)
         size = self.cov_centered.shape[0]
         design = np.empty((rows, size), order="F")  # column by column: contiguous writes
         start = 0

@@ -67,14 +67,21 @@ class Predictor:
         return cls(features, coef, shift, base, offset)
 
     def columns(
-        self, columns: Sequence[np.ndarray], *, centered: bool = False, minus: float = 0.0
+        self,
+        columns: Sequence[np.ndarray],
+        *,
+        centered: bool = False,
+        minus: float = 0.0,
+        rows: int | None = None,
     ) -> np.ndarray:
         """Predictions (minus the constant ``minus``; ``minus=base`` keeps every digit of
         ``ŷ − base``) from one float64 vector per kept feature, in order. ``centered``: the
-        vectors already hold ``xⱼ − shift[j]`` (e.g. shifted on their way out of Arrow)."""
+        vectors already hold ``xⱼ − shift[j]`` (e.g. shifted on their way out of Arrow).
+        ``rows``: the row count, needed when no feature is kept (every row gets the constant)."""
         if len(columns) != len(self.coef):
             raise ValueError(f"expected {len(self.coef)} columns, got {len(columns)}")
-        rows = len(columns[0]) if len(columns) else 0
+        if rows is None:
+            rows = len(columns[0]) if len(columns) else 0
         acc = np.full(rows, (self.base - minus) + self.offset)
         term = np.empty(rows)
         for j, column in enumerate(columns):
@@ -92,11 +99,11 @@ class Predictor:
         """Predictions from a ``rows × k`` float64 matrix of the kept features (Fortran order
         reads each column contiguously)."""
         columns = [x_kept[:, j] for j in range(x_kept.shape[1])]
-        return self.columns(columns, centered=centered, minus=minus)
+        return self.columns(columns, centered=centered, minus=minus, rows=x_kept.shape[0])
 
     def batch(self, batch: pa.RecordBatch | pa.Table) -> np.ndarray:
         """Predictions for an Arrow batch (columns by name; a null feature gives NaN)."""
-        return self.columns(self.feature_columns(batch))
+        return self.columns(self.feature_columns(batch), rows=batch.num_rows)
 
     def feature_columns(self, batch: pa.RecordBatch | pa.Table) -> list[np.ndarray]:
         """The kept features of an Arrow batch as float64 vectors, in order (null → NaN)."""
