@@ -142,7 +142,9 @@ def fit(
         skew, kurtosis, Durbin–Watson in the data's order, Jarque–Bera). None: for in-memory
         data only (a second read of files or a Dask graph is not free). The pass also runs,
         whatever this says, when the first pass's SSR lost digits
-        (:mod:`streamreg.model.residual_pass`).
+        (:mod:`streamreg.model.residual_pass`). A penalized fit (``alpha``) gets the same
+        diagnostics of its residuals and keeps its solver's SSR; ``use_t`` and
+        ``rank_deficient="minimum_norm"`` are refused with ``alpha``.
     progress : bool or None
         A progress line (None: only on a terminal).
     client : distributed.Client, optional
