@@ -110,22 +110,20 @@ def split_scaled(scaled, columns, beta, buf, start, first_step=0, unchecked=0):
         buf = _reserve(buf, stop, stop + columns.size)
         digits = buf[:n, stop : stop + columns.size]
         np.rint(scaled, out=digits)
-        scaled -= digits
-        scaled *= lift
         blocks.append((step, columns, slice(stop, stop + columns.size)))
         stop += columns.size
         step += 1
+        if len(blocks) > unchecked:
+            nonzero = scaled != digits  # one pass; counting and reducing booleans is cheap
+            left = np.count_nonzero(nonzero)
+            if not left:  # the usual last slice: no remainder to form
+                return buf, stop, blocks, None
+        scaled -= digits
+        scaled *= lift
         if len(blocks) <= unchecked:
             continue
-        nonzero = scaled != 0  # one pass; counting and reducing booleans is cheap
-        left = np.count_nonzero(nonzero)
         if left <= _SPARSE_TAIL * scaled.size and _tail_pays(n, columns.size, stop):
-            return (
-                buf,
-                stop,
-                blocks,
-                _sparse_tail(scaled, None, columns, step, lift) if left else None,
-            )
+            return buf, stop, blocks, _sparse_tail(scaled, None, columns, step, lift)
         alive = nonzero.any(axis=0)
 
 
