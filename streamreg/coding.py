@@ -433,6 +433,9 @@ class Design:
         for code, factor in plan.factors.items():
             if factor.kind == "numeric":
                 numeric[factor.expression.code if factor.transform else code] = factor.expression
+        if not plan.transformed:
+            identity = [[(j, ())] for j in range(len(self.column_names))]
+            return RawExpansion(list(plan.blocks), numeric, {}, identity, list(self.column_names))
         raw_index: dict[tuple, int] = {}
         blocks: list[Block] = []
         offsets: list[int] = []

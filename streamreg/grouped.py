@@ -159,20 +159,24 @@ class GroupedSums:
         columns = [enc._product(prep, numeric) for _, numeric in enc.dense_columns]
         columns += prep.target_values
         weight = float(n) if w is None else float(w.sum())
-        if self.center is None:
-            self.center = np.array([np.dot(c, w) / weight if w is not None and weight > 0
-                                    else c.mean() for c in columns])
-        shifted, gram, sums = self._dense(columns, w)
+        center = self.center
+        if center is None:
+            center = np.array([np.dot(c, w) / weight if w is not None and weight > 0
+                               else c.mean() for c in columns])
+        shifted, gram, sums = self._dense(columns, w, center)
+        if not (np.isfinite(gram).all() and np.isfinite(sums).all()):
+            return False
         drift = np.square(sums) / max(weight, 1e-300) > _CANCELLATION_LIMIT * np.diagonal(gram)
-        if drift.any() and np.isfinite(sums).all():
+        if drift.any():
             # This batch sits far from the shift: keep what was summed so far, re-shift.
             if self.n_rows:
                 self.flushed.append(self.flush())
-            self.center = self.center + sums / weight
-            shifted, gram, sums = self._dense(columns, w)
+            center = center + sums / weight
+            shifted, gram, sums = self._dense(columns, w, center)
         tables = self._tables(prep, shifted, w)
-        if tables is None or not (np.isfinite(gram).all() and np.isfinite(sums).all()):
+        if tables is None:
             return False
+        self.center = center
         self.dense_gram += gram
         self.sums[enc.dense_positions] += sums
         flat_upper = self.upper.reshape(-1)
@@ -192,10 +196,11 @@ class GroupedSums:
         self.n_rows += n
         return True
 
-    def _dense(self, columns, w):
+    @staticmethod
+    def _dense(columns, w, center):
         shifted = np.empty((len(columns[0]), len(columns)), order="F")
         for k, values in enumerate(columns):
-            np.subtract(values, self.center[k], out=shifted[:, k])
+            np.subtract(values, center[k], out=shifted[:, k])
         with np.errstate(all="ignore"):
             if w is None:
                 return shifted, shifted.T @ shifted, shifted.sum(axis=0)
