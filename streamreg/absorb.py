@@ -345,10 +345,12 @@ class ClusterScores:
             size = len(self.clusters)
             self._note_nesting(gid[keep], cluster_ids[keep])
         if len(self.scores) < size:
-            self.scores = np.vstack([self.scores, np.zeros((size - len(self.scores), self.scores.shape[1]))])
+            extra = np.zeros((size - len(self.scores), self.scores.shape[1]))
+            self.scores = np.vstack([self.scores, extra])
         self._present = getattr(self, "_present", np.zeros(0, dtype=bool))
         if len(self._present) < size:
-            self._present = np.concatenate([self._present, np.zeros(size - len(self._present), bool)])
+            extra = np.zeros(size - len(self._present), bool)
+            self._present = np.concatenate([self._present, extra])
         self._present[cluster_ids[keep]] = True
         for j in range(score.shape[1]):
             self.scores[:, j] += np.bincount(cluster_ids[keep], score[keep, j], size)

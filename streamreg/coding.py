@@ -20,16 +20,8 @@ of its categorical factors with the left-most factor varying fastest, named
 **Levels** are sorted (numbers by value, text by code point, False before True);
 the reference is the first level unless ``Treatment('ref')`` names one.
 
-**center, scale, standardize.** ``center(x) = x − x̄``, ``standardize(x) =
-scale(x) = (x − x̄)/s`` with ``s`` the population standard deviation (ddof 0, as
-patsy), ``x̄`` and ``s`` taken over the rows of the fit. They are not evaluated
-during the pass: every design column is a polynomial in the raw values, e.g.
-``center(x):z = x·z − x̄·z``, so the pass accumulates the state of the *raw*
-columns (``x·z``, ``z`` and ``x`` itself) and :func:`streamreg.stateviews.affine`
-maps it afterwards to the state of the design columns — ``μ' = Tᵀμ + b``,
-``M' = TᵀMT`` — with ``x̄ = μ_x`` and ``s² = M_xx/n`` read from that same state.
-One pass, exact in exact arithmetic. The statistics are unweighted in patsy, so
-a weighted fit refuses these transforms rather than silently differ.
+**center, scale, standardize** are evaluated after the pass from the state's own
+statistics; see :mod:`streamreg.reparam`.
 
 >>> import pyarrow as pa
 >>> from streamreg.formula import parse_formula
@@ -43,9 +35,8 @@ from __future__ import annotations
 
 import ast
 import itertools
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -101,7 +92,8 @@ def column_kind(dtype: pa.DataType, *, marked: bool = False) -> str | None:
 class DesignPlan:
     """Targets, factors and coded subterms of a model; data enter only through column types."""
 
-    def __init__(self, *, targets: Sequence[str], factors: dict[str, Factor], blocks: Sequence[Block],
+    def __init__(self, *, targets: Sequence[str], factors: dict[str, Factor],
+                 blocks: Sequence[Block],
                  intercept: bool, weight: str | None = None, absorb: Sequence[str] = (),
                  formula: str | None = None):
         self.targets = tuple(targets)
@@ -121,7 +113,8 @@ class DesignPlan:
                    for code, spec in parsed.factors.items()}
         for code in parsed.targets:
             if factors[code].kind != "numeric":
-                raise SchemaError(f"the target '{code}' holds categories; a target must be numeric.")
+                raise SchemaError(f"the target '{code}' holds categories; a target must be "
+                                  "numeric.")
         for column in parsed.absorb:
             if column not in schema.names:
                 raise SchemaError(f"the fixed effect '{column}' is not in the data; columns are: "
@@ -156,8 +149,8 @@ class DesignPlan:
                 raise SchemaError(f"column '{name}' has type {schema.field(name).type}; expected "
                                   "numbers, text, booleans, dates or timestamps.")
             if name in targets and kind != "numeric":
-                raise SchemaError(f"the target '{name}' has type {schema.field(name).type}; a target "
-                                  "must be numeric.")
+                raise SchemaError(f"the target '{name}' has type {schema.field(name).type}; a "
+                                  "target must be numeric.")
             expression = Expression(name, (name,), ast.Name(id=name))
             factors[name] = Factor(name, kind, expression, reference=reference.get(name),
                                    has_reference=name in reference)
@@ -213,8 +206,9 @@ def column_roles(schema: pa.Schema, *, skip: Sequence[str] = (),
             continue
         kind = column_kind(f.type, marked=f.name in categorical)
         if kind == "categorical":
-            roles[f.name] = {"role": "categorical", "why": f"{f.type}: one column per level but the "
-                             "first (treatment coding)"}
+            roles[f.name] = {"role": "categorical",
+                             "why": f"{f.type}: one column per level but the first "
+                                    "(treatment coding)"}
         elif kind == "numeric":
             unit = ("days since 1970-01-01" if pa.types.is_date(f.type) else
                     "seconds since 1970-01-01 UTC" if pa.types.is_timestamp(f.type) else
@@ -280,7 +274,9 @@ def code_terms(terms: Sequence[Term], kinds: dict[str, str], intercept: bool, *,
     coded: dict[frozenset, list[Block]] = {}
     for bucket in order:
         used: set = set()
-        members = sorted(buckets[bucket], key=lambda t: len(t.factors)) if reorder else buckets[bucket]
+        members = buckets[bucket]
+        if reorder:
+            members = sorted(members, key=lambda t: len(t.factors))
         sequence.extend(members)
         for term in members:
             blocks = []
@@ -334,28 +330,14 @@ def sort_levels(values) -> list:
     return sorted(values)
 
 
-@dataclass
-class RawExpansion:
-    """The raw columns a pass accumulates when center/scale factors are present (see above).
-
-    ``pieces[j]`` lists, for design column ``j``, ``(raw column or -1 for the constant,
-    ((factor, 'slope'|'offset'), ...))``: the column is the sum over pieces of the raw
-    column times the product of each factor's slope ``1/s`` or offset ``−x̄/s``."""
-
-    blocks: list[Block]
-    numeric: dict[str, Expression]        # raw numeric code → expression
-    aux: dict[str, int]                   # transformed factor → raw column of its inner value
-    pieces: list[list[tuple[int, tuple]]]
-    names: list[str] = field(default_factory=list)
-
-
 class Design:
     """A plan with its levels: column names, cells per block, and the saved form."""
 
     def __init__(self, plan: DesignPlan, levels: dict[str, Sequence], stats: dict | None = None):
         self.plan = plan
         self.levels = {source: tuple(values) for source, values in levels.items()}
-        self.stats = None if stats is None else {k: (float(a), float(b)) for k, (a, b) in stats.items()}
+        self.stats = (None if stats is None
+                      else {k: (float(a), float(b)) for k, (a, b) in stats.items()})
         self.references: dict[str, int] = {}
         for code, factor in plan.factors.items():
             if factor.kind != "categorical":
@@ -369,8 +351,8 @@ class Design:
             if factor.has_reference:
                 matches = [i for i, v in enumerate(values) if v == factor.reference]
                 if not matches:
-                    raise InputError(f"the reference level {factor.reference!r} of '{code}' is not a "
-                                     f"level of '{factor.source}'; levels are: "
+                    raise InputError(f"the reference level {factor.reference!r} of '{code}' is "
+                                     f"not a level of '{factor.source}'; levels are: "
                                      f"{', '.join(map(level_label, values[:20]))}"
                                      f"{' …' if len(values) > 20 else ''}.")
                 self.references[code] = matches[0]
@@ -425,87 +407,6 @@ class Design:
             names.append(":".join(parts))
         return names
 
-    # ------------------------------------------------------------------ raw expansion
-    def raw_expansion(self) -> RawExpansion:
-        """Raw blocks and the map back to design columns; identity without transforms."""
-        plan = self.plan
-        numeric: dict[str, Expression] = {}
-        for code, factor in plan.factors.items():
-            if factor.kind == "numeric":
-                numeric[factor.expression.code if factor.transform else code] = factor.expression
-        if not plan.transformed:
-            identity = [[(j, ())] for j in range(len(self.column_names))]
-            return RawExpansion(list(plan.blocks), numeric, {}, identity, list(self.column_names))
-        raw_index: dict[tuple, int] = {}
-        blocks: list[Block] = []
-        offsets: list[int] = []
-        width = 0
-
-        def raw_block(numeric_codes: tuple[str, ...], block: Block) -> int:
-            nonlocal width
-            key = (tuple(sorted(numeric_codes)), block.categorical, block.full_rank)
-            if key not in raw_index:
-                raw_index[key] = len(blocks)
-                blocks.append(Block(tuple(sorted(numeric_codes)) + block.categorical,
-                                    tuple(sorted(numeric_codes)), block.categorical, block.full_rank))
-                offsets.append(width)
-                width += len(self._cells(blocks[-1]))
-            return raw_index[key]
-
-        pieces: list[list[tuple[int, tuple]]] = []
-        for block, cells in zip(plan.blocks, self.block_cells):
-            moved = [f for f in block.numeric if plan.factors[f].transform]
-            fixed = [f for f in block.numeric if not plan.factors[f].transform]
-            per_column: list[list[tuple[int, tuple]]] = [[] for _ in cells]
-            for size in range(len(moved) + 1):
-                for offset_set in itertools.combinations(moved, size):
-                    kept = [plan.factors[f].expression.code for f in moved if f not in offset_set]
-                    coefficient = tuple((f, "offset" if f in offset_set else "slope") for f in moved)
-                    codes = tuple(fixed) + tuple(kept)
-                    if not codes and not block.categorical:
-                        for column in per_column:
-                            column.append((-1, coefficient))
-                        continue
-                    b = raw_block(codes, block)
-                    for k, column in enumerate(per_column):
-                        column.append((offsets[b] + k, coefficient))
-            pieces.extend(per_column)
-        aux = {}
-        for code in plan.transformed:
-            inner = plan.factors[code].expression.code
-            b = raw_block((inner,), Block((), (), (), ()))
-            aux[code] = offsets[b]
-        names = [name for b in blocks for name in self._names(b, self._cells(b))]
-        return RawExpansion(blocks, numeric, aux, pieces, names)
-
-    def transform_from(self, expansion: RawExpansion, mean: np.ndarray, comoment: np.ndarray,
-                       weight_sum: float):
-        """``(T, b, stats)``: design column ``j`` = Σᵢ T[i, j]·raw ``i`` + b[j] for the statistics of
-        the raw state, and the statistics ``{factor: (x̄, s)}`` used."""
-        stats = {}
-        for code, column in expansion.aux.items():
-            transform = self.plan.factors[code].transform
-            center = float(mean[column])
-            spread = math.sqrt(max(float(comoment[column, column]), 0.0) / weight_sum)
-            if transform != "center" and spread == 0.0:
-                raise InputError(f"the term '{code}' divides by the standard deviation of "
-                                 f"'{self.plan.factors[code].expression.code}', which is zero.")
-            stats[code] = (center, 1.0 if transform == "center" else spread)
-        width = len(expansion.names)
-        matrix = np.zeros((width, len(self.column_names)))
-        offset = np.zeros(len(self.column_names))
-        for j, column in enumerate(expansion.pieces):
-            for raw, coefficient in column:
-                value = 1.0
-                for factor, part in coefficient:
-                    center, spread = stats[factor]
-                    value *= (1.0 / spread) if part == "slope" else (-center / spread)
-                if raw < 0:
-                    offset[j] += value
-                else:
-                    matrix[raw, j] += value
-        return matrix, offset, stats
-
     # ------------------------------------------------------------------ saved form
     def to_dict(self) -> dict:
         """Plain JSON: the factors, their levels and references, the coded blocks, the names."""
@@ -534,7 +435,8 @@ class Design:
 
     @classmethod
     def from_dict(cls, data: dict, *, where: str = "design") -> Design:
-        """Rebuild and validate a design saved by :meth:`to_dict` (the names must come out equal)."""
+        """Rebuild and validate a design saved by :meth:`to_dict` (the names must come out
+        equal)."""
         from .state import check_format
 
         check_format(data, DESIGN_FORMAT, DESIGN_FORMAT_VERSION, "design", where)
@@ -570,5 +472,5 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-__all__ = ["Block", "Design", "DesignPlan", "Factor", "RawExpansion", "code_terms", "column_kind",
-           "column_roles", "parse_factor"]
+__all__ = ["Block", "Design", "DesignPlan", "Factor", "code_terms", "column_kind", "column_roles",
+           "parse_factor"]

@@ -34,7 +34,8 @@ sums then become central moments by ``M = S − s sᵀ/n``, ``μ = c + s/n``.
 >>> from streamreg.formula import parse_formula
 >>> from streamreg.coding import DesignPlan
 >>> from streamreg.sources import InMemorySource
->>> table = pa.table({"y": [1.0, 2.0, 4.0, 3.0], "x": [0.5, 1.0, 1.5, 3.0], "g": ["a", "b", "a", "b"]})
+>>> table = pa.table({"y": [1.0, 2.0, 4.0, 3.0], "x": [0.5, 1.0, 1.5, 3.0],
+...                    "g": ["a", "b", "a", "b"]})
 >>> plan = DesignPlan.from_formula(parse_formula("y ~ x + g"), table.schema)
 >>> encoder = BatchEncoder(plan.with_levels({"g": ["a", "b"]}))
 >>> chunk = next(InMemorySource(table).batches(encoder.columns_read, 10))
@@ -56,6 +57,7 @@ import pyarrow.compute as pc
 
 from .errors import DataError, InputError
 from .levels import CategoryCoder
+from .reparam import raw_expansion, transform_from
 from .sources import Chunk
 from .state import MomentState
 
@@ -98,7 +100,7 @@ class Prepared:
 
 class BatchEncoder:
     """Encodes batches for one design. ``raw=True`` (fitting) encodes the raw columns of
-    center/scale factors (:meth:`~streamreg.coding.Design.raw_expansion`); ``raw=False``
+    center/scale factors (:func:`~streamreg.reparam.raw_expansion`); ``raw=False``
     (predicting) the design columns themselves with the saved statistics."""
 
     def __init__(self, design, *, nulls: str = "drop", unseen: str = "error", raw: bool = True):
@@ -109,7 +111,7 @@ class BatchEncoder:
         self.nulls = nulls
         self.coder = CategoryCoder(design, unseen=unseen)
         if raw:
-            self.expansion = design.raw_expansion()
+            self.expansion = raw_expansion(design)
             self.blocks = self.expansion.blocks
             self.numeric = self.expansion.numeric
             self.column_names = tuple(self.expansion.names)
@@ -147,10 +149,12 @@ class BatchEncoder:
             if not block.categorical:
                 self.dense_columns.append((position, block.numeric))
             else:
-                key = tuple(f for f in self.categorical if f in block.categorical)  # canonical order
+                # the key lists its factors in the canonical order
+                key = tuple(f for f in self.categorical if f in block.categorical)
                 shape = tuple(self.level_counts[f] for f in key)
                 order = [block.categorical.index(f) for f in key]
-                flat = np.ravel_multi_index(tuple(np.array([c[i] for c in cells]) for i in order), shape)
+                levels = tuple(np.array([c[i] for c in cells]) for i in order)
+                flat = np.ravel_multi_index(levels, shape)
                 column_of_cell = np.full(int(np.prod(shape)), -1, dtype=np.int64)
                 column_of_cell[flat] = position + np.arange(len(cells))
                 self.sparse_blocks.append(_SparseBlock(block.numeric, key, shape, column_of_cell))
@@ -180,8 +184,8 @@ class BatchEncoder:
             if fresh.any():
                 if self.nulls == "error":
                     row = int(np.flatnonzero(fresh)[0])
-                    raise DataError(f"'{name}' has a missing value in {chunk.describe_row(row)} and "
-                                    "nulls is 'error'.")
+                    raise DataError(f"'{name}' has a missing value in {chunk.describe_row(row)} "
+                                    "and nulls is 'error'.")
                 dropped[name] = dropped.get(name, 0) + int(fresh.sum())
                 missing = fresh if missing is None else missing | fresh
 
@@ -391,6 +395,7 @@ def finish_state(encoder: BatchEncoder, state):
     if not design.plan.transformed:
         return state, None
     mean = state.mean + state.mean_lo
-    matrix, offset, stats = design.transform_from(encoder.expansion, mean, state.comoment,
+    matrix, offset, stats = transform_from(design, encoder.expansion, mean, state.comoment,
                                                   state.weight_sum)
-    return affine(state, matrix, offset, design.state_names, keep_last=len(design.plan.targets)), stats
+    targets = len(design.plan.targets)
+    return affine(state, matrix, offset, design.state_names, keep_last=targets), stats

@@ -65,11 +65,14 @@ NUMPY_MODULES = ("np", "numpy")
 _BINARY = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide,
            ast.Pow: np.power, ast.FloorDiv: np.floor_divide, ast.Mod: np.mod}
 _SECONDS_PER = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+_LAYOUT_TOKENS = (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT,
+                  tokenize.DEDENT)
 
 
 @dataclass(frozen=True)
 class Expression:
-    """A parsed, checked factor expression: ``code`` (its normalized text) and the columns it reads."""
+    """A parsed, checked factor expression: ``code`` (its normalized text) and the columns it
+    reads."""
 
     code: str
     columns: tuple[str, ...]
@@ -130,7 +133,8 @@ def normalize_code(text: str) -> str:
     ('I(x ** -1)', 'C(g, Treatment("b"))')
     """
     try:
-        tokens = [(t.type, t.string) for t in tokenize.generate_tokens(io.StringIO(text.strip()).readline)]
+        lines = io.StringIO(text.strip()).readline
+        tokens = [(t.type, t.string) for t in tokenize.generate_tokens(lines)]
     except (tokenize.TokenError, IndentationError, SyntaxError):
         return text.strip()
     out: list[str] = []
@@ -140,7 +144,7 @@ def normalize_code(text: str) -> str:
     prev_open_or_comma = False
     brackets: list[str] = []
     for kind, tok in tokens:
-        if kind in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT):
+        if kind in _LAYOUT_TOKENS:
             continue
         if kind in (tokenize.NAME, tokenize.NUMBER, tokenize.STRING):
             if space_next or prev_word:
@@ -182,13 +186,17 @@ def arrow_to_float(column, what: str = "column") -> np.ndarray:
     """Float64 values of a numeric, boolean, decimal or temporal Arrow array; nulls become NaN."""
     dtype = column.type
     if pa.types.is_dictionary(dtype):
-        column = column.cast(dtype.value_type) if not isinstance(column, pa.ChunkedArray) \
-            else pa.chunked_array([c.cast(dtype.value_type) for c in column.chunks], dtype.value_type)
+        if isinstance(column, pa.ChunkedArray):
+            column = pa.chunked_array([c.cast(dtype.value_type) for c in column.chunks],
+                                      dtype.value_type)
+        else:
+            column = column.cast(dtype.value_type)
         dtype = dtype.value_type
     if pa.types.is_date32(dtype):
         return column.cast(pa.int32()).cast(pa.float64()).to_numpy(zero_copy_only=False)
     if pa.types.is_date64(dtype):
-        return column.cast(pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64) / 86_400_000.0
+        millis = column.cast(pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64)
+        return millis / 86_400_000.0
     if pa.types.is_timestamp(dtype) or pa.types.is_duration(dtype) or pa.types.is_time(dtype):
         counts = column.cast(pa.int64()).cast(pa.float64()).to_numpy(zero_copy_only=False)
         return counts * _SECONDS_PER[dtype.unit]
@@ -208,7 +216,8 @@ def is_temporal(dtype: pa.DataType) -> bool:
 def is_text_like(dtype: pa.DataType) -> bool:
     """String and dictionary columns: always categories."""
     return (pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
-            or pa.types.is_dictionary(dtype) or getattr(pa.types, "is_string_view", lambda _: False)(dtype))
+            or pa.types.is_dictionary(dtype)
+            or getattr(pa.types, "is_string_view", lambda _: False)(dtype))
 
 
 # ---------------------------------------------------------------------------- checking
@@ -247,10 +256,11 @@ def _check_node(node: ast.AST, code: str, columns: list[str], inside_function: b
                              f"{name}() is accepted only as a whole term, because its statistics "
                              "come from the fit's own pass.")
         if name == "C" or name == "Treatment":
-            raise InputError(f"the formula term '{code}' uses {name}() inside an expression; C(...) "
-                             "must be a whole factor, e.g. C(region) or x:C(region).")
+            raise InputError(f"the formula term '{code}' uses {name}() inside an expression; "
+                             "C(...) must be a whole factor, e.g. C(region) or x:C(region).")
         arity = 2 if name == "power" else 1
-        if name == "I" and isinstance(node.func, ast.Name) or name in NUMERIC_FUNCTIONS or name == "power":
+        plain_i = name == "I" and isinstance(node.func, ast.Name)
+        if plain_i or name in NUMERIC_FUNCTIONS or name == "power":
             if len(node.args) != arity:
                 raise InputError(f"the formula term '{code}' calls {name}() with {len(node.args)} "
                                  f"arguments; it takes {arity}.")
@@ -264,12 +274,12 @@ def _check_node(node: ast.AST, code: str, columns: list[str], inside_function: b
             columns.append(node.args[0].id)
             return
         shown = ast.unparse(node.func)
-        raise InputError(f"the formula term '{code}' calls '{shown}', which is not a function of the "
-                         "model language; known: " + ", ".join(sorted({*NUMERIC_FUNCTIONS, "I", "power",
-                                                                       *DATE_PARTS, *STATEFUL, "C"}))
-                         + " (numeric ones also as np.<name>).")
+        known = ", ".join(sorted({*NUMERIC_FUNCTIONS, "I", "power", *DATE_PARTS, *STATEFUL, "C"}))
+        raise InputError(f"the formula term '{code}' calls '{shown}', which is not a function of "
+                         f"the model language; known: {known} (numeric ones also as np.<name>).")
     raise InputError(f"the formula term '{code}' holds '{ast.unparse(node)}', which the model "
-                     "language does not evaluate (only columns, numbers, + - * / ** and functions).")
+                     "language does not evaluate (only columns, numbers, + - * / ** and "
+                     "functions).")
 
 
 def _check_types(node: ast.AST, schema: pa.Schema, factor: str) -> None:
@@ -281,8 +291,8 @@ def _check_types(node: ast.AST, schema: pa.Schema, factor: str) -> None:
             time_only = part in ("hour", "minute", "second")
             if not (pa.types.is_timestamp(dtype) or (pa.types.is_date(dtype) and not time_only)):
                 wanted = "a timestamp" if time_only else "a date or timestamp"
-                raise SchemaError(f"the formula term '{factor}' takes {part}() of column '{column}', "
-                                  f"which has type {dtype}; expected {wanted} column.")
+                raise SchemaError(f"the formula term '{factor}' takes {part}() of column "
+                                  f"'{column}', which has type {dtype}; expected {wanted} column.")
     if isinstance(node, ast.Name):
         return  # a bare column: numeric or categorical, decided by the caller
     for sub in ast.walk(node):

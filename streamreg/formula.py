@@ -101,8 +101,8 @@ def parse_formula(text: str) -> ParsedFormula:
     from formulaic.parser import DefaultFormulaParser
 
     if not isinstance(text, str) or "~" not in text:
-        raise InputError(f"a formula needs a target and terms separated by '~', e.g. 'y ~ x1 + x2'; "
-                         f"got {text!r}.")
+        raise InputError(f"a formula needs a target and terms separated by '~', e.g. "
+                         f"'y ~ x1 + x2'; got {text!r}.")
     try:
         tree = DefaultFormulaParser(include_intercept=False).get_ast(text)
     except FormulaicError as exc:
@@ -176,8 +176,10 @@ def _categorical(node: ast.Call, text: str) -> FactorSpec:
     if len(node.args) == 1:
         return FactorSpec(code, "categorical", expression)
     coding = node.args[1]
-    name = coding.func.id if isinstance(coding, ast.Call) and isinstance(coding.func, ast.Name) else (
-        coding.id if isinstance(coding, ast.Name) else None)
+    if isinstance(coding, ast.Call) and isinstance(coding.func, ast.Name):
+        name = coding.func.id
+    else:
+        name = coding.id if isinstance(coding, ast.Name) else None
     if name not in CONTRASTS:
         shown = ast.get_source_segment(text.strip(), coding)
         raise InputError(f"the formula term '{code}' asks for the coding '{shown}'; streamreg "
@@ -333,7 +335,8 @@ def _leaf(token, text: str, factors: dict) -> _Expansion:
         raise InputError(f"the formula {text!r} holds '{token.token}', which is not a term.")
     if kind == "name":
         original = token.token
-        spec = FactorSpec(original, "name", Expression(original, (original,), ast.Name(id=original)))
+        column = Expression(original, (original,), ast.Name(id=original))
+        spec = FactorSpec(original, "name", column)
     else:
         original = _source(token) or token.token
         if original.startswith("{"):

@@ -220,12 +220,15 @@ class GroupedSums:
                         tuple(enc.level_counts[f] for f in joint))
                     for key in keys:
                         drop = tuple(i for i, f in enumerate(joint) if f not in key)
-                        out[(signature, key)] = full.sum(axis=drop).ravel() if drop else full.ravel()
+                        margin = full.sum(axis=drop) if drop else full
+                        out[(signature, key)] = margin.ravel()
                     continue
                 for key in keys:
                     cells = int(np.prod([enc.level_counts[f] for f in key]))
-                    out[(signature, key)] = (self._bincount(prep, key, vector) if cells <= DENSE_CELLS
-                                             else self._sorted_sums(prep, key, vector))
+                    if cells <= DENSE_CELLS:
+                        out[(signature, key)] = self._bincount(prep, key, vector)
+                    else:
+                        out[(signature, key)] = self._sorted_sums(prep, key, vector)
         for table in out.values():
             values = table[1] if isinstance(table, tuple) else table
             if not np.isfinite(values).all():

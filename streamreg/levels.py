@@ -111,7 +111,8 @@ def _category_batches(source: Source, sources: dict[str, Expression], batch_size
     data = [c for c in columns if c not in source.partition_types]
     for info in source.files:
         if not data:
-            arrays = {c: pa.array([info.partition.get(c)], source.partition_types[c]) for c in partition}
+            arrays = {c: pa.array([info.partition.get(c)], source.partition_types[c])
+                      for c in partition}
             yield pa.record_batch(arrays), info.path
             continue
         text = [c for c in data if is_text_like(info.schema.field(c).type)]

@@ -48,8 +48,9 @@ def select_columns(state, indices: Sequence[int]):
                            state.comoment[np.ix_(indices, indices)].copy(),
                            mean_lo=state.mean_lo[indices].copy())
     if isinstance(state, QRState):
-        return QRState(names, state.n_rows, state.weight_sum, state.mean[indices].copy(),
-                       _triangular_factor(state.r[:, indices]), mean_lo=state.mean_lo[indices].copy())
+        factor = _triangular_factor(state.r[:, indices])
+        return QRState(names, state.n_rows, state.weight_sum, state.mean[indices].copy(), factor,
+                       mean_lo=state.mean_lo[indices].copy())
     from .exact import ExactState
 
     if isinstance(state, ExactState):
@@ -74,7 +75,8 @@ def select_target(state, k: int, *, n_targets: int):
     return select_columns(state, list(range(p)) + [p + k])
 
 
-def solve_targets(state, n_targets: int, *, fit_intercept: bool = True, drop_collinear: bool = False):
+def solve_targets(state, n_targets: int, *, fit_intercept: bool = True,
+                  drop_collinear: bool = False):
     """One :class:`~streamreg.solve.Solution` per target, all from the shared state."""
     from .solvers import solve
 

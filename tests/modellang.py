@@ -21,7 +21,8 @@ def fit_formula(source: Source, formula: str, *, weight=None, form="auto", state
     levels = discover_levels(source, plan.categorical_sources).levels
     design = plan.with_levels(levels)
     encoder = BatchEncoder(design, nulls=nulls)
-    acc = accumulate_design(source, encoder, state_kind=state_kind, form=form, batch_size=batch_size)
+    acc = accumulate_design(source, encoder, state_kind=state_kind, form=form,
+                            batch_size=batch_size)
     state, _ = finish_state(encoder, acc.state)
     model = LinearModel.from_state(state, fit_intercept=plan.intercept, weight=weight,
                                    drop_collinear=drop_collinear, rows_read=acc.rows_read,

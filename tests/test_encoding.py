@@ -198,7 +198,8 @@ WIDE_FORMULA = ("y ~ x + C(a) + C(b) + C(a):C(b) + x:C(a) + x:z:C(c) + C(b):C(c)
 def _wide(rng, n=5000):
     return pa.table({
         "x": rng.normal(size=n) + 3.0, "z": rng.normal(size=n) * 2.0,
-        "a": rng.integers(0, 30, n), "b": pa.array(rng.choice(list("pqrst"), n)).dictionary_encode(),
+        "a": rng.integers(0, 30, n),
+        "b": pa.array(rng.choice(list("pqrst"), n)).dictionary_encode(),
         "c": rng.choice(["u", "v", "w"], n), "y": rng.normal(size=n), "w": rng.uniform(0, 2, n),
     })
 
@@ -302,7 +303,8 @@ def test_unseen_level_is_an_error_naming_column_level_file_and_row_group(tmp_pat
     assert "row group" in message and "unseen='reference'" in message
     lenient = BatchEncoder(design, unseen="reference")
     acc = accumulate_design(new, lenient, batch_size=64)
-    expected = int((pq.read_table(files[2]).column("g").to_numpy(zero_copy_only=False) == "new").sum())
+    labels = pq.read_table(files[2]).column("g").to_numpy(zero_copy_only=False)
+    expected = int((labels == "new").sum())
     assert lenient.coder.unseen_rows == {"g": expected} and acc.state.n_rows == 300
 
 

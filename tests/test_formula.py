@@ -45,7 +45,8 @@ def frame():
     n = 90
     return pd.DataFrame({
         "y": rng.normal(size=n), "x": rng.uniform(1, 2, n), "z": rng.normal(size=n),
-        "g": rng.choice(list("abc"), n).astype(object), "h": rng.choice(list("pq"), n).astype(object),
+        "g": rng.choice(list("abc"), n).astype(object),
+        "h": rng.choice(list("pq"), n).astype(object),
         "b": rng.choice([True, False], n), "k": rng.integers(1, 4, n),
     })
 

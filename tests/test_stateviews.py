@@ -38,10 +38,11 @@ def _pieces(z, parts=5):
 
 def _state(kind, z, names, weights=None):
     pieces = _pieces(z)
-    state = kind.from_arrays(z[pieces[0]], None if weights is None else weights[pieces[0]], names=names)
-    for piece in pieces[1:]:
-        state = state + kind.from_arrays(z[piece], None if weights is None else weights[piece],
-                                         names=names)
+    parts = [kind.from_arrays(z[p], None if weights is None else weights[p], names=names)
+             for p in pieces]
+    state = parts[0]
+    for part in parts[1:]:
+        state = state + part
     return state
 
 
