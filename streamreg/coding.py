@@ -370,6 +370,10 @@ class Design:
         """Design columns then targets: the columns of the state a pass accumulates."""
         return self.column_names + self.plan.targets
 
+    def with_stats(self, stats: dict | None) -> Design:
+        """The same design with the center/scale statistics of a fit (for predicting)."""
+        return Design(self.plan, self.levels, stats)
+
     @property
     def implicit_intercept(self) -> bool:
         """True when a model without an intercept still spans the constant column: a block of

@@ -61,6 +61,9 @@ DATE_PARTS = {
 # Functions whose statistics come from the fit's own pass (see streamreg.coding); they are
 # recognized here only to be refused where they cannot be honoured (inside other functions).
 STATEFUL = ("center", "scale", "standardize")
+# patsy/formulaic transforms whose basis, knots or bins come from the whole data set.
+DATA_DEPENDENT = ("bs", "cr", "cc", "te", "poly", "hashed", "lag", "cut", "qcut", "rank",
+                  "splines", "scale_by", "demean")
 NUMPY_MODULES = ("np", "numpy")
 _BINARY = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide,
            ast.Pow: np.power, ast.FloorDiv: np.floor_divide, ast.Mod: np.mod}
@@ -121,9 +124,22 @@ def parse_expression(text: str) -> Expression:
         raise InputError(f"the formula term '{text.strip()}' is not a valid expression "
                          f"({exc.msg}).") from None
     code = normalize_code(text)
+    body = _QuotedNames().visit(tree).body
     columns: list[str] = []
-    _check_node(tree.body, code, columns, inside_function=False)
-    return Expression(code, tuple(dict.fromkeys(columns)), tree.body)
+    _check_node(body, code, columns, inside_function=False)
+    return Expression(code, tuple(dict.fromkeys(columns)), body)
+
+
+class _QuotedNames(ast.NodeTransformer):
+    """patsy's ``Q("odd name")`` is the column of that name."""
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if (isinstance(node.func, ast.Name) and node.func.id == "Q" and len(node.args) == 1
+                and not node.keywords and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)):
+            return ast.copy_location(ast.Name(id=node.args[0].value, ctx=ast.Load()), node)
+        return node
 
 
 def normalize_code(text: str) -> str:
@@ -248,6 +264,10 @@ def _check_node(node: ast.AST, code: str, columns: list[str], inside_function: b
         return
     if isinstance(node, ast.Call):
         name = _function_name(node.func)
+        if name in DATA_DEPENDENT:
+            raise InputError(f"the formula term '{code}' calls '{name}', a transform whose basis, "
+                             "knots or bins come from the whole data set, which one streaming pass "
+                             "cannot compute; use a stateless expression or center()/scale().")
         if node.keywords:
             raise InputError(f"the formula term '{code}' passes keyword arguments to "
                              f"'{name or ast.unparse(node.func)}'; none are accepted.")

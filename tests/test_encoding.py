@@ -343,13 +343,21 @@ def test_dense_batch_rows_shrink_with_width():
     assert dense_batch_rows(100_000) == 1024
 
 
-def test_saved_design_encodes_new_data_identically(grunfeld):
+@pytest.mark.parametrize("formula", [
+    'invest ~ np.log(value) * C(firm, Treatment("IBM")) + capital',
+    "invest ~ center(value) + scale(capital) + center(value):capital + firm:scale(capital)",
+])
+def test_saved_design_encodes_new_data_identically(grunfeld, formula):
+    """The saved design (levels, references, center/scale statistics) predicts as statsmodels."""
     from streamreg.coding import Design
+    from streamreg.encoding import finish_state
 
-    formula = 'invest ~ np.log(value) * C(firm, Treatment("IBM")) + capital'
     source = InMemorySource(table_of(grunfeld))
-    model, design, _ = fit_formula(source, formula)
-    again = Design.from_dict(json.loads(json.dumps(design.to_dict())))
+    model, design, acc = fit_formula(source, formula)
+    _, stats = finish_state(BatchEncoder(design), acc.state)
+    assert (stats is None) == (not design.plan.transformed)
+    saved = json.loads(json.dumps(design.with_stats(stats).to_dict()))
+    again = Design.from_dict(saved)
     encoder = BatchEncoder(again, raw=False)
     rows = encoder.dense(encoder.prepare(next(source.batches(encoder.columns_read, 1000))))
     kept = ~np.isnan(model.coef_)

@@ -36,6 +36,7 @@ NAMED_FORMULAS = [
     "y ~ h*g*k + C(k)",
     "y ~ 0 + g + x",
     "y ~ x - 1 + 1 + np.exp(z / 10) + np.sqrt(x)",
+    'y ~ Q("x") + np.log(Q("z") ** 2)',
 ]
 
 
@@ -111,6 +112,8 @@ BAD_FORMULAS = [
     ("y ~ I(x if z else 1)", "does not evaluate"),
     ("y ~ I(x[0])", "does not evaluate"),
     ("y ~ log(x, 2)", "with 2 arguments"),
+    ("y ~ bs(x, df=4)", "knots or bins come from the whole data set"),
+    ("y ~ poly(x, 2)", "knots or bins come from the whole data set"),
 ]
 
 
