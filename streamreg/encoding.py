@@ -146,6 +146,8 @@ class BatchEncoder:
         position = 0
         for block in self.blocks:
             cells = design._cells(block)
+            if not cells:
+                continue  # a category with a single level: no column (as in patsy)
             if not block.categorical:
                 self.dense_columns.append((position, block.numeric))
             else:

@@ -363,3 +363,26 @@ def test_saved_design_encodes_new_data_identically(grunfeld, formula):
     kept = ~np.isnan(model.coef_)
     predicted = model.predict_kept(rows[:, :-1][:, kept])
     assert_close(predicted, ols(formula, grunfeld).fittedvalues.to_numpy(), 1e-9)
+
+
+EDGE_FORMULAS = [
+    ("y ~ C(g) + x:g", None),            # two factors (C(g), g) over one column
+    ("y ~ x + C(one)", None),            # a single level: no column, as in patsy
+    ("y ~ C(flag) * x + g", "w"),        # booleans; rows of zero weight
+    ("y ~ C(g):C(flag):x + x", None),    # a three-factor term with mixed coding
+]
+
+
+@pytest.mark.parametrize(("formula", "weight"), EDGE_FORMULAS)
+@pytest.mark.parametrize("form", ["grouped", "dense"])
+def test_edge_designs_agree_with_statsmodels(formula, weight, form, rng):
+    n = 300
+    frame = pd.DataFrame({"x": rng.normal(size=n), "g": rng.choice(list("abc"), n).astype(object),
+                          "one": ["z"] * n, "flag": rng.choice([True, False], n),
+                          "w": rng.uniform(0, 1, n)})
+    frame.loc[:9, "w"] = 0.0
+    frame["y"] = frame.x + (frame.g == "b") + rng.normal(size=n)
+    model, design, _ = fit_formula(InMemorySource(table_of(frame)), formula, weight=weight,
+                                   form=form, batch_size=50)
+    ref = ols(formula, frame, weights=frame.w) if weight else ols(formula, frame)
+    assert_matches_statsmodels(model, ref, design)
