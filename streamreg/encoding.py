@@ -269,9 +269,13 @@ class BatchEncoder:
         """Joint level codes of the factors of ``key`` (mixed radix, last factor fastest)."""
         cache = prepared.keys
         if key not in cache:
-            codes = prepared.codes[key[0]]
+            first = prepared.codes[key[0]]
+            # bincount wants intp: a single key is converted (no copy if it is already),
+            # a joint key is built in a fresh intp array
+            codes = np.asarray(first, dtype=np.intp) if len(key) == 1 else first.astype(np.intp)
             for f in key[1:]:
-                codes = codes * self.level_counts[f] + prepared.codes[f]
+                codes *= self.level_counts[f]
+                codes += prepared.codes[f]
             cache[key] = codes
         return cache[key]
 

@@ -139,6 +139,9 @@ class GroupedSums:
             center = np.asarray(shift, dtype=np.float64)[enc.dense_positions]
             self.center = center if np.isfinite(center).all() else None
         self.flushed: list[MomentState] = []
+        # A table whose cells cover every row, per numeric column, to read its sum from.
+        self._totals = {job.second: (job.signature, job.key) for job in self.plan.jobs
+                        if job.kind == "dense" and not job.signature[0]}
         self._reset()
 
     def _reset(self) -> None:
@@ -163,19 +166,19 @@ class GroupedSums:
         if center is None:
             center = np.array([np.dot(c, w) / weight if w is not None and weight > 0
                                else c.mean() for c in columns])
-        shifted, gram, sums = self._dense(columns, w, center)
-        if not (np.isfinite(gram).all() and np.isfinite(sums).all()):
-            return False
-        drift = np.square(sums) / max(weight, 1e-300) > _CANCELLATION_LIMIT * np.diagonal(gram)
-        if drift.any():
+        for attempt in range(2):
+            shifted, gram = self._dense(columns, w, center)
+            tables = self._tables(prep, shifted, w)
+            if tables is None or not np.isfinite(gram).all():
+                return False
+            sums = self._dense_sums(tables, shifted, w)
+            drift = np.square(sums) / max(weight, 1e-300) > _CANCELLATION_LIMIT * np.diagonal(gram)
+            if attempt or not drift.any():
+                break
             # This batch sits far from the shift: keep what was summed so far, re-shift.
             if self.n_rows:
                 self.flushed.append(self.flush())
             center = center + sums / weight
-            shifted, gram, sums = self._dense(columns, w, center)
-        tables = self._tables(prep, shifted, w)
-        if tables is None:
-            return False
         self.center = center
         self.dense_gram += gram
         self.sums[enc.dense_positions] += sums
@@ -198,15 +201,29 @@ class GroupedSums:
 
     @staticmethod
     def _dense(columns, w, center):
+        """The numeric columns minus ``center`` (one fused pass) and their weighted Gram."""
         shifted = np.empty((len(columns[0]), len(columns)), order="F")
         for k, values in enumerate(columns):
             np.subtract(values, center[k], out=shifted[:, k])
         with np.errstate(all="ignore"):
             if w is None:
-                return shifted, shifted.T @ shifted, shifted.sum(axis=0)
-            root = np.sqrt(w)
-            scaled = shifted * root[:, None]
-            return shifted, scaled.T @ scaled, scaled.T @ root
+                return shifted, shifted.T @ shifted
+            scaled = shifted * np.sqrt(w)[:, None]
+            return shifted, scaled.T @ scaled
+
+    def _dense_sums(self, tables, shifted, w) -> np.ndarray:
+        """``Σ w z̃ⱼ`` per numeric column: the total of a table of signature ``((), j)`` where a
+        category enters without numeric factors (its cells cover every row), else one pass."""
+        sums = np.empty(shifted.shape[1])
+        for j in range(shifted.shape[1]):
+            table = self._totals.get(j)
+            if table is not None:
+                values = tables[table]
+                sums[j] = (values[1] if isinstance(values, tuple) else values).sum()
+            else:
+                with np.errstate(all="ignore"):
+                    sums[j] = shifted[:, j].sum() if w is None else shifted[:, j] @ w
+        return sums
 
     def _tables(self, prep, shifted, w):
         """Every table this batch contributes, by (signature, key); None if one is not finite."""

@@ -166,7 +166,8 @@ class CategoryCoder:
             if not len(lookup):
                 codes = np.full(len(array), -2, dtype=np.int64)
             elif _is_identity(lookup):
-                codes = indices.astype(np.int64, copy=array.null_count > 0)
+                # the indices are the codes (int32 as stored; joint keys widen them)
+                codes = indices.copy() if array.null_count else indices
             else:
                 codes = lookup[indices]
             unseen_possible = bool((lookup == -2).any())
