@@ -109,6 +109,9 @@ class DesignPlan:
     def from_formula(cls, parsed: ParsedFormula, schema: pa.Schema, *, weight: str | None = None,
                      categorical: Sequence[str] = ()) -> DesignPlan:
         """Resolve a parsed formula against the data's columns."""
+        from .absorb import check_absorb
+
+        check_absorb(parsed.absorb)
         factors = {code: _resolve(spec, schema, marked=set(categorical))
                    for code, spec in parsed.factors.items()}
         for code in parsed.targets:
@@ -176,12 +179,14 @@ class DesignPlan:
 
     @property
     def columns_read(self) -> tuple[str, ...]:
-        """Every data column the model reads (targets, factors, weight), in first-use order."""
+        """Every data column the model reads (targets, factors, weight, absorbed factor), in
+        first-use order; a null in any of them drops the row."""
         names: list[str] = []
         for factor in self.factors.values():
             names.extend(factor.expression.columns)
         if self.weight:
             names.append(self.weight)
+        names.extend(self.absorb)
         return tuple(dict.fromkeys(names))
 
     def with_levels(self, levels: dict[str, Sequence], stats: dict | None = None) -> Design:

@@ -222,6 +222,12 @@ class BatchEncoder:
             weights = None if weights is None else weights[positions]
         return Prepared(numeric, codes, targets, weights, n, dropped, positions, screen)
 
+    def absorbed(self, chunk: Chunk, prepared: Prepared) -> pa.Array:
+        """Labels of the absorbed factor for the kept rows (see :mod:`streamreg.absorb`)."""
+        (column,) = self.plan.absorb
+        labels = chunk.batch.column(column)
+        return labels if prepared.positions is None else labels.take(prepared.positions)
+
     def _screen(self, values, name, chunk, note) -> None:
         infinite = np.isinf(values)
         if infinite.any():

@@ -87,23 +87,26 @@ def test_within_fit_equals_pyfixest(panel, fixef_rm, cluster, weights):
 
 def test_formula_with_categories_and_an_absorbed_factor(panel):
     """'y ~ x1 + x2 + C(g) | firm': the encoder's dense rows feed the within state."""
-    table = pa.Table.from_pandas(panel, preserve_index=False)
-    parsed = parse_formula("y ~ x1 + x2 + C(g) | firm")
-    check_absorb(parsed.absorb)
-    plan = DesignPlan.from_formula(parsed, table.schema)
+    frame = panel.astype({"firm": float})
+    frame.loc[[3, 10], "firm"] = np.nan  # rows without a group are dropped, as pyfixest does
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    plan = DesignPlan.from_formula(parse_formula("y ~ x1 + x2 + C(g) | firm"), table.schema)
     assert plan.intercept is False and plan.absorb == ("firm",)
     source = InMemorySource(table)
     design = plan.with_levels(discover_levels(source, plan.categorical_sources).levels)
     assert design.column_names == ("C(g)[T.b]", "C(g)[T.c]", "x1", "x2")
     encoder = BatchEncoder(design)
     state = AbsorbState(encoder.state_names)
-    for chunk in source.batches(encoder.columns_read + ("firm",), 613):
+    dropped = 0
+    for chunk in source.batches(encoder.columns_read, 613):
         prepared = encoder.prepare(chunk)
-        state.update(encoder.dense(prepared), chunk.batch.column("firm"))
+        dropped += sum(prepared.dropped.values())
+        state.update(encoder.dense(prepared), encoder.absorbed(chunk, prepared))
+    assert dropped == 2
     fit = solve_within(state)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = pf.feols("y ~ x1 + x2 + C(g) | firm", panel)
+        ref = pf.feols("y ~ x1 + x2 + C(g) | firm", frame)
     # pyfixest keeps the written order; streamreg puts categories first, as patsy does.
     assert_close(fit.coef, ref.coef()[list(design.column_names)].to_numpy())
     assert_close(fit.bse, ref.se()[list(design.column_names)].to_numpy())
@@ -151,9 +154,12 @@ def test_group_shifts_keep_digits_that_a_global_shift_cancels(rng):
     assert pooled / exact[0, 0] > 1e14
 
 
-def test_several_absorbed_factors_are_refused_in_words():
+def test_several_absorbed_factors_are_refused_in_words(panel):
     with pytest.raises(InputError, match="alternating projections.*C\\(year\\)"):
         check_absorb(("firm", "year"))
+    schema = pa.Schema.from_pandas(panel, preserve_index=False)
+    with pytest.raises(InputError, match="absorbing 2 factors"):
+        DesignPlan.from_formula(parse_formula("y ~ x1 | firm + region"), schema)
 
 
 def test_second_pass_refuses_a_group_the_first_did_not_see(panel):
