@@ -66,8 +66,6 @@ NULL_POLICIES = ("drop", "error")
 CELL_LIMIT = 1 << 16
 _DENSE_BATCH_BYTES = 1 << 24
 _MAX_BATCH_ROWS = 1 << 17
-# As in state._batch_moments: recentre when the shifted sums cancel by more than this.
-_CANCELLATION_LIMIT = 1e-3
 
 
 def dense_batch_rows(n_columns: int) -> int:
@@ -362,9 +360,6 @@ def accumulate_design(source, encoder: BatchEncoder, *, state_kind=MomentState, 
                 if not sums.add(prepared):
                     raise DataError(f"the sums over {chunk.file.path} overflow float64; rescale "
                                     "the columns.")
-            for part in sums.flushed:
-                acc.state._absorb(part)
-            sums.flushed.clear()
         else:
             part = _dense_state(encoder, prepared, acc.state, state_kind)
             if not part.is_finite():

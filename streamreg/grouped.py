@@ -17,10 +17,28 @@ plus work proportional to the number of cells, never to rows × levels.
 :class:`GroupedSums` accumulates a whole pass (or a stretch of it) about one
 fixed shift — the first batch's means of the numeric columns — so a batch adds
 into the sums in place and the ``O(columns²)`` conversion to central moments
-happens once, in :meth:`GroupedSums.flush`. When a batch's mean has drifted far
-from that shift (sorted timestamps), the sums so far are flushed to a
-:class:`~streamreg.state.MomentState` and a new shift is taken, as
-:func:`streamreg.state._batch_moments` recentres.
+happens once, in :meth:`GroupedSums.flush`. When the rows' mean drifts so far
+from that shift that converting the sums would cancel digits (``S > 16 M`` for a
+numeric column), the sums so far are set aside as a
+:class:`~streamreg.state.MomentState` and the next batch's mean becomes the shift,
+as :func:`streamreg.state._batch_moments` recentres.
+
+>>> import numpy as np, pyarrow as pa
+>>> from streamreg.coding import DesignPlan
+>>> from streamreg.encoding import BatchEncoder
+>>> from streamreg.formula import parse_formula
+>>> from streamreg.sources import InMemorySource
+>>> table = pa.table({"y": [1.0, 3.0, 2.0, 5.0, 4.0], "g": ["a", "b", "a", "b", "c"]})
+>>> plan = DesignPlan.from_formula(parse_formula("y ~ g"), table.schema)
+>>> encoder = BatchEncoder(plan.with_levels({"g": ["a", "b", "c"]}))
+>>> sums = GroupedSums(encoder)
+>>> for chunk in InMemorySource(table).batches(encoder.columns_read, 2):
+...     assert sums.add(encoder.prepare(chunk))
+>>> state = sums.flush()
+>>> state.names, state.n_rows
+(('g[T.b]', 'g[T.c]', 'y'), 5)
+>>> bool(np.allclose(state.comoment[:2, :2], [[1.2, -0.4], [-0.4, 0.8]]))
+True
 """
 
 from __future__ import annotations
@@ -33,7 +51,9 @@ from .state import MomentState
 
 CELL_LIMIT = 1 << 16
 DENSE_CELLS = 1 << 22
-_CANCELLATION_LIMIT = 1e-3
+# Set the sums aside and re-shift when converting them would keep less than 1/16 of the
+# co-moment's digits' worth (about 1.2 decimal digits lost at most).
+_CANCELLATION = 1.0 / 16.0
 
 
 @dataclass
@@ -138,7 +158,7 @@ class GroupedSums:
         if shift is not None:
             center = np.asarray(shift, dtype=np.float64)[enc.dense_positions]
             self.center = center if np.isfinite(center).all() else None
-        self.flushed: list[MomentState] = []
+        self._pending: MomentState | None = None  # rows summed about an earlier shift
         # A table whose cells cover every row, per numeric column, to read its sum from.
         self._totals = {job.second: (job.signature, job.key) for job in self.plan.jobs
                         if job.kind == "dense" and not job.signature[0]}
@@ -172,12 +192,11 @@ class GroupedSums:
             if tables is None or not np.isfinite(gram).all():
                 return False
             sums = self._dense_sums(tables, shifted, w)
-            drift = np.square(sums) / max(weight, 1e-300) > _CANCELLATION_LIMIT * np.diagonal(gram)
-            if attempt or not drift.any():
+            if attempt or not self._would_cancel(gram, sums, weight):
                 break
-            # This batch sits far from the shift: keep what was summed so far, re-shift.
-            if self.n_rows:
-                self.flushed.append(self.flush())
+            # The rows sit far from the shift: set aside what was summed so far, re-shift on
+            # this batch's mean.
+            self._set_aside()
             center = center + sums / weight
         self.center = center
         self.dense_gram += gram
@@ -272,8 +291,33 @@ class GroupedSums:
         values = np.bincount(inverse, weights=vector, minlength=len(cells))
         return cells, values.astype(np.float64, copy=False)
 
+    def _would_cancel(self, gram, sums, weight) -> bool:
+        """Whether ``M = S − s²/n`` of a numeric column, once this batch is added, would keep
+        fewer digits than the data (``S > M / CANCELLATION``): the shift is then too far from
+        the rows' mean. Stationary data never trigger it; a drifting mean (sorted timestamps)
+        may, and then costs one conversion of the sums so far."""
+        total = self.weight + weight
+        if total <= 0:
+            return False
+        square = np.diagonal(self.dense_gram) + np.diagonal(gram)
+        sums = self.sums[self.enc.dense_positions] + sums
+        central = square - np.square(sums) / total
+        return bool((square * _CANCELLATION > central).any())
+
+    def _set_aside(self) -> None:
+        if self.n_rows:
+            part = self._sums_state()
+            self._pending = part if self._pending is None else self._pending.merge(part)
+
     def flush(self) -> MomentState:
-        """The moment state of the rows added since the last flush (and start afresh)."""
+        """The moment state of every row added since the last flush (and start afresh)."""
+        state = self._sums_state()
+        if self._pending is not None:
+            state = self._pending.merge(state)
+            self._pending = None
+        return state
+
+    def _sums_state(self) -> MomentState:
         enc = self.enc
         if self.n_rows == 0 or self.weight == 0.0:
             state = MomentState.empty(self.names)
@@ -300,8 +344,4 @@ def grouped_moments(enc, prep, shift=None) -> MomentState:
 
         raise DataError("a batch's sums are not finite (NaN or ±inf in the data?); prepare it "
                         "with screen=True.")
-    parts = [*sums.flushed, sums.flush()]
-    state = parts[0]
-    for part in parts[1:]:
-        state = state.merge(part)
-    return state
+    return sums.flush()

@@ -227,18 +227,26 @@ def test_grouped_gram_equals_dense_one_hot_gram(weighted, rng):
 
 
 def test_grouped_sums_recentre_when_the_mean_drifts(rng):
-    """Sorted timestamp-like values: each batch sits far from the first batch's mean."""
+    """The first batch sits at 0 ± 16, the 39 later ones at 1e8 ± 16: about the first batch's
+    mean the sums would, by the 17th batch, cancel more than 1/16 of the co-moment (S/M = k
+    after k batches), so they are set aside and the shift moves to 1e8."""
+    from streamreg.grouped import GroupedSums
+
     n = 4000
-    table = pa.table({"t": 1.7e9 + np.arange(n, dtype=float), "g": rng.choice(list("abc"), n),
-                      "y": rng.normal(size=n)})
+    t = np.where(np.arange(n) < 100, 0.0, 1e8) + rng.integers(-1000, 1000, n) / 64.0
+    table = pa.table({"t": t, "g": rng.choice(list("abc"), n), "y": rng.normal(size=n)})
     plan = DesignPlan.from_formula(parse_formula("y ~ t + g + t:g"), table.schema)
-    design = plan.with_levels({"g": ["a", "b", "c"]})
-    encoder = BatchEncoder(design)
+    encoder = BatchEncoder(plan.with_levels({"g": ["a", "b", "c"]}))
     source = InMemorySource(table)
-    grouped = accumulate_design(source, encoder, form="grouped", batch_size=500).state
+    sums = GroupedSums(encoder)
+    for chunk in source.batches(encoder.columns_read, 100):
+        assert sums.add(encoder.prepare(chunk))
+    assert sums._pending is not None  # the set-aside path ran
+    grouped = sums.flush()
     z = encoder.dense(encoder.prepare(next(source.batches(encoder.columns_read, n))))
     truth = ExactState.from_arrays(z, names=encoder.state_names)
-    _assert_same_moments(grouped, truth, tol=1e-11)
+    _assert_same_moments(grouped, truth, tol=1e-12)
+    _assert_same_moments(accumulate_design(source, encoder, batch_size=100).state, truth, 1e-12)
 
 
 def test_dates_and_timestamps_are_days_and_seconds(rng):
