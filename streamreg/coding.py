@@ -330,11 +330,6 @@ def level_label(value) -> str:
     return str(value)
 
 
-def sort_levels(values) -> list:
-    """Sorted levels: numbers by value, text by code point, False before True."""
-    return sorted(values)
-
-
 class Design:
     """A plan with its levels: column names, cells per block, and the saved form."""
 
