@@ -45,12 +45,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from streamreg.coding import DesignPlan
-from streamreg.encoding import BatchEncoder, accumulate_design
+from streamreg.design.coding import DesignPlan
+from streamreg.design.encoding import BatchEncoder, accumulate_design
 from streamreg.fitting import DesignSpec, _blas_beside_decoding, accumulate
-from streamreg.formula import parse_formula
-from streamreg.levels import discover_levels
-from streamreg.sources import InMemorySource, Source
+from streamreg.design.formula import parse_formula
+from streamreg.design.levels import discover_levels
+from streamreg.io.sources import InMemorySource, Source
 
 FORMULA = "y ~ x1 + x2 + x3 + x4 + x5 + C(c50) + C(c500)"
 WORK_DIR = Path(__file__).resolve().parent / "work"

@@ -19,17 +19,21 @@ and builds the model complete — robust covariance and optimizer record include
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from .design import resolve_spec
+from .absorbed import fit_absorbed
+from .design import DesignSpec
+from .design.levels import DEFAULT_MAX_LEVELS, levels_part
+from .design.request import PendingDesign, Request
 from .engine.blocks import Blocks
 from .engine.dask_runner import DaskRunner, collection_blocks, is_dask_collection
 from .engine.local import LocalRunner
-from .engine.scan import accumulate_part, resolve_batch_size
+from .engine.scan import Accumulation, accumulate_part, resolve_batch_size
 from .errors import CollinearityError, InputError
 from .io.inputs import to_source
 from .io.sources import InMemorySource
 from .model.linear_model import LinearModel
+from .model.multi import MultiTargetModel
 from .model.robust import parse_cov_type, robust_record, sandwich_part
 from .solvers import (
     AUTO_SWITCH_CONDITION,
@@ -39,6 +43,7 @@ from .solvers import (
     second_pass_solver,
 )
 from .solvers.gradient import GradientOptions, solve_gradient
+from .solvers.views import finish_state, select_target
 
 
 @dataclass
@@ -53,6 +58,17 @@ class Plan:
     runner: object
     blocks: Blocks
     step_blocks: Blocks
+    columns: dict | None = None  # what every column of the data is (streamreg.design.roles)
+    dense_blocks: Blocks | None = None  # an encoded design's blocks for dense rows
+
+    @property
+    def encoded(self) -> bool:
+        return not isinstance(self.blocks.spec, DesignSpec)
+
+    @property
+    def dense(self) -> Blocks:
+        """The blocks of a pass that reads dense design rows (qr, exact, robust errors)."""
+        return self.dense_blocks or self.blocks
 
 
 def fit(
@@ -74,7 +90,12 @@ def fit(
     client=None,
     gradient=None,
     sgd=None,
-) -> LinearModel:
+    formula: str | None = None,
+    categorical: Sequence[str] | str | None = None,
+    reference: dict | None = None,
+    absorb: Sequence[str] | str | None = None,
+    max_levels: int = DEFAULT_MAX_LEVELS,
+) -> LinearModel | MultiTargetModel:
     """Fit ordinary (or weighted) least squares in one streaming pass.
 
     Parameters
@@ -86,10 +107,14 @@ def fit(
         Dask DataFrame or Dask arrays ``X, y`` (one state per partition, merged by a
         tree reduction on the current Dask scheduler).
     y : array, optional
-        The target, when ``source`` is an array ``X``.
+        The target, when ``source`` is an array ``X`` (2-D: one target per column).
     target, features, exclude, weight : column names
-        ``features`` defaults to every numeric column except the target, the weight and
-        ``exclude``. ``weight`` may be an array with array inputs.
+        ``target`` may list several targets: one coefficient vector each, from the same
+        pass (a :class:`~streamreg.model.MultiTargetModel`). ``features`` defaults to
+        every numeric column except the target, the weight, ``exclude``, Hive partition
+        keys and ID-like columns (:mod:`streamreg.design.roles`); text columns named in
+        ``features`` are categories, dates and timestamps numbers (days, seconds since
+        1970-01-01). ``weight`` may be an array with array inputs.
     fit_intercept : bool, default True
     nulls : {"drop", "error"}
         Rows with a null or NaN in a used column are dropped and counted, or refused.
@@ -111,10 +136,24 @@ def fit(
     gradient : GradientOptions or dict, optional
         Options of the gradient solvers (``sgd=`` is the older name); the model then
         records the optimization in ``model.optimizer_``.
+    formula : str, optional
+        ``"y ~ x1 + np.log(x2) + C(region) + x1:C(region) | firm"`` (Wilkinson/patsy
+        syntax, :mod:`streamreg.design.formula`) instead of ``target``/``features``.
+    categorical : column names, optional
+        Columns treatment-coded as categories (text columns named as features already
+        are; this marks integer or boolean ones).
+    reference : dict, optional
+        ``{column: level}``: the reference level of a category (default: the first level
+        in sorted order).
+    absorb : column name, optional
+        A fixed effect absorbed by the within estimator (pyfixest's ``y ~ x | firm``):
+        no column per level; iid or cluster-robust errors (``cov_type="cluster:COLUMN"``).
+    max_levels : int, default 1000
+        A category with more levels is refused (absorb it instead).
 
     Returns
     -------
-    LinearModel
+    LinearModel, or MultiTargetModel for several targets
     """
     check_solver(solver)
     if gradient is not None and sgd is not None:
@@ -129,17 +168,33 @@ def fit(
             f"the solver is {solver!r}."
         )
     cov_type, groups = parse_cov_type(cov_type, groups)
-    names = dict(
+    request = Request.of(
         target=target,
         features=features,
         exclude=exclude,
+        weight=None if weight is None or not isinstance(weight, str) else weight,
         fit_intercept=fit_intercept,
         nulls=nulls,
         groups=groups,
+        formula=formula,
+        categorical=categorical,
+        reference=reference,
+        absorb=absorb,
+        max_levels=max_levels,
     )
     plan = _plan(
-        source, y, weight=weight, batch_size=batch_size, progress=progress, client=client, **names
+        source,
+        y,
+        request,
+        weight=weight,
+        batch_size=batch_size,
+        progress=progress,
+        client=client,
+        grouped=solver in ("auto", "cholesky"),
     )
+    check_encoded_solver(plan.blocks.spec, solver, cov_type)
+    if plan.encoded and plan.blocks.spec.absorb:
+        return fit_absorbed(plan, drop_collinear=drop_collinear, cov_type=cov_type)
     if solver in GRADIENT_SOLVERS:
         return _fit_gradient(
             plan, solver=solver, options=options, drop_collinear=drop_collinear, cov_type=cov_type
@@ -147,66 +202,178 @@ def fit(
     return _fit_closed_form(plan, solver=solver, drop_collinear=drop_collinear, cov_type=cov_type)
 
 
-def _plan(source, y, *, weight, batch_size, progress, client, **names) -> Plan:
-    def resolved(spec):
-        return resolve_batch_size(len(spec.columns), batch_size)
+def check_encoded_solver(spec, solver: str, cov_type: str) -> None:
+    """What an encoded design cannot be fitted with, refused in words before any pass."""
+    if isinstance(spec, DesignSpec):
+        return
+    targets = len(spec.targets)
+    if solver in GRADIENT_SOLVERS and targets > 1:
+        raise InputError(
+            f"the gradient solvers fit one target; for {targets} targets use a closed-form "
+            "solver (auto, cholesky, qr or exact), which fits them all from one pass."
+        )
+    if solver in GRADIENT_SOLVERS and spec.plan.transformed:
+        raise InputError(
+            f"the gradient solvers standardize the columns themselves; the term "
+            f"'{spec.plan.transformed[0]}' (center/scale) needs a closed-form solver."
+        )
+    if spec.absorb:
+        if solver not in ("auto", "cholesky"):
+            raise InputError(
+                f"an absorbed fixed effect is solved from per-group sums by the cholesky solver; "
+                f"solver {solver!r} is not available with it (use auto or cholesky)."
+            )
+        if cov_type not in ("nonrobust", "cluster"):
+            raise InputError(
+                f"with an absorbed fixed effect the standard errors are iid or clustered "
+                f"(cov_type='cluster:COLUMN'); {cov_type} is not available."
+            )
+        if cov_type == "cluster" and targets > 1:
+            raise InputError(
+                "clustered standard errors with an absorbed fixed effect are for one target; "
+                "fit the targets one at a time."
+            )
 
+
+def _plan(source, y, request: Request, *, weight, batch_size, progress, client, grouped) -> Plan:
+    """Blocks and runner; an encoded design's levels are found first, by a pass over its
+    category columns only."""
+    partition_keys: list[str] = []
     if is_dask_collection(source) or is_dask_collection(y):
-        blocks = collection_blocks(source, y, weight=weight, batch_size=resolved, **names)
-        return Plan(DaskRunner(client), blocks, blocks)
-    src, target, weight = to_source(source, y, target=names.pop("target"), weight=weight)
-    spec = resolve_spec(src, target=target, weight=weight, **names)
-    size = resolved(spec)
-    if client is not None:
-        blocks = Blocks.per_file(src, spec, size)
-        return Plan(DaskRunner(client), blocks, blocks)
-    steps = (
-        Blocks.slices(src, spec, size)
-        if isinstance(src, InMemorySource)
-        else Blocks.per_file(src, spec, size)
+        runner = DaskRunner(client)
+        blocks, schema = collection_blocks(
+            source,
+            y,
+            weight=weight,
+            batch_size=lambda spec: resolve_batch_size(len(spec.columns), batch_size),
+            request=replace(request, weight=weight if isinstance(weight, str) else None),
+        )
+        steps = blocks
+    else:
+        src, target, weight = to_source(
+            source,
+            y,
+            target=request.targets or None,
+            weight=weight,
+            need_target=not request.formula,
+        )
+        request = replace(request, targets=_as_targets(target, request), weight=weight)
+        schema = src.schema
+        partition_keys = list(src.partition_types)
+        # Files that disagree on a named column are reported (naming both files) before its
+        # type is.
+        named = [*request.targets, request.weight, request.groups, *(request.features or ())]
+        src.check_columns([c for c in named if c is not None and c in schema.names])
+        spec = request.design(schema, partition_keys=partition_keys)
+        src.check_columns(spec.columns)
+        size = resolve_batch_size(len(spec.columns), batch_size)
+        if client is not None:
+            runner = DaskRunner(client)
+            blocks = steps = Blocks.per_file(src, spec, size)
+        else:
+            runner = LocalRunner(progress=progress)
+            blocks = Blocks.whole(src, spec, size)
+            steps = (
+                Blocks.slices(src, spec, size)
+                if isinstance(src, InMemorySource)
+                else Blocks.per_file(src, spec, size)
+            )
+    spec = blocks.spec
+    if isinstance(spec, PendingDesign):
+        found = runner.map_reduce(
+            blocks, levels_part, spec.categorical_sources, request.max_levels, label="levels"
+        )
+        spec = spec.resolve(found.scan().levels)
+    columns = request.roles(schema, spec, partition_keys=partition_keys)
+    if isinstance(spec, DesignSpec):
+        return Plan(runner, blocks, steps, columns)
+    # Dense rows shrink their batches as the design widens; group sums keep the usual size.
+    dense = spec.batch_rows(grouped=False, given=batch_size)
+    first = spec.batch_rows(grouped=True, given=batch_size) if grouped else dense
+    return Plan(
+        runner,
+        replace(blocks, spec=spec, batch_size=first),
+        replace(steps, spec=spec, batch_size=dense),
+        columns,
+        replace(blocks, spec=spec, batch_size=dense),
     )
-    return Plan(LocalRunner(progress=progress), Blocks.whole(src, spec, size), steps)
 
 
-def _fit_closed_form(
-    plan: Plan, *, solver: str, drop_collinear: bool, cov_type: str
-) -> LinearModel:
+def _as_targets(target, request: Request) -> tuple[str, ...]:
+    if target is None:
+        return request.targets
+    return (target,) if isinstance(target, str) else tuple(target)
+
+
+def _fit_closed_form(plan: Plan, *, solver: str, drop_collinear: bool, cov_type: str):
     """Solve, maybe re-read with a better solver (auto), then the robust pass if asked."""
     spec = plan.blocks.spec
     chosen = family(solver)
-    acc = plan.runner.map_reduce(plan.blocks, accumulate_part, chosen.state, label="fit")
+    acc = _accumulate(plan, chosen, "fit")
+    acc, states, stats = _solvable(plan, acc)
     notes: list[str] = []
+    fit_intercept = spec.fit_intercept
     try:
-        solution = chosen.solve(
-            acc.state, fit_intercept=spec.fit_intercept, drop_collinear=drop_collinear
-        )
+        solutions = [
+            chosen.solve(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
+            for state in states
+        ]
+        worst = max(s.condition_number for s in solutions)
         doubtful = solver == "auto" and (
-            solution.condition_number > AUTO_SWITCH_CONDITION or bool(solution.aliased)
+            worst > AUTO_SWITCH_CONDITION or any(s.aliased for s in solutions)
         )
-        reason = f"condition number {solution.condition_number:.1e}"
+        reason = f"condition number {worst:.1e}"
     except CollinearityError:
         if solver != "auto":
             raise
         doubtful, reason = True, "a nearly collinear column"
     if doubtful:
-        better = family(second_pass_solver(len(spec.features)))
-        acc = plan.runner.map_reduce(
-            plan.blocks, accumulate_part, better.state, label=f"fit ({better.name})"
-        )
-        solution = better.solve(
-            acc.state, fit_intercept=spec.fit_intercept, drop_collinear=drop_collinear
-        )
+        better = family(_second_pass_solver(spec))
+        acc = _accumulate(plan, better, f"fit ({better.name})")
+        acc, states, stats = _solvable(plan, acc)
+        solutions = [
+            better.solve(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
+            for state in states
+        ]
         notes.append(
             f"auto: the cholesky pass found {reason}, too ill-conditioned to trust all its "
             f"digits; the data were read a second time and solved with {better.name}."
         )
-    solution.warnings[:0] = notes
-    return _finish(plan, acc, solution, cov_type)
+    for solution in solutions:
+        solution.warnings[:0] = notes
+    return _finish(plan, acc, solutions, cov_type, stats=stats)
 
 
-def _fit_gradient(
-    plan: Plan, *, solver: str, options, drop_collinear: bool, cov_type: str
-) -> LinearModel:
+def _accumulate(plan: Plan, chosen, label: str) -> Accumulation:
+    """One pass into the family's state: group sums or dense rows for an encoded design."""
+    spec = plan.blocks.spec
+    blocks = plan.blocks if not plan.encoded or spec.grouped_for(chosen.state) else plan.dense
+    return plan.runner.map_reduce(blocks, accumulate_part, chosen.state, label=label)
+
+
+def _solvable(plan: Plan, acc: Accumulation):
+    """``(accumulation over the design's columns, one state per target, center/scale
+    statistics)``: an encoded pass read raw columns of center/scale terms, mapped here."""
+    if not plan.encoded:
+        return acc, [acc.state], None
+    spec = plan.blocks.spec
+    state, stats = finish_state(spec.encoder, acc.state)
+    acc = Accumulation(
+        state, spec, acc.rows_read, acc.dropped, acc.rows_by_file, acc.log_weight_sum
+    )
+    m = len(spec.targets)
+    if m == 1:
+        return acc, [state], stats
+    return acc, [select_target(state, k, n_targets=m) for k in range(m)], stats
+
+
+def _second_pass_solver(spec) -> str:
+    if not isinstance(spec, DesignSpec) and spec.plan.transformed:
+        return "qr"  # center/scale terms are irrational in the raw columns: no exact sums
+    return second_pass_solver(len(spec.features))
+
+
+def _fit_gradient(plan: Plan, *, solver: str, options, drop_collinear: bool, cov_type: str):
     opts = GradientOptions.coerce(options).checked()
     if cov_type != "nonrobust" and (opts.holdout or opts.l2):
         raise InputError(
@@ -219,20 +386,64 @@ def _fit_gradient(
     return _finish(
         plan,
         result.train.with_counts_of(result.everything),
-        result.solution,
+        [result.solution],
         cov_type,
         optimizer=result.record,
     )
 
 
 def _finish(
-    plan: Plan, acc, solution, cov_type: str, *, optimizer: dict | None = None
-) -> LinearModel:
-    """The model, complete: with the robust pass's covariance when one is asked for."""
-    robust = None
-    if cov_type != "nonrobust":
-        sandwich = plan.runner.map_reduce(
-            plan.blocks, sandwich_part, acc.state, solution, cov_type, label=f"{cov_type} pass"
+    plan: Plan,
+    acc,
+    solutions: list,
+    cov_type: str,
+    *,
+    optimizer: dict | None = None,
+    stats: dict | None = None,
+):
+    """The model, complete: with the robust pass's covariance when one is asked for (one
+    model per target, from the shared state, for several targets)."""
+    spec = plan.blocks.spec
+    if not plan.encoded:
+        (solution,) = solutions
+        robust = None
+        if cov_type != "nonrobust":
+            sandwich = plan.runner.map_reduce(
+                plan.blocks, sandwich_part, acc.state, solution, cov_type, label=f"{cov_type} pass"
+            )
+            robust = robust_record(sandwich, acc.state, solution, spec)
+        return LinearModel.from_accumulation(
+            acc, solution, robust=robust, optimizer=optimizer, columns=plan.columns
         )
-        robust = robust_record(sandwich, acc.state, solution, plan.blocks.spec)
-    return LinearModel.from_accumulation(acc, solution, robust=robust, optimizer=optimizer)
+    design = spec.design.with_stats(stats) if stats else spec.design
+    finished = spec.finished(stats)
+    m = len(solutions)
+    models = []
+    for k, solution in enumerate(solutions):
+        state = acc.state if m == 1 else select_target(acc.state, k, n_targets=m)
+        target_acc = Accumulation(
+            state, spec, acc.rows_read, acc.dropped, acc.rows_by_file, acc.log_weight_sum
+        )
+        robust = None
+        if cov_type != "nonrobust":
+            target_spec = finished if m == 1 else finished.for_target(k)
+            sandwich = plan.runner.map_reduce(
+                replace(plan.dense, spec=target_spec),
+                sandwich_part,
+                state,
+                solution,
+                cov_type,
+                label=f"{cov_type} pass" + (f" ({target_spec.target})" if m > 1 else ""),
+            )
+            robust = robust_record(sandwich, state, solution, target_spec)
+        models.append(
+            LinearModel.from_accumulation(
+                target_acc,
+                solution,
+                robust=robust,
+                optimizer=optimizer,
+                design=design,
+                columns=plan.columns,
+            )
+        )
+    return models[0] if m == 1 else MultiTargetModel(models, acc.state)

@@ -5,29 +5,61 @@ from __future__ import annotations
 
 import numpy as np
 
-from streamreg.coding import DesignPlan
-from streamreg.encoding import BatchEncoder, accumulate_design, finish_state
-from streamreg.formula import parse_formula
-from streamreg.levels import discover_levels
+from streamreg.design.coding import DesignPlan
+from streamreg.design.encoded import EncodedSpec
+from streamreg.design.formula import parse_formula
+from streamreg.design.levels import discover_levels
+from streamreg.engine.scan import accumulate
+from streamreg.io.sources import Source
 from streamreg.model import LinearModel
-from streamreg.sources import Source
-from streamreg.state import MomentState
+from streamreg.solvers.moments import MomentState
+from streamreg.solvers.views import finish_state
 
 
-def fit_formula(source: Source, formula: str, *, weight=None, form="auto", state_kind=MomentState,
-                batch_size=None, drop_collinear=False, nulls="drop"):
+def accumulate_design(source, encoder, *, state_kind=MomentState, form="auto", batch_size=None):
+    """One pass of the engine over an encoder's design (``form``: auto, grouped or dense)."""
+    spec = EncodedSpec(
+        encoder.design,
+        nulls=encoder.nulls,
+        unseen=encoder.coder.unseen,
+        form="dense" if form == "dense" else "auto",
+    )
+    spec._encoder = encoder  # the caller reads the encoder's counts (unseen rows)
+    grouped = spec.grouped_for(state_kind)
+    assert form != "grouped" or grouped, "grouped encoding builds moment states only"
+    size = spec.batch_rows(grouped=grouped, given=batch_size)
+    return accumulate(source, spec, state_kind, batch_size=size)
+
+
+def fit_formula(
+    source: Source,
+    formula: str,
+    *,
+    weight=None,
+    form="auto",
+    state_kind=MomentState,
+    batch_size=None,
+    drop_collinear=False,
+    nulls="drop",
+):
     """(model, design, accumulation) of a formula fitted in one pass after level discovery."""
     plan = DesignPlan.from_formula(parse_formula(formula), source.schema, weight=weight)
     levels = discover_levels(source, plan.categorical_sources).levels
     design = plan.with_levels(levels)
-    encoder = BatchEncoder(design, nulls=nulls)
-    acc = accumulate_design(source, encoder, state_kind=state_kind, form=form,
-                            batch_size=batch_size)
+    encoder = EncodedSpec(design, nulls=nulls).encoder
+    acc = accumulate_design(
+        source, encoder, state_kind=state_kind, form=form, batch_size=batch_size
+    )
     state, _ = finish_state(encoder, acc.state)
-    model = LinearModel.from_state(state, fit_intercept=plan.intercept, weight=weight,
-                                   drop_collinear=drop_collinear, rows_read=acc.rows_read,
-                                   rows_dropped_by_column=acc.dropped,
-                                   log_weight_sum=acc.log_weight_sum)
+    model = LinearModel.from_state(
+        state,
+        fit_intercept=plan.intercept,
+        weight=weight,
+        drop_collinear=drop_collinear,
+        rows_read=acc.rows_read,
+        rows_dropped_by_column=acc.dropped,
+        log_weight_sum=acc.log_weight_sum,
+    )
     return model, design, acc
 
 

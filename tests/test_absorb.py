@@ -11,13 +11,14 @@ import pyarrow as pa
 import pytest
 from modellang import assert_close, assert_p_close
 
-from streamreg.absorb import AbsorbState, ClusterScores, check_absorb, solve_within
-from streamreg.coding import DesignPlan
-from streamreg.encoding import BatchEncoder
+from streamreg.design.coding import DesignPlan, check_absorb
+from streamreg.design.encoding import BatchEncoder
+from streamreg.design.formula import parse_formula
+from streamreg.design.levels import discover_levels
 from streamreg.errors import InputError
-from streamreg.formula import parse_formula
-from streamreg.levels import discover_levels
-from streamreg.sources import InMemorySource
+from streamreg.io.sources import InMemorySource
+from streamreg.solvers.absorb import AbsorbState, solve_within
+from streamreg.solvers.clusters import ClusterScores
 
 pf = pytest.importorskip("pyfixest")
 
@@ -27,13 +28,24 @@ def panel():
     rng = np.random.default_rng(11)
     n = 4000
     firm = rng.integers(0, 500, n)
-    frame = pd.DataFrame({
-        "firm": firm, "region": firm // 25, "ind": rng.integers(0, 9, n),
-        "x1": rng.normal(size=n) + 0.02 * firm, "x2": 3.0 * rng.normal(size=n) + 1e6,
-        "g": rng.choice(list("abc"), n).astype(object), "w": rng.uniform(0.5, 2.0, n),
-    })
-    frame["y"] = (1.5 * frame.x1 - 0.3 * frame.x2 + 5 * np.sin(firm) + (frame.g == "b") * 0.7
-                  + rng.normal(size=n))
+    frame = pd.DataFrame(
+        {
+            "firm": firm,
+            "region": firm // 25,
+            "ind": rng.integers(0, 9, n),
+            "x1": rng.normal(size=n) + 0.02 * firm,
+            "x2": 3.0 * rng.normal(size=n) + 1e6,
+            "g": rng.choice(list("abc"), n).astype(object),
+            "w": rng.uniform(0.5, 2.0, n),
+        }
+    )
+    frame["y"] = (
+        1.5 * frame.x1
+        - 0.3 * frame.x2
+        + 5 * np.sin(firm)
+        + (frame.g == "b") * 0.7
+        + rng.normal(size=n)
+    )
     return frame
 
 
@@ -42,8 +54,10 @@ def _fit(frame, columns, *, weights=None, cluster=None, drop_singletons=True, pa
     firm = frame.firm.to_numpy()
     w = None if weights is None else frame[weights].to_numpy()
     pieces = np.array_split(np.arange(len(frame)), parts)
-    states = [AbsorbState.from_arrays(z[p], firm[p], None if w is None else w[p], names=columns)
-              for p in pieces]
+    states = [
+        AbsorbState.from_arrays(z[p], firm[p], None if w is None else w[p], names=columns)
+        for p in pieces
+    ]
     state = states[0]
     for other in states[1:]:
         state = state + other
@@ -62,7 +76,7 @@ CASES = [
     ("none", "iid", None),
     ("singleton", "firm", None),
     ("singleton", "region", None),  # the fixed effect is nested in the clusters
-    ("singleton", "ind", None),     # ... and here it is not
+    ("singleton", "ind", None),  # ... and here it is not
     ("none", "firm", "w"),
     ("singleton", "iid", "w"),
 ]
@@ -74,9 +88,13 @@ def test_within_fit_equals_pyfixest(panel, fixef_rm, cluster, weights):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = pf.feols("y ~ x1 + x2 | firm", panel, vcov=vcov, fixef_rm=fixef_rm, weights=weights)
-    fit = _fit(panel, ["x1", "x2", "y"], weights=weights,
-               cluster=None if cluster == "iid" else cluster,
-               drop_singletons=fixef_rm == "singleton")
+    fit = _fit(
+        panel,
+        ["x1", "x2", "y"],
+        weights=weights,
+        cluster=None if cluster == "iid" else cluster,
+        drop_singletons=fixef_rm == "singleton",
+    )
     assert fit.nobs == ref._N
     assert_close(fit.coef, ref.coef().to_numpy(), what="coef")
     assert_close(fit.bse, ref.se().to_numpy(), what="se")
@@ -117,8 +135,9 @@ def test_merge_is_chunking_invariant_and_empty_is_identity(panel, rng):
     z, firm = panel[columns].to_numpy(), panel.firm.to_numpy()
     whole = AbsorbState.from_arrays(z, firm, names=columns)
     order = rng.permutation(len(panel))
-    pieces = [AbsorbState.from_arrays(z[p], firm[p], names=columns)
-              for p in np.array_split(order, 5)]
+    pieces = [
+        AbsorbState.from_arrays(z[p], firm[p], names=columns) for p in np.array_split(order, 5)
+    ]
     left = pieces[0] + (pieces[1] + (pieces[2] + (pieces[3] + pieces[4])))
     right = (((pieces[4] + pieces[3]) + pieces[2]) + pieces[1]) + pieces[0]
     empty = AbsorbState(columns)

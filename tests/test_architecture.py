@@ -9,7 +9,7 @@ From the bottom up (``streamreg.<name>`` or a package of that name)::
     solvers                                        one family per solver value, one registry
     model                                          results, inference, robust covariance,
                                                    file format
-    fitting, prediction, evaluation                orchestration of passes
+    fitting, absorbed, prediction, evaluation      orchestration of passes
     jobs, estimator, demo, plotting, synthetic     users of the library
     cli, __init__                                  the front doors
 
@@ -35,7 +35,7 @@ LAYERS = [
     {"engine"},
     {"solvers"},
     {"model"},
-    {"fitting", "prediction", "evaluation"},
+    {"fitting", "absorbed", "prediction", "evaluation"},
     {"jobs", "estimator", "demo", "plotting", "synthetic"},
     {"cli", "__init__", "__main__"},
 ]

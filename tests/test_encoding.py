@@ -14,18 +14,18 @@ import pyarrow.parquet as pq
 import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
-from modellang import assert_close, assert_matches_statsmodels, fit_formula
+from modellang import accumulate_design, assert_close, assert_matches_statsmodels, fit_formula
 
-from streamreg.coding import DesignPlan
-from streamreg.encoding import BatchEncoder, accumulate_design, dense_batch_rows
+from streamreg.design.coding import DesignPlan
+from streamreg.design.encoding import BatchEncoder, dense_batch_rows
+from streamreg.design.formula import parse_formula
+from streamreg.design.grouped import grouped_moments
+from streamreg.design.levels import discover_levels
 from streamreg.errors import DataError, InputError
-from streamreg.exact import ExactState
-from streamreg.formula import parse_formula
-from streamreg.grouped import grouped_moments
-from streamreg.levels import discover_levels
-from streamreg.qr import QRState
-from streamreg.sources import InMemorySource, Source
-from streamreg.state import MomentState
+from streamreg.io.sources import InMemorySource, Source
+from streamreg.solvers.exact import ExactState
+from streamreg.solvers.moments import MomentState
+from streamreg.solvers.qr import QRState
 
 
 def ols(formula, frame, **kwargs):
@@ -68,33 +68,44 @@ def test_grunfeld_agrees_with_statsmodels(grunfeld, formula, batch_size, kind):
     source = InMemorySource(table_of(grunfeld))
     state_kind = QRState if kind == "qr" else MomentState
     form = "grouped" if kind == "grouped" else "dense"
-    model, design, _ = fit_formula(source, formula, form=form, state_kind=state_kind,
-                                   batch_size=batch_size)
+    model, design, _ = fit_formula(
+        source, formula, form=form, state_kind=state_kind, batch_size=batch_size
+    )
     assert_matches_statsmodels(model, ols(formula, grunfeld), design)
 
 
 @pytest.mark.parametrize("formula", GRUNFELD_FORMULAS[:4])
 def test_grunfeld_exact_solver(grunfeld, formula):
-    model, design, _ = fit_formula(InMemorySource(table_of(grunfeld)), formula, form="dense",
-                                   state_kind=ExactState, batch_size=50)
+    model, design, _ = fit_formula(
+        InMemorySource(table_of(grunfeld)),
+        formula,
+        form="dense",
+        state_kind=ExactState,
+        batch_size=50,
+    )
     assert_matches_statsmodels(model, ols(formula, grunfeld), design)
 
 
 def test_exact_solver_refuses_center_in_words(grunfeld):
     with pytest.raises(InputError, match="need the cholesky or qr solver"):
-        fit_formula(InMemorySource(table_of(grunfeld)), GRUNFELD_FORMULAS[-1], form="dense",
-                    state_kind=ExactState)
+        fit_formula(
+            InMemorySource(table_of(grunfeld)),
+            GRUNFELD_FORMULAS[-1],
+            form="dense",
+            state_kind=ExactState,
+        )
 
 
 def test_levels_first_seen_in_later_files(grunfeld, tmp_path):
     """Files sorted by firm: every file brings firms the earlier ones never held."""
     frame = grunfeld.sort_values(["firm", "year"], kind="stable").reset_index(drop=True)
     for i, part in enumerate(np.array_split(np.arange(len(frame)), 4)):
-        pq.write_table(table_of(frame.iloc[part]), tmp_path / f"part-{i}.parquet",
-                       row_group_size=17)
+        pq.write_table(
+            table_of(frame.iloc[part]), tmp_path / f"part-{i}.parquet", row_group_size=17
+        )
     source = Source.resolve(tmp_path)
     firms_in_last = set(frame.iloc[np.array_split(np.arange(len(frame)), 4)[-1]].firm)
-    assert firms_in_last - set(frame.iloc[:len(frame) * 3 // 4].firm)
+    assert firms_in_last - set(frame.iloc[: len(frame) * 3 // 4].firm)
     for formula in GRUNFELD_FORMULAS[:2]:
         for form in ("grouped", "dense"):
             model, design, _ = fit_formula(source, formula, form=form, batch_size=23)
@@ -113,8 +124,9 @@ FAIR_FORMULAS = [
 def test_fair_agrees_with_statsmodels(fair, formula, weighted, form):
     frame = fair.assign(w=1.0 / (1.0 + fair.age / 10.0))
     source = InMemorySource(table_of(frame))
-    model, design, _ = fit_formula(source, formula, weight="w" if weighted else None, form=form,
-                                   batch_size=1000)
+    model, design, _ = fit_formula(
+        source, formula, weight="w" if weighted else None, form=form, batch_size=1000
+    )
     ref = ols(formula, frame, weights=frame.w) if weighted else ols(formula, frame)
     assert_matches_statsmodels(model, ref, design)
 
@@ -122,16 +134,27 @@ def test_fair_agrees_with_statsmodels(fair, formula, weighted, form):
 def _synthetic(rng, n=3000, spread=2e6):
     region = rng.choice(["north", "south", "east"], n).astype(object)
     region[-200:] = rng.choice(["east", "west"], 200)  # 'west' only at the end
-    frame = pd.DataFrame({
-        "x1": rng.normal(size=n), "x2": rng.uniform(1e6, 1e6 + spread, n),
-        "flag": rng.choice([True, False], n), "k": rng.integers(0, 4, n), "region": region,
-        "w": rng.uniform(0.2, 3.0, n),
-    })
+    frame = pd.DataFrame(
+        {
+            "x1": rng.normal(size=n),
+            "x2": rng.uniform(1e6, 1e6 + spread, n),
+            "flag": rng.choice([True, False], n),
+            "k": rng.integers(0, 4, n),
+            "region": region,
+            "w": rng.uniform(0.2, 3.0, n),
+        }
+    )
     effect = {"north": 0.0, "south": 1.0, "east": -2.0, "west": 0.5}
-    frame["y"] = (1 + 2 * frame.x1 + frame.region.map(effect)
-                  + frame.x1 * frame.region.map(effect) + frame.flag * 0.3 + frame.k * 0.2
-                  + np.log(frame.x2)
-                  + rng.normal(size=n))
+    frame["y"] = (
+        1
+        + 2 * frame.x1
+        + frame.region.map(effect)
+        + frame.x1 * frame.region.map(effect)
+        + frame.flag * 0.3
+        + frame.k * 0.2
+        + np.log(frame.x2)
+        + rng.normal(size=n)
+    )
     return frame
 
 
@@ -157,8 +180,9 @@ def test_synthetic_parquet_with_missing_values(formula, weighted, tmp_path, rng)
         pq.write_table(table_of(frame.iloc[part]), tmp_path / f"p{i}.parquet", row_group_size=400)
     source = Source.resolve(tmp_path)
     for form in ("grouped", "dense"):
-        model, design, acc = fit_formula(source, formula, weight="w" if weighted else None,
-                                         form=form, batch_size=333)
+        model, design, acc = fit_formula(
+            source, formula, weight="w" if weighted else None, form=form, batch_size=333
+        )
         ref = ols(formula, frame, weights=frame.w) if weighted else ols(formula, frame)
         assert_matches_statsmodels(model, ref, design)
         assert acc.dropped == {"x1": 3, "region": 2}
@@ -191,24 +215,35 @@ def _assert_same_moments(a, b, tol=1e-12):
     assert np.all(np.abs(mean_a - mean_b) <= tol * np.maximum(spread, 1e-300))
 
 
-WIDE_FORMULA = ("y ~ x + C(a) + C(b) + C(a):C(b) + x:C(a) + x:z:C(c) + C(b):C(c):z + "
-                "I(x * z) + C(a, Treatment(7)):C(c)")
+WIDE_FORMULA = (
+    "y ~ x + C(a) + C(b) + C(a):C(b) + x:C(a) + x:z:C(c) + C(b):C(c):z + "
+    "I(x * z) + C(a, Treatment(7)):C(c)"
+)
 
 
 def _wide(rng, n=5000):
-    return pa.table({
-        "x": rng.normal(size=n) + 3.0, "z": rng.normal(size=n) * 2.0,
-        "a": rng.integers(0, 30, n),
-        "b": pa.array(rng.choice(list("pqrst"), n)).dictionary_encode(),
-        "c": rng.choice(["u", "v", "w"], n), "y": rng.normal(size=n), "w": rng.uniform(0, 2, n),
-    })
+    return pa.table(
+        {
+            "x": rng.normal(size=n) + 3.0,
+            "z": rng.normal(size=n) * 2.0,
+            "a": rng.integers(0, 30, n),
+            "b": pa.array(rng.choice(list("pqrst"), n)).dictionary_encode(),
+            "c": rng.choice(["u", "v", "w"], n),
+            "y": rng.normal(size=n),
+            "w": rng.uniform(0, 2, n),
+        }
+    )
 
 
 @pytest.mark.parametrize("weighted", [False, True])
 def test_grouped_gram_equals_dense_one_hot_gram(weighted, rng):
     table = _wide(rng)
-    plan = DesignPlan.from_formula(parse_formula(WIDE_FORMULA), table.schema,
-                                   weight="w" if weighted else None, categorical=["a"])
+    plan = DesignPlan.from_formula(
+        parse_formula(WIDE_FORMULA),
+        table.schema,
+        weight="w" if weighted else None,
+        categorical=["a"],
+    )
     source = InMemorySource(table)
     design = plan.with_levels(discover_levels(source, plan.categorical_sources).levels)
     encoder = BatchEncoder(design)
@@ -216,9 +251,10 @@ def test_grouped_gram_equals_dense_one_hot_gram(weighted, rng):
     shift = None
     for chunk in source.batches(encoder.columns_read, 1200):
         prepared = encoder.prepare(chunk)
-        grouped = grouped_moments(encoder, prepared, shift)
-        dense = MomentState.from_arrays(encoder.dense(prepared), prepared.weights,
-                                        names=encoder.state_names)
+        grouped = grouped_moments(encoder, prepared, shift, state_kind=MomentState)
+        dense = MomentState.from_arrays(
+            encoder.dense(prepared), prepared.weights, names=encoder.state_names
+        )
         _assert_same_moments(grouped, dense)
         shift = dense.mean  # a shift off this batch's mean, as the running mean is
     whole_grouped = accumulate_design(source, encoder, form="grouped", batch_size=700).state
@@ -230,7 +266,7 @@ def test_grouped_sums_recentre_when_the_mean_drifts(rng):
     """The first batch sits at 0 ± 16, the 39 later ones at 1e8 ± 16: about the first batch's
     mean the sums would, by the 17th batch, cancel more than 1/16 of the co-moment (S/M = k
     after k batches), so they are set aside and the shift moves to 1e8."""
-    from streamreg.grouped import GroupedSums
+    from streamreg.design.grouped import GroupedSums
 
     n = 4000
     t = np.where(np.arange(n) < 100, 0.0, 1e8) + rng.integers(-1000, 1000, n) / 64.0
@@ -238,7 +274,7 @@ def test_grouped_sums_recentre_when_the_mean_drifts(rng):
     plan = DesignPlan.from_formula(parse_formula("y ~ t + g + t:g"), table.schema)
     encoder = BatchEncoder(plan.with_levels({"g": ["a", "b", "c"]}))
     source = InMemorySource(table)
-    sums = GroupedSums(encoder)
+    sums = GroupedSums(encoder, state_kind=MomentState)
     for chunk in source.batches(encoder.columns_read, 100):
         assert sums.add(encoder.prepare(chunk))
     assert sums._pending is not None  # the set-aside path ran
@@ -259,8 +295,15 @@ def test_dates_and_timestamps_are_days_and_seconds(rng):
     table = pa.table({"d": date, "t": stamp, "y": y})
     model, design, _ = fit_formula(InMemorySource(table), "y ~ d + t + C(month(d)) + weekday(t)")
     months = pd.to_datetime(days, unit="D").month
-    frame = pd.DataFrame({"y": y, "d": days.astype(float), "t": 1.6e9 + seconds.astype(float),
-                          "m": months, "wd": pd.to_datetime(1.6e9 + seconds, unit="s").day_of_week})
+    frame = pd.DataFrame(
+        {
+            "y": y,
+            "d": days.astype(float),
+            "t": 1.6e9 + seconds.astype(float),
+            "m": months,
+            "wd": pd.to_datetime(1.6e9 + seconds, unit="s").day_of_week,
+        }
+    )
     ref = ols("y ~ d + t + C(m) + wd", frame)
     assert design.column_names[0] == "C(month(d))[T.2]"
     assert design.column_names[-3:] == ("d", "t", "weekday(t)")
@@ -282,16 +325,23 @@ def test_transforms_that_make_nan_drop_rows_and_inf_is_refused(rng):
     with pytest.raises(DataError, match=r"'np.log\(x\)' is infinite in row 7 of the data"):
         fit_formula(InMemorySource(pa.table({"x": x, "y": rng.normal(size=n)})), "y ~ np.log(x)")
     with pytest.raises(DataError, match="'x' has a missing value in row 1 of the data"):
-        fit_formula(InMemorySource(pa.table({"x": [1.0, None, 2.0, 3.0], "y": [1.0, 2, 3, 5]})),
-                    "y ~ x", nulls="error")
+        fit_formula(
+            InMemorySource(pa.table({"x": [1.0, None, 2.0, 3.0], "y": [1.0, 2, 3, 5]})),
+            "y ~ x",
+            nulls="error",
+        )
 
 
 def _three_files(tmp_path, rng):
     for i, levels in enumerate([["a", "b"], ["b", "c"], ["c", "new"]]):
         n = 300
-        pq.write_table(pa.table({"g": rng.choice(levels, n), "x": rng.normal(size=n),
-                                 "y": rng.normal(size=n)}),
-                       tmp_path / f"f{i}.parquet", row_group_size=100)
+        pq.write_table(
+            pa.table(
+                {"g": rng.choice(levels, n), "x": rng.normal(size=n), "y": rng.normal(size=n)}
+            ),
+            tmp_path / f"f{i}.parquet",
+            row_group_size=100,
+        )
     return sorted(tmp_path.glob("*.parquet"))
 
 
@@ -332,15 +382,22 @@ def test_discovery_reads_dictionaries_and_hive_partitions(tmp_path, rng):
         folder = tmp_path / f"zone={part}"
         folder.mkdir()
         codes = pa.array(rng.choice(["m", "k", "z"], 100)).dictionary_encode()
-        pq.write_table(pa.table({"s": codes, "x": rng.normal(size=100), "y": rng.normal(size=100)}),
-                       folder / "data.parquet", row_group_size=30)
+        pq.write_table(
+            pa.table({"s": codes, "x": rng.normal(size=100), "y": rng.normal(size=100)}),
+            folder / "data.parquet",
+            row_group_size=30,
+        )
     source = Source.resolve(tmp_path)
     plan = DesignPlan.from_formula(parse_formula("y ~ x + s + zone"), source.schema)
     scan = discover_levels(source, plan.categorical_sources)
     assert scan.levels == {"s": ["k", "m", "z"], "zone": ["east", "west"]}
     model, design, _ = fit_formula(source, "y ~ x + s + zone")
-    frame = pd.concat([pq.read_table(tmp_path / f"zone={p}" / "data.parquet").to_pandas().assign(
-        zone=p) for p in ("west", "east")])
+    frame = pd.concat(
+        [
+            pq.read_table(tmp_path / f"zone={p}" / "data.parquet").to_pandas().assign(zone=p)
+            for p in ("west", "east")
+        ]
+    )
     frame["s"] = frame["s"].astype(str).astype(object)
     assert_matches_statsmodels(model, ols("y ~ x + s + zone", frame), design)
 
@@ -351,14 +408,17 @@ def test_dense_batch_rows_shrink_with_width():
     assert dense_batch_rows(100_000) == 1024
 
 
-@pytest.mark.parametrize("formula", [
-    'invest ~ np.log(value) * C(firm, Treatment("IBM")) + capital',
-    "invest ~ center(value) + scale(capital) + center(value):capital + firm:scale(capital)",
-])
+@pytest.mark.parametrize(
+    "formula",
+    [
+        'invest ~ np.log(value) * C(firm, Treatment("IBM")) + capital',
+        "invest ~ center(value) + scale(capital) + center(value):capital + firm:scale(capital)",
+    ],
+)
 def test_saved_design_encodes_new_data_identically(grunfeld, formula):
     """The saved design (levels, references, center/scale statistics) predicts as statsmodels."""
-    from streamreg.coding import Design
-    from streamreg.encoding import finish_state
+    from streamreg.design.coding import Design
+    from streamreg.solvers.views import finish_state
 
     source = InMemorySource(table_of(grunfeld))
     model, design, acc = fit_formula(source, formula)
@@ -374,10 +434,10 @@ def test_saved_design_encodes_new_data_identically(grunfeld, formula):
 
 
 EDGE_FORMULAS = [
-    ("y ~ C(g) + x:g", None),            # two factors (C(g), g) over one column
-    ("y ~ x + C(one)", None),            # a single level: no column, as in patsy
-    ("y ~ C(flag) * x + g", "w"),        # booleans; rows of zero weight
-    ("y ~ C(g):C(flag):x + x", None),    # a three-factor term with mixed coding
+    ("y ~ C(g) + x:g", None),  # two factors (C(g), g) over one column
+    ("y ~ x + C(one)", None),  # a single level: no column, as in patsy
+    ("y ~ C(flag) * x + g", "w"),  # booleans; rows of zero weight
+    ("y ~ C(g):C(flag):x + x", None),  # a three-factor term with mixed coding
 ]
 
 
@@ -385,12 +445,19 @@ EDGE_FORMULAS = [
 @pytest.mark.parametrize("form", ["grouped", "dense"])
 def test_edge_designs_agree_with_statsmodels(formula, weight, form, rng):
     n = 300
-    frame = pd.DataFrame({"x": rng.normal(size=n), "g": rng.choice(list("abc"), n).astype(object),
-                          "one": ["z"] * n, "flag": rng.choice([True, False], n),
-                          "w": rng.uniform(0, 1, n)})
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "g": rng.choice(list("abc"), n).astype(object),
+            "one": ["z"] * n,
+            "flag": rng.choice([True, False], n),
+            "w": rng.uniform(0, 1, n),
+        }
+    )
     frame.loc[:9, "w"] = 0.0
     frame["y"] = frame.x + (frame.g == "b") + rng.normal(size=n)
-    model, design, _ = fit_formula(InMemorySource(table_of(frame)), formula, weight=weight,
-                                   form=form, batch_size=50)
+    model, design, _ = fit_formula(
+        InMemorySource(table_of(frame)), formula, weight=weight, form=form, batch_size=50
+    )
     ref = ols(formula, frame, weights=frame.w) if weight else ols(formula, frame)
     assert_matches_statsmodels(model, ref, design)

@@ -11,10 +11,10 @@ import pyarrow as pa
 import pytest
 import statsmodels.formula.api as smf
 
-from streamreg.coding import Design, DesignPlan, column_roles
+from streamreg.design.coding import Design, DesignPlan, column_roles
+from streamreg.design.expressions import normalize_code, parse_expression
+from streamreg.design.formula import parse_formula
 from streamreg.errors import InputError, ModelFormatError, SchemaError
-from streamreg.expressions import normalize_code, parse_expression
-from streamreg.formula import parse_formula
 
 NAMED_FORMULAS = [
     "y ~ x + z",
@@ -44,19 +44,28 @@ NAMED_FORMULAS = [
 def frame():
     rng = np.random.default_rng(5)
     n = 90
-    return pd.DataFrame({
-        "y": rng.normal(size=n), "x": rng.uniform(1, 2, n), "z": rng.normal(size=n),
-        "g": rng.choice(list("abc"), n).astype(object),
-        "h": rng.choice(list("pq"), n).astype(object),
-        "b": rng.choice([True, False], n), "k": rng.integers(1, 4, n),
-    })
+    return pd.DataFrame(
+        {
+            "y": rng.normal(size=n),
+            "x": rng.uniform(1, 2, n),
+            "z": rng.normal(size=n),
+            "g": rng.choice(list("abc"), n).astype(object),
+            "h": rng.choice(list("pq"), n).astype(object),
+            "b": rng.choice([True, False], n),
+            "k": rng.integers(1, 4, n),
+        }
+    )
 
 
 def _design(formula, frame):
     schema = pa.Schema.from_pandas(frame, preserve_index=False)
     plan = DesignPlan.from_formula(parse_formula(formula), schema)
-    levels = {"g": sorted(set(frame.g)), "h": sorted(set(frame.h)), "b": [False, True],
-              "k": sorted(set(frame.k.tolist()))}
+    levels = {
+        "g": sorted(set(frame.g)),
+        "h": sorted(set(frame.h)),
+        "b": [False, True],
+        "k": sorted(set(frame.k.tolist())),
+    }
     return plan, plan.with_levels({s: levels[s] for s in plan.categorical_sources})
 
 
@@ -162,26 +171,51 @@ def plan_schema(frame):
 
 def test_feature_list_without_formula(frame):
     schema = plan_schema(frame)
-    plan = DesignPlan.from_features(schema, targets="y", features=["x", "g", "b", "k"],
-                                    categorical=["k"], reference={"g": "c"})
-    design = plan.with_levels({"g": ["a", "b", "c"], "b": [False, True], "k": [1, 2, 3]})
-    assert design.column_names == ("x", "g[T.a]", "g[T.b]", "b[T.True]", "k[T.2]", "k[T.3]")
-    no_intercept = DesignPlan.from_features(schema, targets="y", features=["x", "g"],
-                                            fit_intercept=False)
+    plan = DesignPlan.from_features(
+        schema, targets="y", features=["x", "g", "b", "k"], categorical=["k"], reference={"g": "c"}
+    )
+    design = plan.with_levels({"g": ["a", "b", "c"], "k": [1, 2, 3]})
+    # A boolean feature is its 0/1 column (= treatment coding with reference False), named as
+    # the column, unless it is marked categorical.
+    assert design.column_names == ("x", "g[T.a]", "g[T.b]", "b", "k[T.2]", "k[T.3]")
+    marked = DesignPlan.from_features(schema, targets="y", features=["b"], categorical=["b"])
+    assert marked.with_levels({"b": [False, True]}).column_names == ("b[T.True]",)
+    no_intercept = DesignPlan.from_features(
+        schema, targets="y", features=["x", "g"], fit_intercept=False
+    )
     assert no_intercept.with_levels({"g": ["a", "b", "c"]}).column_names == (
-        "x", "g[a]", "g[b]", "g[c]")
+        "x",
+        "g[a]",
+        "g[b]",
+        "g[c]",
+    )
     with pytest.raises(InputError, match="marked categorical but is not among the features"):
         DesignPlan.from_features(schema, targets="y", features=["x"], categorical=["g"])
 
 
 def test_column_roles_say_what_each_column_becomes():
-    schema = pa.schema([("y", pa.float64()), ("n", pa.int32()), ("s", pa.string()),
-                        ("d", pa.date32()), ("t", pa.timestamp("us")), ("b", pa.bool_()),
-                        ("l", pa.list_(pa.int64())), ("c", pa.dictionary(pa.int32(), pa.string()))])
+    schema = pa.schema(
+        [
+            ("y", pa.float64()),
+            ("n", pa.int32()),
+            ("s", pa.string()),
+            ("d", pa.date32()),
+            ("t", pa.timestamp("us")),
+            ("b", pa.bool_()),
+            ("l", pa.list_(pa.int64())),
+            ("c", pa.dictionary(pa.int32(), pa.string())),
+        ]
+    )
     roles = column_roles(schema, skip=["y"])
     assert {k: v["role"] for k, v in roles.items()} == {
-        "n": "numeric", "s": "categorical", "d": "numeric", "t": "numeric", "b": "categorical",
-        "l": "left out", "c": "categorical"}
+        "n": "numeric",
+        "s": "categorical",
+        "d": "numeric",
+        "t": "numeric",
+        "b": "categorical",
+        "l": "left out",
+        "c": "categorical",
+    }
     assert "days since 1970-01-01" in roles["d"]["why"]
     assert "seconds since 1970-01-01 UTC" in roles["t"]["why"]
     assert "cannot be a feature" in roles["l"]["why"]

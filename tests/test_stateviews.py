@@ -8,19 +8,19 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import statsmodels.formula.api as smf
-from modellang import assert_close, assert_matches_statsmodels
+from modellang import accumulate_design, assert_close, assert_matches_statsmodels
 
-from streamreg.coding import DesignPlan
-from streamreg.encoding import BatchEncoder, accumulate_design
-from streamreg.exact import ExactState, solve_exact
-from streamreg.formula import parse_formula
-from streamreg.levels import discover_levels
+from streamreg.design.coding import DesignPlan
+from streamreg.design.encoding import BatchEncoder
+from streamreg.design.formula import parse_formula
+from streamreg.design.levels import discover_levels
+from streamreg.io.sources import InMemorySource
 from streamreg.model import LinearModel
-from streamreg.qr import QRState
-from streamreg.solvers import solve
-from streamreg.sources import InMemorySource
-from streamreg.state import MomentState
-from streamreg.stateviews import affine, select_columns, select_target, solve_targets
+from streamreg.solvers import solve, solve_targets
+from streamreg.solvers.exact import ExactState, solve_exact
+from streamreg.solvers.moments import MomentState
+from streamreg.solvers.qr import QRState
+from streamreg.solvers.views import affine, select_columns, select_target
 
 
 @pytest.fixture
@@ -38,8 +38,9 @@ def _pieces(z, parts=5):
 
 def _state(kind, z, names, weights=None):
     pieces = _pieces(z)
-    parts = [kind.from_arrays(z[p], None if weights is None else weights[p], names=names)
-             for p in pieces]
+    parts = [
+        kind.from_arrays(z[p], None if weights is None else weights[p], names=names) for p in pieces
+    ]
     state = parts[0]
     for part in parts[1:]:
         state = state + part
@@ -60,8 +61,9 @@ def test_exact_state_selects_each_target_bit_for_bit(data, rng, weighted):
         assert np.array_equal(a.coef, b.coef) and a.intercept == b.intercept
         assert a.ssr == b.ssr and np.array_equal(a.xtx_inv, b.xtx_inv)
     solutions = solve_targets(shared, m)
-    assert [s.ssr for s in solutions] == [solve_exact(select_target(shared, k, n_targets=m)).ssr
-                                          for k in range(m)]
+    assert [s.ssr for s in solutions] == [
+        solve_exact(select_target(shared, k, n_targets=m)).ssr for k in range(m)
+    ]
 
 
 @pytest.mark.parametrize("kind", [MomentState, QRState])

@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from ..design.coding import Design
+from ..design.roles import ROLES
 from ..errors import ModelFormatError
 from ..solvers import GRADIENT_SOLVERS, state_from_dict
 from ..solvers.base import check_format
@@ -21,14 +23,22 @@ from .inference import COV_TYPES
 
 MODEL_FORMAT = "streamreg.model"
 MODEL_FORMAT_VERSION = 1
+# Version 2 adds optional fields — "design" (levels, coding, references, center/scale
+# statistics), "columns" (the role of every column of the data), "absorbed" (the absorbed
+# fixed effect) and, for several targets, "targets" with one entry per target
+# (streamreg.model.multi). Only files that use them are written as version 2: a plain fit's
+# file stays version 1, byte for byte.
+MODEL_FORMAT_VERSION_2 = 2
+READABLE_VERSIONS = (MODEL_FORMAT_VERSION, MODEL_FORMAT_VERSION_2)
 
 
 def model_to_dict(model) -> dict:
     """The model as a JSON-ready dict (NaN and ±inf become null)."""
     coef = [None if np.isnan(c) else float(c) for c in model.coef_]
+    extended = model.design_ is not None or model.absorbed_ is not None
     return {
         "format": MODEL_FORMAT,
-        "format_version": MODEL_FORMAT_VERSION,
+        "format_version": MODEL_FORMAT_VERSION_2 if extended else MODEL_FORMAT_VERSION,
         "streamreg_version": model.streamreg_version,
         "target": model.target,
         "features": [str(n) for n in model.feature_names_in_],
@@ -65,6 +75,15 @@ def model_to_dict(model) -> dict:
         "inference": model.inference_dict(),
         "state": model.state_.to_dict(),
         "optimizer": model.optimizer_,
+        **(version_2_fields(model) if extended else {}),
+    }
+
+
+def version_2_fields(model) -> dict:
+    return {
+        "design": None if model.design_ is None else model.design_.to_dict(),
+        "columns": model.columns_,
+        "absorbed": model.absorbed_,
     }
 
 
@@ -108,7 +127,52 @@ def model_fields(data, where: str = "model") -> dict:
         log_weight_sum=float("-inf") if data["log_weight_sum"] is None else data["log_weight_sum"],
         robust=_validated_robust(data["robust"], len(names) + bool(data["fit_intercept"]), where),
         optimizer=_validated_optimizer(data.get("optimizer"), where),
+        **_version_2(data, names, where),
     )
+
+
+def _version_2(data: dict, names: list[str], where: str) -> dict:
+    """The optional fields of a version-2 file, validated (none in a version-1 file)."""
+    if data["format_version"] == MODEL_FORMAT_VERSION:
+        return {}
+    design = data.get("design")
+    if design is not None:
+        if not isinstance(design, dict):
+            raise ModelFormatError(f"{where}: 'design' must be an object or null.")
+        design = Design.from_dict(design, where=f"{where} (design)")
+        if list(design.column_names) != names:
+            raise ModelFormatError(
+                f"{where}: the design's columns do not match the model's features."
+            )
+    columns = data.get("columns")
+    if columns is not None and not (
+        isinstance(columns, dict)
+        and all(
+            isinstance(k, str)
+            and isinstance(v, dict)
+            and v.get("role") in ROLES
+            and isinstance(v.get("why"), str)
+            for k, v in columns.items()
+        )
+    ):
+        raise ModelFormatError(
+            f"{where}: 'columns' must map column names to a role ({', '.join(ROLES)}) and a "
+            "reason."
+        )
+    absorbed = data.get("absorbed")
+    if absorbed is not None and not (
+        isinstance(absorbed, dict)
+        and isinstance(absorbed.get("column"), str)
+        and all(
+            isinstance(absorbed.get(k), int) and not isinstance(absorbed.get(k), bool)
+            and absorbed[k] >= 0
+            for k in ("n_groups", "singletons")
+        )
+    ):
+        raise ModelFormatError(
+            f"{where}: 'absorbed' must name the column and count its groups and singletons."
+        )
+    return {"design": design, "columns": columns, "absorbed": absorbed}
 
 
 _NUMBER = (int, float)
@@ -174,7 +238,9 @@ def _validated_robust(robust, n_params: int, where: str):
 
 
 def _validate_model_dict(data, where: str) -> None:
-    check_format(data, MODEL_FORMAT, MODEL_FORMAT_VERSION, "model", where)
+    version = data.get("format_version") if isinstance(data, dict) else None
+    readable = version if version in READABLE_VERSIONS else MODEL_FORMAT_VERSION
+    check_format(data, MODEL_FORMAT, readable, "model", where)
     for key, kind in _FIELDS.items():
         if key not in data:
             raise ModelFormatError(f"{where}: the field '{key}' is missing.")

@@ -1,6 +1,6 @@
 r"""Moment states from group sums: indicator columns are never materialized.
 
-See :mod:`streamreg.encoding` for the formulas. Here a *signature* names one
+See :mod:`streamreg.design.encoding` for the formulas. Here a *signature* names one
 vector of per-row weights — ``w`` times a product of numeric factors, times one
 shifted numeric column or not — and a *key* a set of categorical factors (in
 the encoder's canonical order). Every Gram entry that involves an indicator
@@ -20,18 +20,19 @@ into the sums in place and the ``O(columns²)`` conversion to central moments
 happens once, in :meth:`GroupedSums.flush`. When the rows' mean drifts so far
 from that shift that converting the sums would cancel digits (``S > 16 M`` for a
 numeric column), the sums so far are set aside as a
-:class:`~streamreg.state.MomentState` and the next batch's mean becomes the shift,
-as :func:`streamreg.state._batch_moments` recentres.
+:class:`~streamreg.solvers.moments.MomentState` and the next batch's mean becomes the shift,
+as :func:`streamreg.solvers.moments._batch_moments` recentres.
 
 >>> import numpy as np, pyarrow as pa
->>> from streamreg.coding import DesignPlan
->>> from streamreg.encoding import BatchEncoder
->>> from streamreg.formula import parse_formula
->>> from streamreg.sources import InMemorySource
+>>> from streamreg.design.coding import DesignPlan
+>>> from streamreg.design.encoding import BatchEncoder
+>>> from streamreg.design.formula import parse_formula
+>>> from streamreg.io.sources import InMemorySource
 >>> table = pa.table({"y": [1.0, 3.0, 2.0, 5.0, 4.0], "g": ["a", "b", "a", "b", "c"]})
 >>> plan = DesignPlan.from_formula(parse_formula("y ~ g"), table.schema)
 >>> encoder = BatchEncoder(plan.with_levels({"g": ["a", "b", "c"]}))
->>> sums = GroupedSums(encoder)
+>>> from streamreg.solvers.moments import MomentState
+>>> sums = GroupedSums(encoder, state_kind=MomentState)
 >>> for chunk in InMemorySource(table).batches(encoder.columns_read, 2):
 ...     assert sums.add(encoder.prepare(chunk))
 >>> state = sums.flush()
@@ -47,7 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .state import MomentState
+from ..errors import DataError
 
 CELL_LIMIT = 1 << 16
 DENSE_CELLS = 1 << 22
@@ -58,12 +59,12 @@ _CANCELLATION = 1.0 / 16.0
 
 @dataclass
 class _Job:
-    kind: str                    # "sums", "dense" or "pair"
+    kind: str  # "sums", "dense" or "pair"
     signature: tuple
     key: tuple
     first: int
     second: int | None
-    cells: np.ndarray | None = None   # cells of the key's table that land in the state
+    cells: np.ndarray | None = None  # cells of the key's table that land in the state
     places: np.ndarray | None = None  # where: index into s ("sums") or flat upper-triangle index
 
 
@@ -149,8 +150,9 @@ def _places(enc, job: _Job, cells: np.ndarray, shape, size: int):
 class GroupedSums:
     """Shifted sums of a run of batches over the encoder's state columns; see the module doc."""
 
-    def __init__(self, enc, shift: np.ndarray | None = None):
+    def __init__(self, enc, shift: np.ndarray | None = None, *, state_kind):
         self.enc = enc
+        self.state_kind = state_kind  # a centered state built from (n, Σw, mean, M, mean_lo)
         self.plan = _plan(enc)
         self.names = enc.state_names
         self.size = len(self.names)
@@ -158,10 +160,13 @@ class GroupedSums:
         if shift is not None:
             center = np.asarray(shift, dtype=np.float64)[enc.dense_positions]
             self.center = center if np.isfinite(center).all() else None
-        self._pending: MomentState | None = None  # rows summed about an earlier shift
+        self._pending = None  # rows summed about an earlier shift
         # A table whose cells cover every row, per numeric column, to read its sum from.
-        self._totals = {job.second: (job.signature, job.key) for job in self.plan.jobs
-                        if job.kind == "dense" and not job.signature[0]}
+        self._totals = {
+            job.second: (job.signature, job.key)
+            for job in self.plan.jobs
+            if job.kind == "dense" and not job.signature[0]
+        }
         self._reset()
 
     def _reset(self) -> None:
@@ -184,8 +189,12 @@ class GroupedSums:
         weight = float(n) if w is None else float(w.sum())
         center = self.center
         if center is None:
-            center = np.array([np.dot(c, w) / weight if w is not None and weight > 0
-                               else c.mean() for c in columns])
+            center = np.array(
+                [
+                    np.dot(c, w) / weight if w is not None and weight > 0 else c.mean()
+                    for c in columns
+                ]
+            )
         for attempt in range(2):
             shifted, gram = self._dense(columns, w, center)
             tables = self._tables(prep, shifted, w)
@@ -253,7 +262,8 @@ class GroupedSums:
                 vector = self._vector(prep, signature, shifted, w)
                 if joint is not None:
                     full = self._bincount(prep, joint, vector).reshape(
-                        tuple(enc.level_counts[f] for f in joint))
+                        tuple(enc.level_counts[f] for f in joint)
+                    )
                     for key in keys:
                         drop = tuple(i for i, f in enumerate(joint) if f not in key)
                         margin = full.sum(axis=drop) if drop else full
@@ -309,7 +319,7 @@ class GroupedSums:
             part = self._sums_state()
             self._pending = part if self._pending is None else self._pending.merge(part)
 
-    def flush(self) -> MomentState:
+    def flush(self):
         """The moment state of every row added since the last flush (and start afresh)."""
         state = self._sums_state()
         if self._pending is not None:
@@ -317,10 +327,10 @@ class GroupedSums:
             self._pending = None
         return state
 
-    def _sums_state(self) -> MomentState:
+    def _sums_state(self):
         enc = self.enc
         if self.n_rows == 0 or self.weight == 0.0:
-            state = MomentState.empty(self.names)
+            state = self.state_kind.empty(self.names)
             state.n_rows = self.n_rows
             self._reset()
             return state
@@ -330,18 +340,19 @@ class GroupedSums:
         comoment = full - np.outer(self.sums, self.sums) / self.weight
         mean = np.zeros(self.size)
         mean[enc.dense_positions] = self.center
-        state = MomentState(self.names, self.n_rows, self.weight, mean, comoment,
-                            mean_lo=self.sums / self.weight)
+        state = self.state_kind(
+            self.names, self.n_rows, self.weight, mean, comoment, mean_lo=self.sums / self.weight
+        )
         self._reset()
         return state
 
 
-def grouped_moments(enc, prep, shift=None) -> MomentState:
-    """The :class:`MomentState` of one prepared batch (``shift``: the running mean, or None)."""
-    sums = GroupedSums(enc, shift)
+def grouped_moments(enc, prep, shift=None, *, state_kind):
+    """The moment state (of ``state_kind``) of one prepared batch (``shift``: the running mean,
+    or None)."""
+    sums = GroupedSums(enc, shift, state_kind=state_kind)
     if not sums.add(prep):
-        from .errors import DataError
-
-        raise DataError("a batch's sums are not finite (NaN or ±inf in the data?); prepare it "
-                        "with screen=True.")
+        raise DataError(
+            "a batch's sums are not finite (NaN or ±inf in the data?); prepare it with screen=True."
+        )
     return sums.flush()

@@ -5,21 +5,21 @@ scale(x) = (x − x̄)/s`` with ``s`` the population standard deviation (ddof 0,
 patsy), ``x̄`` and ``s`` taken over the rows of the fit. They are not evaluated
 during the pass: every design column is a polynomial in the raw values, e.g.
 ``center(x):z = x·z − x̄·z``, so the pass accumulates the state of the *raw*
-columns (``x·z``, ``z`` and ``x`` itself) and :func:`streamreg.stateviews.affine`
+columns (``x·z``, ``z`` and ``x`` itself) and :func:`streamreg.solvers.views.affine`
 maps it afterwards to the state of the design columns — ``μ' = Tᵀμ + b``,
 ``M' = TᵀMT`` — with ``x̄ = μ_x`` and ``s² = M_xx/n`` read from that same state.
 One pass, exact in exact arithmetic. The statistics are unweighted in patsy, so
 a weighted fit refuses these transforms rather than silently differ.
 
-Only the raw columns are evaluated per batch (:class:`~streamreg.encoding.BatchEncoder`
+Only the raw columns are evaluated per batch (:class:`~streamreg.design.encoding.BatchEncoder`
 with ``raw=True``); :func:`raw_expansion` lists them and how each design column is
 made from them, :func:`transform_from` turns that into ``T`` and ``b`` once the state
-is known, and :func:`streamreg.encoding.finish_state` applies them. Prediction
+is known, and :func:`streamreg.design.encoding.finish_state` applies them. Prediction
 evaluates the design columns directly with the saved ``x̄`` and ``s``.
 
 >>> import numpy as np, pyarrow as pa
->>> from streamreg.formula import parse_formula
->>> from streamreg.coding import DesignPlan
+>>> from streamreg.design.formula import parse_formula
+>>> from streamreg.design.coding import DesignPlan
 >>> schema = pa.schema([("y", pa.float64()), ("x", pa.float64()), ("z", pa.float64())])
 >>> design = DesignPlan.from_formula(parse_formula("y ~ center(x):z"), schema).with_levels({})
 >>> raw_expansion(design).names
@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import InputError
 from .coding import Block
-from .errors import InputError
 from .expressions import Expression
 
 
@@ -48,8 +48,8 @@ class RawExpansion:
     column times the product of each factor's slope ``1/s`` or offset ``−x̄/s``."""
 
     blocks: list[Block]
-    numeric: dict[str, Expression]        # raw numeric code → expression
-    aux: dict[str, int]                   # transformed factor → raw column of its inner value
+    numeric: dict[str, Expression]  # raw numeric code → expression
+    aux: dict[str, int]  # transformed factor → raw column of its inner value
     pieces: list[list[tuple[int, tuple]]]
     names: list[str] = field(default_factory=list)
 
@@ -74,8 +74,14 @@ def raw_expansion(design) -> RawExpansion:
         key = (tuple(sorted(numeric_codes)), block.categorical, block.full_rank)
         if key not in raw_index:
             raw_index[key] = len(blocks)
-            blocks.append(Block(tuple(sorted(numeric_codes)) + block.categorical,
-                                tuple(sorted(numeric_codes)), block.categorical, block.full_rank))
+            blocks.append(
+                Block(
+                    tuple(sorted(numeric_codes)) + block.categorical,
+                    tuple(sorted(numeric_codes)),
+                    block.categorical,
+                    block.full_rank,
+                )
+            )
             offsets.append(width)
             width += len(design._cells(blocks[-1]))
         return raw_index[key]
@@ -106,8 +112,10 @@ def raw_expansion(design) -> RawExpansion:
     names = [name for b in blocks for name in design._names(b, design._cells(b))]
     return RawExpansion(blocks, numeric, aux, pieces, names)
 
-def transform_from(design, expansion: RawExpansion, mean: np.ndarray, comoment: np.ndarray,
-                   weight_sum: float):
+
+def transform_from(
+    design, expansion: RawExpansion, mean: np.ndarray, comoment: np.ndarray, weight_sum: float
+):
     """``(T, b, stats)``: design column ``j`` = Σᵢ T[i, j]·raw ``i`` + b[j] for the statistics of
     the raw state, and the statistics ``{factor: (x̄, s)}`` used."""
     stats = {}
@@ -116,8 +124,10 @@ def transform_from(design, expansion: RawExpansion, mean: np.ndarray, comoment: 
         center = float(mean[column])
         spread = math.sqrt(max(float(comoment[column, column]), 0.0) / weight_sum)
         if transform != "center" and spread == 0.0:
-            raise InputError(f"the term '{code}' divides by the standard deviation of "
-                             f"'{design.plan.factors[code].expression.code}', which is zero.")
+            raise InputError(
+                f"the term '{code}' divides by the standard deviation of "
+                f"'{design.plan.factors[code].expression.code}', which is zero."
+            )
         stats[code] = (center, 1.0 if transform == "center" else spread)
     width = len(expansion.names)
     matrix = np.zeros((width, len(design.column_names)))
@@ -133,4 +143,3 @@ def transform_from(design, expansion: RawExpansion, mean: np.ndarray, comoment: 
             else:
                 matrix[raw, j] += value
     return matrix, offset, stats
-

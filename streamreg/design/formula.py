@@ -20,8 +20,8 @@ spelling wins). Each factor is one of
   sorted level); ``C(month(ts))`` takes a date part as the category;
 * ``center(e)``, ``scale(e)``, ``standardize(e)`` — a stateless expression ``e``
   centered (and scaled to unit variance, ddof 0, as patsy does) with the
-  statistics of the fitted rows themselves; see :mod:`streamreg.coding`;
-* any other expression of :mod:`streamreg.expressions` — a number per row. A bare
+  statistics of the fitted rows themselves; see :mod:`streamreg.design.coding`;
+* any other expression of :mod:`streamreg.design.expressions` — a number per row. A bare
   column name is a category when the column holds text, dictionary codes or
   booleans (as patsy treats them) and a number otherwise.
 
@@ -41,7 +41,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from .errors import InputError
+from ..errors import InputError
 from .expressions import DATE_PARTS, STATEFUL, Expression, normalize_code, parse_expression
 
 # Treatment coding is the one contrast streamreg encodes (as statsmodels' default does).
@@ -76,7 +76,7 @@ class FactorSpec:
     kind: str
     expression: Expression
     transform: str | None = None
-    reference: object = None          # explicit Treatment reference level, if given
+    reference: object = None  # explicit Treatment reference level, if given
     has_reference: bool = False
 
 
@@ -101,8 +101,10 @@ def parse_formula(text: str) -> ParsedFormula:
     from formulaic.parser import DefaultFormulaParser
 
     if not isinstance(text, str) or "~" not in text:
-        raise InputError(f"a formula needs a target and terms separated by '~', e.g. "
-                         f"'y ~ x1 + x2'; got {text!r}.")
+        raise InputError(
+            f"a formula needs a target and terms separated by '~', e.g. "
+            f"'y ~ x1 + x2'; got {text!r}."
+        )
     try:
         tree = DefaultFormulaParser(include_intercept=False).get_ast(text)
     except FormulaicError as exc:
@@ -115,32 +117,45 @@ def parse_formula(text: str) -> ParsedFormula:
     if _symbol(rhs) == "|":
         parts = _split_bars(rhs)
         if len(parts) > 2:
-            raise InputError(f"the formula {text!r} has {len(parts)} parts separated by '|'; "
-                             "streamreg reads 'y ~ x | fixed effects' (instrumental-variable parts "
-                             "are not supported).")
+            raise InputError(
+                f"the formula {text!r} has {len(parts)} parts separated by '|'; "
+                "streamreg reads 'y ~ x | fixed effects' (instrumental-variable parts "
+                "are not supported)."
+            )
         rhs, absorb = parts[0], _absorbed(parts[1], text)
     factors: dict[str, FactorSpec] = {}
     left = _Expansion.of(lhs, text, factors)
     if left.intercept or not left.terms or any(len(t.factors) != 1 for t in left.terms):
-        raise InputError(f"the left side of {text!r} must name one or more target columns or "
-                         "expressions joined by '+', e.g. 'y ~ x' or 'y1 + y2 ~ x'.")
+        raise InputError(
+            f"the left side of {text!r} must name one or more target columns or "
+            "expressions joined by '+', e.g. 'y ~ x' or 'y1 + y2 ~ x'."
+        )
     targets = tuple(t.factors[0] for t in left.terms)
     for code in targets:
         if factors[code].kind == "categorical" or factors[code].transform:
-            raise InputError(f"the target '{code}' must be a number per row; C(), center(), "
-                             "scale() and standardize() cannot be targets.")
+            raise InputError(
+                f"the target '{code}' must be a number per row; C(), center(), "
+                "scale() and standardize() cannot be targets."
+            )
     right = _Expansion.of(rhs, text, factors)
     intercept = not right.removed  # patsy: the right side has an intercept unless it was removed
     if not right.terms:
         what = "only an intercept" if intercept else "no terms"
-        raise InputError(f"the formula {text!r} has {what}; name at least one feature on the "
-                         "right of '~'.")
+        raise InputError(
+            f"the formula {text!r} has {what}; name at least one feature on the right of '~'."
+        )
     used = {f for t in right.terms for f in t.factors} | set(targets)
     clash = set(targets) & {f for t in right.terms for f in t.factors}
     if clash:
         raise InputError(f"'{sorted(clash)[0]}' is both a target and a term of {text!r}.")
-    return ParsedFormula(text, targets, tuple(right.terms), intercept and not absorb, absorb,
-                         {code: spec for code, spec in factors.items() if code in used})
+    return ParsedFormula(
+        text,
+        targets,
+        tuple(right.terms),
+        intercept and not absorb,
+        absorb,
+        {code: spec for code, spec in factors.items() if code in used},
+    )
 
 
 def parse_factor(text: str) -> FactorSpec:
@@ -154,8 +169,10 @@ def parse_factor(text: str) -> FactorSpec:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in STATEFUL:
         name = node.func.id
         if len(node.args) != 1 or node.keywords:
-            raise InputError(f"the formula term '{normalize_code(text)}': {name}() takes one "
-                             "expression and no options.")
+            raise InputError(
+                f"the formula term '{normalize_code(text)}': {name}() takes one "
+                "expression and no options."
+            )
         inner = parse_expression(ast.get_source_segment(text.strip(), node.args[0]))
         return FactorSpec(normalize_code(text), "numeric", inner, transform=name)
     expression = parse_expression(text)
@@ -166,13 +183,17 @@ def parse_factor(text: str) -> FactorSpec:
 def _categorical(node: ast.Call, text: str) -> FactorSpec:
     code = normalize_code(text)
     if node.keywords or not 1 <= len(node.args) <= 2:
-        raise InputError(f"the formula term '{code}': C() takes a column and optionally a coding, "
-                         "e.g. C(region, Treatment('north')).")
+        raise InputError(
+            f"the formula term '{code}': C() takes a column and optionally a coding, "
+            "e.g. C(region, Treatment('north'))."
+        )
     source = ast.get_source_segment(text.strip(), node.args[0])
     expression = parse_expression(source)
     if expression.column is None and expression.date_part is None:
-        raise InputError(f"the formula term '{code}': C() takes a column or a date part such as "
-                         "month(ts), not an expression.")
+        raise InputError(
+            f"the formula term '{code}': C() takes a column or a date part such as "
+            "month(ts), not an expression."
+        )
     if len(node.args) == 1:
         return FactorSpec(code, "categorical", expression)
     coding = node.args[1]
@@ -182,20 +203,26 @@ def _categorical(node: ast.Call, text: str) -> FactorSpec:
         name = coding.id if isinstance(coding, ast.Name) else None
     if name not in CONTRASTS:
         shown = ast.get_source_segment(text.strip(), coding)
-        raise InputError(f"the formula term '{code}' asks for the coding '{shown}'; streamreg "
-                         "encodes categories with Treatment coding only (Treatment or "
-                         "Treatment('reference level')).")
+        raise InputError(
+            f"the formula term '{code}' asks for the coding '{shown}'; streamreg "
+            "encodes categories with Treatment coding only (Treatment or "
+            "Treatment('reference level'))."
+        )
     if isinstance(coding, ast.Name):
         return FactorSpec(code, "categorical", expression)
     given = list(coding.args) + [k.value for k in coding.keywords if k.arg == "reference"]
     if len(given) != 1 or len(coding.args) + len(coding.keywords) != 1:
-        raise InputError(f"the formula term '{code}': Treatment() takes one reference level, "
-                         "e.g. Treatment('north') or Treatment(reference='north').")
+        raise InputError(
+            f"the formula term '{code}': Treatment() takes one reference level, "
+            "e.g. Treatment('north') or Treatment(reference='north')."
+        )
     try:
         reference = ast.literal_eval(given[0])
     except ValueError:
-        raise InputError(f"the formula term '{code}': the reference level must be a literal "
-                         "value such as 'north' or 3.") from None
+        raise InputError(
+            f"the formula term '{code}': the reference level must be a literal "
+            "value such as 'north' or 3."
+        ) from None
     return FactorSpec(code, "categorical", expression, reference=reference, has_reference=True)
 
 
@@ -214,8 +241,9 @@ class _Expansion:
 
     def check_interactable(self, text: str) -> None:
         if self.intercept:
-            raise InputError(f"in the formula {text!r} the intercept (1) cannot interact with "
-                             "other terms.")
+            raise InputError(
+                f"in the formula {text!r} the intercept (1) cannot interact with other terms."
+            )
 
 
 def _symbol(node) -> str | None:
@@ -236,8 +264,10 @@ def _absorbed(node, text: str) -> tuple[str, ...]:
     kind = getattr(getattr(token, "kind", None), "value", None)
     if token is None or kind != "name":
         shown = _source(node) or str(node)
-        raise InputError(f"the fixed-effect part of {text!r} must name columns joined by '+' "
-                         f"(e.g. '| firm'); '{shown}' is not a column name.")
+        raise InputError(
+            f"the fixed-effect part of {text!r} must name columns joined by '+' "
+            f"(e.g. '| firm'); '{shown}' is not a column name."
+        )
     return (token.token,)
 
 
@@ -245,7 +275,7 @@ def _source(token) -> str | None:
     start, end = getattr(token, "source_start", None), getattr(token, "source_end", None)
     if token is None or start is None or end is None or token.source is None:
         return None
-    return token.source[start:end + 1]
+    return token.source[start : end + 1]
 
 
 def _dedup(terms) -> list[Term]:
@@ -292,8 +322,10 @@ def _expand(node, text: str, factors: dict) -> _Expansion:
             return _Expansion(False, True, [])
         if inner.removed and not inner.terms:
             return _Expansion(True, False, [])
-        raise InputError(f"in the formula {text!r} a leading '-' applies only to 1 or 0 "
-                         "(to drop or keep the intercept).")
+        raise InputError(
+            f"in the formula {text!r} a leading '-' applies only to 1 or 0 "
+            "(to drop or keep the intercept)."
+        )
     if symbol in (":", "*", "/"):
         left, right = args
         left.check_interactable(text)
@@ -301,8 +333,9 @@ def _expand(node, text: str, factors: dict) -> _Expansion:
         if symbol == ":":
             return _Expansion(False, False, _interact(left.terms, right.terms))
         if symbol == "*":
-            return _Expansion(False, False, _dedup(left.terms + right.terms
-                                                   + _interact(left.terms, right.terms)))
+            return _Expansion(
+                False, False, _dedup(left.terms + right.terms + _interact(left.terms, right.terms))
+            )
         everything = Term(tuple(dict.fromkeys(f for t in left.terms for f in t.factors)))
         return _Expansion(False, False, _dedup(left.terms + _interact([everything], right.terms)))
     if symbol == "**":
@@ -311,15 +344,19 @@ def _expand(node, text: str, factors: dict) -> _Expansion:
         power = node.args[1]
         value = getattr(power, "token", None)
         if _symbol(power) is not None or not str(value).isdigit() or int(value) < 1:
-            raise InputError(f"in the formula {text!r} '**' needs a positive whole number on its "
-                             "right, as in (a + b)**2.")
+            raise InputError(
+                f"in the formula {text!r} '**' needs a positive whole number on its "
+                "right, as in (a + b)**2."
+            )
         terms, current = list(base.terms), list(base.terms)
         for _ in range(int(value) - 1):
             current = _interact(base.terms, current)
             terms = _dedup(terms + current)
         return _Expansion(False, False, terms)
-    raise InputError(f"the formula {text!r} uses the operator '{symbol}', which streamreg does not "
-                     "support (use + - : * / ** and parentheses).")
+    raise InputError(
+        f"the formula {text!r} uses the operator '{symbol}', which streamreg does not "
+        "support (use + - : * / ** and parentheses)."
+    )
 
 
 def _leaf(token, text: str, factors: dict) -> _Expansion:
@@ -329,8 +366,10 @@ def _leaf(token, text: str, factors: dict) -> _Expansion:
             return _Expansion(True, False, [])
         if token.token == "0":
             return _Expansion(False, True, [])
-        raise InputError(f"the formula {text!r} holds the constant {token.token}, which is not a "
-                         "term; write I(...) for arithmetic, e.g. I(2 * x).")
+        raise InputError(
+            f"the formula {text!r} holds the constant {token.token}, which is not a "
+            "term; write I(...) for arithmetic, e.g. I(2 * x)."
+        )
     if kind not in ("name", "python"):
         raise InputError(f"the formula {text!r} holds '{token.token}', which is not a term.")
     if kind == "name":

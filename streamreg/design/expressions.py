@@ -44,32 +44,79 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import InputError, SchemaError
+from ..errors import InputError, SchemaError
 
 NUMERIC_FUNCTIONS = {
-    "log": np.log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp,
-    "exp2": np.exp2, "expm1": np.expm1, "sqrt": np.sqrt, "cbrt": np.cbrt, "abs": np.abs,
-    "absolute": np.abs, "square": np.square, "sin": np.sin, "cos": np.cos, "tan": np.tan,
-    "arcsin": np.arcsin, "arccos": np.arccos, "arctan": np.arctan, "sinh": np.sinh,
-    "cosh": np.cosh, "tanh": np.tanh,
+    "log": np.log,
+    "log2": np.log2,
+    "log10": np.log10,
+    "log1p": np.log1p,
+    "exp": np.exp,
+    "exp2": np.exp2,
+    "expm1": np.expm1,
+    "sqrt": np.sqrt,
+    "cbrt": np.cbrt,
+    "abs": np.abs,
+    "absolute": np.abs,
+    "square": np.square,
+    "sin": np.sin,
+    "cos": np.cos,
+    "tan": np.tan,
+    "arcsin": np.arcsin,
+    "arccos": np.arccos,
+    "arctan": np.arctan,
+    "sinh": np.sinh,
+    "cosh": np.cosh,
+    "tanh": np.tanh,
 }
 DATE_PARTS = {
-    "year": pc.year, "month": pc.month, "day": pc.day, "hour": pc.hour, "minute": pc.minute,
-    "second": pc.second, "weekday": pc.day_of_week, "dayofyear": pc.day_of_year,
+    "year": pc.year,
+    "month": pc.month,
+    "day": pc.day,
+    "hour": pc.hour,
+    "minute": pc.minute,
+    "second": pc.second,
+    "weekday": pc.day_of_week,
+    "dayofyear": pc.day_of_year,
     "quarter": pc.quarter,
 }
-# Functions whose statistics come from the fit's own pass (see streamreg.coding); they are
+# Functions whose statistics come from the fit's own pass (see streamreg.design.coding); they are
 # recognized here only to be refused where they cannot be honoured (inside other functions).
 STATEFUL = ("center", "scale", "standardize")
 # patsy/formulaic transforms whose basis, knots or bins come from the whole data set.
-DATA_DEPENDENT = ("bs", "cr", "cc", "te", "poly", "hashed", "lag", "cut", "qcut", "rank",
-                  "splines", "scale_by", "demean")
+DATA_DEPENDENT = (
+    "bs",
+    "cr",
+    "cc",
+    "te",
+    "poly",
+    "hashed",
+    "lag",
+    "cut",
+    "qcut",
+    "rank",
+    "splines",
+    "scale_by",
+    "demean",
+)
 NUMPY_MODULES = ("np", "numpy")
-_BINARY = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide,
-           ast.Pow: np.power, ast.FloorDiv: np.floor_divide, ast.Mod: np.mod}
+_BINARY = {
+    ast.Add: np.add,
+    ast.Sub: np.subtract,
+    ast.Mult: np.multiply,
+    ast.Div: np.true_divide,
+    ast.Pow: np.power,
+    ast.FloorDiv: np.floor_divide,
+    ast.Mod: np.mod,
+}
 _SECONDS_PER = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
-_LAYOUT_TOKENS = (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT,
-                  tokenize.DEDENT)
+_LAYOUT_TOKENS = (
+    tokenize.NEWLINE,
+    tokenize.NL,
+    tokenize.ENDMARKER,
+    tokenize.INDENT,
+    tokenize.DEDENT,
+)
 
 
 @dataclass(frozen=True)
@@ -99,8 +146,10 @@ class Expression:
         factor = factor or self.code
         for name in self.columns:
             if name not in schema.names:
-                raise SchemaError(f"the formula term '{factor}' uses column '{name}', which is not "
-                                  f"in the data; columns are: {', '.join(schema.names)}.")
+                raise SchemaError(
+                    f"the formula term '{factor}' uses column '{name}', which is not "
+                    f"in the data; columns are: {', '.join(schema.names)}."
+                )
         _check_types(self.node, schema, factor)
 
     def evaluate(self, batch) -> np.ndarray:
@@ -121,8 +170,9 @@ def parse_expression(text: str) -> Expression:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        raise InputError(f"the formula term '{text.strip()}' is not a valid expression "
-                         f"({exc.msg}).") from None
+        raise InputError(
+            f"the formula term '{text.strip()}' is not a valid expression ({exc.msg})."
+        ) from None
     code = normalize_code(text)
     body = _QuotedNames().visit(tree).body
     columns: list[str] = []
@@ -135,9 +185,14 @@ class _QuotedNames(ast.NodeTransformer):
 
     def visit_Call(self, node):
         self.generic_visit(node)
-        if (isinstance(node.func, ast.Name) and node.func.id == "Q" and len(node.args) == 1
-                and not node.keywords and isinstance(node.args[0], ast.Constant)
-                and isinstance(node.args[0].value, str)):
+        if (
+            isinstance(node.func, ast.Name)
+            and node.func.id == "Q"
+            and len(node.args) == 1
+            and not node.keywords
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             return ast.copy_location(ast.Name(id=node.args[0].value, ctx=ast.Load()), node)
         return node
 
@@ -154,9 +209,9 @@ def normalize_code(text: str) -> str:
     except (tokenize.TokenError, IndentationError, SyntaxError):
         return text.strip()
     out: list[str] = []
-    space_next = False      # the previous token asked for a space after it
-    prev_word = False       # the previous token was a name, number or string
-    prev_object = False     # ... or a closing bracket: a following + or - is binary
+    space_next = False  # the previous token asked for a space after it
+    prev_word = False  # the previous token was a name, number or string
+    prev_object = False  # ... or a closing bracket: a following + or - is binary
     prev_open_or_comma = False
     brackets: list[str] = []
     for kind, tok in tokens:
@@ -172,8 +227,28 @@ def normalize_code(text: str) -> str:
                 brackets.append(tok)
             elif tok in ")]}" and brackets:
                 brackets.pop()
-            before = after = tok in ("+", "-", "*", "/", "//", "%", "**", "==", "!=", "<", ">",
-                                     "<=", ">=", "=", "&", "|", "^", "<<", ">>", "@")
+            before = after = tok in (
+                "+",
+                "-",
+                "*",
+                "/",
+                "//",
+                "%",
+                "**",
+                "==",
+                "!=",
+                "<",
+                ">",
+                "<=",
+                ">=",
+                "=",
+                "&",
+                "|",
+                "^",
+                "<<",
+                ">>",
+                "@",
+            )
             if tok in (",", ":"):
                 after = not (tok == ":" and brackets and brackets[-1] == "[")
             if tok == "=" and brackets:
@@ -203,8 +278,9 @@ def arrow_to_float(column, what: str = "column") -> np.ndarray:
     dtype = column.type
     if pa.types.is_dictionary(dtype):
         if isinstance(column, pa.ChunkedArray):
-            column = pa.chunked_array([c.cast(dtype.value_type) for c in column.chunks],
-                                      dtype.value_type)
+            column = pa.chunked_array(
+                [c.cast(dtype.value_type) for c in column.chunks], dtype.value_type
+            )
         else:
             column = column.cast(dtype.value_type)
         dtype = dtype.value_type
@@ -216,8 +292,13 @@ def arrow_to_float(column, what: str = "column") -> np.ndarray:
     if pa.types.is_timestamp(dtype) or pa.types.is_duration(dtype) or pa.types.is_time(dtype):
         counts = column.cast(pa.int64()).cast(pa.float64()).to_numpy(zero_copy_only=False)
         return counts * _SECONDS_PER[dtype.unit]
-    if not (pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_boolean(dtype)
-            or pa.types.is_decimal(dtype) or pa.types.is_null(dtype)):
+    if not (
+        pa.types.is_integer(dtype)
+        or pa.types.is_floating(dtype)
+        or pa.types.is_boolean(dtype)
+        or pa.types.is_decimal(dtype)
+        or pa.types.is_null(dtype)
+    ):
         raise SchemaError(f"'{what}' has type {dtype}; expected numbers, dates or timestamps.")
     if not pa.types.is_float64(dtype):
         column = column.cast(pa.float64(), safe=False)
@@ -225,23 +306,33 @@ def arrow_to_float(column, what: str = "column") -> np.ndarray:
 
 
 def is_temporal(dtype: pa.DataType) -> bool:
-    return (pa.types.is_date(dtype) or pa.types.is_timestamp(dtype) or pa.types.is_time(dtype)
-            or pa.types.is_duration(dtype))
+    return (
+        pa.types.is_date(dtype)
+        or pa.types.is_timestamp(dtype)
+        or pa.types.is_time(dtype)
+        or pa.types.is_duration(dtype)
+    )
 
 
 def is_text_like(dtype: pa.DataType) -> bool:
     """String and dictionary columns: always categories."""
-    return (pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
-            or pa.types.is_dictionary(dtype)
-            or getattr(pa.types, "is_string_view", lambda _: False)(dtype))
+    return (
+        pa.types.is_string(dtype)
+        or pa.types.is_large_string(dtype)
+        or pa.types.is_dictionary(dtype)
+        or getattr(pa.types, "is_string_view", lambda _: False)(dtype)
+    )
 
 
 # ---------------------------------------------------------------------------- checking
 def _function_name(func: ast.AST) -> str | None:
     if isinstance(func, ast.Name):
         return func.id
-    if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
-            and func.value.id in NUMPY_MODULES):
+    if (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Name)
+        and func.value.id in NUMPY_MODULES
+    ):
         return func.attr
     return None
 
@@ -252,8 +343,10 @@ def _check_node(node: ast.AST, code: str, columns: list[str], inside_function: b
         return
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-            raise InputError(f"the formula term '{code}' holds the constant {node.value!r}; only "
-                             "numbers may appear in an expression.")
+            raise InputError(
+                f"the formula term '{code}' holds the constant {node.value!r}; only "
+                "numbers may appear in an expression."
+            )
         return
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         _check_node(node.operand, code, columns, inside_function)
@@ -265,41 +358,57 @@ def _check_node(node: ast.AST, code: str, columns: list[str], inside_function: b
     if isinstance(node, ast.Call):
         name = _function_name(node.func)
         if name in DATA_DEPENDENT:
-            raise InputError(f"the formula term '{code}' calls '{name}', a transform whose basis, "
-                             "knots or bins come from the whole data set, which one streaming pass "
-                             "cannot compute; use a stateless expression or center()/scale().")
+            raise InputError(
+                f"the formula term '{code}' calls '{name}', a transform whose basis, "
+                "knots or bins come from the whole data set, which one streaming pass "
+                "cannot compute; use a stateless expression or center()/scale()."
+            )
         if node.keywords:
-            raise InputError(f"the formula term '{code}' passes keyword arguments to "
-                             f"'{name or ast.unparse(node.func)}'; none are accepted.")
+            raise InputError(
+                f"the formula term '{code}' passes keyword arguments to "
+                f"'{name or ast.unparse(node.func)}'; none are accepted."
+            )
         if name in STATEFUL:
-            raise InputError(f"the formula term '{code}' uses {name}() inside another expression; "
-                             f"{name}() is accepted only as a whole term, because its statistics "
-                             "come from the fit's own pass.")
+            raise InputError(
+                f"the formula term '{code}' uses {name}() inside another expression; "
+                f"{name}() is accepted only as a whole term, because its statistics "
+                "come from the fit's own pass."
+            )
         if name == "C" or name == "Treatment":
-            raise InputError(f"the formula term '{code}' uses {name}() inside an expression; "
-                             "C(...) must be a whole factor, e.g. C(region) or x:C(region).")
+            raise InputError(
+                f"the formula term '{code}' uses {name}() inside an expression; "
+                "C(...) must be a whole factor, e.g. C(region) or x:C(region)."
+            )
         arity = 2 if name == "power" else 1
         plain_i = name == "I" and isinstance(node.func, ast.Name)
         if plain_i or name in NUMERIC_FUNCTIONS or name == "power":
             if len(node.args) != arity:
-                raise InputError(f"the formula term '{code}' calls {name}() with {len(node.args)} "
-                                 f"arguments; it takes {arity}.")
+                raise InputError(
+                    f"the formula term '{code}' calls {name}() with {len(node.args)} "
+                    f"arguments; it takes {arity}."
+                )
             for arg in node.args:
                 _check_node(arg, code, columns, True)
             return
         if name in DATE_PARTS and isinstance(node.func, ast.Name):
             if len(node.args) != 1 or not isinstance(node.args[0], ast.Name):
-                raise InputError(f"the formula term '{code}': {name}() takes one date or timestamp "
-                                 "column, e.g. month(ts).")
+                raise InputError(
+                    f"the formula term '{code}': {name}() takes one date or timestamp "
+                    "column, e.g. month(ts)."
+                )
             columns.append(node.args[0].id)
             return
         shown = ast.unparse(node.func)
         known = ", ".join(sorted({*NUMERIC_FUNCTIONS, "I", "power", *DATE_PARTS, *STATEFUL, "C"}))
-        raise InputError(f"the formula term '{code}' calls '{shown}', which is not a function of "
-                         f"the model language; known: {known} (numeric ones also as np.<name>).")
-    raise InputError(f"the formula term '{code}' holds '{ast.unparse(node)}', which the model "
-                     "language does not evaluate (only columns, numbers, + - * / ** and "
-                     "functions).")
+        raise InputError(
+            f"the formula term '{code}' calls '{shown}', which is not a function of "
+            f"the model language; known: {known} (numeric ones also as np.<name>)."
+        )
+    raise InputError(
+        f"the formula term '{code}' holds '{ast.unparse(node)}', which the model "
+        "language does not evaluate (only columns, numbers, + - * / ** and "
+        "functions)."
+    )
 
 
 def _check_types(node: ast.AST, schema: pa.Schema, factor: str) -> None:
@@ -311,17 +420,21 @@ def _check_types(node: ast.AST, schema: pa.Schema, factor: str) -> None:
             time_only = part in ("hour", "minute", "second")
             if not (pa.types.is_timestamp(dtype) or (pa.types.is_date(dtype) and not time_only)):
                 wanted = "a timestamp" if time_only else "a date or timestamp"
-                raise SchemaError(f"the formula term '{factor}' takes {part}() of column "
-                                  f"'{column}', which has type {dtype}; expected {wanted} column.")
+                raise SchemaError(
+                    f"the formula term '{factor}' takes {part}() of column "
+                    f"'{column}', which has type {dtype}; expected {wanted} column."
+                )
     if isinstance(node, ast.Name):
         return  # a bare column: numeric or categorical, decided by the caller
     for sub in ast.walk(node):
         if isinstance(sub, ast.Name) and sub.id in schema.names:
             dtype = schema.field(sub.id).type
             if is_text_like(dtype):
-                raise SchemaError(f"the formula term '{factor}' computes with column '{sub.id}', "
-                                  f"which holds text ({dtype}); wrap it as C({sub.id}) to use it "
-                                  "as a category.")
+                raise SchemaError(
+                    f"the formula term '{factor}' computes with column '{sub.id}', "
+                    f"which holds text ({dtype}); wrap it as C({sub.id}) to use it "
+                    "as a category."
+                )
 
 
 # ---------------------------------------------------------------------------- evaluating

@@ -17,8 +17,8 @@ value, the file and the row group — or, with ``unseen="reference"``, the row
 is coded as the reference level and counted.
 
 >>> import pyarrow as pa
->>> from streamreg.sources import InMemorySource
->>> from streamreg.expressions import parse_expression
+>>> from streamreg.io.sources import InMemorySource
+>>> from streamreg.design.expressions import parse_expression
 >>> table = pa.table({"g": ["b", "a", None, "c", "a"]})
 >>> discover_levels(InMemorySource(table), {"g": parse_expression("g")}).levels
 {'g': ['a', 'b', 'c']}
@@ -32,16 +32,73 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from .errors import DataError, InputError
-from .expressions import Expression, is_text_like
-from .sources import Chunk, InMemorySource, Source
+from ..errors import DataError, InputError, parameter
+from ..io.categories import DISCOVERY_BATCH_ROWS, category_batches
+from ..io.sources import Chunk, Source
+from .expressions import Expression
 
 DEFAULT_MAX_LEVELS = 1000
 UNSEEN_POLICIES = ("error", "reference")
-_DISCOVERY_BATCH = 1 << 16
 MISSING = -1  # code of a row whose category is null (the row is dropped or refused)
+
+
+class LevelSet:
+    """The distinct values seen of each category source, mergeable with ``+`` (a runner's
+    result): a source past ``max_levels`` keeps only its count, so memory stays bounded by
+    ``max_levels`` values per source whatever the data."""
+
+    def __init__(self, sources, max_levels: int = DEFAULT_MAX_LEVELS):
+        self.max_levels = max_levels
+        self.values: dict[str, set] = {code: set() for code in sources}
+        self.too_many: dict[str, tuple[int, str]] = {}  # source → (values seen, where)
+
+    def add(self, code: str, values: set, where: str) -> None:
+        if code in self.too_many:
+            return
+        seen = self.values[code]
+        seen |= values
+        if len(seen) > self.max_levels:
+            self.too_many[code] = (len(seen), where)
+            seen.clear()
+
+    def copy(self) -> LevelSet:
+        out = LevelSet(self.values, self.max_levels)
+        out.values = {code: set(v) for code, v in self.values.items()}
+        out.too_many = dict(self.too_many)
+        return out
+
+    def __iadd__(self, other: LevelSet) -> LevelSet:
+        for code, (count, where) in other.too_many.items():
+            if code not in self.too_many:
+                self.too_many[code] = (count, where)
+                self.values[code].clear()
+        for code, values in other.values.items():
+            self.add(code, values, "the merged data")
+        return self
+
+    def __add__(self, other: LevelSet) -> LevelSet:
+        out = self.copy()
+        out += other
+        return out
+
+    def scan(self, optional=()) -> LevelScan:
+        """Sorted levels; a required source past ``max_levels`` is refused in one sentence."""
+        result = LevelScan()
+        for code, values in self.values.items():
+            if code in self.too_many:
+                count, where = self.too_many[code]
+                if code in optional:
+                    result.too_many[code] = count
+                    continue
+                raise InputError(
+                    f"the category '{code}' has more than {self.max_levels} levels (found "
+                    f"{count} by {where}); a column per level would make the model {count:,}² "
+                    f"wide. Absorb it as a fixed effect ({parameter('absorb', code)}, or "
+                    f"'y ~ x | {code}' in a formula) or raise {parameter('max_levels')}."
+                )
+            result.levels[code] = sorted(values)
+        return result
 
 
 @dataclass
@@ -52,39 +109,66 @@ class LevelScan:
     too_many: dict[str, int] = field(default_factory=dict)  # source → distinct values seen (> max)
 
 
-def discover_levels(source: Source, sources: dict[str, Expression], *,
-                    max_levels: int = DEFAULT_MAX_LEVELS, optional: Iterable[str] = (),
-                    batch_size: int = _DISCOVERY_BATCH) -> LevelScan:
+def check_max_levels(max_levels) -> int:
+    if isinstance(max_levels, bool) or not isinstance(max_levels, int) or max_levels < 1:
+        raise InputError(
+            f"{parameter('max_levels')} must be a positive whole number; got {max_levels!r}."
+        )
+    return max_levels
+
+
+def level_set(
+    source: Source,
+    sources: dict[str, Expression],
+    *,
+    max_levels: int = DEFAULT_MAX_LEVELS,
+    batch_size: int = DISCOVERY_BATCH_ROWS,
+) -> LevelSet:
+    """The distinct values of every category in ``sources`` (source code → expression) in
+    ``source``, reading only the columns they use
+    (:func:`streamreg.io.categories.category_batches`)."""
+    found = LevelSet(sources, check_max_levels(max_levels))
+    columns = [c for e in sources.values() for c in e.columns]
+    for batch, where in category_batches(source, columns, batch_size):
+        for code, expression in sources.items():
+            if code not in found.too_many:
+                found.add(code, _distinct(expression.evaluate_arrow(batch)), where)
+    return found
+
+
+def discover_levels(
+    source: Source,
+    sources: dict[str, Expression],
+    *,
+    max_levels: int = DEFAULT_MAX_LEVELS,
+    optional: Iterable[str] = (),
+    batch_size: int = DISCOVERY_BATCH_ROWS,
+) -> LevelScan:
     """Every level of every category in ``sources`` (source code → expression), sorted.
 
     A source in ``optional`` (a column picked by default rather than named) with
     more than ``max_levels`` levels is reported in ``too_many`` instead of refused.
     """
-    if not isinstance(max_levels, int) or max_levels < 1:
-        raise InputError(f"max_levels must be a positive whole number; got {max_levels!r}.")
-    optional = set(optional)
-    seen: dict[str, set] = {code: set() for code in sources}
-    scan = LevelScan()
-    for batch, where in _category_batches(source, sources, batch_size):
-        for code, expression in sources.items():
-            if code in scan.too_many:
-                continue
-            values = seen[code]
-            values.update(_distinct(expression.evaluate_arrow(batch)))
-            if len(values) > max_levels:
-                if code in optional:
-                    scan.too_many[code] = len(values)
-                    values.clear()
-                    continue
-                raise InputError(
-                    f"the category '{code}' has more than {max_levels} levels (found "
-                    f"{len(values)} by {where}); a column per level would make the model "
-                    f"{len(values)}² wide. Absorb it as a fixed effect ('y ~ x | {code}', "
-                    "absorb=...) or raise max_levels.")
-    for code, values in seen.items():
-        if code not in scan.too_many:
-            scan.levels[code] = sorted(values)
-    return scan
+    return level_set(source, sources, max_levels=max_levels, batch_size=batch_size).scan(
+        set(optional)
+    )
+
+
+def levels_part(
+    source: Source,
+    index: int,
+    spec,
+    batch_size: int,
+    sources: dict,
+    max_levels: int,
+    *,
+    on_rows=None,
+) -> LevelSet:
+    """A runner's task: the level set of one block (merged with ``+``)."""
+    return level_set(source, sources, max_levels=max_levels)
+
+
+levels_part.task_name = "levels"
 
 
 def _distinct(array) -> set:
@@ -100,32 +184,12 @@ def _distinct(array) -> set:
     return {v for v in out if v == v}  # drop NaN
 
 
-def _category_batches(source: Source, sources: dict[str, Expression], batch_size: int):
-    """(batch, where) over the columns the categories read; text columns as dictionaries."""
-    columns = list(dict.fromkeys(c for e in sources.values() for c in e.columns))
-    if isinstance(source, InMemorySource):
-        for batch in source.table.select(columns).to_batches(max_chunksize=batch_size):
-            yield batch, source.files[0].path
-        return
-    partition = [c for c in columns if c in source.partition_types]
-    data = [c for c in columns if c not in source.partition_types]
-    for info in source.files:
-        if not data:
-            arrays = {c: pa.array([info.partition.get(c)], source.partition_types[c])
-                      for c in partition}
-            yield pa.record_batch(arrays), info.path
-            continue
-        text = [c for c in data if is_text_like(info.schema.field(c).type)]
-        try:
-            handle = pq.ParquetFile(info.location, filesystem=info.filesystem, read_dictionary=text)
-            for batch in handle.iter_batches(columns=data, batch_size=batch_size):
-                for c in partition:
-                    value = info.partition.get(c)
-                    batch = batch.append_column(c, pa.array([value] * batch.num_rows,
-                                                            source.partition_types[c]))
-                yield batch, info.path
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise DataError(f"could not read the categories of {info.path}: {exc}") from exc
+def check_unseen(unseen) -> str:
+    if unseen not in UNSEEN_POLICIES:
+        raise InputError(
+            f"{parameter('unseen')} must be one of {', '.join(UNSEEN_POLICIES)}; got {unseen!r}."
+        )
+    return unseen
 
 
 def _is_identity(lookup: np.ndarray) -> bool:
@@ -141,11 +205,11 @@ class CategoryCoder:
     reference level and counts them in ``unseen_rows`` (by source).
     """
 
-    def __init__(self, design, *, unseen: str = "error"):
-        if unseen not in UNSEEN_POLICIES:
-            raise InputError(f"unseen must be one of {', '.join(UNSEEN_POLICIES)}; got {unseen!r}.")
+    def __init__(self, design, *, unseen: str = "error", hint: str | None = None):
+        check_unseen(unseen)
         self.design = design
         self.unseen = unseen
+        self.hint = hint
         self.unseen_rows: dict[str, int] = {}
         self._value_sets: dict[tuple, pa.Array] = {}
         self._dictionaries: dict[str, tuple] = {}
@@ -210,11 +274,15 @@ class CategoryCoder:
             row = int(np.flatnonzero(unseen)[0])
             value = array[row].as_py()
             known = self.design.levels[factor.source]
+            hint = self.hint or (
+                f"pass {parameter('unseen', 'reference')} to predict such rows with the "
+                "reference level and count them"
+            )
             raise DataError(
                 f"the category '{factor.source}' holds the level {value!r} in "
                 f"{chunk.describe_row(row)}, which the model does not know (its "
-                f"{len(known)} levels were fixed before); pass unseen='reference' to code such "
-                "rows as the reference level and count them.")
+                f"{len(known)} levels were fixed before); {hint}."
+            )
         codes = codes.copy()
         codes[unseen] = self.design.references[factor_code]
         self.unseen_rows[factor.source] = self.unseen_rows.get(factor.source, 0) + int(unseen.sum())

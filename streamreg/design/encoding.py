@@ -10,7 +10,7 @@ dropped and counted, or refused under ``nulls="error"``; ±inf is refused.
   gradient solvers read. Memory is rows × columns, so the rows per batch must
   shrink as the design widens: :func:`dense_batch_rows` (16 MiB per batch, between
   1,024 and 131,072 rows — e.g. 3,800 rows for 550 columns).
-* :meth:`BatchEncoder.moments` — the batch's :class:`~streamreg.state.MomentState`
+* :meth:`BatchEncoder.moments` — the batch's :class:`~streamreg.solvers.moments.MomentState`
   over the same columns *without* materializing indicator blocks (see below),
   equal to ``MomentState.from_arrays`` of the dense rows up to rounding.
 
@@ -31,16 +31,18 @@ dense route does), indicator columns are not (their values are 0 and 1); the
 sums then become central moments by ``M = S − s sᵀ/n``, ``μ = c + s/n``.
 
 >>> import numpy as np, pyarrow as pa
->>> from streamreg.formula import parse_formula
->>> from streamreg.coding import DesignPlan
->>> from streamreg.sources import InMemorySource
+>>> from streamreg.design.formula import parse_formula
+>>> from streamreg.design.coding import DesignPlan
+>>> from streamreg.io.sources import InMemorySource
 >>> table = pa.table({"y": [1.0, 2.0, 4.0, 3.0], "x": [0.5, 1.0, 1.5, 3.0],
 ...                    "g": ["a", "b", "a", "b"]})
 >>> plan = DesignPlan.from_formula(parse_formula("y ~ x + g"), table.schema)
 >>> encoder = BatchEncoder(plan.with_levels({"g": ["a", "b"]}))
 >>> chunk = next(InMemorySource(table).batches(encoder.columns_read, 10))
 >>> prepared = encoder.prepare(chunk)
->>> grouped, dense = encoder.moments(prepared), encoder.dense(prepared)
+>>> from streamreg.solvers.moments import MomentState
+>>> grouped = encoder.moments(prepared, state_kind=MomentState)
+>>> dense = encoder.dense(prepared)
 >>> dense.tolist()
 [[0.0, 0.5, 1.0], [1.0, 1.0, 2.0], [0.0, 1.5, 4.0], [1.0, 3.0, 3.0]]
 >>> bool(np.allclose(grouped.comoment, np.cov(dense.T, bias=True) * 4))
@@ -55,11 +57,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import DataError, InputError
+from ..errors import DataError, InputError
+from ..io.sources import Chunk
+from .grouped import grouped_moments
 from .levels import CategoryCoder
-from .reparam import raw_expansion, transform_from
-from .sources import Chunk
-from .state import MomentState
+from .reparam import raw_expansion
 
 NULL_POLICIES = ("drop", "error")
 # Categories whose joint table has at most this many cells share one bincount per weight.
@@ -79,17 +81,14 @@ class Prepared:
 
     numeric: dict[str, np.ndarray]
     codes: dict[str, np.ndarray]
-    target_values: list[np.ndarray]      # one array per target
+    target_values: list[np.ndarray]  # one array per target
     weights: np.ndarray | None
     rows_read: int
+    n_rows: int  # rows kept
     dropped: dict[str, int] = field(default_factory=dict)
     positions: np.ndarray | None = None  # batch row of each kept row, when rows were dropped
-    screened: bool = False               # NaN and ±inf were looked for (not only nulls)
+    screened: bool = False  # NaN and ±inf were looked for (not only nulls)
     keys: dict = field(default_factory=dict, repr=False)  # joint level codes, computed on demand
-
-    @property
-    def n_rows(self) -> int:
-        return len(self.target_values[0])
 
     @property
     def targets(self) -> np.ndarray:
@@ -98,16 +97,27 @@ class Prepared:
 
 class BatchEncoder:
     """Encodes batches for one design. ``raw=True`` (fitting) encodes the raw columns of
-    center/scale factors (:func:`~streamreg.reparam.raw_expansion`); ``raw=False``
+    center/scale factors (:func:`~streamreg.design.reparam.raw_expansion`); ``raw=False``
     (predicting) the design columns themselves with the saved statistics."""
 
-    def __init__(self, design, *, nulls: str = "drop", unseen: str = "error", raw: bool = True):
+    def __init__(
+        self,
+        design,
+        *,
+        nulls: str = "drop",
+        unseen: str = "error",
+        raw: bool = True,
+        also_required: tuple[str, ...] = (),
+        hint: str | None = None,
+    ):
         if nulls not in NULL_POLICIES:
             raise InputError(f"nulls must be one of {', '.join(NULL_POLICIES)}; got {nulls!r}.")
         self.design = design
         self.plan = design.plan
         self.nulls = nulls
-        self.coder = CategoryCoder(design, unseen=unseen)
+        # columns read besides the model's own (a cluster column): a null drops the row too
+        self.also_required = tuple(c for c in also_required if c not in self.plan.columns_read)
+        self.coder = CategoryCoder(design, unseen=unseen, hint=hint)
         if raw:
             self.expansion = raw_expansion(design)
             self.blocks = self.expansion.blocks
@@ -115,12 +125,15 @@ class BatchEncoder:
             self.column_names = tuple(self.expansion.names)
         else:
             if self.plan.transformed and design.stats is None:
-                raise InputError("the design's center/scale statistics are not known yet; they "
-                                 "come from the fit.")
+                raise InputError(
+                    "the design's center/scale statistics are not known yet; they "
+                    "come from the fit."
+                )
             self.expansion = None
             self.blocks = list(self.plan.blocks)
-            self.numeric = {c: f.expression for c, f in self.plan.factors.items()
-                            if f.kind == "numeric"}
+            self.numeric = {
+                c: f.expression for c, f in self.plan.factors.items() if f.kind == "numeric"
+            }
             self.column_names = design.column_names
         self.targets = [self.plan.factors[c].expression for c in self.plan.targets]
         self._layout()
@@ -131,14 +144,15 @@ class BatchEncoder:
 
     @property
     def columns_read(self) -> tuple[str, ...]:
-        return self.plan.columns_read
+        return self.plan.columns_read + self.also_required
 
     def _layout(self) -> None:
         """Column positions: the dense ones (no category) and, per category block, its cells."""
         design = self.design
         self.categorical = list(dict.fromkeys(f for b in self.blocks for f in b.categorical))
-        self.level_counts = {f: len(design.levels[design.plan.factors[f].source])
-                             for f in self.categorical}
+        self.level_counts = {
+            f: len(design.levels[design.plan.factors[f].source]) for f in self.categorical
+        }
         self.dense_columns: list[tuple[int, tuple[str, ...]]] = []
         self.sparse_blocks: list[_SparseBlock] = []
         position = 0
@@ -160,9 +174,11 @@ class BatchEncoder:
                 self.sparse_blocks.append(_SparseBlock(block.numeric, key, shape, column_of_cell))
             position += len(cells)
         self.n_design = position
-        self.dense_positions = np.array([p for p, _ in self.dense_columns]
-                                        + list(range(position, position + len(self.targets))),
-                                        dtype=np.int64)
+        self.dense_positions = np.array(
+            [p for p, _ in self.dense_columns]
+            + list(range(position, position + len(self.targets))),
+            dtype=np.int64,
+        )
 
     # ------------------------------------------------------------------ evaluate
     def prepare(self, chunk: Chunk, *, screen: bool = False) -> Prepared:
@@ -171,7 +187,7 @@ class BatchEncoder:
         With ``screen=True`` NaN values (data or a transform's) are treated as
         missing too and ±inf is refused, row by row; the fast path leaves that to
         the caller, who re-prepares with screening when a batch's sums come out
-        non-finite (as :func:`streamreg.fitting.accumulate` does).
+        non-finite (as :func:`streamreg.engine.scan.accumulate` does).
         """
         batch = chunk.batch
         n = batch.num_rows
@@ -184,8 +200,10 @@ class BatchEncoder:
             if fresh.any():
                 if self.nulls == "error":
                     row = int(np.flatnonzero(fresh)[0])
-                    raise DataError(f"'{name}' has a missing value in {chunk.describe_row(row)} "
-                                    "and nulls is 'error'.")
+                    raise DataError(
+                        f"'{name}' has a missing value in {chunk.describe_row(row)} "
+                        "and nulls is 'error'."
+                    )
                 dropped[name] = dropped.get(name, 0) + int(fresh.sum())
                 missing = fresh if missing is None else missing | fresh
 
@@ -208,9 +226,11 @@ class BatchEncoder:
             negative = weights < 0
             if negative.any():
                 row = int(np.flatnonzero(negative)[0])
-                raise DataError(f"weight column '{self.plan.weight}' holds a negative weight "
-                                f"({weights[row]:g}) in {chunk.describe_row(row)}; weights must be "
-                                "zero or positive.")
+                raise DataError(
+                    f"weight column '{self.plan.weight}' holds a negative weight "
+                    f"({weights[row]:g}) in {chunk.describe_row(row)}; weights must be "
+                    "zero or positive."
+                )
         positions = None
         if missing is not None and missing.any():
             positions = np.flatnonzero(~missing)
@@ -218,10 +238,11 @@ class BatchEncoder:
             codes = {c: v[positions] for c, v in codes.items()}
             targets = [v[positions] for v in targets]
             weights = None if weights is None else weights[positions]
-        return Prepared(numeric, codes, targets, weights, n, dropped, positions, screen)
+        kept = n if positions is None else len(positions)
+        return Prepared(numeric, codes, targets, weights, n, kept, dropped, positions, screen)
 
     def absorbed(self, chunk: Chunk, prepared: Prepared) -> pa.Array:
-        """Labels of the absorbed factor for the kept rows (see :mod:`streamreg.absorb`)."""
+        """Labels of the absorbed factor for the kept rows (see :mod:`streamreg.solvers.absorb`)."""
         (column,) = self.plan.absorb
         labels = chunk.batch.column(column)
         return labels if prepared.positions is None else labels.take(prepared.positions)
@@ -230,8 +251,10 @@ class BatchEncoder:
         infinite = np.isinf(values)
         if infinite.any():
             row = int(np.flatnonzero(infinite)[0])
-            raise DataError(f"'{name}' is infinite in {chunk.describe_row(row)}; ±inf is never a "
-                            "usable value (log of zero?).")
+            raise DataError(
+                f"'{name}' is infinite in {chunk.describe_row(row)}; ±inf is never a "
+                "usable value (log of zero?)."
+            )
         note(name, np.isnan(values))
 
     def _product(self, prepared: Prepared, codes: tuple[str, ...]) -> np.ndarray | None:
@@ -244,8 +267,11 @@ class BatchEncoder:
         return out
 
     def _factor_values(self, prepared: Prepared, code: str) -> np.ndarray:
-        if self.expansion is not None or code not in self.plan.factors \
-                or not self.plan.factors[code].transform:
+        if (
+            self.expansion is not None
+            or code not in self.plan.factors
+            or not self.plan.factors[code].transform
+        ):
             return prepared.numeric[code]
         center, spread = self.design.stats[code]
         return (prepared.numeric[code] - center) / spread
@@ -284,23 +310,22 @@ class BatchEncoder:
         return cache[key]
 
     # ------------------------------------------------------------------ grouped moments
-    def moments(self, prepared: Prepared, shift: np.ndarray | None = None) -> MomentState:
-        """The batch's moment state over :attr:`state_names`, indicator blocks never built.
+    def moments(self, prepared: Prepared, shift: np.ndarray | None = None, *, state_kind):
+        """The batch's moment state (of ``state_kind``) over :attr:`state_names`, indicator
+        blocks never built.
 
         ``shift`` (one entry per state column; only the numeric columns' entries
         are used) is subtracted from the numeric columns before any product — the
-        running mean of the state so far, as in :func:`streamreg.fitting.accumulate`."""
-        from .grouped import grouped_moments
-
-        return grouped_moments(self, prepared, shift)
+        running mean of the state so far, as in :func:`streamreg.engine.scan.accumulate`."""
+        return grouped_moments(self, prepared, shift, state_kind=state_kind)
 
 
 @dataclass
 class _SparseBlock:
     numeric: tuple[str, ...]
-    key: tuple[str, ...]          # categorical factors, canonical order
-    shape: tuple[int, ...]        # level counts of the key
-    column_of_cell: np.ndarray    # flat cell → design column (−1 if the cell has no column)
+    key: tuple[str, ...]  # categorical factors, canonical order
+    shape: tuple[int, ...]  # level counts of the key
+    column_of_cell: np.ndarray  # flat cell → design column (−1 if the cell has no column)
 
 
 def _rows(values, n: int) -> np.ndarray:
@@ -313,96 +338,3 @@ def _weights(batch, name: str) -> np.ndarray:
     if not pa.types.is_float64(column.type):
         column = column.cast(pa.float64(), safe=False)
     return column.to_numpy(zero_copy_only=False)
-
-
-# ---------------------------------------------------------------------------- a pass
-FORMS = ("auto", "grouped", "dense")
-
-
-@dataclass
-class DesignAccumulation:
-    """A state over the encoder's columns and what was read to build it."""
-
-    state: object
-    rows_read: int = 0
-    dropped: dict[str, int] = field(default_factory=dict)
-    log_weight_sum: float = 0.0
-
-
-def accumulate_design(source, encoder: BatchEncoder, *, state_kind=MomentState, form: str = "auto",
-                      batch_size: int | None = None) -> DesignAccumulation:
-    """One pass of ``source`` into a state of ``state_kind`` over ``encoder.state_names``.
-
-    ``form="grouped"`` (the default for a moment state) sums each batch's group
-    tables into a :class:`~streamreg.grouped.GroupedSums`; ``"dense"`` materializes
-    design rows (any state kind), in batches of :func:`dense_batch_rows` rows unless
-    ``batch_size`` is given. A batch whose sums are not finite is evaluated again
-    with screening (NaN rows dropped and counted, ±inf refused).
-    """
-    from .grouped import GroupedSums
-
-    if form not in FORMS:
-        raise InputError(f"form must be one of {', '.join(FORMS)}; got {form!r}.")
-    grouped = form == "grouped" or (form == "auto" and state_kind is MomentState)
-    if grouped and state_kind is not MomentState:
-        raise InputError("grouped encoding builds moment states only; use form='dense'.")
-    names = encoder.state_names
-    if batch_size is None:
-        width = len(encoder.dense_positions) + len(encoder.columns_read) if grouped else len(names)
-        batch_size = dense_batch_rows(width)
-    acc = DesignAccumulation(state_kind.empty(names))
-    sums = GroupedSums(encoder) if grouped else None
-    for chunk in source.batches(encoder.columns_read, batch_size):
-        prepared = encoder.prepare(chunk)
-        if grouped:
-            if not sums.add(prepared):
-                prepared = encoder.prepare(chunk, screen=True)
-                if not sums.add(prepared):
-                    raise DataError(f"the sums over {chunk.file.path} overflow float64; rescale "
-                                    "the columns.")
-        else:
-            part = _dense_state(encoder, prepared, acc.state, state_kind)
-            if not part.is_finite():
-                prepared = encoder.prepare(chunk, screen=True)
-                part = _dense_state(encoder, prepared, acc.state, state_kind)
-                if not part.is_finite():
-                    raise DataError(f"the sums over {chunk.file.path} overflow float64; rescale "
-                                    "the columns.")
-            acc.state._absorb(part)
-        acc.rows_read += prepared.rows_read
-        for name, count in prepared.dropped.items():
-            acc.dropped[name] = acc.dropped.get(name, 0) + count
-        if prepared.weights is not None:
-            with np.errstate(divide="ignore"):
-                acc.log_weight_sum += float(np.log(prepared.weights).sum())
-    if grouped:
-        acc.state._absorb(sums.flush())
-    return acc
-
-
-def _dense_state(encoder, prepared, running, state_kind):
-    z = encoder.dense(prepared)
-    shift = (running.mean.copy() if isinstance(running, MomentState) and running.weight_sum > 0
-             else None)
-    extra = {"shift": shift} if shift is not None and state_kind is MomentState else {}
-    with np.errstate(all="ignore"):
-        return state_kind.from_arrays(z, prepared.weights, names=encoder.state_names,
-                                      overwrite=True, **extra)
-
-
-def finish_state(encoder: BatchEncoder, state):
-    """``(state over the design columns, center/scale statistics or None)``.
-
-    Without center/scale factors the raw columns are the design columns and the
-    state is returned as is; otherwise it is mapped by
-    :func:`streamreg.stateviews.affine` (see :mod:`streamreg.coding`)."""
-    from .stateviews import affine
-
-    design = encoder.design
-    if not design.plan.transformed:
-        return state, None
-    mean = state.mean + state.mean_lo
-    matrix, offset, stats = transform_from(design, encoder.expansion, mean, state.comoment,
-                                                  state.weight_sum)
-    targets = len(design.plan.targets)
-    return affine(state, matrix, offset, design.state_names, keep_last=targets), stats
