@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 import statsmodels.formula.api as smf
 
-from streamreg.design.coding import Design, DesignPlan, column_roles
+from streamreg.design.coding import Design, DesignPlan
 from streamreg.design.expressions import normalize_code, parse_expression
 from streamreg.design.formula import parse_formula
 from streamreg.errors import InputError, ModelFormatError, SchemaError
@@ -191,34 +191,6 @@ def test_feature_list_without_formula(frame):
     )
     with pytest.raises(InputError, match="marked categorical but is not among the features"):
         DesignPlan.from_features(schema, targets="y", features=["x"], categorical=["g"])
-
-
-def test_column_roles_say_what_each_column_becomes():
-    schema = pa.schema(
-        [
-            ("y", pa.float64()),
-            ("n", pa.int32()),
-            ("s", pa.string()),
-            ("d", pa.date32()),
-            ("t", pa.timestamp("us")),
-            ("b", pa.bool_()),
-            ("l", pa.list_(pa.int64())),
-            ("c", pa.dictionary(pa.int32(), pa.string())),
-        ]
-    )
-    roles = column_roles(schema, skip=["y"])
-    assert {k: v["role"] for k, v in roles.items()} == {
-        "n": "numeric",
-        "s": "categorical",
-        "d": "numeric",
-        "t": "numeric",
-        "b": "categorical",
-        "l": "left out",
-        "c": "categorical",
-    }
-    assert "days since 1970-01-01" in roles["d"]["why"]
-    assert "seconds since 1970-01-01 UTC" in roles["t"]["why"]
-    assert "cannot be a feature" in roles["l"]["why"]
 
 
 def test_design_json_round_trip(frame):

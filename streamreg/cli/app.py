@@ -26,6 +26,15 @@ BATCH = typer.Option(
     None, "--batch-size", min=1, help="Rows per record batch (default: about 16 MiB of float64)."
 )
 GRADIENT = "Gradient solvers (--solver sgd, newton, lbfgs)"
+MODEL = "Model language (formulas, categories, fixed effects, several targets)"
+UNSEEN = typer.Option(
+    "error",
+    "--unseen",
+    help=(
+        "A category level the model does not know: 'error' (names the column, level, file and "
+        "row group) or 'reference' (predict with the reference level and count the rows)."
+    ),
+)
 
 
 def _run(debug: bool, action: Callable[[], int | None]) -> None:
@@ -83,3 +92,10 @@ def _floats(text: str | None, option: str):
 
 def _names(text: str | None):
     return [v.strip() for v in text.split(",") if v.strip()] if text else None
+
+
+def _name_lists(values: list[str] | None) -> list[str] | None:
+    """A repeatable option's values, each comma-separated, in order (-x a -x b,c → a, b, c)."""
+    if not values:
+        return None
+    return [name for value in values for name in _names(value) or []]

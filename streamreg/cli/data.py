@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from .app import BATCH, DEBUG, JSON, QUIET, _floats, _names, _run, _stream, app
+from .app import BATCH, DEBUG, JSON, QUIET, UNSEEN, _floats, _names, _run, _stream, app
 
 
 @app.command()
@@ -23,13 +23,28 @@ def predict(
     keep: str | None = typer.Option(
         None, "--keep", help="Comma-separated input columns to copy to the output (e.g. an id)."
     ),
-    column: str = typer.Option("prediction", "--column", help="Name of the prediction column."),
+    column: str = typer.Option(
+        "prediction",
+        "--column",
+        help="Name of the prediction column (several targets: COLUMN_TARGET for each).",
+    ),
+    unseen: str = UNSEEN,
     batch_size: int | None = BATCH,
     quiet: bool = QUIET,
     as_json: bool = JSON,
     debug: bool = DEBUG,
 ) -> None:
-    """Stream predictions for every input row into a Parquet file."""
+    """Stream predictions for every input row into a Parquet file.
+
+    A model fitted with categories or a formula encodes the data with its saved levels,
+    coding and references.
+
+    Examples:
+
+      streamreg predict model.json new/ -o predictions.parquet --keep id
+
+      streamreg predict model.json new/ -o p.parquet --unseen reference
+    """
 
     def action():
         from ..model.linear_model import load
@@ -37,19 +52,33 @@ def predict(
 
         model = load(model_path)
         started = time.monotonic()
+        unseen_rows: dict = {}
         rows = _stream(
             sources,
             "predict",
             quiet,
             lambda src, on_rows: predict_parquet(
-                model, src, out, keep=keep, column=column, batch_size=batch_size, on_rows=on_rows
+                model,
+                src,
+                out,
+                keep=keep,
+                column=column,
+                batch_size=batch_size,
+                on_rows=on_rows,
+                unseen=unseen,
+                unseen_rows=unseen_rows,
             ),
         )
         seconds = time.monotonic() - started
         if as_json:
-            typer.echo(json.dumps({"rows": rows, "out": str(out), "seconds": round(seconds, 3)}))
+            report = {"rows": rows, "out": str(out), "seconds": round(seconds, 3)}
+            if unseen_rows:
+                report["unseen_rows"] = unseen_rows
+            typer.echo(json.dumps(report))
         elif not quiet:
             typer.echo(f"Wrote {rows:,} predictions to {out} in {seconds:.1f} s.")
+        if unseen_rows and not as_json:
+            typer.echo(f"streamreg: warning: {_unseen_words(unseen_rows)}", err=True)
 
     _run(debug, action)
 
@@ -62,12 +91,18 @@ def evaluate(
     sources: list[str] = typer.Argument(
         ..., help="Held-out Parquet files, directories or globs (with the target column)."
     ),
+    unseen: str = UNSEEN,
     batch_size: int | None = BATCH,
     quiet: bool = QUIET,
     as_json: bool = JSON,
     debug: bool = DEBUG,
 ) -> None:
-    """Score a saved model on held-out data: n, RMSE, MAE, bias and R², in one streaming pass."""
+    """Score a saved model on held-out data: n, RMSE, MAE, bias and R², in one streaming pass.
+
+    Example:
+
+      streamreg evaluate model.json holdout/ --json
+    """
 
     def action():
         from ..evaluation import evaluate as score
@@ -78,23 +113,40 @@ def evaluate(
             sources,
             "evaluate",
             quiet,
-            lambda src, on_rows: score(model, src, batch_size=batch_size, on_rows=on_rows),
+            lambda src, on_rows: score(
+                model, src, batch_size=batch_size, on_rows=on_rows, unseen=unseen
+            ),
         )
         if as_json:
             typer.echo(json.dumps(result, indent=1))
         elif not quiet:
-            dropped = (
-                f" ({result['rows_dropped']:,} rows dropped for missing values)"
-                if result["rows_dropped"]
-                else ""
-            )
-            r2 = "n/a" if result["r2"] is None else f"{result['r2']:.6f}"
-            typer.echo(
-                f"n {result['n']:,}{dropped}\nRMSE {result['rmse']:.6g}\nMAE {result['mae']:.6g}\n"
-                f"bias {result['bias']:.6g}\nR² {r2}"
-            )
+            per_target = result.get("targets", {None: result})
+            lines = []
+            for target, scores in per_target.items():
+                dropped = (
+                    f" ({scores['rows_dropped']:,} rows dropped for missing values)"
+                    if scores["rows_dropped"]
+                    else ""
+                )
+                r2 = "n/a" if scores["r2"] is None else f"{scores['r2']:.6f}"
+                lines.append(
+                    ("" if target is None else f"{target}:\n")
+                    + f"n {scores['n']:,}{dropped}\nRMSE {scores['rmse']:.6g}\n"
+                    f"MAE {scores['mae']:.6g}\nbias {scores['bias']:.6g}\nR² {r2}"
+                )
+            typer.echo("\n".join(lines))
+        if result.get("unseen_rows") and not as_json:
+            typer.echo(f"streamreg: warning: {_unseen_words(result['unseen_rows'])}", err=True)
 
     _run(debug, action)
+
+
+def _unseen_words(unseen_rows: dict) -> str:
+    detail = ", ".join(f"{rows:,} rows in '{name}'" for name, rows in unseen_rows.items())
+    return (
+        f"rows with a level the model does not know were predicted with the reference level "
+        f"({detail})."
+    )
 
 
 @app.command()

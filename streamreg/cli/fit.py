@@ -9,7 +9,19 @@ from pathlib import Path
 import typer
 
 from ..errors import InputError
-from .app import BATCH, DEBUG, GRADIENT, JSON, QUIET, _progress_enabled, _run, app
+from .app import (
+    BATCH,
+    DEBUG,
+    GRADIENT,
+    JSON,
+    MODEL,
+    QUIET,
+    _name_lists,
+    _names,
+    _progress_enabled,
+    _run,
+    app,
+)
 
 
 @app.command()
@@ -18,17 +30,68 @@ def fit(
         ...,
         help="Parquet files, directories (recursive; key=value folders become columns) or globs.",
     ),
-    target: str = typer.Option(..., "--target", "-y", help="The column to predict."),
-    features: str | None = typer.Option(
+    target: str | None = typer.Option(
+        None,
+        "--target",
+        "-y",
+        help="The column to predict; several comma-separated targets are fitted from one pass.",
+    ),
+    features: list[str] | None = typer.Option(
         None,
         "--features",
         "-x",
         help=(
-            "Comma-separated feature columns (default: every numeric column but target and weight)."
+            "Feature columns, comma-separated or repeated (default: the numeric columns but "
+            "target, weight, Hive partition keys and ID-like columns). Text columns become "
+            "categories; dates and timestamps days and seconds since 1970-01-01."
         ),
     ),
-    exclude: str | None = typer.Option(
-        None, "--exclude", help="Comma-separated columns to leave out of the default features."
+    exclude: list[str] | None = typer.Option(
+        None,
+        "--exclude",
+        help="Columns to leave out of the default features (comma-separated or repeated).",
+    ),
+    formula: str | None = typer.Option(
+        None,
+        "--formula",
+        "-f",
+        help=(
+            "A formula instead of --target/--features, e.g. "
+            "'y ~ x1 + log(x2) + C(region) + x1:C(region)' or 'y ~ x1 + x2 | firm'."
+        ),
+        rich_help_panel=MODEL,
+    ),
+    categorical: list[str] | None = typer.Option(
+        None,
+        "--categorical",
+        "-c",
+        help=(
+            "Columns to treatment-code as categories (e.g. integer codes; text features "
+            "already are); comma-separated or repeated."
+        ),
+        rich_help_panel=MODEL,
+    ),
+    reference: list[str] | None = typer.Option(
+        None,
+        "--reference",
+        help="COLUMN=LEVEL: the reference level of a category (default: the first, sorted).",
+        rich_help_panel=MODEL,
+    ),
+    max_levels: int = typer.Option(
+        1000,
+        "--max-levels",
+        min=1,
+        help="Refuse a category with more levels than this (absorb it instead).",
+        rich_help_panel=MODEL,
+    ),
+    absorb: str | None = typer.Option(
+        None,
+        "--absorb",
+        help=(
+            "Absorb this column's fixed effect (within estimator; no column per level); "
+            "errors iid or --cov cluster:COLUMN."
+        ),
+        rich_help_panel=MODEL,
     ),
     weight: str | None = typer.Option(
         None, "--weight", "-w", help="Column of non-negative weights (weighted least squares)."
@@ -174,7 +237,23 @@ def fit(
     as_json: bool = JSON,
     debug: bool = DEBUG,
 ) -> None:
-    """Fit least squares over the data in one pass and report the coefficients."""
+    """Fit least squares over the data in one pass and report the coefficients.
+
+    Every column of the data is reported as used (feature, category, target, weight,
+    cluster, absorbed) or skipped, with why.
+
+    Examples:
+
+      streamreg fit data/ -y score -o model.json
+
+      streamreg fit data/ --formula "y ~ x1 + log(x2) + C(region) + x1:C(region)"
+
+      streamreg fit data/ -y sales -x price,region --reference region=north
+
+      streamreg fit panel/ -f "wage ~ hours + tenure | firm" --cov cluster:firm
+
+      streamreg fit data/ -y y1,y2,y3 -x x1,x2 --solver exact
+    """
 
     def action():
         from ..fitting import fit as fit_model
@@ -202,9 +281,14 @@ def fit(
         )
         _check_history_paths(solver, history, step_history)
         options = dict(
-            target=target,
-            features=features,
-            exclude=exclude,
+            target=_names(target) if target and "," in target else target,
+            features=_name_lists(features),
+            exclude=_name_lists(exclude),
+            formula=formula,
+            categorical=_name_lists(categorical),
+            reference=_references(reference),
+            max_levels=max_levels,
+            absorb=absorb,
             weight=weight,
             fit_intercept=not no_intercept,
             nulls=nulls,
@@ -250,6 +334,21 @@ def fit(
     _run(debug, action)
 
 
+def _references(values: list[str] | None) -> dict | None:
+    """``--reference region=north`` (repeatable) → {"region": "north"}."""
+    if not values:
+        return None
+    out = {}
+    for value in values:
+        column, sep, level = value.partition("=")
+        if not sep or not column.strip():
+            raise InputError(f"--reference expects COLUMN=LEVEL, e.g. region=north; got {value!r}.")
+        if column.strip() in out:
+            raise InputError(f"--reference names column '{column.strip()}' twice.")
+        out[column.strip()] = level
+    return out
+
+
 def _gradient_options(solver: str, **given) -> dict | None:
     """The gradient solvers' options that were given on the command line (None if none were)."""
     from ..solvers import GRADIENT_SOLVERS
@@ -291,6 +390,8 @@ def _check_history_paths(solver: str, history: Path | None, step_history: Path |
 def _json_summary(model, seconds: float, out) -> dict:
     data = model.to_dict()
     data.pop("state")
+    data.pop("design", None)
+    data["columns"] = model.columns_
     data["coefficients"] = model.coefficients()
     data["seconds"] = round(seconds, 3)
     data["out"] = str(out) if out is not None else None

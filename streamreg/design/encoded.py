@@ -237,12 +237,13 @@ class DesignRows:
         return dict(self.encoder.coder.unseen_rows)
 
     def rows(self, chunk: Chunk, *, screen: bool = True):
-        """``(x, targets, positions)``: design rows and target values of the usable rows of the
-        batch and their positions in it (None when every row is usable)."""
+        """``(x, targets, positions, dropped)``: design rows and target values of the usable
+        rows of the batch, their positions in it (None when every row is usable) and the rows
+        left out, by the first column that was missing."""
         prepared = self.encoder.prepare(chunk, screen=screen)
         z = self.encoder.dense(prepared)
         width = self.encoder.n_design
-        return z[:, :width], z[:, width:], prepared.positions
+        return z[:, :width], z[:, width:], prepared.positions, prepared.dropped
 
 
 def overflow(chunk: Chunk) -> DataError:

@@ -158,26 +158,3 @@ def column_roles(
             role = {"role": "skipped", "why": why_not_default(name, f.type, keys) or "not used"}
         roles[name] = role
     return roles
-
-
-def roles_line(roles: dict[str, dict]) -> list[str]:
-    """The report's lines about the columns: used as what, and what was skipped and why."""
-    by_role: dict[str, list[str]] = {}
-    for name, role in roles.items():
-        by_role.setdefault(role["role"], []).append(name)
-    lines = []
-    if by_role.get("category"):
-        described = ", ".join(f"{n} ({roles[n]['why']})" for n in by_role["category"])
-        lines.append(f"categories: {described}")
-    for role in ("absorbed", "cluster"):
-        if by_role.get(role):
-            lines.append(f"{role}: {', '.join(by_role[role])}")
-    skipped = by_role.get("skipped", [])
-    if skipped:
-        reasons: dict[str, list[str]] = {}
-        for name in skipped:
-            reasons.setdefault(roles[name]["why"], []).append(name)
-        lines.append(
-            "skipped: " + "; ".join(f"{', '.join(names)} ({why})" for why, names in reasons.items())
-        )
-    return lines

@@ -123,13 +123,24 @@ def check_spec(manifest: dict, job: JobSpec, root: str) -> None:
     if design is None:
         return
     wanted = {"target": job.target, "weight": job.weight, "nulls": job.nulls, "solver": job.solver}
+    if "encoding" in design or job.encoded:
+        # An encoded job's design is its formula or categories, its levels fixed at the first
+        # run (streamreg.jobs.levels); its features are design columns, not column names.
+        wanted = {
+            "formula": job.formula,
+            "weight": job.weight,
+            "nulls": job.nulls,
+            "solver": job.solver,
+            "encoded": job.encoded,
+        }
+        design = {**design, "encoded": "encoding" in design, "formula": design.get("formula")}
     for key, value in wanted.items():
         if design[key] != value:
             raise ModelFormatError(
                 f"the state at {root} was built for {key} {design[key]!r}, but the job asks "
                 f"for {value!r}; use another state location (or delete this one to start over)."
             )
-    if job.features is not None:
+    if job.features is not None and not job.encoded:
         features = [f for f in job.features if f not in job.exclude]
         if features != design["features"]:
             raise ModelFormatError(

@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass, field
 
 from .._version import __version__
+from ..design.encoded import EncodedSpec
 from ..engine.local import blas_beside_decoding
 from ..engine.scan import Accumulation, resolve_batch_size
 from ..errors import InputError, LockError, ModelFormatError, StreamregError
@@ -45,10 +46,10 @@ from ..model.linear_model import LinearModel
 from ..prediction import predict_parquet
 from ..solvers import solve, state_class
 from .ingest import Ingester, Stopped
+from .levels import file_designs, job_spec
 from .log import JobLog, SilentLog
 from .manifest import (
     RUNS_KEPT,
-    check_design,
     design_spec,
     files_digest,
     listing_fields,
@@ -223,7 +224,7 @@ class _Run:
         todo = sorted(plan.new + [f for f, _ in plan.changed], key=lambda f: f.path)
         # Footers first: a bad file stops the run here.
         opened = [self._open(listed) for listed in todo]
-        specs = [check_design(manifest, job, src) for src, _ in opened]
+        specs = file_designs(manifest, job, opened)
         moved = find_moves(opened, plan)
 
         for entry in plan.expired:
@@ -345,6 +346,9 @@ class _Run:
         return src, footer_digest(src.files[0])
 
     def _batch_size(self, specs) -> int:
+        if specs and isinstance(specs[0], EncodedSpec):
+            grouped = specs[0].grouped_for(self.kind)
+            return specs[0].batch_rows(grouped=grouped, given=self.job.batch_size)
         if self.job.batch_size is not None:
             return self.job.batch_size
         return resolve_batch_size(len(specs[0].columns)) if specs else 1
@@ -352,7 +356,7 @@ class _Run:
     # -------------------------------------------------------------- the model
     def _total(self, manifest: dict, fresh: dict) -> Accumulation:
         """The merge of the listed per-file states, in sorted path order."""
-        spec = design_spec(manifest, self.job)
+        spec = job_spec(manifest, self.job) or design_spec(manifest, self.job)
         names = spec.state_names
         total = Accumulation(self.kind.empty(names), spec)
         for entry in manifest["files"]:
@@ -380,10 +384,13 @@ class _Run:
 
     def _publish(self, manifest: dict, total: Accumulation, ingested: list[ListedFile]) -> int:
         job = self.job
+        spec = total.spec
         solution = solve(
-            total.state, fit_intercept=job.fit_intercept, drop_collinear=job.drop_collinear
+            total.state, fit_intercept=spec.fit_intercept, drop_collinear=job.drop_collinear
         )
-        model = LinearModel.from_accumulation(total, solution)
+        model = LinearModel.from_accumulation(
+            total, solution, design=spec.design if isinstance(spec, EncodedSpec) else None
+        )
         version = int((manifest.get("published") or {}).get("version", 0)) + 1
         text = (json.dumps(model.to_dict(), indent=1, allow_nan=False) + "\n").encode()
         write_output(versioned_name(job.model, version), text, job.storage)

@@ -51,6 +51,10 @@ target = "y"
 # features = ["x1", "x2"]     # default: every numeric column but target, weight and exclude
 # exclude = ["id"]            # columns left out of the default features
 # weight = "w"                # weighted least squares
+# formula = "y ~ x1 + np.log(x2) + C(region)"  # instead of target/features
+# categorical = ["store"]     # integer codes to treatment-code (text features already are)
+# reference = { region = "north" }  # reference levels (default: the first, sorted)
+# max_levels = 1000           # refuse a category with more levels
 fit_intercept = true
 nulls = "drop"                # rows with a null/NaN in a used column: "drop" (counted) or "error"
 solver = "cholesky"           # "cholesky" (fastest), "qr" or "exact" (bit-identical however split)
@@ -109,6 +113,16 @@ class JobSpec:
     window_key: str | None = None
     interval: float = 60.0  # seconds
     storage: dict = field(default_factory=dict)
+    formula: str | None = None
+    categorical: tuple[str, ...] = ()
+    reference: dict = field(default_factory=dict)
+    max_levels: int = 1000
+
+    @property
+    def encoded(self) -> bool:
+        """Whether the job's model asks for an encoded design (its levels fixed at the first
+        run; see :mod:`streamreg.jobs.levels`)."""
+        return bool(self.formula or self.categorical or self.reference)
 
     def with_options(
         self,
@@ -164,8 +178,12 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
     keys.done()
 
     m = _Keys(model, path, "model")
-    target = m.string("target", required=True)
+    formula = m.string("formula")
+    target = m.string("target", required=formula is None)
     features = m.strings("features")
+    categorical = m.strings("categorical") or []
+    reference = m.table("reference") or {}
+    max_levels = m.integer("max_levels", 1000, minimum=1)
     exclude = m.strings("exclude") or []
     weight = m.string("weight")
     fit_intercept = m.boolean("fit_intercept", True)
@@ -173,6 +191,15 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
     solver = m.choice("solver", JOB_SOLVERS, "cholesky")
     drop_collinear = m.boolean("drop_collinear", False)
     m.done()
+    if formula is not None and (features is not None or exclude):
+        raise InputError(
+            f"{path}: give 'model.formula' or 'model.features'/'model.exclude', not both."
+        )
+    if formula is not None and target is None:
+        target = formula.split("~")[0].strip()
+    bad = [k for k, v in reference.items() if not isinstance(v, (str, int, float, bool))]
+    if bad:
+        raise InputError(f"{path}: 'model.reference.{bad[0]}' must be a level (text or a number).")
     if features is not None and not features:
         raise InputError(
             f"{path}: 'model.features' is empty; leave it out to use every numeric column."
@@ -239,6 +266,10 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
         window_key=window_key,
         interval=interval,
         storage=dict(storage),
+        formula=formula,
+        categorical=tuple(categorical),
+        reference=dict(reference),
+        max_levels=max_levels,
     )
 
 

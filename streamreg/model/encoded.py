@@ -46,7 +46,7 @@ def design_matrix(design, data, *, unseen: str = "error", targets=()):
     offset = 0
     size = resolve_batch_size(len(design.column_names) + 1)
     for chunk in source.batches(rows.columns, size):
-        x, y, positions = rows.rows(chunk)
+        x, y, positions, _ = rows.rows(chunk)
         xs.append(x)
         ys.append(y)
         n = chunk.batch.num_rows

@@ -145,10 +145,11 @@ class InferenceMixin:
         sol = self.solution_
         p = len(self.coef_)
         kept_x = ~np.isnan(np.asarray(self.coef_, dtype=float))
-        size = p + self.k_constant
+        intercept = int(self.fit_intercept)  # an implicit intercept has no parameter of its own
+        size = p + intercept
         full = np.full((size, size), np.nan)
         inv = np.asarray(sol.xtx_inv, dtype=float)
-        idx = np.flatnonzero(kept_x) + self.k_constant
+        idx = np.flatnonzero(kept_x) + intercept
         full[np.ix_(idx, idx)] = inv
         if self.fit_intercept:
             mean = (self.state_.mean + self.state_.mean_lo)[:p][kept_x]
@@ -216,7 +217,7 @@ class InferenceMixin:
                 return float("inf")
             return (self.ess / self.df_model) / self.scale
         slopes = (
-            np.flatnonzero(self._kept)[self.k_constant :]
+            np.flatnonzero(self._kept)[1:]
             if self.fit_intercept
             else np.flatnonzero(self._kept)
         )

@@ -294,6 +294,11 @@ class LinearModel(InferenceMixin):
                 "but no predictions. Fit with the factor as C(...) terms to predict."
             )
 
+    def predict_rows(self, x: np.ndarray) -> np.ndarray:
+        """``(rows, 1)`` predictions from design rows (every feature column, in order)."""
+        kept = ~np.isnan(self.coef_)
+        return self.predict_kept(x[:, kept])[:, None]
+
     def predict_kept(self, x_kept: np.ndarray) -> np.ndarray:
         """Predictions from a float64 matrix of the kept (non-aliased) features, in order."""
         kept = ~np.isnan(self.coef_)

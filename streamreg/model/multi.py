@@ -110,11 +110,15 @@ class MultiTargetModel:
             return data.map_partitions(_predict_frame, self, unseen, meta=pd.DataFrame(columns))
         x, _, positions, n = design_matrix(first.design_, data, unseen=unseen)
         out = np.full((n, len(self.models_)), np.nan)
-        rows = slice(None) if positions is None else positions
-        for k, model in enumerate(self.models_):
-            kept = ~np.isnan(model.coef_)
-            out[rows, k] = model.predict_kept(x[:, kept])
+        out[slice(None) if positions is None else positions] = self.predict_rows(x)
         return out
+
+    def predict_rows(self, x: np.ndarray) -> np.ndarray:
+        """``(rows, targets)`` predictions from design rows."""
+        return np.column_stack([m.predict_rows(x)[:, 0] for m in self.models_])
+
+    def _check_predictable(self) -> None:
+        self.models_[0]._check_predictable()
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict:
