@@ -18,6 +18,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from .design.encoded import reading
 from .engine.scan import Accumulation
 from .model.linear_model import LinearModel
 from .model.multi import MultiTargetModel
@@ -26,13 +27,32 @@ from .solvers.clusters import ClusterScores
 
 
 def absorb_part(source, index, spec, batch_size, *, on_rows=None) -> Accumulation:
-    """A runner's task: the absorbed state of one block's rows (merged with ``+``)."""
+    """A runner's task: the absorbed state of one block's rows (merged with ``+``).
+
+    Record batches never span Parquet row groups, so they are gathered here into updates of
+    up to ``batch_size`` rows: an update's cost grows with the groups it touches, and larger
+    updates touch each group fewer times."""
     acc = Accumulation.empty(AbsorbState, spec, source.files)
     (column,) = spec.absorb
-    for chunk in source.batches(spec.columns, batch_size):
+    pending: list = []
+
+    def flush():
+        if pending:
+            z = np.concatenate([p[0] for p in pending]) if len(pending) > 1 else pending[0][0]
+            labels = np.concatenate([p[1] for p in pending])
+            weights = None if pending[0][2] is None else np.concatenate([p[2] for p in pending])
+            acc.state.update(z, labels, weights)
+            pending.clear()
+
+    buffered = 0
+    for chunk in source.batches(spec.columns, batch_size, **reading(spec)):
         prepared = spec.prepare(chunk, screen=True)
         z = spec.encoder.dense(prepared)
-        acc.state.update(z, spec.labels(chunk, prepared, column), prepared.weights)
+        pending.append((z, spec.labels(chunk, prepared, column), prepared.weights))
+        buffered += len(z)
+        if buffered >= batch_size:
+            flush()
+            buffered = 0
         acc.rows_read += prepared.rows_read
         acc.rows_by_file[chunk.file.path] += prepared.rows_read
         for name, count in prepared.dropped.items():
@@ -42,6 +62,7 @@ def absorb_part(source, index, spec, batch_size, *, on_rows=None) -> Accumulatio
                 acc.log_weight_sum += float(np.log(prepared.weights).sum())
         if on_rows is not None:
             on_rows(chunk.batch.num_rows)
+    flush()
     return acc
 
 
@@ -53,7 +74,7 @@ def cluster_part(source, index, spec, batch_size, state, fit, *, on_rows=None) -
     scores = ClusterScores(state, fit)
     (column,) = spec.absorb
     by_factor = spec.groups == column
-    for chunk in source.batches(spec.columns, batch_size):
+    for chunk in source.batches(spec.columns, batch_size, **reading(spec)):
         prepared = spec.prepare(chunk, screen=True)
         z = spec.encoder.dense(prepared)
         labels = spec.labels(chunk, prepared, column)

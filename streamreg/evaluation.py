@@ -94,7 +94,7 @@ def _evaluate_encoded(model, src: Source, batch_size, on_rows, unseen) -> dict:
     sums = np.zeros((3, m))
     states = [MomentState.empty((t,)) for t in targets]
     size = resolve_batch_size(len(rows.columns) + len(model.design_.column_names), batch_size)
-    for chunk in src.batches(rows.columns, size):
+    for chunk in src.batches(rows.columns, size, dictionary=rows.dictionary_columns):
         x, y, _, missing = rows.rows(chunk)
         resid = y - model.predict_rows(x)
         n += len(resid)

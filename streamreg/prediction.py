@@ -113,7 +113,7 @@ def _predict_encoded(model, src, out, keep, column, batch_size, on_rows, unseen,
     with atomic_path(out) as tmp:
         writer = None
         try:
-            for chunk in src.batches(read, batch_size):
+            for chunk in src.batches(read, batch_size, dictionary=rows.dictionary_columns):
                 batch = chunk.batch
                 x, _, positions, _ = rows.rows(chunk)
                 values = np.full((batch.num_rows, len(targets)), np.nan)

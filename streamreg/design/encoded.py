@@ -41,6 +41,8 @@ from .grouped import GroupedSums
 from .spec import DesignBatch
 
 FORMS = ("auto", "dense")
+ABSORB_BYTES = 1 << 26
+ABSORB_MAX_ROWS = 1 << 20
 
 
 class EncodedSpec:
@@ -137,6 +139,11 @@ class EncodedSpec:
         return self.encoder.state_names
 
     @property
+    def dictionary_columns(self) -> tuple[str, ...]:
+        """The columns categories read: text ones are best read as dictionary arrays."""
+        return dictionary_columns(self.design)
+
+    @property
     def dense_width(self) -> int:
         """Floats per row of the dense form (design columns, targets, weight)."""
         return len(self.state_names) + (1 if self.weight else 0)
@@ -150,6 +157,11 @@ class EncodedSpec:
         """Rows per batch: ``given``, else about 16 MiB per batch of the form read."""
         if given is not None:
             return int(given)
+        if self.absorb:
+            # An absorbed factor's per-batch cost grows with the groups a batch touches, not
+            # its rows: batches of up to 1 Mi rows (about 64 MiB of dense rows) pay it less
+            # often.
+            return int(max(1024, min(ABSORB_MAX_ROWS, ABSORB_BYTES // (8 * self.dense_width))))
         return dense_batch_rows(self.grouped_width if grouped else self.dense_width)
 
     def grouped_for(self, state_kind) -> bool:
@@ -233,6 +245,10 @@ class DesignRows:
         return self.encoder.columns_read
 
     @property
+    def dictionary_columns(self) -> tuple[str, ...]:
+        return dictionary_columns(self.encoder.design)
+
+    @property
     def unseen_rows(self) -> dict[str, int]:
         return dict(self.encoder.coder.unseen_rows)
 
@@ -244,6 +260,17 @@ class DesignRows:
         z = self.encoder.dense(prepared)
         width = self.encoder.n_design
         return z[:, :width], z[:, width:], prepared.positions, prepared.dropped
+
+
+def dictionary_columns(design: Design) -> tuple[str, ...]:
+    """Columns read by the design's categories (see :meth:`streamreg.io.sources.Source.batches`)."""
+    sources = design.plan.categorical_sources.values()
+    return tuple(dict.fromkeys(c for e in sources for c in e.columns))
+
+
+def reading(spec) -> dict:
+    """Keyword arguments of ``Source.batches`` for ``spec``: category columns as dictionaries."""
+    return {"dictionary": spec.dictionary_columns} if getattr(spec, "encoded", False) else {}
 
 
 def overflow(chunk: Chunk) -> DataError:

@@ -200,7 +200,7 @@ def _is_identity(lookup: np.ndarray) -> bool:
 class CategoryCoder:
     """Level index per row for the categorical factors of a design.
 
-    ``codes(chunk, factor)`` returns int64 codes, ``MISSING`` where the value is
+    ``codes(chunk, factor)`` returns int32 codes, ``MISSING`` where the value is
     null. ``unseen="reference"`` codes values outside the levels as the factor's
     reference level and counts them in ``unseen_rows`` (by source).
     """
@@ -228,7 +228,7 @@ class CategoryCoder:
                 indices = indices.fill_null(0)
             indices = indices.to_numpy(zero_copy_only=False)
             if not len(lookup):
-                codes = np.full(len(array), -2, dtype=np.int64)
+                codes = np.full(len(array), -2, dtype=np.int32)
             elif _is_identity(lookup):
                 # the indices are the codes (int32 as stored; joint keys widen them)
                 codes = indices.copy() if array.null_count else indices
@@ -266,7 +266,8 @@ class CategoryCoder:
             except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
                 self._value_sets[key] = pa.array(levels)
         found = pc.index_in(values, value_set=self._value_sets[key])
-        return found.fill_null(-2).to_numpy(zero_copy_only=False).astype(np.int64)
+        # int32 codes: half the memory traffic of int64 in the gathers of every batch
+        return found.fill_null(-2).to_numpy(zero_copy_only=False).astype(np.int32)
 
     def _unseen(self, codes, unseen, array, chunk: Chunk, factor_code: str) -> np.ndarray:
         factor = self.design.plan.factors[factor_code]

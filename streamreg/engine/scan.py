@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..design import DesignSpec, batch_arrays, screen_values
-from ..design.encoded import EncodedSpec, overflow
+from ..design.encoded import EncodedSpec, overflow, reading
 from ..errors import InputError
 from ..io.sources import Chunk, Source
 from .merge import Mergeable
@@ -134,7 +134,7 @@ def accumulate(
     sums = None
     if isinstance(spec, EncodedSpec) and spec.grouped_for(state_kind):
         sums = spec.group_sums(state_kind, acc.state.shift_hint())
-    for chunk in source.batches(spec.columns, batch_size):
+    for chunk in source.batches(spec.columns, batch_size, **reading(spec)):
         if sums is None:
             _fold_chunk(acc, chunk, spec, state_kind)
         else:
@@ -237,7 +237,7 @@ def accumulate_split_part(
     then merged; the mask depends only on positions, so every pass agrees on it.
     """
     result = None
-    for number, chunk in enumerate(source.batches(spec.columns, batch_size)):
+    for number, chunk in enumerate(source.batches(spec.columns, batch_size, **reading(spec))):
         held = held_out(index, number, chunk.batch.num_rows)
         halves = []
         for rows in (~held, held):

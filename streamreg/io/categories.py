@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from ..errors import DataError
 from .sources import InMemorySource, Source
 
-DISCOVERY_BATCH_ROWS = 1 << 16
+DISCOVERY_BATCH_ROWS = 1 << 20
 
 
 def is_text_type(dtype: pa.DataType) -> bool:

@@ -88,8 +88,10 @@ def _with_targets(table: pa.Table, y, target):
     import pandas as pd
 
     if isinstance(y, pd.DataFrame) or np.ndim(y) == 2:
-        values = y.to_numpy(dtype=np.float64) if isinstance(y, pd.DataFrame) else np.asarray(
-            y, dtype=np.float64
+        values = (
+            y.to_numpy(dtype=np.float64)
+            if isinstance(y, pd.DataFrame)
+            else np.asarray(y, dtype=np.float64)
         )
         if values.shape[1] == 1:
             names = [target] if isinstance(target, str) else list(target or [])

@@ -217,9 +217,7 @@ class InferenceMixin:
                 return float("inf")
             return (self.ess / self.df_model) / self.scale
         slopes = (
-            np.flatnonzero(self._kept)[1:]
-            if self.fit_intercept
-            else np.flatnonzero(self._kept)
+            np.flatnonzero(self._kept)[1:] if self.fit_intercept else np.flatnonzero(self._kept)
         )
         beta = self.params[slopes]
         cov = self.cov_params()[np.ix_(slopes, slopes)]

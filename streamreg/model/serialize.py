@@ -156,15 +156,15 @@ def _version_2(data: dict, names: list[str], where: str) -> dict:
         )
     ):
         raise ModelFormatError(
-            f"{where}: 'columns' must map column names to a role ({', '.join(ROLES)}) and a "
-            "reason."
+            f"{where}: 'columns' must map column names to a role ({', '.join(ROLES)}) and a reason."
         )
     absorbed = data.get("absorbed")
     if absorbed is not None and not (
         isinstance(absorbed, dict)
         and isinstance(absorbed.get("column"), str)
         and all(
-            isinstance(absorbed.get(k), int) and not isinstance(absorbed.get(k), bool)
+            isinstance(absorbed.get(k), int)
+            and not isinstance(absorbed.get(k), bool)
             and absorbed[k] >= 0
             for k in ("n_groups", "singletons")
         )

@@ -8,15 +8,18 @@ estimator regresses ``z − z̄_g`` on itself; it needs only
 per group ``g`` (``z̄_g = a_g + s_g/W_g``) and the within co-moment ``C`` — memory
 ``O(groups × columns)``, never ``groups²``. ``a_g`` is the first row seen of the
 group: shifting each group's rows by a value of that group keeps the digits
-that a global shift would cancel (two firms at 1e6 and 1e-3). A batch adds its
-own within co-moment ``Q − Sᵀ diag(1/W) S`` (``Q`` the Gram of the shifted rows,
-one BLAS call; ``S`` the per-group sums, one ``bincount`` per column) and merges
-group by group (Chan et al. 1979)::
+that a global shift would cancel (two firms at 1e6 and 1e-3). The pass keeps the
+Gram of the shifted rows ``Q = Σ w (z − a_g)(z − a_g)ᵀ`` (one BLAS call per batch)
+and the per-group sums ``S`` (one ``bincount`` per column over the batch's groups,
+added into the group's row), so that
 
-    C = C_A + C_B + Σ_g (W_gA W_gB / W_g) δ_g δ_gᵀ ,   δ_g = z̄_gB − z̄_gA
+    C = Q − Σ_g s_g s_gᵀ / W_g
 
-Two states with different shifts for a group merge the same way, ``s_gB`` being
-moved to ``a_gA`` first (``s_gB + W_gB (a_gB − a_gA)``).
+— the shifted-data formula, exact in exact arithmetic and accurate because each
+row is taken relative to a row of its own group. Two states merge exactly: a
+group's sums and Gram move from one shift to the other
+(``s_gB + W_gB δ_g`` and ``Q_gB + s_gB δ_gᵀ + δ_g s_gBᵀ + W_gB δ_g δ_gᵀ``,
+``δ_g = a_gB − a_gA``).
 
 **Inference, as pyfixest** (``feols``, default small-sample corrections ``ssc(k_adj=True,
 k_fixef="nonnested", G_adj=True, G_df="min")``; fixest's ``"nested"`` rule). With ``N`` rows,
@@ -54,7 +57,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+import pyarrow as pa
 
 from ..errors import InputError
 from .groups import GroupIndex, factorize, grown
@@ -63,7 +66,8 @@ from .solution import Solution
 
 
 class AbsorbState:
-    """Per-group counts, shifts and shifted sums, and the within co-moment; see the module doc.
+    """Per-group counts, shifts and shifted sums, and the Gram of the shifted rows; see the
+    module doc.
 
     Mergeable with ``+`` (and ``+=``). The per-group arrays grow by doubling; ``rows``,
     ``weight``, ``shift`` and ``sums`` are views of their first ``n_groups`` rows."""
@@ -72,11 +76,11 @@ class AbsorbState:
         k = len(names)
         self.names = tuple(names)
         self.index = GroupIndex()
-        self._rows = np.zeros(0, dtype=np.int64)
+        self._shift = np.zeros((0, k))  # row-major: a row's shift is one gather
+        self._sums = np.zeros((0, k), order="F")  # column-major: a column's sums add at once
         self._weight = np.zeros(0)
-        self._shift = np.zeros((0, k))
-        self._sums = np.zeros((0, k))
-        self.within = np.zeros((k, k))
+        self._rows = np.zeros(0, dtype=np.int64)
+        self.gram = np.zeros((k, k))
         self.n_rows = 0
 
     @classmethod
@@ -91,66 +95,89 @@ class AbsorbState:
     def n_groups(self) -> int:
         return len(self.index)
 
-    rows = property(lambda self: self._rows[: self.n_groups])
-    weight = property(lambda self: self._weight[: self.n_groups])
+    @property
+    def _k(self) -> int:
+        return len(self.names)
+
     shift = property(lambda self: self._shift[: self.n_groups])
     sums = property(lambda self: self._sums[: self.n_groups])
+    weight = property(lambda self: self._weight[: self.n_groups])
+    rows = property(lambda self: self._rows[: self.n_groups])
 
     @property
     def weight_sum(self) -> float:
         return float(self.weight.sum())
 
+    @property
+    def within(self) -> np.ndarray:
+        """The within co-moment ``C = Q − Σ_g s_g s_gᵀ / W_g``."""
+        return self.gram - self.group_offsets().T @ self.sums
+
     def _grow(self) -> None:
         size = self.n_groups
-        self._rows = grown(self._rows, size)
-        self._weight = grown(self._weight, size)
         self._shift = grown(self._shift, size)
         self._sums = grown(self._sums, size)
+        self._weight = grown(self._weight, size)
+        self._rows = grown(self._rows, size)
 
     def update(self, z, groups, weights=None) -> AbsorbState:
         """Fold a batch (rows × columns, group label per row) into the state; returns ``self``."""
         z = np.asarray(z, dtype=np.float64)
         if z.ndim != 2 or z.shape[1] != len(self.names):
             raise InputError(f"batch has shape {z.shape}; expected (rows, {len(self.names)}).")
-        if z.shape[0] == 0:
+        n = z.shape[0]
+        if n == 0:
             return self
+        w = None if weights is None else np.asarray(weights, dtype=np.float64)
+        labels = _whole_numbers(groups)
+        if labels is not None and self.index.direct and 8 * n >= self.n_groups:
+            self._update_direct(z, labels, w)
+        else:
+            self._update_hashed(z, groups, w)
+        self.n_rows += n
+        return self
+
+    def _update_direct(self, z, labels, w) -> None:
+        """Whole-number labels in a moderate range, batches not much smaller than the number of
+        groups: sums land in group-sized tables (one ``bincount`` per column), no hashing."""
+        before = self.n_groups
+        gid = self.index.row_ids(labels)
+        self._grow()
+        size = self.n_groups
+        fresh = np.flatnonzero(gid >= before)
+        if len(fresh):  # a new group is shifted by its first row (the last write wins)
+            self._shift[gid[fresh[::-1]]] = z[fresh[::-1]]
+        shifted = z - np.take(self._shift, gid, axis=0)
+        scaled = shifted if w is None else shifted * w[:, None]
+        self.gram += shifted.T @ scaled
+        rows = np.bincount(gid, minlength=size)
+        self._rows[:size] += rows
+        self._weight[:size] += rows if w is None else np.bincount(gid, w, size)
+        for j in range(z.shape[1]):
+            self._sums[:size, j] += np.bincount(gid, scaled[:, j], size)
+
+    def _update_hashed(self, z, groups, w) -> None:
+        """Any labels: the batch's groups are found by hashing, their sums added group by
+        group."""
+        n = len(z)
         local, uniques = factorize(groups)
         ids, new = self.index.ids(uniques)
         self._grow()
         size = len(uniques)
-        rows = np.bincount(local, minlength=size)
-        if new.any():
-            first = np.zeros(size, dtype=np.intp)
-            present, where = np.unique(local, return_index=True)  # the first row of each group
-            first[present] = where
+        if new.any():  # a new group is shifted by its first row
+            first = np.empty(size, dtype=np.intp)
+            # any row of the group is a correct shift; in practice the last write, the first
+            # row, wins
+            first[local[::-1]] = np.arange(n - 1, -1, -1)
             self._shift[ids[new]] = z[first[new]]
-        shifted = z - self._shift[ids[local]]
-        w = None if weights is None else np.asarray(weights, dtype=np.float64)
-        weight = rows.astype(np.float64) if w is None else np.bincount(local, w, size)
+        shifted = z - np.take(self._shift, ids[local], axis=0)
         scaled = shifted if w is None else shifted * w[:, None]
-        sums = np.column_stack([np.bincount(local, scaled[:, j], size) for j in range(z.shape[1])])
-        gram = shifted.T @ scaled
-        has = weight > 0
-        within = gram - (sums[has] / weight[has, None]).T @ sums[has]
-        self._merge_groups(ids, rows, weight, sums, within, offset=None)
-        self.n_rows += z.shape[0]
-        return self
-
-    def _merge_groups(self, ids, rows, weight, sums, within, offset) -> None:
-        """Add groups ``ids`` with these statistics (about ``self.shift[ids]`` + ``offset``)."""
-        old_w = self._weight[ids]
-        if offset is not None:
-            sums = sums + weight[:, None] * offset
-        both = (old_w > 0) & (weight > 0)
-        extra = 0.0
-        if both.any():
-            delta = sums[both] / weight[both, None] - self._sums[ids[both]] / old_w[both, None]
-            factor = old_w[both] * weight[both] / (old_w[both] + weight[both])
-            extra = (delta * factor[:, None]).T @ delta
-        self.within = self.within + within + extra
-        self._sums[ids] += sums
-        self._weight[ids] += weight
+        self.gram += shifted.T @ scaled
+        rows = np.bincount(local, minlength=size)
         self._rows[ids] += rows
+        self._weight[ids] += rows if w is None else np.bincount(local, w, size)
+        for j in range(z.shape[1]):
+            self._sums[ids, j] += np.bincount(local, scaled[:, j], size)
 
     def __iadd__(self, other: AbsorbState) -> AbsorbState:
         """Fold ``other``'s rows in; a group's shift is kept from ``self``."""
@@ -159,14 +186,23 @@ class AbsorbState:
                 f"cannot merge states over different columns: {list(self.names)} and "
                 f"{list(other.names)}."
             )
+        gram = other.gram.copy()
         if other.n_groups:
             ids, new = self.index.ids(other.index.keys)
             self._grow()
             self._shift[ids[new]] = other.shift[new]
-            offset = other.shift - self._shift[ids]  # zero for the new groups
-            self._merge_groups(ids, other.rows, other.weight, other.sums, other.within, offset)
-        else:
-            self.within = self.within + other.within
+            sums = other.sums.copy()
+            common = ~new
+            if common.any():
+                delta = other.shift[common] - self._shift[ids[common]]
+                moved = other.sums[common]
+                cross = moved.T @ delta
+                gram += cross + cross.T + (delta * other.weight[common, None]).T @ delta
+                sums[common] = moved + other.weight[common, None] * delta
+            self._sums[ids] += sums
+            self._weight[ids] += other.weight
+            self._rows[ids] += other.rows
+        self.gram = self.gram + gram
         self.n_rows += other.n_rows
         return self
 
@@ -181,9 +217,9 @@ class AbsorbState:
     def copy(self) -> AbsorbState:
         out = AbsorbState(self.names)
         out.index = self.index.copy()
-        out._rows, out._weight = self.rows.copy(), self.weight.copy()
-        out._shift, out._sums = self.shift.copy(), self.sums.copy()
-        out.within = self.within.copy()
+        out._shift, out._sums = self.shift.copy(), np.asfortranarray(self.sums)
+        out._weight, out._rows = self.weight.copy(), self.rows.copy()
+        out.gram = self.gram.copy()
         out.n_rows = self.n_rows
         return out
 
@@ -192,17 +228,21 @@ class AbsorbState:
         columns = list(columns)
         out = AbsorbState([self.names[j] for j in columns])
         out.index = self.index.copy()
-        out._rows, out._weight = self.rows.copy(), self.weight.copy()
-        out._shift, out._sums = self.shift[:, columns].copy(), self.sums[:, columns].copy()
-        out.within = self.within[np.ix_(columns, columns)].copy()
+        out._shift = self.shift[:, columns].copy()
+        out._sums = np.asfortranarray(self.sums[:, columns])
+        out._weight, out._rows = self.weight.copy(), self.rows.copy()
+        out.gram = self.gram[np.ix_(columns, columns)].copy()
         out.n_rows = self.n_rows
         return out
 
     def group_offsets(self) -> np.ndarray:
         """``s_g / W_g``: group mean minus the group's shift (zero for weightless groups)."""
+        weight = self.weight
         with np.errstate(invalid="ignore", divide="ignore"):
-            out = self.sums / self.weight[:, None]
-        return np.where(self.weight[:, None] > 0, out, 0.0)
+            out = self.sums / weight[:, None]
+        if (weight > 0).all():
+            return out
+        return np.where(weight[:, None] > 0, out, 0.0)
 
     def moment_state(self) -> MomentState:
         """A moment state whose co-moment is the within one (what the slopes are solved from)."""
@@ -210,6 +250,18 @@ class AbsorbState:
         means = self.shift + self.group_offsets()
         grand = (self.weight @ means) / total if total > 0 else np.zeros(len(self.names))
         return MomentState(self.names, self.n_rows, total, grand, self.within)
+
+
+def _whole_numbers(groups) -> np.ndarray | None:
+    """The labels as a numpy integer array when they are whole numbers without nulls."""
+    if isinstance(groups, pa.ChunkedArray):
+        groups = groups.combine_chunks()
+    if isinstance(groups, pa.Array):
+        if not pa.types.is_integer(groups.type) or groups.null_count:
+            return None
+        return groups.to_numpy(zero_copy_only=False)
+    values = np.asarray(groups)
+    return values if np.issubdtype(values.dtype, np.integer) else None
 
 
 @dataclass
@@ -238,6 +290,8 @@ class WithinFit:
 
     @property
     def pvalues(self) -> np.ndarray:
+        from scipy import stats  # ~0.5 s to import: only where p values are asked for
+
         return 2.0 * stats.t.sf(np.abs(self.tvalues), self.df_resid)
 
     @property

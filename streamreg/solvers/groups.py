@@ -59,7 +59,10 @@ def grown(array: np.ndarray, size: int) -> np.ndarray:
     if len(array) >= size:
         return array
     capacity = max(size, 2 * len(array), 16)
-    out = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
+    order = (
+        "F" if array.ndim > 1 and array.flags.f_contiguous and not array.flags.c_contiguous else "C"
+    )
+    out = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype, order=order)
     out[: len(array)] = array
     return out
 
@@ -87,6 +90,71 @@ class GroupIndex:
 
     def copy(self) -> GroupIndex:
         return GroupIndex(self.keys.copy())
+
+    @property
+    def direct(self) -> bool:
+        """Whether whole-number labels are found with the direct table (no hashing)."""
+        return self._table is not None or self.n == 0
+
+    def row_ids(self, labels: np.ndarray) -> np.ndarray:
+        """The id of every row's label (new labels are appended first): for whole-number
+        labels in the direct table, a few gathers per row and no hashing or sorting."""
+        labels = np.asarray(labels)
+        if (
+            len(labels)
+            and np.issubdtype(labels.dtype, np.integer)
+            and self.direct
+            and self._cover(int(labels.min()), int(labels.max()), len(labels))
+        ):
+            offset = labels.astype(np.int64) - self._low
+            ids = self._table[offset]
+            fresh = np.flatnonzero(ids < 0)
+            if len(fresh):
+                where = offset[fresh]
+                # One row per new label: each writes its (encoded) row number, one write wins.
+                self._table[where] = -2 - fresh
+                firsts = fresh[-2 - self._table[where] == fresh]
+                start = self.n
+                self._append_keys(labels[firsts])
+                self._table[offset[firsts]] = start + np.arange(len(firsts))
+                ids[fresh] = self._table[where]
+            return ids
+        ids = self.lookup(labels)
+        new = ids < 0
+        if new.any():
+            fresh = labels[new]
+            self.ids(np.unique(fresh))
+            ids[new] = self.lookup(fresh)
+        return ids
+
+    def _cover(self, low: int, high: int, rows: int) -> bool:
+        """Widen the direct table to hold labels ``low … high``; False if it would be too
+        wide (the index then keeps sorted labels)."""
+        if self.n == 0 and self._table is None:
+            self._low, self._table = low, np.full(0, -1, dtype=np.intp)
+        if self._table is None:
+            return False
+        top = self._low + len(self._table) - 1
+        new_low, new_high = min(low, self._low), max(high, top)
+        span = new_high - new_low + 1
+        if span > max(TABLE_RANGE, 4 * (self.n + rows)):
+            if self.n == 0:
+                self._table = None  # the labels go to the sorted index from the start
+            return False
+        if new_low < self._low or span > len(self._table):
+            capacity = span if new_low < self._low else max(span, 2 * len(self._table))
+            table = np.full(capacity, -1, dtype=np.intp)
+            table[self._low - new_low : self._low - new_low + len(self._table)] = self._table
+            self._table, self._low = table, new_low
+        return True
+
+    def _append_keys(self, fresh: np.ndarray) -> None:
+        start = self.n
+        if self.n == 0:
+            self._keys = np.empty(max(16, len(fresh)), dtype=fresh.dtype)
+        self._keys = grown(self._keys, start + len(fresh))
+        self._keys[start : start + len(fresh)] = fresh
+        self.n += len(fresh)
 
     # ------------------------------------------------------------------ lookups
     def lookup(self, uniques: np.ndarray) -> np.ndarray:
