@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import difflib
+from collections.abc import Iterable
 
 _UNSET = object()
 
@@ -66,6 +68,25 @@ class UnseenLevelWarning(UserWarning):
 class ConvergenceWarning(UserWarning):
     """A gradient solver stopped before it met its tolerance (also recorded in
     ``model.warnings_``)."""
+
+
+# ---------------------------------------------------------------------- near misses
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """`` (did you mean 'y'?)`` for the candidate nearest a name not among them, or ``''``.
+
+    A candidate equal but for case or surrounding spaces wins; otherwise the closest by
+    :func:`difflib.get_close_matches` (similarity ratio at least 0.6, as difflib's default).
+
+    >>> did_you_mean("prise", ["price", "rooms"]), did_you_mean("Price ", ["price", "rooms"])
+    (" (did you mean 'price'?)", " (did you mean 'price'?)")
+    >>> did_you_mean("zzz", ["price", "rooms"])
+    ''
+    """
+    candidates = [str(c) for c in candidates]
+    key = str(name).strip().casefold()
+    same = [c for c in candidates if c.strip().casefold() == key and c != name]
+    close = same or difflib.get_close_matches(str(name), candidates, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 # ---------------------------------------------------------------------- naming parameters

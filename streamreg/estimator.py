@@ -87,8 +87,12 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         ``"error"``: NaN anywhere in ``X``, ``y`` or ``sample_weight`` raises
         ``ValueError``, as in any scikit-learn estimator (impute first).
         ``"drop"``: rows holding NaN are left out of the fit (counted in
-        ``model_.rows_dropped_``), as :func:`streamreg.fit` does, and
-        ``predict`` returns NaN for such rows. ±inf always raises.
+        ``model_.rows_dropped_``), and ``predict`` returns NaN for such rows.
+        ±inf always raises. The default differs from :func:`streamreg.fit` and
+        ``streamreg fit`` (``"drop"``) on purpose: scikit-learn's estimators
+        refuse missing values unless they are told otherwise (and its
+        ``check_estimator`` holds them to it), while a folder of Parquet files
+        usually has a few nulls, which the library drops, counts and reports.
 
     Attributes
     ----------

@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from .absorbed import fit_absorbed
 from .design import DesignSpec
 from .design.levels import DEFAULT_MAX_LEVELS, levels_part
@@ -116,8 +118,12 @@ def fit(
         ``features`` are categories, dates and timestamps numbers (days, seconds since
         1970-01-01). ``weight`` may be an array with array inputs.
     fit_intercept : bool, default True
-    nulls : {"drop", "error"}
-        Rows with a null or NaN in a used column are dropped and counted, or refused.
+    nulls : {"drop", "error"}, default "drop"
+        Rows with a null or NaN in a used column are dropped and counted (in
+        ``model.rows_dropped_by_column_`` and the report), or refused. The
+        scikit-learn estimator defaults to ``"error"`` instead, as scikit-learn's
+        estimators reject NaN unless asked (see
+        :class:`~streamreg.estimator.StreamingLinearRegression`).
     batch_size : int, optional
         Rows per record batch (default: about 16 MiB of float64).
     solver : {"auto", "cholesky", "qr", "exact", "sgd", "newton", "lbfgs"}
@@ -240,7 +246,7 @@ def _plan(source, y, request: Request, *, weight, batch_size, progress, client, 
     category columns only."""
     partition_keys: list[str] = []
     if is_dask_collection(source) or is_dask_collection(y):
-        runner = DaskRunner(client)
+        runner = DaskRunner(client, progress=progress)
         blocks, schema = collection_blocks(
             source,
             y,
@@ -268,7 +274,7 @@ def _plan(source, y, request: Request, *, weight, batch_size, progress, client, 
         src.check_columns(spec.columns)
         size = resolve_batch_size(len(spec.columns), batch_size)
         if client is not None:
-            runner = DaskRunner(client)
+            runner = DaskRunner(client, progress=progress)
             blocks = steps = Blocks.per_file(src, spec, size)
         else:
             runner = LocalRunner(progress=progress)
@@ -313,20 +319,32 @@ def _fit_closed_form(plan: Plan, *, solver: str, drop_collinear: bool, cov_type:
     acc, states, stats = _solvable(plan, acc)
     notes: list[str] = []
     fit_intercept = spec.fit_intercept
+    # A column without variation is aliased exactly (no rounding involved): re-reading the
+    # data with a more accurate solver would find the same, so it is no reason for a second pass.
+    constant = (
+        _constant_columns(acc.state, len(states[0].names) - 1, fit_intercept)
+        if solver == "auto"
+        else set()
+    )
     try:
         solutions = [
             chosen.solve(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
             for state in states
         ]
         worst = max(s.condition_number for s in solutions)
-        doubtful = solver == "auto" and (
-            worst > AUTO_SWITCH_CONDITION or any(s.aliased for s in solutions)
+        suspect = list(dict.fromkeys(n for s in solutions for n in s.aliased if n not in constant))
+        ill = worst > AUTO_SWITCH_CONDITION
+        doubtful = solver == "auto" and (ill or bool(suspect))
+        reason = (
+            f"a scaled condition number of {worst:.1e}, too ill-conditioned to trust all its digits"
+            if ill
+            else f"{', '.join(repr(n) for n in suspect)} nearly collinear with other columns, "
+            "too close to call with rounding"
         )
-        reason = f"condition number {worst:.1e}"
     except CollinearityError:
-        if solver != "auto":
+        if solver != "auto" or constant:
             raise
-        doubtful, reason = True, "a nearly collinear column"
+        doubtful, reason = True, "a nearly collinear column, too close to call with rounding"
     if doubtful:
         better = family(_second_pass_solver(spec))
         acc = _accumulate(plan, better, f"fit ({better.name})")
@@ -336,12 +354,25 @@ def _fit_closed_form(plan: Plan, *, solver: str, drop_collinear: bool, cov_type:
             for state in states
         ]
         notes.append(
-            f"auto: the cholesky pass found {reason}, too ill-conditioned to trust all its "
-            f"digits; the data were read a second time and solved with {better.name}."
+            f"auto: the cholesky pass found {reason}; the data were read a second time and "
+            f"solved with {better.name}."
         )
     for solution in solutions:
         solution.warnings[:0] = notes
     return _finish(plan, acc, solutions, cov_type, stats=stats)
+
+
+def _constant_columns(state, p: int, fit_intercept: bool) -> set[str]:
+    """Features (the first ``p`` columns) without variation in the rows used (all zero,
+    without an intercept), read off a moment state's centered sums of squares; empty for other
+    states."""
+    comoment = getattr(state, "comoment", None)
+    if comoment is None:
+        return set()
+    spread = np.diagonal(comoment)[:p] == 0
+    if not fit_intercept:
+        spread &= (state.mean + state.mean_lo)[:p] == 0
+    return {name for name, flat in zip(state.names[:p], spread) if flat}
 
 
 def _accumulate(plan: Plan, chosen, label: str) -> Accumulation:

@@ -3,6 +3,12 @@
 Each batch of the input is read (the model's features plus any pass-through
 columns), predicted, and appended to a Parquet file that only replaces the
 target path once it is complete.
+
+It runs at the speed of reading the feature columns: the prediction is one fused
+column loop (:class:`~streamreg.model.predictor.Predictor`), and the prediction
+column is written without Parquet's dictionary encoding — fitted values are almost
+all distinct, so building a dictionary only to abandon it cost more than the rest
+of the pass (pass-through columns keep it: an id or a category may repeat).
 """
 
 from __future__ import annotations
@@ -17,11 +23,12 @@ import pyarrow.parquet as pq
 from .design.encoded import DesignRows
 from .design.request import as_names
 from .engine.scan import resolve_batch_size
-from .errors import InputError, SchemaError, parameter
+from .errors import InputError, SchemaError, did_you_mean, parameter
 from .io.atomic import atomic_path
 from .io.footers import is_numeric_type
 from .io.sources import Source
 from .model.linear_model import LinearModel
+from .model.predictor import Predictor
 
 
 def predict_parquet(
@@ -60,7 +67,8 @@ def predict_parquet(
             f"the prediction column '{column}' is also in {parameter('keep')}; "
             f"pick another {parameter('column')} name."
         )
-    features = [str(f) for f, c in zip(model.feature_names_in_, model.coef_) if not np.isnan(c)]
+    predictor = Predictor.of(model)
+    features = list(predictor.features)
     for name in features:
         _check_feature(src, name)
     for name in keep:
@@ -73,19 +81,19 @@ def predict_parquet(
         try:
             for chunk in src.batches(read, batch_size):
                 batch = chunk.batch
-                pred = model.predict(batch)
+                pred = predictor.batch(batch)
                 arrays = [batch.column(k) for k in keep]
-                arrays.append(pa.array(pred, mask=np.isnan(pred)))
+                arrays.append(pa.array(pred, from_pandas=True))  # NaN (a null feature) → null
                 table = pa.RecordBatch.from_arrays(arrays, names=[*keep, column])
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
+                    writer = _writer(tmp, table.schema, keep)
                 writer.write_batch(table)
                 rows += batch.num_rows
                 if on_rows is not None:
                     on_rows(batch.num_rows)
             if writer is None:
                 fields = [src.schema.field(k) for k in keep] + [pa.field(column, pa.float64())]
-                writer = pq.ParquetWriter(tmp, pa.schema(fields))
+                writer = _writer(tmp, pa.schema(fields), keep)
         finally:
             if writer is not None:
                 writer.close()
@@ -122,7 +130,7 @@ def _predict_encoded(model, src, out, keep, column, batch_size, on_rows, unseen,
                 arrays += [pa.array(v, mask=np.isnan(v)) for v in values.T]
                 table = pa.RecordBatch.from_arrays(arrays, names=[*keep, *names])
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
+                    writer = _writer(tmp, table.schema, keep)
                 writer.write_batch(table)
                 count += batch.num_rows
                 if on_rows is not None:
@@ -130,13 +138,18 @@ def _predict_encoded(model, src, out, keep, column, batch_size, on_rows, unseen,
             if writer is None:
                 fields = [src.schema.field(k) for k in keep]
                 fields += [pa.field(n, pa.float64()) for n in names]
-                writer = pq.ParquetWriter(tmp, pa.schema(fields))
+                writer = _writer(tmp, pa.schema(fields), keep)
         finally:
             if writer is not None:
                 writer.close()
     if unseen_rows is not None:
         unseen_rows.update(rows.unseen_rows)
     return count
+
+
+def _writer(path, schema: pa.Schema, keep: Sequence[str]) -> pq.ParquetWriter:
+    """A Parquet writer with dictionary encoding for the pass-through columns only."""
+    return pq.ParquetWriter(path, schema, use_dictionary=list(keep) if keep else False)
 
 
 def _check_feature(src: Source, name: str) -> None:
@@ -146,7 +159,8 @@ def _check_feature(src: Source, name: str) -> None:
             src.files[0].path if len(src.files) == 1 else f"any of the {len(src.files)} input files"
         )
         raise SchemaError(
-            f"the model was fitted with feature '{name}', which is not in {where}; "
+            f"the model was fitted with feature '{name}', which is not in {where}"
+            f"{did_you_mean(name, src.schema.names)}; "
             f"columns are: {', '.join(src.schema.names)}."
         )
     dtype = src.column_type(name)

@@ -14,34 +14,52 @@ from .progress import human_bytes
 
 def coefficient_table(model, truth: dict | None = None) -> str:
     """Intercept and coefficients with standard errors and tests, one per line (and the
-    true values when known)."""
+    true values when known).
+
+    Numbers keep their significant digits (7 for a coefficient, 4 for a standard error,
+    3 for a p value; t to 3 decimals, in scientific notation from 10⁶ on), so 8.99e-09 is
+    not printed as 0.000000; each column is as wide as its widest entry, so large t values
+    keep the columns aligned."""
     names = (["(intercept)"] if model.fit_intercept else []) + [
         str(n) for n in model.feature_names_in_
     ]
     stat = "t" if model.use_t else "z"
-    width = max(len(n) for n in [*names, "term"])
-    header = (
-        f"  {'term':<{width}}  {'coefficient':>14}  {'std err':>10}  {stat:>8}  {f'P>|{stat}|':>8}"
-    )
+    header = ["term", "coefficient", "std err", stat, f"P>|{stat}|"]
     if truth is not None:
-        header += f"  {'truth':>10}"
-    lines = [header]
+        header.append("truth")
+    rows = []
     with np.errstate(all="ignore"):
-        rows = zip(names, model.params, model.bse, model.tvalues, model.pvalues)
-        for name, value, se, t, pv in rows:
+        for name, value, se, t, pv in zip(
+            names, model.params, model.bse, model.tvalues, model.pvalues
+        ):
             if np.isnan(value):
-                line = f"  {name:<{width}}  {'aliased':>14}  {'':>10}  {'':>8}  {'':>8}"
+                row = [name, "aliased", "", "", ""]
             else:
-                line = f"  {name:<{width}}  {value:14.6f}  {se:10.4g}  {t:8.3f}  {pv:8.3g}"
+                row = [name, _sig(value, 7), _sig(se, 4), _t_value(t), _sig(pv, 3)]
             if truth is not None:
                 true = (
                     truth.get("intercept")
                     if name == "(intercept)"
                     else truth.get("coef", {}).get(name)
                 )
-                line += f"  {true:>10.4g}" if true is not None else f"  {'':>10}"
-            lines.append(line)
-    return "\n".join(lines)
+                row.append(_sig(true, 4) if true is not None else "")
+            rows.append(row)
+    widths = [max(len(r[j]) for r in [header, *rows]) for j in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        first = f"  {cells[0]:<{widths[0]}}"
+        return first + "".join(f"  {c:>{w}}" for c, w in zip(cells[1:], widths[1:])).rstrip()
+
+    return "\n".join(line(r) for r in [header, *rows])
+
+
+def _sig(value: float, digits: int) -> str:
+    """``value`` to ``digits`` significant digits (``8.99e-09``, ``2.058024``, ``1.002058e+09``)."""
+    return f"{value:.{digits}g}"
+
+
+def _t_value(value: float) -> str:
+    return f"{value:.3f}" if abs(value) < 1e6 or not math.isfinite(value) else f"{value:.3e}"
 
 
 def fit_report(
@@ -85,7 +103,8 @@ def fit_report(
     stats = (
         f"  R² {model.r2_:.6f}   adj. R² {model.rsquared_adj:.6f}   RMSE {model.rmse_:.6g}   "
         f"F {model.fvalue:.4g} (p {model.f_pvalue:.3g})\n"
-        f"  condition number {model.scaled_condition_number_:.3g}   solver {model.solver_}   "
+        f"  scaled condition number {model.scaled_condition_number_:.3g}   "
+        f"solver {model.solver_}   "
         f"covariance {model.cov_type}"
     )
     parts = [head, "", coefficient_table(model, truth), "", stats]
@@ -223,9 +242,9 @@ def summary_notes(model) -> list[str]:
             "R-squared."
         )
     notes.append(
-        "The condition number of the centered, scaled normal equations is "
-        f"{model.scaled_condition_number_:.3g} "
-        f"(the one above is statsmodels' uncentered one)."
+        "The scaled condition number (of the centered, scaled normal equations) is "
+        f"{model.scaled_condition_number_:.3g}; Cond. No. above is statsmodels' condition "
+        "number of the raw design."
     )
     notes.extend(offset_warnings(model))
     notes.extend(model.warnings_)

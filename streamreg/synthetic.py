@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +46,11 @@ def generate(
     files: int = 1,
     row_group_size: int = 131072,
     seed: int = 0,
+    on_rows: Callable[[int], None] | None = None,
 ) -> dict:
-    """Write ``files`` Parquet files with ``rows`` rows in all to ``out_dir``; return the truth."""
+    """Write ``files`` Parquet files with ``rows`` rows in all to ``out_dir``; return the truth.
+
+    ``on_rows(m)`` is called after each row group of ``m`` rows is written (for progress)."""
     if rows < 1 or files < 1 or row_group_size < 1:
         raise InputError("rows, files and row-group size must be positive.")
     if noise < 0:
@@ -88,6 +91,8 @@ def generate(
                 cols = [pa.array(x[:, j]) for j in range(p)] + [pa.array(y)]
                 writer.write_table(pa.Table.from_arrays(cols, schema=schema), row_group_size=m)
                 left -= m
+                if on_rows is not None:
+                    on_rows(m)
         written.append({"path": path.name, "rows": count})
     truth = {
         "coef": dict(zip(names, coef)),

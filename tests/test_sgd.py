@@ -461,7 +461,7 @@ def test_cli_divergence_and_misuse_exit_2(tmp_path):
         (["--history", str(tmp_path / "h.csv")], "--history needs a gradient solver"),
         (
             ["--solver", "sgd", "--schedule", "cosine"],
-            "schedule must be one of constant, invscaling, step",
+            "'cosine' is not one of constant, invscaling, step",
         ),
         (
             ["--solver", "newton", "--step-history", str(tmp_path / "s.csv")],

@@ -13,10 +13,18 @@ import sys
 
 from . import data, fit, jobs, models  # noqa: F401 - each module registers its commands on app
 from .app import app
+from .command import run, use_house_commands
+
+use_house_commands(app)
 
 
-def main() -> None:
-    app(prog_name="streamreg")
+def main(args: list[str] | None = None) -> int:
+    """The console script: run the command line and exit with its code (with ``args``: return
+    the code instead, for tests)."""
+    code = run(app, args)
+    if args is None:
+        sys.exit(code)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,7 +1,8 @@
 """The command line's shared parts: the typer app, the common options, and one error policy.
 
-Errors a user can cause are one sentence on stderr with exit code 2; an
-internal failure is exit code 1; ``--debug`` shows the traceback instead.
+Errors a user can cause are one sentence on stderr with exit code 2 (usage errors of the
+parser too, see :mod:`streamreg.cli.command`); an internal failure is exit code 1;
+``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -10,20 +11,56 @@ from collections.abc import Callable
 
 import typer
 
+from .. import __version__
 from ..errors import InputError, StreamregError, command_line_wording
+from .command import HELP_OPTION_NAMES, Group
+from .options import column_names
 
 app = typer.Typer(
+    cls=Group,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="Exact linear regression on Parquet data larger than memory, in one streaming pass.",
+    rich_markup_mode=None,  # plain help pages, the same in a pipe as on a terminal
+    context_settings={"help_option_names": HELP_OPTION_NAMES},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _streamreg(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        "-V",
+        is_eager=True,
+        callback=_print_version,
+        help="Print the version and exit.",
+    ),
+) -> None:
+    """Exact linear regression on Parquet data larger than memory, in one streaming pass.
+
+    Examples:
+      streamreg generate demo/ --rows 100000 --features 3
+      streamreg fit demo/ -y y -o model.json
+      streamreg predict model.json new/ -o predictions.parquet
+    """
+
 
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress and no report, only errors.")
 JSON = typer.Option(False, "--json", help="Print a machine-readable JSON report on stdout.")
 DEBUG = typer.Option(False, "--debug", help="Show the traceback of a failure.")
 BATCH = typer.Option(
-    None, "--batch-size", min=1, help="Rows per record batch (default: about 16 MiB of float64)."
+    None,
+    "--batch-size",
+    min=1,
+    metavar="ROWS",
+    help="Rows per record batch (default: about 16 MiB of float64).",
 )
 GRADIENT = "Gradient solvers (--solver sgd, newton, lbfgs)"
 MODEL = "Model language (formulas, categories, fixed effects, several targets)"
@@ -90,12 +127,5 @@ def _floats(text: str | None, option: str):
         raise InputError(f"{option} expects comma-separated numbers; got {text!r}.") from None
 
 
-def _names(text: str | None):
-    return [v.strip() for v in text.split(",") if v.strip()] if text else None
-
-
-def _name_lists(values: list[str] | None) -> list[str] | None:
-    """A repeatable option's values, each comma-separated, in order (-x a -x b,c → a, b, c)."""
-    if not values:
-        return None
-    return [name for value in values for name in _names(value) or []]
+def _names(values, option: str = "--names"):
+    return column_names(values, option)

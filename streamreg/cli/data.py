@@ -8,7 +8,20 @@ from pathlib import Path
 
 import typer
 
-from .app import BATCH, DEBUG, JSON, QUIET, UNSEEN, _floats, _names, _run, _stream, app
+from .app import (
+    BATCH,
+    DEBUG,
+    JSON,
+    QUIET,
+    UNSEEN,
+    _floats,
+    _names,
+    _progress_enabled,
+    _run,
+    _stream,
+    app,
+)
+from .options import COLUMN_LIST_HELP
 
 
 @app.command()
@@ -20,13 +33,14 @@ def predict(
         ..., help="Parquet files, directories or globs to predict for."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="The Parquet file to write (atomically)."),
-    keep: str | None = typer.Option(
-        None, "--keep", help="Comma-separated input columns to copy to the output (e.g. an id)."
+    keep: list[str] | None = typer.Option(
+        None,
+        "--keep",
+        metavar="COLUMNS",
+        help="Input columns to copy to the output (e.g. an id). " + COLUMN_LIST_HELP,
     ),
     column: str = typer.Option(
-        "prediction",
-        "--column",
-        help="Name of the prediction column (several targets: COLUMN_TARGET for each).",
+        "prediction", "--column", metavar="NAME", help="Name of the prediction column."
     ),
     unseen: str = UNSEEN,
     batch_size: int | None = BATCH,
@@ -37,12 +51,11 @@ def predict(
     """Stream predictions for every input row into a Parquet file.
 
     A model fitted with categories or a formula encodes the data with its saved levels,
-    coding and references.
+    coding and references; with several targets it writes COLUMN_TARGET for each.
 
     Examples:
-
-      streamreg predict model.json new/ -o predictions.parquet --keep id
-
+      streamreg predict model.json new/ -o predictions.parquet
+      streamreg predict model.json 'day=*/*.parquet' -o out.parquet --keep id,day
       streamreg predict model.json new/ -o p.parquet --unseen reference
     """
 
@@ -61,7 +74,7 @@ def predict(
                 model,
                 src,
                 out,
-                keep=keep,
+                keep=_names(keep, "--keep") or [],
                 column=column,
                 batch_size=batch_size,
                 on_rows=on_rows,
@@ -99,9 +112,9 @@ def evaluate(
 ) -> None:
     """Score a saved model on held-out data: n, RMSE, MAE, bias and R², in one streaming pass.
 
-    Example:
-
-      streamreg evaluate model.json holdout/ --json
+    Examples:
+      streamreg evaluate model.json holdout/
+      streamreg evaluate model.json 'test/*.parquet' --json
     """
 
     def action():
@@ -155,7 +168,12 @@ def inspect(
     as_json: bool = JSON,
     debug: bool = DEBUG,
 ) -> None:
-    """Show files, row counts, column types and null counts (from the footers; no data is read)."""
+    """Show files, row counts, column types and null counts (from the footers; no data is read).
+
+    Examples:
+      streamreg inspect data/
+      streamreg inspect 's3://bucket/events/*.parquet' --json
+    """
 
     def action():
         from ..io.sources import Source
@@ -181,23 +199,34 @@ def generate(
         help="Number of features (default 3, or as many as --coef).",
     ),
     coef: str | None = typer.Option(
-        None, "--coef", help="Comma-separated true slopes (default 1, 2, …, p)."
+        None,
+        "--coef",
+        metavar="NUMBERS",
+        help="Comma-separated true slopes (default 1, 2, …, p).",
     ),
     intercept: float = typer.Option(1.0, "--intercept", help="True intercept b."),
     noise: float = typer.Option(1.0, "--noise", help="Standard deviation of the Gaussian noise."),
     means: str | None = typer.Option(
-        None, "--means", help="Comma-separated feature means (default 0)."
+        None, "--means", metavar="NUMBERS", help="Comma-separated feature means (default 0)."
     ),
     sds: str | None = typer.Option(
-        None, "--sds", help="Comma-separated feature standard deviations (default 1)."
+        None,
+        "--sds",
+        metavar="NUMBERS",
+        help="Comma-separated feature standard deviations (default 1).",
     ),
     offset: float = typer.Option(
         0.0, "--offset", help="Added to every feature's mean (e.g. 1e9, like timestamps)."
     ),
-    names: str | None = typer.Option(
-        None, "--names", help="Comma-separated feature names (default x1, x2, …)."
+    names: list[str] | None = typer.Option(
+        None,
+        "--names",
+        metavar="COLUMNS",
+        help="Feature names (default x1, x2, …). " + COLUMN_LIST_HELP,
     ),
-    target: str = typer.Option("y", "--target", help="Name of the target column."),
+    target: str = typer.Option(
+        "y", "--target", metavar="COLUMN", help="Name of the target column."
+    ),
     files: int = typer.Option(1, "--files", min=1, help="Number of files to spread the rows over."),
     row_group_size: int = typer.Option(
         131072, "--row-group-size", min=1, help="Rows per Parquet row group."
@@ -207,27 +236,36 @@ def generate(
     as_json: bool = JSON,
     debug: bool = DEBUG,
 ) -> None:
-    """Write synthetic data y = b + Σ βⱼxⱼ + noise, with the truth beside it."""
+    """Write synthetic data y = b + Σ βⱼxⱼ + noise, with the truth beside it.
+
+    Examples:
+      streamreg generate demo/ --rows 100000 --features 3
+      streamreg generate big/ -n 10000000 -p 20 --files 8 --seed 1
+      streamreg generate stamps/ --coef 0.5,-2 --names t,load --offset 1e9
+    """
 
     def action():
+        from ..progress import Progress
         from ..synthetic import generate as make
 
-        truth = make(
-            out_dir,
-            rows=rows,
-            coef=_floats(coef, "--coef"),
-            n_features=n_features,
-            intercept=intercept,
-            noise=noise,
-            means=_floats(means, "--means"),
-            sds=_floats(sds, "--sds"),
-            offset=offset,
-            names=_names(names),
-            target=target,
-            files=files,
-            row_group_size=row_group_size,
-            seed=seed,
-        )
+        with Progress(rows, label="generate", enabled=_progress_enabled(quiet, as_json)) as bar:
+            truth = make(
+                out_dir,
+                rows=rows,
+                coef=_floats(coef, "--coef"),
+                n_features=n_features,
+                intercept=intercept,
+                noise=noise,
+                means=_floats(means, "--means"),
+                sds=_floats(sds, "--sds"),
+                offset=offset,
+                names=_names(names, "--names"),
+                target=target,
+                files=files,
+                row_group_size=row_group_size,
+                seed=seed,
+                on_rows=bar.advance,
+            )
         if as_json:
             typer.echo(json.dumps(truth, indent=1))
         elif not quiet:

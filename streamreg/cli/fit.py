@@ -8,20 +8,16 @@ from pathlib import Path
 
 import typer
 
+from ..design import NULL_POLICIES
 from ..errors import InputError
-from .app import (
-    BATCH,
-    DEBUG,
-    GRADIENT,
-    JSON,
-    MODEL,
-    QUIET,
-    _name_lists,
-    _names,
-    _progress_enabled,
-    _run,
-    app,
-)
+from ..model.robust import ROBUST_TYPES
+from ..solvers import SOLVER_NAMES
+from ..solvers.gradient.options import SCHEDULES
+from .app import BATCH, DEBUG, GRADIENT, JSON, MODEL, QUIET, _progress_enabled, _run, app
+from .options import COLUMN_LIST_HELP, choice, choice_metavar, column_names, cov_type
+
+# --cov values as the help lists them (cluster takes its column after a colon).
+COV_CHOICES = ["nonrobust", *(t for t in ROBUST_TYPES if t != "cluster"), "cluster:COLUMN"]
 
 
 @app.command()
@@ -34,27 +30,31 @@ def fit(
         None,
         "--target",
         "-y",
-        help="The column to predict; several comma-separated targets are fitted from one pass.",
+        metavar="COLUMN",
+        help="The column to predict (several, comma-separated: one fit each from one pass).",
     ),
     features: list[str] | None = typer.Option(
         None,
         "--features",
         "-x",
+        metavar="COLUMNS",
         help=(
-            "Feature columns, comma-separated or repeated (default: the numeric columns but "
-            "target, weight, Hive partition keys and ID-like columns). Text columns become "
-            "categories; dates and timestamps days and seconds since 1970-01-01."
+            "Feature columns (default: the numeric columns but target, weight, Hive partition "
+            "keys and ID-like columns; text columns become categories, dates and timestamps "
+            "days and seconds since 1970-01-01). " + COLUMN_LIST_HELP
         ),
     ),
     exclude: list[str] | None = typer.Option(
         None,
         "--exclude",
-        help="Columns to leave out of the default features (comma-separated or repeated).",
+        metavar="COLUMNS",
+        help="Columns to leave out of the default features. " + COLUMN_LIST_HELP,
     ),
     formula: str | None = typer.Option(
         None,
         "--formula",
         "-f",
+        metavar="FORMULA",
         help=(
             "A formula instead of --target/--features, e.g. "
             "'y ~ x1 + log(x2) + C(region) + x1:C(region)' or 'y ~ x1 + x2 | firm'."
@@ -65,15 +65,17 @@ def fit(
         None,
         "--categorical",
         "-c",
+        metavar="COLUMNS",
         help=(
             "Columns to treatment-code as categories (e.g. integer codes; text features "
-            "already are); comma-separated or repeated."
+            "already are). " + COLUMN_LIST_HELP
         ),
         rich_help_panel=MODEL,
     ),
     reference: list[str] | None = typer.Option(
         None,
         "--reference",
+        metavar="COLUMN=LEVEL",
         help="COLUMN=LEVEL: the reference level of a category (default: the first, sorted).",
         rich_help_panel=MODEL,
     ),
@@ -81,12 +83,14 @@ def fit(
         1000,
         "--max-levels",
         min=1,
+        metavar="N",
         help="Refuse a category with more levels than this (absorb it instead).",
         rich_help_panel=MODEL,
     ),
     absorb: str | None = typer.Option(
         None,
         "--absorb",
+        metavar="COLUMN",
         help=(
             "Absorb this column's fixed effect (within estimator; no column per level); "
             "errors iid or --cov cluster:COLUMN."
@@ -94,17 +98,25 @@ def fit(
         rich_help_panel=MODEL,
     ),
     weight: str | None = typer.Option(
-        None, "--weight", "-w", help="Column of non-negative weights (weighted least squares)."
+        None,
+        "--weight",
+        "-w",
+        metavar="COLUMN",
+        help="Column of non-negative weights (weighted least squares).",
     ),
     no_intercept: bool = typer.Option(False, "--no-intercept", help="Fit without an intercept."),
     nulls: str = typer.Option(
         "drop",
         "--nulls",
+        metavar=choice_metavar(NULL_POLICIES),
+        callback=choice(NULL_POLICIES),
         help="Rows with a null/NaN in a used column: 'drop' (counted) or 'error'.",
     ),
     solver: str = typer.Option(
         "auto",
         "--solver",
+        metavar=choice_metavar(SOLVER_NAMES),
+        callback=choice(SOLVER_NAMES),
         help=(
             "auto (fast, re-reads with a better solver when ill-conditioned), cholesky, qr or "
             "exact; or a gradient solver: sgd, newton, lbfgs."
@@ -113,6 +125,8 @@ def fit(
     cov: str | None = typer.Option(
         None,
         "--cov",
+        metavar=choice_metavar(COV_CHOICES),
+        callback=cov_type(COV_CHOICES),
         help="Robust standard errors from a second pass: HC0, HC1, HC2, HC3 or cluster:COLUMN.",
     ),
     drop_collinear: bool = typer.Option(
@@ -125,13 +139,22 @@ def fit(
         None,
         "--scheduler",
         envvar="DASK_SCHEDULER_ADDRESS",
+        metavar="ADDRESS",
         help="Run on this Dask scheduler (tcp://host:8786); the workers read the files.",
     ),
     workers: int | None = typer.Option(
-        None, "--workers", min=1, help="Start a local Dask cluster of this many worker processes."
+        None,
+        "--workers",
+        min=1,
+        metavar="N",
+        help="Start a local Dask cluster of this many worker processes.",
     ),
     timeout: float = typer.Option(
-        10.0, "--timeout", min=0.1, help="Seconds to wait for the Dask scheduler."
+        10.0,
+        "--timeout",
+        min=0.1,
+        metavar="SECONDS",
+        help="Seconds to wait for the Dask scheduler.",
     ),
     batch_size: int | None = BATCH,
     learning_rate: float | None = typer.Option(
@@ -143,6 +166,8 @@ def fit(
     schedule: str | None = typer.Option(
         None,
         "--schedule",
+        metavar=choice_metavar(SCHEDULES),
+        callback=choice(SCHEDULES),
         help="Learning-rate schedule: constant (default), invscaling or step (halved every epoch).",
         rich_help_panel=GRADIENT,
     ),
@@ -243,16 +268,12 @@ def fit(
     cluster, absorbed) or skipped, with why.
 
     Examples:
-
-      streamreg fit data/ -y score -o model.json
-
-      streamreg fit data/ --formula "y ~ x1 + log(x2) + C(region) + x1:C(region)"
-
-      streamreg fit data/ -y sales -x price,region --reference region=north
-
+      streamreg fit data/ -y price -o model.json
+      streamreg fit 'sales/*.parquet' -y revenue -x price -x ads --cov HC1 --json
+      streamreg fit s3://bucket/events/ -y y --exclude id,'"net, price"' --workers 4
+      streamreg fit data/ --formula "y ~ x1 + np.log(x2) + C(region) + x1:C(region)"
       streamreg fit panel/ -f "wage ~ hours + tenure | firm" --cov cluster:firm
-
-      streamreg fit data/ -y y1,y2,y3 -x x1,x2 --solver exact
+      streamreg fit data/ -y y1,y2,y3 -x x1,region --reference region=north
     """
 
     def action():
@@ -281,11 +302,11 @@ def fit(
         )
         _check_history_paths(solver, history, step_history)
         options = dict(
-            target=_names(target) if target and "," in target else target,
-            features=_name_lists(features),
-            exclude=_name_lists(exclude),
+            target=column_names(target, "--target") if target and "," in target else target,
+            features=column_names(features, "--features"),
+            exclude=column_names(exclude, "--exclude"),
             formula=formula,
-            categorical=_name_lists(categorical),
+            categorical=column_names(categorical, "--categorical"),
             reference=_references(reference),
             max_levels=max_levels,
             absorb=absorb,
@@ -300,11 +321,14 @@ def fit(
             sgd=gradient,
         )
         if scheduler or workers:
-            from ..engine.dask_runner import cluster_client
+            from ..engine.dask_runner import cluster_client, quiet_cluster
 
             if scheduler and workers:
                 raise InputError("give either --scheduler or --workers, not both.")
-            with cluster_client(scheduler, workers, timeout=timeout) as client:
+            with (
+                quiet_cluster(not debug),
+                cluster_client(scheduler, workers, timeout=timeout) as client,
+            ):
                 model = fit_model(sources, client=client, **options)
         else:
             model = fit_model(sources, **options)
@@ -392,6 +416,9 @@ def _json_summary(model, seconds: float, out) -> dict:
     data.pop("state")
     data.pop("design", None)
     data["columns"] = model.columns_
+    # The model file's "condition_number" is the scaled one; statsmodels' is in "inference".
+    if "condition_number" in data:  # one model per target has its own, in "models"
+        data["scaled_condition_number"] = data.pop("condition_number")
     data["coefficients"] = model.coefficients()
     data["seconds"] = round(seconds, 3)
     data["out"] = str(out) if out is not None else None

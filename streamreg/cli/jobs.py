@@ -9,7 +9,11 @@ from pathlib import Path
 import typer
 
 from ..errors import InputError, StreamregError
-from .app import DEBUG, _run, app
+from ..jobs.spec import ON_CHANGE
+from .app import DEBUG, _progress_enabled, _run, app
+from .options import choice, choice_metavar
+
+LOG_FORMATS = ("text", "json")
 
 
 @app.command("run")
@@ -23,6 +27,8 @@ def run_job_command(
     on_change: str | None = typer.Option(
         None,
         "--on-change",
+        metavar=choice_metavar(ON_CHANGE),
+        callback=choice(ON_CHANGE),
         help=(
             "A file that changed since it was ingested: error (default) or replace (subtract its "
             "old rows, re-ingest)."
@@ -31,6 +37,7 @@ def run_job_command(
     window: str | None = typer.Option(
         None,
         "--window",
+        metavar="PERIOD",
         help=(
             "Keep only files from this recent period, e.g. 30d (units s, m, h, d, w); older ones "
             "are subtracted."
@@ -44,13 +51,18 @@ def run_job_command(
     interval: str | None = typer.Option(
         None,
         "--interval",
+        metavar="PERIOD",
         help=(
             "With --watch: how often to look for new files, e.g. 60s (default: the job's "
             "run.interval)."
         ),
     ),
     log_format: str = typer.Option(
-        "text", "--log-format", help="Log lines on stderr: text or json (JSON lines)."
+        "text",
+        "--log-format",
+        metavar=choice_metavar(LOG_FORMATS),
+        callback=choice(LOG_FORMATS),
+        help="Log lines on stderr: text or json (JSON lines).",
     ),
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="Log only warnings and errors; print no result line."
@@ -60,7 +72,13 @@ def run_job_command(
     """Run a batch job: fold in only the files not seen yet, refit, publish the model.
 
     Exit codes: 0 done (or nothing new), 2 bad job or input, 3 another run holds the lock, \
-1 internal error."""
+1 internal error.
+
+    Examples:
+      streamreg run nightly.toml --dry-run
+      streamreg run nightly.toml --quiet
+      streamreg run nightly.toml --window 30d --on-change replace --log-format json
+    """
 
     def action():
         from ..jobs import JobLog, load_job, run_job, watch_job
@@ -75,10 +93,11 @@ def run_job_command(
                 raise InputError("--dry-run and --watch do not go together.")
             stop = threading.Event()
             with _graceful_stop(stop):
+                progress = _progress_enabled(quiet, log_format == "json")
                 if watch:
-                    watch_job(job, log=log, stop=stop)
+                    watch_job(job, log=log, stop=stop, progress=progress)
                     return 0
-                result = run_job(job, dry_run=dry_run, log=log, stop=stop)
+                result = run_job(job, dry_run=dry_run, log=log, stop=stop, progress=progress)
         except StreamregError as exc:
             if log_format != "json" or debug:
                 raise
@@ -95,7 +114,14 @@ def run_job_command(
     _run(debug, action)
 
 
-job_app = typer.Typer(no_args_is_help=True, help="Batch job files: write an example.")
+job_app = typer.Typer(
+    no_args_is_help=True,
+    help="""Batch job files: write an example.
+
+    Examples:
+      streamreg job init nightly.toml
+    """,
+)
 app.add_typer(job_app, name="job")
 
 
@@ -107,7 +133,12 @@ def job_init(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
     debug: bool = DEBUG,
 ) -> None:
-    """Write a commented example job file for 'streamreg run'."""
+    """Write a commented example job file for 'streamreg run'.
+
+    Examples:
+      streamreg job init nightly.toml
+      streamreg job init - > nightly.toml
+    """
 
     def action():
         from ..jobs.spec import EXAMPLE

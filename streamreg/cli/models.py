@@ -9,6 +9,9 @@ import typer
 
 from .. import __version__
 from .app import DEBUG, JSON, QUIET, _run, app
+from .options import choice, choice_metavar
+
+SUMMARY_FORMATS = ("text", "markdown", "json")
 
 
 @app.command()
@@ -17,12 +20,21 @@ def summary(
         ..., metavar="MODEL", help="A model JSON written by 'streamreg fit --out'."
     ),
     fmt: str = typer.Option(
-        "text", "--format", help="text (statsmodels' layout), markdown or json."
+        "text",
+        "--format",
+        metavar=choice_metavar(SUMMARY_FORMATS),
+        callback=choice(SUMMARY_FORMATS),
+        help="text (statsmodels' layout), markdown or json.",
     ),
     debug: bool = DEBUG,
 ) -> None:
     """Print the results table of a saved model: coefficients, standard errors, tests, fit \
-statistics."""
+statistics.
+
+    Examples:
+      streamreg summary model.json
+      streamreg summary model.json --format markdown > results.md
+    """
 
     def action():
         from ..model.linear_model import load
@@ -43,7 +55,11 @@ def plot(
     debug: bool = DEBUG,
 ) -> None:
     """Draw a saved model's loss curve (gradient solvers) and, for one feature, its fitted line, \
-as a PNG (needs matplotlib)."""
+as a PNG (needs matplotlib).
+
+    Examples:
+      streamreg plot model.json -o model.png
+    """
 
     def action():
         from ..model.linear_model import load
@@ -64,7 +80,12 @@ def demo(
     as_json: bool = JSON,
     debug: bool = DEBUG,
 ) -> None:
-    """Fit the bundled examples from the original article and compare with the truth."""
+    """Fit the bundled examples from the original article and compare with the truth.
+
+    Examples:
+      streamreg demo
+      streamreg demo --data path/to/data --json
+    """
 
     def action():
         from ..demo import run_demo
@@ -76,5 +97,9 @@ def demo(
 
 @app.command()
 def version() -> None:
-    """Print the streamreg version."""
+    """Print the streamreg version (as does 'streamreg --version').
+
+    Examples:
+      streamreg version
+    """
     typer.echo(__version__)

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import DataError, InputError, SchemaError, parameter
+from ..errors import DataError, InputError, SchemaError, did_you_mean, parameter
 from ..io.footers import is_numeric_type
 from ..io.sources import Chunk, Source
 from .roles import default_features
@@ -71,7 +71,8 @@ class DesignSpec:
         for label, col in [*named, *[("excluded column", e) for e in exclude]]:
             if col is not None and col not in names:
                 raise SchemaError(
-                    f"{label} '{col}' is not in the data; columns are: {', '.join(names)}."
+                    f"{label} '{col}' is not in the data{did_you_mean(col, names)}; columns are: "
+                    f"{', '.join(names)}."
                 )
         if features is None:
             skip = {target, weight, groups, *exclude}
@@ -94,7 +95,8 @@ class DesignSpec:
             for f in features:
                 if f not in names:
                     raise SchemaError(
-                        f"feature '{f}' is not in the data; columns are: {', '.join(names)}."
+                        f"feature '{f}' is not in the data{did_you_mean(f, names)}; columns "
+                        f"are: {', '.join(names)}."
                     )
                 if f == target:
                     raise InputError(f"column '{f}' cannot be both the target and a feature.")

@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import operator
+import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -29,6 +31,7 @@ import pyarrow as pa
 from ..design import DesignSpec
 from ..errors import InputError, parameter
 from ..io.sources import InMemorySource
+from ..progress import Progress
 from .blocks import Blocks
 from .merge import tree_reduce
 
@@ -47,10 +50,27 @@ def is_dask_collection(obj) -> bool:
 
 
 class DaskRunner:
-    """Runs a pass's tasks as Dask tasks, on ``client``'s cluster or the current scheduler."""
+    """Runs a pass's tasks as Dask tasks, on ``client``'s cluster or the current scheduler.
 
-    def __init__(self, client=None):
+    ``progress`` (True, False, or None for "only on a terminal") shows the blocks done — in
+    rows when every block knows its rows (files) — as their tasks finish on the cluster; it
+    needs a client (without one Dask computes the graph in one call, with nothing to watch).
+    """
+
+    def __init__(self, client=None, *, progress: bool | None = False):
         self.client = client
+        self.progress = progress
+
+    def _bar(self, blocks: Blocks, label: str) -> tuple[Progress, list[int]]:
+        """The progress display of a pass and each block's share of it (rows, or 1 a block)."""
+        rows = [getattr(part, "total_rows", None) for part in blocks.parts]
+        if all(isinstance(r, int) for r in rows):
+            sizes, unit = rows, "rows"
+        else:
+            sizes, unit = [1] * len(blocks.parts), "blocks"
+        enabled = self.progress if self.client is not None and sum(sizes) else False
+        bar = Progress(sum(sizes), blocks.total_bytes, label=label, enabled=enabled, unit=unit)
+        return bar, sizes
 
     def map_reduce(
         self,
@@ -84,9 +104,20 @@ class DaskRunner:
             for i, part in enumerate(blocks.parts)
         ]
         graph = tree_reduce(items, delayed(combine, pure=True))
-        if self.client is not None:
+        if self.client is None:
+            return graph.compute()
+        bar, sizes = self._bar(blocks, label)
+        if not bar.enabled:
             return self.client.compute(graph).result()
-        return graph.compute()
+        from distributed import as_completed
+
+        # The leaves are the tree's own tasks (same keys): watching them costs no extra work.
+        root, *leaves = self.client.compute([graph, *items])
+        share = {leaf.key: size for leaf, size in zip(leaves, sizes)}
+        with bar:
+            for leaf in as_completed(leaves):
+                bar.advance(share[leaf.key])
+        return root.result()
 
     def fold(
         self,
@@ -105,15 +136,10 @@ class DaskRunner:
         Dask block computed in turn."""
         import dask
 
-        def lazy(part) -> bool:  # a partition, or the row blocks [X, y(, w)] of Dask arrays
-            return is_dask_collection(part) or (
-                isinstance(part, (list, tuple)) and any(is_dask_collection(p) for p in part)
-            )
-
         if self.client is None:
             for i in order:
                 part = blocks.parts[i]
-                if lazy(part):
+                if _lazy(part):
                     (part,) = dask.compute(part)
                 carry = _partition_task(
                     part,
@@ -126,10 +152,16 @@ class DaskRunner:
                     *args,
                 )
             return carry
+        bar, sizes = self._bar(blocks, label)
+        with bar:
+            return self._chain(blocks, order, step, carry, args, bar, sizes)
+
+    def _chain(self, blocks: Blocks, order, step, carry, args, bar: Progress, sizes: list[int]):
+        """``fold`` on the cluster: each step on a worker, a few blocks ahead at most."""
         pending = []
         for i in order:
             part = blocks.parts[i]
-            if lazy(part):
+            if _lazy(part):
                 part = self.client.compute(part)
             carry = self.client.submit(
                 _partition_task,
@@ -143,10 +175,22 @@ class DaskRunner:
                 *args,
                 pure=False,
             )
-            pending.append(carry)
+            pending.append((carry, sizes[int(i)]))
             if len(pending) > LOOKAHEAD:
-                pending.pop(0).result()  # bounded: a few blocks in flight, never the whole data
+                done, size = pending.pop(0)
+                done.result()  # bounded: a few blocks in flight, never the whole data
+                bar.advance(size)
+        for done, size in pending:
+            done.result()
+            bar.advance(size)
         return carry.result()
+
+
+def _lazy(part) -> bool:
+    """A Dask partition, or the row blocks [X, y(, w)] of Dask arrays (not yet computed)."""
+    return is_dask_collection(part) or (
+        isinstance(part, (list, tuple)) and any(is_dask_collection(p) for p in part)
+    )
 
 
 def _partition_task(part, index, open_part, spec, batch_size, task, *args):
@@ -295,6 +339,55 @@ def _predict_frame(frame, model, unseen="error"):
 
 
 # ---------------------------------------------------------------------- clusters
+# Loggers of Dask's own chatter: connection retries, restarted workers, GC timing, the HTTP
+# server's port. A command line's user gets one sentence from streamreg instead.
+DASK_LOGGERS = ("distributed", "tornado", "bokeh")
+
+
+@contextlib.contextmanager
+def quiet_cluster(quiet: bool = True) -> Iterator[None]:
+    """Keep Dask's warnings and distributed's log lines out of a command line's output.
+
+    In this process: warnings raised from ``distributed`` (e.g. "Port 8787 is already in
+    use") are ignored and the loggers above say only critical things; a local cluster's
+    dashboard takes any free port instead of warning about 8787. Worker processes started
+    meanwhile inherit ``DASK_LOGGING__DISTRIBUTED=critical`` from the environment. With
+    ``quiet=False`` (``--debug``) nothing is changed.
+    """
+    if not quiet:
+        yield
+        return
+    import dask
+
+    env = {"DASK_LOGGING__DISTRIBUTED": "critical"}
+    saved_env = {name: os.environ.get(name) for name in env}
+    loggers = [logging.getLogger(name) for name in DASK_LOGGERS]
+    saved_levels = [logger.level for logger in loggers]
+    os.environ.update(env)
+    try:
+        with (
+            warnings.catch_warnings(),
+            dask.config.set(
+                {
+                    "distributed.scheduler.dashboard.address": ":0",
+                    "logging.distributed": "critical",
+                }
+            ),
+        ):
+            warnings.filterwarnings("ignore", module=r"(distributed|tornado|bokeh)(\.|$)")
+            for logger in loggers:
+                logger.setLevel(logging.CRITICAL)
+            yield
+    finally:
+        for logger, level in zip(loggers, saved_levels):
+            logger.setLevel(level)
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @contextlib.contextmanager
 def cluster_client(
     scheduler: str | None = None, workers: int | None = None, timeout: float = 10.0

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from ..errors import DataError, InputError, SchemaError
+from ..errors import DataError, InputError, SchemaError, did_you_mean
 from .footers import (
     ParquetFileInfo,
     first_row,
@@ -185,7 +185,8 @@ class Source:
         """The column's type; a missing column is an error listing what exists."""
         if name not in self.schema.names:
             raise SchemaError(
-                f"column '{name}' is not in the data; columns are: {', '.join(self.schema.names)}."
+                f"column '{name}' is not in the data{did_you_mean(name, self.schema.names)}; "
+                f"columns are: {', '.join(self.schema.names)}."
             )
         return self.schema.field(name).type
 

@@ -82,6 +82,7 @@ class Ingester:
     def __init__(self, job: JobSpec, store: Store, kind: type, log: JobLog, stop):
         self.job, self.store, self.kind, self.log, self.stop = job, store, kind, log, stop
         self.checkpoints = CheckpointWriter(store)
+        self.on_rows = None  # called with each batch's row count (a progress display)
 
     def close(self) -> None:
         self.checkpoints.close()
@@ -125,6 +126,8 @@ class Ingester:
         since = [0]
 
         def after_batch(chunk, acc_now):
+            if self.on_rows is not None:
+                self.on_rows(chunk.batch.num_rows)
             done = ends.get(chunk.offset + chunk.batch.num_rows)
             if done is None or done >= groups:
                 return

@@ -44,6 +44,7 @@ from ..io.listing import ListedFile
 from ..io.sources import Source
 from ..model.linear_model import LinearModel
 from ..prediction import predict_parquet
+from ..progress import Progress
 from ..solvers import solve, state_class
 from .ingest import Ingester, Stopped
 from .levels import file_designs, job_spec
@@ -107,18 +108,25 @@ def run_job(
     log: JobLog | None = None,
     stop=None,
     now: dt.datetime | None = None,
+    progress: bool | None = False,
 ) -> RunResult:
     """One run of ``job``: ingest the files not seen yet, refit, publish.
 
     ``stop`` (a ``threading.Event``) asks the run to checkpoint the file in
     hand at its next row-group boundary and return with status ``stopped``.
     ``dry_run`` reads the manifest and the listing and writes nothing.
+    ``progress``: a progress display of the rows ingested (None: only on a terminal).
     """
-    return _Run(job, log or SilentLog(), stop, now).run(dry_run)
+    return _Run(job, log or SilentLog(), stop, now, progress).run(dry_run)
 
 
 def watch_job(
-    job: JobSpec, *, log: JobLog | None = None, stop, max_cycles: int | None = None
+    job: JobSpec,
+    *,
+    log: JobLog | None = None,
+    stop,
+    max_cycles: int | None = None,
+    progress: bool | None = False,
 ) -> None:
     """Run ``job`` every ``job.interval`` seconds until ``stop`` is set (the same run, in a loop).
 
@@ -134,7 +142,7 @@ def watch_job(
     while not stop.is_set():
         log.info("cycle", "looking for new files.", cycle=cycles + 1)
         try:
-            run_job(job, log=log, stop=stop)
+            run_job(job, log=log, stop=stop, progress=progress)
         except LockError as exc:
             log.warning("locked", str(exc))
         except StreamregError as exc:
@@ -148,8 +156,9 @@ def watch_job(
 
 
 class _Run:
-    def __init__(self, job: JobSpec, log: JobLog, stop, now):
+    def __init__(self, job: JobSpec, log: JobLog, stop, now, progress: bool | None = False):
         self.job, self.log, self.stop = job, log, stop
+        self.progress, self.bar = progress, Progress(0, enabled=False)
         self.now = now or utc_now()
         self.started = time.monotonic()
         self.store = Store(job.state, job.storage)
@@ -177,6 +186,7 @@ class _Run:
                 self.log.warning("stale_lock", lock.describe_stale() + ".")
             return self._run_locked()
         finally:
+            self.bar.close()
             try:
                 self.ingester.close()
             finally:
@@ -237,6 +247,10 @@ class _Run:
         ingested, fresh, resumed = [], {}, []
         stopped = False
         batch_size = self._batch_size(specs)
+        self.bar = Progress(
+            sum(src.total_rows for src, _ in opened), label="ingest", enabled=self.progress
+        )
+        self.ingester.on_rows = self.bar.advance
         with blas_beside_decoding():  # BLAS threads leave a core to Arrow's decoding
             for (src, digest), spec in zip(opened, specs):
                 listed = next(f for f in todo if f.path == src.files[0].path)
@@ -272,6 +286,7 @@ class _Run:
                 files[listed.path] = entry
                 fresh[listed.path] = acc
                 ingested.append(listed.path)
+        self.bar.close()
         manifest["files"] = [files[k] for k in sorted(files)]
         rows = sum(fresh[p].rows_read for p in ingested)
         dropped = sum(sum(fresh[p].dropped.values()) for p in ingested)

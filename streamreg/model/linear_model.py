@@ -32,7 +32,7 @@ import numpy as np
 from .. import report
 from .._version import __version__
 from ..engine.dask_runner import is_dask_collection, predict_dask
-from ..errors import InputError
+from ..errors import InputError, did_you_mean
 from ..io.atomic import read_json, write_json_atomic
 from ..solvers import solve
 from ..solvers.moments import MomentState
@@ -40,6 +40,7 @@ from ..solvers.solution import Solution
 from .encoded import encoded_predictions
 from .inference import InferenceMixin
 from .multi import MultiTargetModel
+from .predictor import Predictor
 from .serialize import model_fields, model_to_dict
 
 
@@ -300,17 +301,9 @@ class LinearModel(InferenceMixin):
         return self.predict_kept(x[:, kept])[:, None]
 
     def predict_kept(self, x_kept: np.ndarray) -> np.ndarray:
-        """Predictions from a float64 matrix of the kept (non-aliased) features, in order."""
-        kept = ~np.isnan(self.coef_)
-        coef = self.coef_[kept]
-        if not self.fit_intercept:
-            return x_kept @ coef
-        if self.optimizer_ is not None and self.optimizer_.get("free_intercept"):
-            return x_kept @ coef + self.intercept_  # a stepped intercept is not μ_y − μ_xᵀβ
-        p = len(self.coef_)
-        mean, mean_lo = self.state_.mean, self.state_.mean_lo
-        centered = (x_kept - mean[:p][kept]) - mean_lo[:p][kept]
-        return centered @ coef + (mean[p] + mean_lo[p])
+        """Predictions from a float64 matrix of the kept (non-aliased) features, in order
+        (see :class:`~streamreg.model.predictor.Predictor`)."""
+        return Predictor.of(self).matrix(np.asarray(x_kept, dtype=np.float64))
 
     def _feature_matrix(self, data, kept: np.ndarray) -> np.ndarray:
         names = list(self.feature_names_in_)
@@ -323,7 +316,8 @@ class LinearModel(InferenceMixin):
                     continue
                 if name not in data.schema.names:
                     raise InputError(
-                        f"the data has no column '{name}', which the model was fitted with."
+                        f"the data has no column '{name}', which the model was fitted with"
+                        f"{did_you_mean(name, data.schema.names)}."
                     )
                 column = data.column(name)
                 if not pa.types.is_float64(column.type):
@@ -334,7 +328,8 @@ class LinearModel(InferenceMixin):
             missing = [n for n, k in zip(names, kept) if k and n not in data.columns]
             if missing:
                 raise InputError(
-                    f"the data has no column '{missing[0]}', which the model was fitted with."
+                    f"the data has no column '{missing[0]}', which the model was fitted with"
+                    f"{did_you_mean(missing[0], [str(c) for c in data.columns])}."
                 )
             x = np.zeros((len(data), len(names)))
             for j, name in enumerate(names):
