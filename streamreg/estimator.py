@@ -383,7 +383,7 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         finite = self._finite()
         y_name = getattr(y, "name", None)
         y_names = [str(c) for c in y.columns] if hasattr(y, "columns") else None
-        if np.ndim(y) == 2 and np.shape(y)[1] > 1:
+        if _several_targets(y):
             X, y = validate_data(
                 self,
                 X,
@@ -462,6 +462,15 @@ def _spec_of(model: LinearModel) -> DesignSpec:
         weight=model.weight,
         fit_intercept=model.fit_intercept,
     )
+
+
+def _several_targets(y) -> bool:
+    """A 2-D ``y`` with more than one column (``np.asarray``, not ``np.ndim``: array-likes that
+    refuse numpy's function protocol still convert)."""
+    shape = getattr(y, "shape", None)
+    if shape is None:
+        shape = np.asarray(y).shape
+    return len(shape) == 2 and shape[1] > 1
 
 
 def _string_columns(X):

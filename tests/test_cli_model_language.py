@@ -186,3 +186,10 @@ def test_a_job_fixes_its_levels_and_refuses_a_new_one(data, tmp_path):
     message = str(error.value)
     assert "part-3.parquet" in message and "'w'" in message and "'region'" in message
     assert "new state location" in message
+
+
+def test_unseen_choices_are_the_library_s():
+    from streamreg.cli.app import UNSEEN_CHOICES
+    from streamreg.design.levels import UNSEEN_POLICIES
+
+    assert UNSEEN_CHOICES == UNSEEN_POLICIES

@@ -268,12 +268,9 @@ def fit(
     cluster, absorbed) or skipped, with why.
 
     Examples:
-      streamreg fit data/ -y price -o model.json
-      streamreg fit 'sales/*.parquet' -y revenue -x price -x ads --cov HC1 --json
-      streamreg fit s3://bucket/events/ -y y --exclude id,'"net, price"' --workers 4
+      streamreg fit 'sales/*.parquet' -y revenue -x price -x region --cov HC1 -o model.json
       streamreg fit data/ --formula "y ~ x1 + np.log(x2) + C(region) + x1:C(region)"
       streamreg fit panel/ -f "wage ~ hours + tenure | firm" --cov cluster:firm
-      streamreg fit data/ -y y1,y2,y3 -x x1,region --reference region=north
     """
 
     def action():
