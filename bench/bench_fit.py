@@ -9,9 +9,10 @@ own peak RSS, read from ``os.wait4``; ``ru_maxrss`` is KiB on Linux):
 * ``streamreg fit DIR --target y --quiet`` — the real console script, start-up
   and imports included, exactly as a user runs it;
 * ``streamreg fit`` on the same files listed 4 times (a sibling directory of
-  symlinks with distinct names; ``Source.resolve`` de-duplicates by
-  ``os.path.abspath``, which keeps symlinks distinct), to show that peak RSS
-  does not grow with the number of rows;
+  hard links with distinct names; ``Source.resolve`` counts a file once by its
+  real path, so symlinks would collapse to one copy, while hard links are
+  distinct directory entries), to show that peak RSS does not grow with the
+  number of rows;
 * both contenders once more on a 1,000-row file: their start-up cost
   (interpreter and imports), so that the ratio can also be read net of it.
 
@@ -102,23 +103,26 @@ def ensure_data(rows: int, n_features: int, files: int, seed: int) -> Path:
         flush=True,
     )
     started = time.perf_counter()
-    generate(data_dir, rows=rows, n_features=n_features, files=files, seed=seed)
+    generate(data_dir, rows=rows, n_features=n_features, files=files, seed=seed, force=True)
     print(f"  done in {time.perf_counter() - started:.0f} s")
     return data_dir
 
 
 def ensure_repeated_listing(data_dir: Path, times: int) -> Path:
-    """A sibling directory with ``times`` differently named symlinks to each data file.
+    """A sibling directory with ``times`` differently named hard links to each data file.
 
-    A sibling, not a subdirectory: ``streamreg fit DIR`` reads DIR recursively.
+    A sibling, not a subdirectory: ``streamreg fit DIR`` reads DIR recursively. Hard links,
+    not symlinks: a file reached through symlinks is one file and is read once.
     """
     listing = data_dir.with_name(f"{data_dir.name}-x{times}")
     listing.mkdir(exist_ok=True)
     for part in sorted(data_dir.glob("*.parquet")):
         for copy in range(times):
             link = listing / f"copy{copy}-{part.name}"
-            if not link.is_symlink():
-                link.symlink_to(os.path.relpath(part, listing))
+            if link.is_symlink() or (link.exists() and not os.path.samefile(link, part)):
+                link.unlink()  # a symlink of an older run, or a link to regenerated data
+            if not link.exists():
+                os.link(part, link)
     return listing
 
 

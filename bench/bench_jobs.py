@@ -79,6 +79,7 @@ def bench_checkpoints(args, scratch: Path) -> None:
             files=args.files,
             row_group_size=args.row_group,
             seed=1,
+            force=True,
         )
     size = sum(p.stat().st_size for p in data.glob("*.parquet"))
 

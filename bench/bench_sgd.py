@@ -53,7 +53,7 @@ def ensure_data(rows: int, n_features: int, files: int, seed: int) -> Path:
             f"generating {rows:,} rows x {n_features} features into {data_dir} (once) ...",
             flush=True,
         )
-        generate(data_dir, rows=rows, n_features=n_features, files=files, seed=seed)
+        generate(data_dir, rows=rows, n_features=n_features, files=files, seed=seed, force=True)
     return data_dir
 
 

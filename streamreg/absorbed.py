@@ -102,7 +102,12 @@ def fit_absorbed(plan, *, drop_collinear: bool, cov_type: str):
         state = everything if m == 1 else everything.select([*range(p), p + k])
         fit = solve_within(state, drop_collinear=drop_collinear)
         kept = int(fit.kept.sum())
-        solution = replace(fit.solution, intercept=0.0, rank=kept)
+        solution = replace(
+            fit.solution,
+            intercept=0.0,
+            rank=kept,
+            warnings=[*plan.notes, *fit.solution.warnings],
+        )
         robust = None
         if cov_type == "cluster":
             scores = plan.runner.map_reduce(

@@ -100,6 +100,7 @@ _FLAG_NAMES = {
     "optimizer": "--adam",
     "average": "--no-average",
     "standardize": "--no-standardize",
+    "n_features": "--features",
 }
 _wording: contextvars.ContextVar[str] = contextvars.ContextVar(
     "streamreg_wording", default="python"

@@ -62,6 +62,7 @@ class Plan:
     step_blocks: Blocks
     columns: dict | None = None  # what every column of the data is (streamreg.design.roles)
     dense_blocks: Blocks | None = None  # an encoded design's blocks for dense rows
+    notes: tuple[str, ...] = ()  # what the inputs hold that the fit leaves out (Source.notes)
 
     @property
     def encoded(self) -> bool:
@@ -90,6 +91,7 @@ def fit(
     groups: str | None = None,
     progress: bool | None = False,
     client=None,
+    stall_timeout: float | None = None,
     gradient=None,
     sgd=None,
     formula: str | None = None,
@@ -139,6 +141,10 @@ def fit(
         A progress line (None: only on a terminal).
     client : distributed.Client, optional
         Run a Parquet fit on a cluster, its workers reading the files.
+    stall_timeout : float, optional
+        With ``client``: give up, in words, when no task of the cluster finishes for this
+        many seconds (default :data:`~streamreg.engine.dask_runner.STALL_TIMEOUT`, 300 s) —
+        a scheduler without workers or whose workers all died never finishes one.
     gradient : GradientOptions or dict, optional
         Options of the gradient solvers (``sgd=`` is the older name); the model then
         records the optimization in ``model.optimizer_``.
@@ -196,6 +202,7 @@ def fit(
         batch_size=batch_size,
         progress=progress,
         client=client,
+        stall_timeout=stall_timeout,
         grouped=solver in ("auto", "cholesky"),
     )
     check_encoded_solver(plan.blocks.spec, solver, cov_type)
@@ -241,12 +248,15 @@ def check_encoded_solver(spec, solver: str, cov_type: str) -> None:
             )
 
 
-def _plan(source, y, request: Request, *, weight, batch_size, progress, client, grouped) -> Plan:
+def _plan(
+    source, y, request: Request, *, weight, batch_size, progress, client, stall_timeout, grouped
+) -> Plan:
     """Blocks and runner; an encoded design's levels are found first, by a pass over its
     category columns only."""
     partition_keys: list[str] = []
+    notes: tuple[str, ...] = ()
     if is_dask_collection(source) or is_dask_collection(y):
-        runner = DaskRunner(client, progress=progress)
+        runner = DaskRunner(client, progress=progress, stall_timeout=stall_timeout)
         blocks, schema = collection_blocks(
             source,
             y,
@@ -272,9 +282,10 @@ def _plan(source, y, request: Request, *, weight, batch_size, progress, client, 
         src.check_columns([c for c in named if c is not None and c in schema.names])
         spec = request.design(schema, partition_keys=partition_keys)
         src.check_columns(spec.columns)
+        notes = tuple(src.notes(spec.columns, default_features=request.features is None))
         size = resolve_batch_size(len(spec.columns), batch_size)
         if client is not None:
-            runner = DaskRunner(client, progress=progress)
+            runner = DaskRunner(client, progress=progress, stall_timeout=stall_timeout)
             blocks = steps = Blocks.per_file(src, spec, size)
         else:
             runner = LocalRunner(progress=progress)
@@ -292,7 +303,7 @@ def _plan(source, y, request: Request, *, weight, batch_size, progress, client, 
         spec = spec.resolve(found.scan().levels)
     columns = request.roles(schema, spec, partition_keys=partition_keys)
     if isinstance(spec, DesignSpec):
-        return Plan(runner, blocks, steps, columns)
+        return Plan(runner, blocks, steps, columns, notes=notes)
     # Dense rows shrink their batches as the design widens; group sums keep the usual size.
     dense = spec.batch_rows(grouped=False, given=batch_size)
     first = spec.batch_rows(grouped=True, given=batch_size) if grouped else dense
@@ -302,6 +313,7 @@ def _plan(source, y, request: Request, *, weight, batch_size, progress, client, 
         replace(steps, spec=spec, batch_size=dense),
         columns,
         replace(blocks, spec=spec, batch_size=dense),
+        notes,
     )
 
 
@@ -435,6 +447,8 @@ def _finish(
     """The model, complete: with the robust pass's covariance when one is asked for (one
     model per target, from the shared state, for several targets)."""
     spec = plan.blocks.spec
+    for solution in solutions:
+        solution.warnings[:0] = plan.notes
     if not plan.encoded:
         (solution,) = solutions
         robust = None

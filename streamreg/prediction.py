@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from .design.encoded import DesignRows
 from .design.request import as_names
 from .engine.scan import resolve_batch_size
-from .errors import InputError, SchemaError, did_you_mean, parameter
+from .errors import DataError, InputError, SchemaError, did_you_mean, parameter
 from .io.atomic import atomic_path
 from .io.footers import is_numeric_type
 from .io.sources import Source
@@ -81,7 +81,14 @@ def predict_parquet(
         try:
             for chunk in src.batches(read, batch_size):
                 batch = chunk.batch
-                pred = predictor.batch(batch)
+                with np.errstate(over="ignore", invalid="ignore"):  # refused below, in words
+                    pred = predictor.batch(batch)
+                if np.isinf(pred).any():
+                    where = chunk.describe_row(np.flatnonzero(np.isinf(pred))[0])
+                    raise DataError(
+                        f"the prediction for {where} overflows float64: the model's "
+                        "coefficients are too large for these feature values; nothing was written."
+                    )
                 arrays = [batch.column(k) for k in keep]
                 arrays.append(pa.array(pred, from_pandas=True))  # NaN (a null feature) → null
                 table = pa.RecordBatch.from_arrays(arrays, names=[*keep, column])

@@ -147,6 +147,8 @@ def inspect_report(info: dict) -> str:
         f"{len(files)} file{'s' if len(files) != 1 else ''}, {info['rows']:,} rows, "
         f"{human_bytes(info['bytes'])}"
     ]
+    if not info["columns"]:
+        return "\n".join([*lines, "  no columns: the files hold no data a fit could use"])
     width = max(len(c["name"]) for c in info["columns"])
     lines.append(f"  {'column':<{width}}  {'type':<14} {'numeric':<8} {'nulls':>10}")
     for col in info["columns"]:
@@ -383,7 +385,10 @@ def job_report(result) -> str:
             "checkpointed and the next run continues it."
         )
     if result.status == "no data":
-        return "No files are left in the model; nothing was published."
+        return (
+            getattr(result, "message", "")
+            or "No files are left in the model; nothing was published."
+        )
     return (
         f"Ingested {len(result.files_ingested):,} files ({result.rows:,} rows, "
         f"{result.rows_dropped:,} dropped) "

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -26,8 +27,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import InputError
+from .errors import InputError, parameter
 from .io.atomic import atomic_path, write_text_atomic
+
+_OUR_FILES = re.compile(r"part-\d{5}\.parquet|_truth\.json")
 
 
 def generate(
@@ -47,14 +50,23 @@ def generate(
     row_group_size: int = 131072,
     seed: int = 0,
     on_rows: Callable[[int], None] | None = None,
+    force: bool = False,
 ) -> dict:
     """Write ``files`` Parquet files with ``rows`` rows in all to ``out_dir``; return the truth.
 
-    ``on_rows(m)`` is called after each row group of ``m`` rows is written (for progress)."""
+    ``on_rows(m)`` is called after each row group of ``m`` rows is written (for progress).
+    ``out_dir`` must be empty or new: files beside earlier ones would mix two data sets. With
+    ``force`` the data files of an earlier run there (``part-NNNNN.parquet``, ``_truth.json``)
+    are removed first; other files are left alone."""
     if rows < 1 or files < 1 or row_group_size < 1:
         raise InputError("rows, files and row-group size must be positive.")
     if noise < 0:
         raise InputError(f"noise must be zero or positive; got {noise}.")
+    if coef is not None and n_features is not None and len(coef) != n_features:
+        raise InputError(
+            f"{parameter('n_features', n_features)} asks for {n_features} features but "
+            f"{parameter('coef')} gives {len(coef)} slopes; give one of them, or make them agree."
+        )
     if coef is None:
         p = n_features if n_features is not None else (len(names) if names else 3)
         coef = [float(j + 1) for j in range(p)]
@@ -68,8 +80,7 @@ def generate(
             raise InputError(f"{label} has {len(values)} entries for {p} coefficients.")
     if target in names or len(set(names)) != p:
         raise InputError("feature names must be distinct and differ from the target name.")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _prepared_folder(Path(out_dir), force)
     rng = np.random.default_rng(seed)
     beta = np.array(coef)
     per_file = [rows // files + (1 if i < rows % files else 0) for i in range(files)]
@@ -107,3 +118,25 @@ def generate(
     }
     write_text_atomic(out / "_truth.json", json.dumps(truth, indent=1) + "\n")
     return truth
+
+
+def _prepared_folder(out: Path, force: bool) -> Path:
+    """``out``, created if need be; refused if it holds anything (unless ``force``: then the
+    files an earlier :func:`generate` wrote there are removed)."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} is a file; generate writes a folder of Parquet files.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        present = sorted(p.name for p in out.iterdir())
+        if present and not force:
+            raise InputError(
+                f"{out} is not empty ({len(present)} entries, such as {present[0]}): new files "
+                "beside them would mix two data sets; choose an empty folder, or pass "
+                f"{parameter('force', True)} to replace the data files generated there."
+            )
+        for name in present:
+            if _OUR_FILES.fullmatch(name):
+                (out / name).unlink()
+    except OSError as exc:
+        raise InputError(f"cannot write to {out}: {exc.strerror or exc}.") from exc
+    return out

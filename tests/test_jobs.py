@@ -174,8 +174,8 @@ def test_job_init_writes_a_spec_that_parses_and_validates(tmp_path):
             "'state.checkpoint_row_groups' must be at least 0, got -1",
         ),
         (
-            {"model": {"solver": "auto"}},
-            "'model.solver' must be one of cholesky, qr, exact; got 'auto'",
+            {"model": {"solver": "sgd"}},
+            "'model.solver' must be one of auto, cholesky, qr, exact; got 'sgd'",
         ),
         (
             {"model": {"fit_intercept": "yes"}},

@@ -92,7 +92,7 @@ def test_model_records_inputs_and_counts(tmp_path, rng):
 @pytest.mark.parametrize(
     "mutate, words",
     [
-        (lambda d: d.update(format_version=3), "format version 3"),
+        (lambda d: d.update(format_version=99), "format version 99"),
         (lambda d: d.update(format="other"), "not a streamreg model"),
         (lambda d: d.pop("intercept"), "'intercept' is missing"),
         (lambda d: d.update(coef=[1.0]), "'coef' has 1 entries for 3 features"),

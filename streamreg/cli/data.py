@@ -32,7 +32,7 @@ def predict(
     sources: list[str] = typer.Argument(
         ..., help="Parquet files, directories or globs to predict for."
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="The Parquet file to write (atomically)."),
+    out: str = typer.Option(..., "--out", "-o", help="The Parquet file to write (atomically)."),
     keep: list[str] | None = typer.Option(
         None,
         "--keep",
@@ -60,9 +60,11 @@ def predict(
     """
 
     def action():
+        from ..io.atomic import check_writable
         from ..model.linear_model import load
         from ..prediction import predict_parquet
 
+        check_writable(out, "the predictions (--out)")
         model = load(model_path)
         started = time.monotonic()
         unseen_rows: dict = {}
@@ -232,6 +234,9 @@ def generate(
         131072, "--row-group-size", min=1, help="Rows per Parquet row group."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the random generator."),
+    force: bool = typer.Option(
+        False, "--force", help="Write into a non-empty folder, replacing data generated there."
+    ),
     quiet: bool = QUIET,
     as_json: bool = JSON,
     debug: bool = DEBUG,
@@ -265,6 +270,7 @@ def generate(
                 row_group_size=row_group_size,
                 seed=seed,
                 on_rows=bar.advance,
+                force=force,
             )
         if as_json:
             typer.echo(json.dumps(truth, indent=1))

@@ -132,8 +132,11 @@ def fit(
     drop_collinear: bool = typer.Option(
         False, "--drop-collinear", help="Give collinear columns no coefficient instead of failing."
     ),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", help="Write the model as JSON here (atomically)."
+    out: str | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Write the model as JSON here (atomically; checked before the data are read).",
     ),
     scheduler: str | None = typer.Option(
         None,
@@ -154,7 +157,17 @@ def fit(
         "--timeout",
         min=0.1,
         metavar="SECONDS",
-        help="Seconds to wait for the Dask scheduler.",
+        help="Seconds to wait for the Dask scheduler to answer.",
+    ),
+    stall_timeout: float = typer.Option(
+        300.0,
+        "--stall-timeout",
+        min=0.1,
+        metavar="SECONDS",
+        help=(
+            "With --scheduler/--workers: give up when no task finishes for this many seconds "
+            "(a cluster without workers never finishes one)."
+        ),
     ),
     batch_size: int | None = BATCH,
     learning_rate: float | None = typer.Option(
@@ -298,6 +311,10 @@ def fit(
             record_steps=True if step_history else None,
         )
         _check_history_paths(solver, history, step_history)
+        if out is not None:  # a typo in the destination must not cost the whole pass
+            from ..io.atomic import check_writable
+
+            check_writable(out, "the model (--out)")
         options = dict(
             target=column_names(target, "--target") if target and "," in target else target,
             features=column_names(features, "--features"),
@@ -326,7 +343,7 @@ def fit(
                 quiet_cluster(not debug),
                 cluster_client(scheduler, workers, timeout=timeout) as client,
             ):
-                model = fit_model(sources, client=client, **options)
+                model = fit_model(sources, client=client, stall_timeout=stall_timeout, **options)
         else:
             model = fit_model(sources, **options)
         seconds = time.monotonic() - started
@@ -403,9 +420,11 @@ def _check_history_paths(solver: str, history: Path | None, step_history: Path |
         raise InputError(
             f"--step-history needs --solver sgd; solver {solver!r} takes no minibatch steps."
         )
+    from ..io.atomic import check_writable
+
     for path in (history, step_history):
-        if path is not None and not (path.parent if str(path.parent) else Path(".")).is_dir():
-            raise InputError(f"cannot write {path}: the directory {path.parent} does not exist.")
+        if path is not None:
+            check_writable(path, "the loss history")
 
 
 def _json_summary(model, seconds: float, out) -> dict:

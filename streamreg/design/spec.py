@@ -166,6 +166,9 @@ def resolve_spec(
     # Files that disagree on a named column are reported (naming both files) before its type is.
     named = [target, weight, groups, *(_as_list(features) or [])]
     source.check_columns([c for c in named if c is not None and c in source.schema.names])
+    if features is None:  # a column only some files have is not a default feature (Source.notes)
+        partial = [c for c in source.partial_columns() if c not in named]
+        exclude = [*(_as_list(exclude) or []), *partial] if partial else exclude
     spec = DesignSpec.resolve(
         source.schema,
         target=target,

@@ -33,6 +33,7 @@ from ..errors import InputError, parameter
 from ..io.sources import InMemorySource
 from ..progress import Progress
 from .blocks import Blocks
+from .cluster import STALL_TIMEOUT, await_future, probe_scheduler
 from .merge import tree_reduce
 
 # A block's step of a chain is submitted this many blocks ahead of the one running (bounded memory).
@@ -55,11 +56,16 @@ class DaskRunner:
     ``progress`` (True, False, or None for "only on a terminal") shows the blocks done — in
     rows when every block knows its rows (files) — as their tasks finish on the cluster; it
     needs a client (without one Dask computes the graph in one call, with nothing to watch).
+    With a client, a pass that finishes no task for ``stall_timeout`` seconds (default
+    :data:`~streamreg.engine.cluster.STALL_TIMEOUT`) ends with an :class:`InputError`.
     """
 
-    def __init__(self, client=None, *, progress: bool | None = False):
+    def __init__(
+        self, client=None, *, progress: bool | None = False, stall_timeout: float | None = None
+    ):
         self.client = client
         self.progress = progress
+        self.stall_timeout = STALL_TIMEOUT if stall_timeout is None else stall_timeout
 
     def _bar(self, blocks: Blocks, label: str) -> tuple[Progress, list[int]]:
         """The progress display of a pass and each block's share of it (rows, or 1 a block)."""
@@ -103,21 +109,36 @@ class DaskRunner:
             )
             for i, part in enumerate(blocks.parts)
         ]
-        graph = tree_reduce(items, delayed(combine, pure=True))
         if self.client is None:
-            return graph.compute()
-        bar, sizes = self._bar(blocks, label)
-        if not bar.enabled:
-            return self.client.compute(graph).result()
-        from distributed import as_completed
+            return tree_reduce(items, delayed(combine, pure=True)).compute()
+        # The same tree as futures, so that each finished task counts as progress (for the
+        # display, and against the stall deadline).
+        leaves = self.client.compute(items)
+        merges: list = []
 
-        # The leaves are the tree's own tasks (same keys): watching them costs no extra work.
-        root, *leaves = self.client.compute([graph, *items])
-        share = {leaf.key: size for leaf, size in zip(leaves, sizes)}
+        def merge(a, b):
+            merges.append(self.client.submit(combine, a, b, pure=True))
+            return merges[-1]
+
+        root = tree_reduce(list(leaves), merge)
+        bar, sizes = self._bar(blocks, label)
+        counted: set[int] = set()
+
+        def advance() -> None:
+            for i, leaf in enumerate(leaves):
+                if i not in counted and leaf.done():
+                    counted.add(i)
+                    bar.advance(sizes[i])
+
         with bar:
-            for leaf in as_completed(leaves):
-                bar.advance(share[leaf.key])
-        return root.result()
+            return await_future(
+                self.client,
+                root,
+                self.stall_timeout,
+                f"the {label} pass",
+                [*leaves, *merges],
+                on_progress=advance,
+            )
 
     def fold(
         self,
@@ -154,9 +175,11 @@ class DaskRunner:
             return carry
         bar, sizes = self._bar(blocks, label)
         with bar:
-            return self._chain(blocks, order, step, carry, args, bar, sizes)
+            return self._chain(blocks, order, step, carry, args, bar, sizes, label)
 
-    def _chain(self, blocks: Blocks, order, step, carry, args, bar: Progress, sizes: list[int]):
+    def _chain(
+        self, blocks: Blocks, order, step, carry, args, bar: Progress, sizes: list[int], label: str
+    ):
         """``fold`` on the cluster: each step on a worker, a few blocks ahead at most."""
         pending = []
         for i in order:
@@ -178,12 +201,16 @@ class DaskRunner:
             pending.append((carry, sizes[int(i)]))
             if len(pending) > LOOKAHEAD:
                 done, size = pending.pop(0)
-                done.result()  # bounded: a few blocks in flight, never the whole data
+                # bounded: a few blocks in flight, never the whole data
+                await_future(self.client, done, self.stall_timeout, f"the {label}")
                 bar.advance(size)
-        for done, size in pending:
-            done.result()
+        for done, size in pending[:-1]:
+            await_future(self.client, done, self.stall_timeout, f"the {label}")
             bar.advance(size)
-        return carry.result()
+        result = await_future(self.client, carry, self.stall_timeout, f"the {label}")
+        if pending:
+            bar.advance(pending[-1][1])
+        return result
 
 
 def _lazy(part) -> bool:
@@ -392,17 +419,26 @@ def quiet_cluster(quiet: bool = True) -> Iterator[None]:
 def cluster_client(
     scheduler: str | None = None, workers: int | None = None, timeout: float = 10.0
 ) -> Iterator:
-    """A ``distributed.Client`` to ``scheduler``, or to a local cluster of ``workers`` processes."""
+    """A ``distributed.Client`` to ``scheduler``, or to a local cluster of ``workers`` processes.
+
+    ``timeout`` bounds the connection *and* the handshake (a port that accepts and never
+    answers, or speaks another protocol, is refused in words: :func:`probe_scheduler`)."""
     from distributed import Client, LocalCluster
 
     for name in ("distributed", "distributed.worker", "distributed.scheduler", "distributed.nanny"):
         logging.getLogger(name).setLevel(logging.ERROR)
     if scheduler:
+        probe_scheduler(scheduler, timeout)
         try:
             client = Client(scheduler, timeout=timeout)
         except (OSError, TimeoutError) as exc:
             raise InputError(
                 f"could not reach the Dask scheduler at {scheduler} within {timeout:g} s ({exc})."
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - it answered the probe, then misbehaved
+            raise InputError(
+                f"{scheduler} did not answer as a Dask scheduler does ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:200]})."
             ) from None
         with client:
             yield client

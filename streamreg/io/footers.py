@@ -9,12 +9,13 @@ from __future__ import annotations
 import bisect
 import hashlib
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import DataError, InputError
+from ..errors import DataError, InputError, SchemaError
 from .listing import describe_storage_error
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
@@ -129,12 +130,27 @@ def read_footer(
     try:
         meta = pq.read_metadata(fs_path or path, filesystem=filesystem)
         schema = meta.schema.to_arrow_schema()
+    except UnicodeDecodeError as exc:
+        raise SchemaError(
+            f"{path} has a column name that is not valid UTF-8 ({bytes(exc.object[:40])!r}); "
+            "rename the column where the file is written."
+        ) from None
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"{path} is not a readable Parquet file ({exc}).") from exc
+        reason = " ".join(str(exc).split()).rstrip(".")
+        raise DataError(
+            f"{path} is not a readable Parquet file ({reason}); restore it, or leave it out of "
+            "the inputs."
+        ) from exc
     except Exception as exc:  # noqa: BLE001 - object-store errors come in many families
         if filesystem is None:
             raise
         raise InputError(f"cannot read {path}: {describe_storage_error(exc)}.") from exc
+    repeated = [name for name, count in Counter(schema.names).items() if count > 1]
+    if repeated:
+        raise SchemaError(
+            f"{path} has {Counter(schema.names)[repeated[0]]} columns named '{repeated[0]}'; "
+            "every column needs a name of its own: rename them where the file is written."
+        )
     starts, row = [], 0
     for i in range(meta.num_row_groups):
         starts.append(row)

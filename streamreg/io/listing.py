@@ -16,13 +16,13 @@ data is :mod:`streamreg.io.sources`' business.
 from __future__ import annotations
 
 import datetime as dt
-import glob as globlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from .walk import expand_glob, has_magic, looks_like_data, real_key, walk_directory
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,15 @@ class ListedFile:
         return self.etag if self.etag else str(self.modified)
 
 
+class Listing(list):
+    """The files :func:`list_files` found (a list of :class:`ListedFile`), and ``skipped``: the
+    files of the directories given that are not named like Parquet (``README.txt``)."""
+
+    def __init__(self, files=(), skipped=()):
+        super().__init__(files)
+        self.skipped: list[str] = list(skipped)
+
+
 def is_url(item: str | os.PathLike) -> bool:
     """True for fsspec URLs such as ``s3://bucket/key`` (``file://`` counts as a local path)."""
     scheme, sep, _ = str(item).partition("://")
@@ -52,11 +61,14 @@ def list_files(
     *,
     storage_options: dict | None = None,
     allow_empty: bool = False,
-) -> list[ListedFile]:
+) -> Listing:
     """Expand paths, directories, globs and URLs into files, in order, without opening them.
 
     Directories are read recursively (names starting with ``_`` or ``.`` are
-    skipped; ``key=value`` folders are Hive partitions). With ``allow_empty``
+    skipped, and so are files named like something other than Parquet — they are
+    reported in ``Listing.skipped``; ``key=value`` folders are Hive partitions).
+    Linked directories are followed, each real directory once, and a file given by
+    several spellings is listed once (:mod:`streamreg.io.walk`). With ``allow_empty``
     an empty directory or a pattern that matches nothing yields no files
     instead of an error (a missing path is an error either way).
     """
@@ -64,23 +76,24 @@ def list_files(
     if not items:
         raise InputError("no input given: expected a Parquet file, a directory or a glob.")
     found: list[ListedFile] = []
+    skipped: list[str] = []
     for item in items:
         item = str(item)
         if item.startswith("file://"):
             item = item[len("file://") :]
         if is_url(item):
-            found.extend(_list_url(item, storage_options or {}, allow_empty))
+            found.extend(_list_url(item, storage_options or {}, allow_empty, skipped))
         else:
-            for path, part in _expand(item, allow_empty):
+            for path, part in _expand(item, allow_empty, skipped):
                 found.append(_stat_local(path, part))
     seen: set[str] = set()
     unique = []
     for listed in found:
-        key = listed.path if is_url(listed.path) else os.path.abspath(listed.path)
+        key = listed.path if is_url(listed.path) else real_key(listed.path)
         if key not in seen:
             seen.add(key)
             unique.append(listed)
-    return unique
+    return Listing(unique, dict.fromkeys(skipped))
 
 
 def url_filesystem(url: str, storage_options: dict | None = None):
@@ -124,7 +137,9 @@ def _stat_local(path: str, part: dict) -> ListedFile:
     )
 
 
-def _list_url(item: str, storage_options: dict, allow_empty: bool) -> list[ListedFile]:
+def _list_url(
+    item: str, storage_options: dict, allow_empty: bool, skipped: list[str]
+) -> list[ListedFile]:
     fs, root = url_filesystem(item, storage_options)
     try:
         fs.invalidate_cache()  # a long-lived process must see files that landed since
@@ -142,10 +157,13 @@ def _list_url(item: str, storage_options: dict, allow_empty: bool) -> list[Liste
                 relative = path[len(base) :].lstrip("/").split("/")
                 if info.get("type") != "file" or any(s.startswith(("_", ".")) for s in relative):
                     continue
+                if not looks_like_data(relative[-1]):
+                    skipped.append(fs.unstrip_protocol(path))
+                    continue
                 entries[path] = info
                 parts[path] = _hive_keys("/".join(relative[:-1]))
             if not entries and not allow_empty:
-                raise InputError(f"the directory {item} holds no Parquet files.")
+                raise InputError(f"the directory {item} holds no Parquet files{_besides(skipped)}.")
         elif fs.isfile(root):
             entries = {root: fs.info(root)}
             parts = {root: {}}
@@ -179,29 +197,29 @@ def _list_url(item: str, storage_options: dict, allow_empty: bool) -> list[Liste
 
 
 # ---------------------------------------------------------------------- helpers
-def _expand(item: str, allow_empty: bool = False) -> list[tuple[str, dict]]:
-    if any(ch in item for ch in "*?["):
-        matches = sorted(globlib.glob(item, recursive=True))
-        files = [m for m in matches if os.path.isfile(m)]
+def _expand(item: str, allow_empty: bool, skipped: list[str]) -> list[tuple[str, dict]]:
+    if has_magic(item):
+        files = expand_glob(item)
         if not files and not allow_empty:
             raise InputError(f"the pattern {item} matches no files.")
         return [(m, {}) for m in files]
     if os.path.isdir(item):
-        out = []
-        for dirpath, dirnames, filenames in os.walk(item):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(("_", ".")))
-            for name in sorted(filenames):
-                if name.startswith(("_", ".")):
-                    continue
-                path = os.path.join(dirpath, name)
-                rel = os.path.relpath(dirpath, item)
-                out.append((path, _hive_keys(rel)))
-        if not out and not allow_empty:
-            raise InputError(f"the directory {item} holds no Parquet files.")
-        return out
+        found, passed_over = walk_directory(item)
+        skipped.extend(passed_over)
+        if not found and not allow_empty:
+            raise InputError(f"the directory {item} holds no Parquet files{_besides(passed_over)}.")
+        return [(path, _hive_keys(rel)) for path, rel in found]
     if os.path.isfile(item):
         return [(item, {})]
     raise InputError(f"{item} does not exist: expected a Parquet file, a directory or a glob.")
+
+
+def _besides(skipped: list[str]) -> str:
+    if not skipped:
+        return ""
+    names = ", ".join(os.path.basename(p.rstrip("/")) for p in skipped[:3])
+    more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    return f" (only files not named like Parquet: {names}{more})"
 
 
 def _hive_keys(relative_dir: str) -> dict:

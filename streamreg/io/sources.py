@@ -55,7 +55,11 @@ BATCH_READAHEAD = 2
 # Parquet's pre-buffering coalesces whole row groups into big reads, which pays
 # on object stores; on local files it only costs memory (~300 MB more peak RSS
 # at 21 columns) and system time.
-PARQUET_SCAN_OPTIONS = ds.ParquetFragmentScanOptions(pre_buffer=False)
+# Page checksums (CRC32), where the producer wrote them, are verified: a flipped bit in a data
+# page is then an error naming the file instead of a silently wrong value.
+PARQUET_SCAN_OPTIONS = ds.ParquetFragmentScanOptions(
+    pre_buffer=False, page_checksum_verification=True
+)
 
 
 @dataclass
@@ -84,6 +88,7 @@ class Source:
         self.files = files
         self.partition_types = partition_types
         self.schema = self._combined_schema()
+        self.skipped: list[str] = []  # files of the input folders not named like Parquet
 
     # ----------------------------------------------------------------- build
     @classmethod
@@ -133,7 +138,9 @@ class Source:
             )
             for f in listed
         ]
-        return cls(files, partition_types)
+        src = cls(files, partition_types)
+        src.skipped = list(getattr(listed, "skipped", []))
+        return src
 
     def from_row_group(self, path: str, row_group: int) -> Source:
         """The same files, with ``path`` read from its ``row_group``-th row group on.
@@ -190,6 +197,37 @@ class Source:
             )
         return self.schema.field(name).type
 
+    def partial_columns(self) -> list[str]:
+        """Columns some files have and others lack (a column added in later files)."""
+        common = set.intersection(*(set(info.schema.names) for info in self.files))
+        return [
+            name
+            for name in self.schema.names
+            if name not in self.partition_types and name not in common
+        ]
+
+    def notes(self, used: Sequence[str], default_features: bool = True) -> list[str]:
+        """What a pass over the ``used`` columns leaves out of the inputs, in words (not errors):
+        files of the input folders not named like Parquet and, when the features were picked
+        by default, the columns only some files have."""
+        said = []
+        if self.skipped:
+            names = ", ".join(self.skipped[:3]) + (
+                f" and {len(self.skipped) - 3} more" if len(self.skipped) > 3 else ""
+            )
+            said.append(
+                f"skipped {len(self.skipped)} file(s) of the input folders not named like "
+                f"Parquet (*.parquet, *.parq, *.pq): {names}."
+            )
+        for name in self.partial_columns() if default_features else ():
+            if name not in used:
+                lacking = next(info.path for info in self.files if name not in info.schema.names)
+                said.append(
+                    f"column '{name}' is only in some of the files (not in {lacking}); "
+                    "it was left out of the default features."
+                )
+        return said
+
     def check_columns(self, columns: Sequence[str]) -> None:
         """Every used column exists in every file, with a numeric type in all of them."""
         for name in columns:
@@ -202,7 +240,8 @@ class Source:
                     holder = self._first_with(name)
                     raise SchemaError(
                         f"files disagree on column '{name}': it is in {holder} "
-                        f"but missing from {info.path}."
+                        f"but missing from {info.path}; leave the column out of the model, "
+                        "or give only the files that have it."
                     )
                 dtype = info.schema.field(name).type
                 if first_file is None:
@@ -230,7 +269,6 @@ class Source:
         self.check_columns(columns)
         data_columns = [c for c in columns if c not in self.partition_types]
         part_columns = [c for c in columns if c in self.partition_types]
-        by_path = {info.path: info for info in self.files}
         by_location = {info.location: info for info in self.files}
         fields = [self._scan_field(c) for c in data_columns]
         coded = {
@@ -255,9 +293,10 @@ class Source:
             filesystem=self.files[0].filesystem,
         )
         offsets = {info.path: first_row(info) for info in self.files}
+        reading: list = [None]  # the file being scanned, for a message naming it
         try:
             for location, batch in _scan_file_by_file(
-                dataset, scan_schema, data_columns, batch_size, by_location
+                dataset, scan_schema, data_columns, batch_size, by_location, reading
             ):
                 info = by_location[location]
                 if part_columns:
@@ -269,9 +308,17 @@ class Source:
                 yield Chunk(batch, info, offsets[info.path])
                 offsets[info.path] += batch.num_rows
         except (pa.ArrowInvalid, OSError) as exc:
-            current = next((p for p, o in offsets.items() if 0 < o < by_path[p].num_rows), None)
-            where = f" while reading {current}" if current else ""
-            raise DataError(f"could not read the Parquet data{where}: {exc}") from exc
+            info = by_location.get(reading[0])
+            where = ""
+            if info is not None:
+                offset = offsets[info.path]
+                group = f", row group {info.row_group_of(offset)}" if offset < info.num_rows else ""
+                where = f" of {info.path}{group}"
+            reason = " ".join(str(exc).split()).rstrip(".")
+            raise DataError(
+                f"could not read the Parquet data{where}: {reason}; the file is damaged: "
+                "restore it or leave it out of the inputs."
+            ) from exc
 
     def _scan_field(self, name: str) -> pa.Field:
         types = {info.schema.field(name).type for info in self.files}
@@ -353,6 +400,7 @@ def _scan_file_by_file(
     columns: list[str],
     batch_size: int,
     infos: dict | None = None,
+    reading: list | None = None,
 ) -> Iterator[tuple[str, pa.RecordBatch]]:
     """(path, batch) for each batch of ``dataset``, one file scanned at a time.
 
@@ -361,8 +409,11 @@ def _scan_file_by_file(
     consumer busy in BLAS that backlog reached ~0.5 GB at 21 columns and grew
     with the number of files. One scanner per file keeps memory bounded by its
     read-ahead, at the price of a pause of one batch's decoding between files.
+    ``reading[0]`` is set to the path of the file being scanned.
     """
     for fragment in dataset.get_fragments():
+        if reading is not None:
+            reading[0] = fragment.path
         info = (infos or {}).get(fragment.path)
         if info is not None and info.first_row_group:
             # Resume at a row-group boundary: batches never span row groups.

@@ -188,7 +188,7 @@ class Ingester:
         try:
             data = json.loads(raw)
             acc = accumulation_from_doc(data, where, fmt, self.kind, self.job.solver)
-        except (ValueError, ModelFormatError) as exc:
+        except (ValueError, RecursionError, ModelFormatError) as exc:
             self.log.warning(
                 "discarded",
                 f"{where} is unusable ({exc}); {facts['url']} is read from the start.",

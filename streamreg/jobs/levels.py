@@ -78,6 +78,11 @@ def file_designs(manifest: dict, job: JobSpec, opened: list[tuple[Source, str]])
     return [spec] * len(opened)
 
 
+def encoded_batch_rows(spec: EncodedSpec, kind, given: int | None) -> int:
+    """Rows per batch of an encoded job: group sums keep the usual size, dense rows shrink."""
+    return spec.batch_rows(grouped=spec.grouped_for(kind), given=given)
+
+
 def job_spec(manifest: dict, job: JobSpec):
     """The spec every file state of the job is over (None before the first run)."""
     design = manifest["design"]

@@ -67,7 +67,7 @@ def read_manifest(store: Store, job: JobSpec) -> dict:
         }
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ModelFormatError(
             f"{url} is not a readable job manifest ({exc}); it was left as it "
             "is: restore it, or point the job at a new state location."
@@ -268,7 +268,7 @@ def read_file_state(store: Store, entry: dict, kind: type, solver: str) -> Accum
         )
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ModelFormatError(
             f"{where} is not a readable state file ({exc}); it was left as it "
             "is: restore it, or start over in a new state location."
@@ -358,3 +358,17 @@ def versioned_name(path: str, version: int) -> str:
     stem, dot, ext = tail.rpartition(".")
     name = f"{stem}.v{version:06d}.{ext}" if dot and stem else f"{tail}.v{version:06d}"
     return f"{head}{sep}{name}" if head else name
+
+
+def collect_garbage(store: Store, manifest: dict) -> None:
+    """Remove states no longer listed, checkpoints of finished files and temporary files."""
+    keep = {e["state"] for e in manifest["files"]}
+    for name in store.list("states"):
+        if name not in keep:
+            store.delete(f"states/{name}")
+    for name in store.list("partial"):
+        store.delete(f"partial/{name}")
+    if not store.remote:
+        for name in store.list(""):
+            if name.startswith(".") and name.endswith(".tmp"):
+                store.delete(name)

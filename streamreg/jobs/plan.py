@@ -1,8 +1,10 @@
 """What a job run would do, decided from the listing, the manifest and the clock (no data read).
 
 Each listed file is *new* (not in the manifest), *changed* (listed with another
-size or version — ETag, else modification time — than the manifest records),
-*unchanged*, or *outside the window* (older than ``job.window``, and never
+size than the manifest records, or another version — ETag, else modification time —
+*and* another footer checksum: a file only touched, or copied back unchanged, keeps
+its content identity, the same one that recognizes a moved file), *unchanged*, or
+*outside the window* (older than ``job.window``, and never
 ingested). Each manifest entry older than the window has *expired*; one no
 longer listed has *vanished* (its rows stay in the model). A file is dated by
 its modification time, or by its ``job.window_key`` Hive partition value.
@@ -21,7 +23,9 @@ import os
 from dataclasses import dataclass, field
 
 from ..errors import InputError
+from ..io.footers import footer_digest
 from ..io.listing import ListedFile, is_url, list_files
+from ..io.sources import Source
 from .manifest import files_digest
 from .spec import JobSpec
 from .store import output_exists
@@ -62,7 +66,9 @@ def plan_run(job: JobSpec, manifest: dict, now: dt.datetime) -> Plan:
             continue
         if entry is None:
             plan.new.append(f)
-        elif entry["size"] != f.size or recorded_version(entry) != f.version:
+        elif entry["size"] != f.size or (
+            recorded_version(entry) != f.version and not same_footer(f, entry, job.storage)
+        ):
             plan.changed.append((f, entry))
         else:
             plan.unchanged += 1
@@ -77,6 +83,17 @@ def plan_run(job: JobSpec, manifest: dict, now: dt.datetime) -> Plan:
     if kept and (published.get("digest") != files_digest(kept) or not outputs_exist(job)):
         plan.republish = True
     return plan
+
+
+def same_footer(listed: ListedFile, entry: dict, storage_options: dict | None) -> bool:
+    """Whether a file listed with a new version still has the footer it was ingested with (a
+    ``touch``, a copy that kept the bytes): only its footer is read. A file that cannot be
+    read counts as changed, and the run reports why."""
+    try:
+        src = Source.from_listing([listed], storage_options=storage_options)
+        return footer_digest(src.files[0]) == entry.get("footer_sha256")
+    except InputError:
+        return False
 
 
 def outputs_exist(job: JobSpec) -> bool:

@@ -45,12 +45,13 @@ from ..io.sources import Source
 from ..model.linear_model import LinearModel
 from ..prediction import predict_parquet
 from ..progress import Progress
-from ..solvers import solve, state_class
+from ..solvers import AUTO_SWITCH_CONDITION, solve, state_class
 from .ingest import Ingester, Stopped
-from .levels import file_designs, job_spec
+from .levels import encoded_batch_rows, file_designs, job_spec
 from .log import JobLog, SilentLog
 from .manifest import (
     RUNS_KEPT,
+    collect_garbage,
     design_spec,
     files_digest,
     listing_fields,
@@ -77,6 +78,7 @@ class RunResult:
     files_total: int = 0
     rows_total: int = 0
     new_rows: dict = field(default_factory=dict)  # dry run: rows of each new file (from footers)
+    message: str = ""  # status "no data": what is published now, in words
 
     def to_dict(self) -> dict:
         return {
@@ -319,16 +321,27 @@ class _Run:
                 seconds=time.monotonic() - self.started,
             )
         if not files:
+            # Withdraw first, commit second: a crash in between withdraws again next time,
+            # never leaves an expired model published with a manifest that says otherwise.
+            message, withdrawn = self._withdraw(manifest)
+            if withdrawn is not None:
+                record["withdrawn_version"] = withdrawn
             self._commit(manifest, record, status="no data")
-            log.info("no_data", "no files are left in the model; nothing was published.")
+            log.info("no_data", message[0].lower() + message[1:], model=job.model)
             return RunResult(
-                "no data", plan, ingested, rows, dropped, seconds=time.monotonic() - self.started
+                "no data",
+                plan,
+                ingested,
+                rows,
+                dropped,
+                seconds=time.monotonic() - self.started,
+                message=message,
             )
         total = self._total(manifest, fresh)
         version = self._publish(manifest, total, [f for f in todo if f.path in fresh])
         record["model_version"] = version
         self._commit(manifest, record, status="published")
-        self._collect_garbage(manifest)
+        collect_garbage(self.store, manifest)
         seconds = time.monotonic() - self.started
         log.info(
             "published",
@@ -362,8 +375,7 @@ class _Run:
 
     def _batch_size(self, specs) -> int:
         if specs and isinstance(specs[0], EncodedSpec):
-            grouped = specs[0].grouped_for(self.kind)
-            return specs[0].batch_rows(grouped=grouped, given=self.job.batch_size)
+            return encoded_batch_rows(specs[0], self.kind, self.job.batch_size)
         if self.job.batch_size is not None:
             return self.job.batch_size
         return resolve_batch_size(len(specs[0].columns)) if specs else 1
@@ -403,10 +415,19 @@ class _Run:
         solution = solve(
             total.state, fit_intercept=spec.fit_intercept, drop_collinear=job.drop_collinear
         )
-        model = LinearModel.from_accumulation(
-            total, solution, design=spec.design if isinstance(spec, EncodedSpec) else None
-        )
-        version = int((manifest.get("published") or {}).get("version", 0)) + 1
+        if job.solver == "auto" and solution.condition_number > AUTO_SWITCH_CONDITION:
+            solution.warnings.append(
+                f"auto: the condition number of the scaled normal equations is "
+                f"{solution.condition_number:.1e}, above auto's threshold "
+                f"({AUTO_SWITCH_CONDITION:.0e}); a fit would read the data again with a more "
+                "accurate solver, which a job cannot do from its saved states: for more "
+                'digits run the job with model.solver = "exact" (or "qr") in a new state '
+                "location."
+            )
+        model = LinearModel.from_accumulation(total, solution, design=getattr(spec, "design", None))
+        # Versions keep counting after a withdrawal: no numbered file is ever overwritten.
+        last = manifest.get("published") or manifest.get("withdrawn") or {}
+        version = int(last.get("version", 0)) + 1
         text = (json.dumps(model.to_dict(), indent=1, allow_nan=False) + "\n").encode()
         write_output(versioned_name(job.model, version), text, job.storage)
         write_output(job.model, text, job.storage)
@@ -438,6 +459,32 @@ class _Run:
             self.log.warning("model_warning", warning)
         return version
 
+    def _withdraw(self, manifest: dict) -> tuple[str, int | None]:
+        """No file is left (all left the window): the published model, which describes rows
+        no longer wanted, is removed (its numbered versions stay). Returns what is published
+        now, in words, and the version withdrawn (None if there was none)."""
+        job = self.job
+        published = manifest.get("published")
+        why = (
+            f"no files are left in the window ({job.window_text})"
+            if job.window is not None
+            else "no files are left in the model"
+        )
+        if not published:
+            return f"{why[0].upper()}{why[1:]}; no model is published at {job.model}.", None
+        for output in (job.model, job.summary):
+            if output:
+                delete_output(output, job.storage)
+        version = int(published.get("version", 0))
+        manifest["withdrawn"] = {**published, "at": utc_now().isoformat(timespec="seconds")}
+        manifest["published"] = None
+        return (
+            f"{why[0].upper()}{why[1:]}: the model at {job.model} was withdrawn and nothing is "
+            f"published until new files arrive (its last version, {version}, stays at "
+            f"{versioned_name(job.model, version)}).",
+            version,
+        )
+
     def _commit(self, manifest: dict, record: dict, *, status: str) -> None:
         record = {
             **record,
@@ -450,16 +497,3 @@ class _Run:
         if "rows" not in manifest or status != "published":
             manifest["rows"] = sum(e["rows_read"] for e in manifest["files"])
         write_manifest(self.store, manifest)
-
-    def _collect_garbage(self, manifest: dict) -> None:
-        """Remove states no longer listed, checkpoints of finished files and temporary files."""
-        keep = {e["state"] for e in manifest["files"]}
-        for name in self.store.list("states"):
-            if name not in keep:
-                self.store.delete(f"states/{name}")
-        for name in self.store.list("partial"):
-            self.store.delete(f"partial/{name}")
-        if not self.store.remote:
-            for name in self.store.list(""):
-                if name.startswith(".") and name.endswith(".tmp"):
-                    self.store.delete(name)

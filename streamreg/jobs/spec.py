@@ -27,8 +27,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-# A job keeps one kind of state per file, so it takes the closed-form solvers (auto may switch).
-JOB_SOLVERS = CLOSED_FORM_SOLVERS
+# A job keeps one kind of state per file, so it takes the closed-form solvers; "auto" keeps
+# cholesky's states and, unable to read every file again, warns where a fit would switch.
+JOB_SOLVERS = ("auto", *CLOSED_FORM_SOLVERS)
 ON_CHANGE = ("error", "replace")
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 
@@ -57,7 +58,8 @@ target = "y"
 # max_levels = 1000           # refuse a category with more levels
 fit_intercept = true
 nulls = "drop"                # rows with a null/NaN in a used column: "drop" (counted) or "error"
-solver = "cholesky"           # "cholesky" (fastest), "qr" or "exact" (bit-identical however split)
+solver = "cholesky"           # "cholesky" (fastest), "qr", "exact" (bit-identical however split),
+                              # or "auto" (cholesky, with a warning when too ill-conditioned)
 drop_collinear = false        # collinear columns get no coefficient instead of an error
 
 [state]

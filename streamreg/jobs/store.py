@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import InputError, LockError, StreamregError
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_path, current_umask, describe_os_error
 from ..io.listing import describe_storage_error, is_url, url_filesystem
 
 try:  # POSIX: the kernel drops a flock when its holder dies, so a stale lock is certain
@@ -56,17 +56,34 @@ class Store:
     def _path(self, name: str) -> str:
         return f"{self.base}/{name}" if self.remote else os.path.join(self.base, name)
 
-    def _call(self, what: str, name: str, action: Callable):
+    def _call(self, what: str, name: str, action: Callable, *, missing_ok: bool = True):
+        """Run a storage call; a failure is one sentence naming ``name`` (a missing file is
+        passed on as FileNotFoundError when ``missing_ok``, else reported too)."""
         try:
             return action()
         except StreamregError:
             raise
-        except FileNotFoundError:
-            raise
+        except FileNotFoundError as exc:
+            if missing_ok:
+                raise
+            raise InputError(
+                f"cannot {what} {self.url(name)}: {describe_storage_error(exc)} (does the "
+                "bucket or folder exist?)."
+            ) from exc
         except Exception as exc:  # noqa: BLE001 - storage backends raise many families
             raise InputError(
                 f"cannot {what} {self.url(name)}: {describe_storage_error(exc)}."
             ) from exc
+
+    def _local(self, what: str, name: str, action: Callable):
+        """Run a local file operation; an OSError (read-only folder, full disk) is one
+        sentence naming the file."""
+        try:
+            return action()
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise InputError(f"cannot {what} {self.url(name)}: {_reason(exc)}.") from exc
 
     # ------------------------------------------------------------ files
     def read(self, name: str) -> bytes | None:
@@ -89,10 +106,12 @@ class Store:
     def write(self, name: str, data: bytes) -> None:
         """Replace ``name`` with ``data`` atomically: readers see the old or the new content."""
         if self.remote:
-            self._call("write", name, lambda: self.fs.pipe_file(self._path(name), data))
+            self._call(
+                "write", name, lambda: self.fs.pipe_file(self._path(name), data), missing_ok=False
+            )
             return
         path = self._path(name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self._local("write", name, lambda: os.makedirs(os.path.dirname(path), exist_ok=True))
         with atomic_path(path) as tmp:
             tmp.write_bytes(data)
 
@@ -109,18 +128,16 @@ class Store:
 
             if self.exists(name):  # also for servers that ignore the condition
                 return False
-            return self._call("write", name, put)
+            return self._call("write", name, put, missing_ok=False)
         path = self._path(name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self._local("write", name, lambda: os.makedirs(os.path.dirname(path), exist_ok=True))
+        fd, tmp = self._local("write", name, lambda: _write_temporary(path, data))
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return True
+            return self._local("write", name, lambda tmp=tmp: _link_exclusive(tmp, path))
+        finally:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
     def delete(self, name: str) -> None:
         """Remove ``name`` if it exists."""
@@ -129,7 +146,7 @@ class Store:
                 self._call("delete", name, lambda: self.fs.rm_file(self._path(name)))
             return
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._path(name))
+            self._local("delete", name, lambda: os.unlink(self._path(name)))
 
     def list(self, folder: str) -> list[str]:
         """Names of the files directly in ``folder`` (sorted; none if it does not exist)."""
@@ -145,7 +162,11 @@ class Store:
 
             return sorted(self._call("list", folder, ls))
         try:
-            return sorted(e.name for e in os.scandir(self._path(folder)) if e.is_file())
+            return self._local(
+                "list",
+                folder,
+                lambda: sorted(e.name for e in os.scandir(self._path(folder)) if e.is_file()),
+            )
         except FileNotFoundError:
             return []
 
@@ -179,37 +200,46 @@ class Store:
         return self._lock_local(name, data)
 
     def _lock_local(self, name: str, data: bytes) -> Lock:
+        """The lock's content appears with the file: it is written (and flocked) in a
+        temporary file first, then linked into place — exclusively for a new lock, by an
+        atomic rename over a stale one. A loser never reads a half-made lock."""
         path = self._path(name)
         if fcntl is None:  # pragma: no cover
             return self._lock_by_pid(name, data)
         for _ in range(10):
+            mine, tmp = self._local("take the lock", name, lambda: _write_temporary(path, data))
+            fcntl.flock(mine, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a file nobody else knows yet
+            taken = False
             try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
-                created = True
-            except FileExistsError:
+                if self._local("take the lock", name, lambda tmp=tmp: _link_exclusive(tmp, path)):
+                    taken = True
+                    return Lock(self, name, fd=mine)
                 try:
-                    fd = os.open(path, os.O_RDWR)
+                    theirs = os.open(path, os.O_RDONLY)
                 except FileNotFoundError:
                     continue  # released meanwhile
-                created = False
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                previous = _parse_holder(_read_fd(fd))
-                os.close(fd)
-                raise LockError(_held_message(self.url(name), previous)) from None
-            try:
-                same = os.stat(path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if not same:  # the holder released it between our open and our flock
-                os.close(fd)
-                continue
-            stale = None if created else (_parse_holder(_read_fd(fd)) or {})
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, data, 0)
-            os.fsync(fd)
-            return Lock(self, name, fd=fd, stale=stale)
+                try:
+                    try:
+                        fcntl.flock(theirs, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except OSError:
+                        if not _same_file(path, theirs):
+                            continue  # replaced meanwhile: look again
+                        previous = _parse_holder(_read_fd(theirs))
+                        raise LockError(_held_message(self.url(name), previous)) from None
+                    if not _same_file(path, theirs):
+                        continue  # its holder released it between our open and our flock
+                    # Its holder died (the kernel dropped its flock): ours replaces it whole.
+                    stale = _parse_holder(_read_fd(theirs)) or {}
+                    self._local("take the lock", name, lambda tmp=tmp: os.rename(tmp, path))
+                    taken = True
+                    return Lock(self, name, fd=mine, stale=stale)
+                finally:
+                    os.close(theirs)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)  # the lock's own name stays; this one is not needed
+                if not taken:
+                    os.close(mine)
         raise LockError(
             f"could not take the lock {self.url(name)}: it keeps changing hands; try again."
         )
@@ -251,10 +281,16 @@ class Lock:
     stale: dict | None = None  # the dead holder whose lock was taken over, if any
 
     def release(self) -> None:
-        self.store.delete(self.name)
-        if self.fd is not None:
-            os.close(self.fd)  # closing drops the flock
-            self.fd = None
+        """Remove the lock. It never raises: if the file cannot be removed (the folder turned
+        read-only), closing the fd still drops the flock, and the next run takes it over."""
+        try:
+            self.store.delete(self.name)
+        except StreamregError:
+            pass
+        finally:
+            if self.fd is not None:
+                os.close(self.fd)  # closing drops the flock
+                self.fd = None
 
     def describe_stale(self) -> str | None:
         if self.stale is None:
@@ -283,7 +319,10 @@ def write_output_file(
     written to a local temporary file and uploaded (a single object write)."""
     if not is_url(target):
         target = os.path.abspath(target)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
+        folder = Store(os.path.dirname(target))
+        folder._local(
+            "write", os.path.basename(target), lambda: os.makedirs(folder.base, exist_ok=True)
+        )
         with atomic_path(target) as tmp:
             return produce(str(tmp))
     with tempfile.TemporaryDirectory(prefix="streamreg-") as folder:
@@ -312,6 +351,47 @@ def delete_output(target: str, storage_options: dict | None = None) -> None:
 
 
 # ---------------------------------------------------------------- helpers
+def _write_temporary(path: str, data: bytes) -> tuple[int, str]:
+    """(fd, path) of a new temporary file beside ``path`` holding ``data``, fsynced, with the
+    mode a new file gets under the umask. The fd is read-only: enough for ``flock``, and a
+    held lock then keeps no file of the folder open for writing."""
+    directory, base = os.path.split(path)
+    # Not "*.tmp": a job's garbage collection removes those, and a contender's lock must stay.
+    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".new", dir=directory or ".")
+    try:
+        try:
+            os.fchmod(fd, 0o666 & ~current_umask())
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return os.open(tmp, os.O_RDONLY), tmp
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _link_exclusive(tmp: str, path: str) -> bool:
+    """Give the file ``tmp`` the name ``path`` too, unless ``path`` exists (then False)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    return True
+
+
+def _same_file(path: str, fd: int) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _reason(exc: OSError) -> str:
+    return describe_os_error(exc)
+
+
 def _read_fd(fd: int) -> bytes:
     try:
         return os.pread(fd, 4096, 0)
@@ -322,7 +402,7 @@ def _read_fd(fd: int) -> bytes:
 def _parse_holder(raw: bytes | None) -> dict | None:
     try:
         holder = json.loads(raw or b"")
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return holder if isinstance(holder, dict) else None
 

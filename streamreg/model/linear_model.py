@@ -36,7 +36,7 @@ from ..errors import InputError, did_you_mean
 from ..io.atomic import read_json, write_json_atomic
 from ..solvers import solve
 from ..solvers.moments import MomentState
-from ..solvers.solution import Solution
+from ..solvers.solution import Solution, check_finite_solution
 from .encoded import encoded_predictions
 from .inference import InferenceMixin
 from .multi import MultiTargetModel
@@ -121,6 +121,7 @@ class LinearModel(InferenceMixin):
         if any: complete, once."""
         spec = acc.spec
         state = acc.state
+        check_finite_solution(solution, state)
         return cls(
             target=state.names[-1],
             feature_names=state.names[:-1],
@@ -161,6 +162,7 @@ class LinearModel(InferenceMixin):
         result."""
         if solution is None:
             solution = solve(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
+        check_finite_solution(solution, state)
         dropped = dict(rows_dropped_by_column or {})
         return cls(
             target=state.names[-1],

@@ -16,29 +16,36 @@ import numpy as np
 from ..design.coding import Design
 from ..design.roles import ROLES
 from ..errors import ModelFormatError
+from ..io.packed import is_packed, pack_matrix, should_pack, unpack_matrix
 from ..solvers import GRADIENT_SOLVERS, state_from_dict
 from ..solvers.base import check_format
 from ..solvers.solution import Solution
 from .inference import COV_TYPES
+from .validate import check_model_numbers
 
 MODEL_FORMAT = "streamreg.model"
 MODEL_FORMAT_VERSION = 1
-# Version 2 adds optional fields — "design" (levels, coding, references, center/scale
-# statistics), "columns" (the role of every column of the data), "absorbed" (the absorbed
-# fixed effect) and, for several targets, "targets" with one entry per target
-# (streamreg.model.multi). Only files that use them are written as version 2: a plain fit's
-# file stays version 1, byte for byte.
-MODEL_FORMAT_VERSION_2 = 2
-READABLE_VERSIONS = (MODEL_FORMAT_VERSION, MODEL_FORMAT_VERSION_2)
+# Version 2: the same fields, and, when a model needs them, large matrices packed
+# (streamreg.io.packed) and the optional fields "design" (levels, coding, references,
+# center/scale statistics), "columns" (the role of every column of the data), "absorbed" (the
+# absorbed fixed effect) and, for several targets, "targets" with one entry per target
+# (streamreg.model.multi). Only files that use one of them are written as version 2: ordinary
+# fits keep writing version 1, byte for byte.
+PACKED_MODEL_VERSION = 2
+MODEL_FORMAT_VERSION_2 = PACKED_MODEL_VERSION
+MODEL_FORMAT_VERSIONS = (MODEL_FORMAT_VERSION, PACKED_MODEL_VERSION)
 
 
 def model_to_dict(model) -> dict:
     """The model as a JSON-ready dict (NaN and ±inf become null)."""
     coef = [None if np.isnan(c) else float(c) for c in model.coef_]
+    xtx_inv = np.asarray(model.solution_.xtx_inv, dtype=float)
+    robust_cov = None if model.robust_ is None else np.asarray(model.robust_["cov"], dtype=float)
+    packed = should_pack(xtx_inv) or (robust_cov is not None and should_pack(robust_cov))
     extended = model.design_ is not None or model.absorbed_ is not None
     return {
         "format": MODEL_FORMAT,
-        "format_version": MODEL_FORMAT_VERSION_2 if extended else MODEL_FORMAT_VERSION,
+        "format_version": PACKED_MODEL_VERSION if packed or extended else MODEL_FORMAT_VERSION,
         "streamreg_version": model.streamreg_version,
         "target": model.target,
         "features": [str(n) for n in model.feature_names_in_],
@@ -62,16 +69,10 @@ def model_to_dict(model) -> dict:
         "warnings": model.warnings_,
         "inputs": model.inputs_,
         "log_weight_sum": finite_or_none(model.log_weight_sum_),
-        "xtx_inv": [
-            [finite_or_none(v) for v in row]
-            for row in np.asarray(model.solution_.xtx_inv, dtype=float)
-        ],
+        "xtx_inv": _matrix(xtx_inv, packed),
         "robust": None
         if model.robust_ is None
-        else {
-            **model.robust_,
-            "cov": [[finite_or_none(v) for v in row] for row in model.robust_["cov"]],
-        },
+        else {**model.robust_, "cov": _matrix(robust_cov, packed)},
         "inference": model.inference_dict(),
         "state": model.state_.to_dict(),
         "optimizer": model.optimizer_,
@@ -87,8 +88,19 @@ def version_2_fields(model) -> dict:
     }
 
 
+def _matrix(matrix: np.ndarray, packed: bool):
+    """A matrix as the file holds it: packed in a version-2 file, else a list (NaN → null)."""
+    if packed:
+        return pack_matrix(matrix)
+    return [[finite_or_none(v) for v in row] for row in matrix]
+
+
 def model_fields(data, where: str = "model") -> dict:
-    """Validate a saved model's dict and return the keyword arguments of ``LinearModel``."""
+    """Validate a saved model's dict and return the keyword arguments of ``LinearModel``.
+
+    Everything is checked, not only the types: shapes, finiteness, the rank, the counts
+    against the embedded state, and that the coefficients cannot overflow a prediction at
+    the training data's own scale (:mod:`streamreg.model.validate`)."""
     _validate_model_dict(data, where)
     state = state_from_dict(data["state"], where=f"{where} (state)")
     names = list(data["features"])
@@ -97,6 +109,7 @@ def model_fields(data, where: str = "model") -> dict:
             f"{where}: the saved state's columns do not match the features and target."
         )
     coef = np.array([np.nan if c is None else c for c in data["coef"]], dtype=np.float64)
+    check_model_numbers(data, state, coef, where)
     solution = Solution(
         coef=coef,
         intercept=float(data["intercept"]),
@@ -109,7 +122,9 @@ def model_fields(data, where: str = "model") -> dict:
         tss=float(data["tss"]),
         solver=data["solver"],
         warnings=list(data["warnings"]),
-        xtx_inv=_validated_square(data["xtx_inv"], int((~np.isnan(coef)).sum()), "xtx_inv", where),
+        xtx_inv=_validated_inverse(
+            data["xtx_inv"], int((~np.isnan(coef)).sum()), data["format_version"], where
+        ),
     )
     return dict(
         target=data["target"],
@@ -125,7 +140,9 @@ def model_fields(data, where: str = "model") -> dict:
         inputs=data["inputs"],
         streamreg_version=data["streamreg_version"],
         log_weight_sum=float("-inf") if data["log_weight_sum"] is None else data["log_weight_sum"],
-        robust=_validated_robust(data["robust"], len(names) + bool(data["fit_intercept"]), where),
+        robust=_validated_robust(
+            data["robust"], len(names) + bool(data["fit_intercept"]), data["format_version"], where
+        ),
         optimizer=_validated_optimizer(data.get("optimizer"), where),
         **_version_2(data, names, where),
     )
@@ -200,19 +217,53 @@ _FIELDS = {
     "warnings": list,
     "inputs": list,
     "log_weight_sum": (*_NUMBER, type(None)),
-    "xtx_inv": list,
+    "xtx_inv": (list, dict),
     "robust": (dict, type(None)),
     "state": dict,
 }
 
 
-def _validated_square(rows, size: int, key: str, where: str) -> np.ndarray:
+def _validated_square(rows, size: int, key: str, where: str, version: int = 1) -> np.ndarray:
+    """A size × size matrix of numbers or nulls (NaN): a list of lists, or packed (version 2)."""
+    if is_packed(rows) and version >= PACKED_MODEL_VERSION:
+        return unpack_matrix(rows, (size, size), where, key)
     try:
-        matrix = np.array(rows, dtype=np.float64).reshape(size, size)
+        if not isinstance(rows, list) or len(rows) != size:
+            raise ValueError("wrong number of rows")
+        matrix = np.array(
+            [[np.nan if v is None else _number(v) for v in _row(row, size)] for row in rows],
+            dtype=np.float64,
+        ).reshape(size, size)
     except (TypeError, ValueError) as exc:
         raise ModelFormatError(
             f"{where}: '{key}' must be a {size}×{size} matrix of numbers."
         ) from exc
+    return matrix
+
+
+def _row(row, size: int) -> list:
+    if not isinstance(row, list) or len(row) != size:
+        raise ValueError("a row of the wrong length")
+    return row
+
+
+def _number(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{value!r} is not a number")
+    return float(value)
+
+
+def _validated_inverse(rows, size: int, version: int, where: str) -> np.ndarray:
+    """``xtx_inv``: finite with a non-negative diagonal, or all null (no inference, lbfgs)."""
+    matrix = _validated_square(rows, size, "xtx_inv", where, version)
+    nan = np.isnan(matrix)
+    if nan.all():
+        return matrix
+    if nan.any() or not np.isfinite(matrix).all() or (np.diagonal(matrix) < 0).any():
+        raise ModelFormatError(
+            f"{where}: 'xtx_inv' must hold finite numbers with a non-negative diagonal "
+            "(or only nulls)."
+        )
     return matrix
 
 
@@ -223,24 +274,30 @@ def _validated_optimizer(record, where: str):
     return validate_record(record, where)
 
 
-def _validated_robust(robust, n_params: int, where: str):
+def _validated_robust(robust, n_params: int, version: int, where: str):
     if robust is None:
         return None
     cov = robust.get("cov")
-    if robust.get("cov_type") not in COV_TYPES[1:] or not isinstance(cov, list):
+    if robust.get("cov_type") not in COV_TYPES[1:] or not isinstance(cov, (list, dict)):
         raise ModelFormatError(
             f"{where}: 'robust' must name a covariance type and hold its matrix."
         )
-    matrix = np.array([[np.nan if v is None else v for v in row] for row in cov], dtype=np.float64)
-    if matrix.shape != (n_params, n_params):
-        raise ModelFormatError(f"{where}: the robust covariance must be {n_params}×{n_params}.")
+    try:
+        matrix = _validated_square(cov, n_params, "robust.cov", where, version)
+    except ModelFormatError:
+        raise ModelFormatError(
+            f"{where}: the robust covariance must be a {n_params}×{n_params} matrix of numbers."
+        ) from None
+    if np.isinf(matrix).any():
+        raise ModelFormatError(f"{where}: the robust covariance holds an infinite number.")
+    n_groups = robust.get("n_groups")
+    if n_groups is not None and (not isinstance(n_groups, int) or isinstance(n_groups, bool)):
+        raise ModelFormatError(f"{where}: 'robust.n_groups' must be an integer or null.")
     return {**robust, "cov": matrix.tolist()}
 
 
 def _validate_model_dict(data, where: str) -> None:
-    version = data.get("format_version") if isinstance(data, dict) else None
-    readable = version if version in READABLE_VERSIONS else MODEL_FORMAT_VERSION
-    check_format(data, MODEL_FORMAT, readable, "model", where)
+    check_format(data, MODEL_FORMAT, MODEL_FORMAT_VERSIONS, "model", where)
     for key, kind in _FIELDS.items():
         if key not in data:
             raise ModelFormatError(f"{where}: the field '{key}' is missing.")

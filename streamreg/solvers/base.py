@@ -29,6 +29,11 @@ import numpy as np
 from ..engine.merge import Mergeable
 from ..errors import InputError, ModelFormatError
 from ..io.atomic import read_json, write_json_atomic
+from ..io.packed import is_packed, pack_matrix, should_pack, unpack_matrix
+
+# A state whose spread is large is written packed (streamreg.io.packed) under this version;
+# smaller ones keep their own FORMAT_VERSION and are written exactly as before.
+PACKED_STATE_VERSION = 2
 
 
 class State(Mergeable):
@@ -122,34 +127,49 @@ class CenteredState(State):
     SPREAD: str
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict; floats are written with ``repr`` and so round-trip exactly."""
+        """A JSON-ready dict; floats are written with ``repr`` and so round-trip exactly (a large
+        spread is packed, exactly too: :mod:`streamreg.io.packed`)."""
+        spread = getattr(self, self.SPREAD)
+        packed = should_pack(spread)
         return {
             "format": self.FORMAT,
-            "format_version": self.FORMAT_VERSION,
+            "format_version": PACKED_STATE_VERSION if packed else self.FORMAT_VERSION,
             "names": list(self.names),
             "n_rows": self.n_rows,
             "weight_sum": self.weight_sum,
             "mean": self.mean.tolist(),
             "mean_lo": self.mean_lo.tolist(),
-            self.SPREAD: getattr(self, self.SPREAD).tolist(),
+            self.SPREAD: pack_matrix(spread) if packed else spread.tolist(),
         }
 
     @classmethod
     def from_dict(cls, data: dict, *, where: str = "state"):
         """Validate and rebuild a state written by :meth:`to_dict`."""
-        names = checked_names(data, cls.FORMAT, cls.FORMAT_VERSION, cls.LABEL, where)
+        versions = (cls.FORMAT_VERSION, PACKED_STATE_VERSION)
+        names = checked_names(data, cls.FORMAT, versions, cls.LABEL, where)
         k = len(names)
         try:
-            mean = np.array(data["mean"], dtype=np.float64)
-            mean_lo = np.array(data["mean_lo"], dtype=np.float64)
-            spread = np.array(data[cls.SPREAD], dtype=np.float64)
+            mean = _numbers(data["mean"])
+            mean_lo = _numbers(data["mean_lo"])
+            spread = data[cls.SPREAD]
+            if is_packed(spread) and data["format_version"] == PACKED_STATE_VERSION:
+                spread = unpack_matrix(spread, (k, k), where, cls.SPREAD)
+            else:
+                spread = _numbers(spread)
             n_rows = data["n_rows"]
-            weight_sum = float(data["weight_sum"])
+            weight_sum = data["weight_sum"]
+            if isinstance(weight_sum, bool) or not isinstance(weight_sum, (int, float)):
+                raise TypeError(f"'weight_sum' is {type(weight_sum).__name__}")
+            weight_sum = float(weight_sum)
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFormatError(f"{where}: a field is missing or not a number ({exc}).") from exc
         if not isinstance(n_rows, int) or isinstance(n_rows, bool) or n_rows < 0:
             raise ModelFormatError(
                 f"{where}: 'n_rows' must be a non-negative integer, got {n_rows!r}."
+            )
+        if weight_sum < 0 or (n_rows == 0 and weight_sum != 0):
+            raise ModelFormatError(
+                f"{where}: 'weight_sum' {weight_sum!r} does not fit 'n_rows' {n_rows}."
             )
         if mean.shape != (k,) or mean_lo.shape != (k,) or spread.shape != (k, k):
             raise ModelFormatError(
@@ -183,18 +203,35 @@ class CenteredState(State):
     __hash__ = None
 
 
-def check_format(data, fmt: str, version: int, label: str, where: str) -> None:
-    """A saved file's ``format`` and ``format_version`` are the ones this streamreg reads."""
+def check_format(data, fmt: str, version: int | tuple[int, ...], label: str, where: str) -> None:
+    """A saved file's ``format`` and ``format_version`` are ones this streamreg reads
+    (``version``: one version, or a tuple of the versions read)."""
     if not isinstance(data, dict) or data.get("format") != fmt:
         raise ModelFormatError(f"{where} is not a streamreg {label}.")
-    if data.get("format_version") != version:
+    versions = tuple(sorted(set(version))) if isinstance(version, tuple) else (version,)
+    given = data.get("format_version")
+    if isinstance(given, bool) or given not in versions:
+        read = " or ".join(str(v) for v in versions)
         raise ModelFormatError(
-            f"{where} has {label} format version {data.get('format_version')!r}; "
-            f"this streamreg reads version {version}."
+            f"{where} has {label} format version {given!r}; this streamreg reads version {read}."
         )
 
 
-def checked_names(data, fmt: str, version: int, label: str, where: str) -> list[str]:
+def _numbers(value) -> np.ndarray:
+    """A list (of lists) of JSON numbers as float64; strings, booleans, nulls and ragged rows are
+    refused (numpy alone would take "1.5", true and null)."""
+    array = np.array(value, dtype=object)
+    if array.dtype != object or array.size == 0:
+        return np.asarray(array, dtype=np.float64)
+    flat = array.ravel()
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat):
+        raise ValueError("the entries must be numbers")
+    return array.astype(np.float64)
+
+
+def checked_names(
+    data, fmt: str, version: int | tuple[int, ...], label: str, where: str
+) -> list[str]:
     """The column names of a saved state, once its format and version are checked."""
     check_format(data, fmt, version, label, where)
     names = data.get("names")

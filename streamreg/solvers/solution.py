@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import IllConditionedError, InputError, parameter
+from ..errors import DataError, IllConditionedError, InputError, parameter
 
 # Columns whose 1 − R² on the earlier columns is at most this are aliased (cholesky's default).
 COLLINEAR_TOL = 1e-12
@@ -116,3 +116,34 @@ def collinear_message(
         f"{first}{also}. Remove the column, or pass {parameter('drop_collinear', True)} "
         "to give aliased columns no coefficient."
     )
+
+
+def check_finite_solution(solution: Solution, state) -> None:
+    """Refuse coefficients that overflow float64 (±inf), naming the column and its scale.
+
+    A column of tiny values (1e-310) has a slope beyond 1.8e308; printing ``inf`` with exit 0,
+    or failing later while writing the model, would hide that the column needs rescaling."""
+    names = state.names[:-1]
+    aliased = set(solution.aliased)
+    bad = [
+        j
+        for j, c in enumerate(solution.coef)
+        if np.isinf(c) or (np.isnan(c) and names[j] not in aliased)
+    ]
+    if bad:
+        j = bad[0]
+        with np.errstate(all="ignore"):
+            size = abs(float(state.mean[j])) + float(
+                np.sqrt(max(state.comoment[j, j], 0.0) / max(state.weight_sum, 1e-300))
+            )
+        scale = f" (its values are of the order of {size:.0e})" if 0 < size < 1e-100 else ""
+        more = f" (and of {', '.join(repr(names[k]) for k in bad[1:])})" if bad[1:] else ""
+        raise DataError(
+            f"the coefficient of column '{names[j]}'{more} overflows float64{scale}; rescale "
+            "the column (multiply it by a power of ten) and fit again."
+        )
+    if not np.isfinite(solution.intercept):
+        raise DataError(
+            f"the intercept overflows float64 (target '{state.names[-1]}'); rescale the "
+            "columns and fit again."
+        )
