@@ -273,7 +273,12 @@ def _plan(
             weight=weight,
             need_target=not request.formula,
         )
-        request = replace(request, targets=_as_targets(target, request), weight=weight)
+        request = replace(
+            request,
+            targets=_as_targets(target, request),
+            weight=weight,
+            partial=tuple(src.partial_columns()),  # never default features (Source.notes)
+        )
         schema = src.schema
         partition_keys = list(src.partition_types)
         # Files that disagree on a named column are reported (naming both files) before its

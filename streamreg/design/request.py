@@ -71,6 +71,7 @@ class Request:
     reference: dict = field(default_factory=dict)
     absorb: tuple[str, ...] = ()
     max_levels: int = DEFAULT_MAX_LEVELS
+    partial: tuple[str, ...] = ()  # columns only some input files have: never default features
 
     @classmethod
     def of(
@@ -151,12 +152,13 @@ class Request:
         plain_features = named is None or all(
             f not in schema.names or is_numeric_type(schema.field(f).type) for f in named
         )
+        not_default = [c for c in self.partial if c not in self.targets] if named is None else []
         if not self.needs_encoding and plain_features:
             return DesignSpec.resolve(
                 schema,
                 target=self.targets[0],
                 features=named,
-                exclude=list(self.exclude),
+                exclude=[*self.exclude, *not_default],
                 weight=self.weight,
                 fit_intercept=self.fit_intercept,
                 nulls=self.nulls,
@@ -166,6 +168,7 @@ class Request:
         self._check_names(schema)
         if named is None:
             skip = {*self.targets, self.weight, self.groups, *self.exclude, *self.absorb}
+            skip |= set(not_default)
             named, _ = default_features(schema, skip=skip, partition_keys=partition_keys)
             named += [c for c in [*self.categorical, *self.reference] if c not in named]
             if not named:
@@ -263,6 +266,7 @@ class Request:
                 exclude=self.exclude,
                 named=self.features is not None,
                 partition_keys=partition_keys,
+                partial=self.partial,
             )
         design = spec.design
         features: dict[str, list[str]] = {}
@@ -297,6 +301,7 @@ class Request:
             named=self.features is not None,
             formula=self.formula is not None,
             partition_keys=partition_keys,
+            partial=self.partial,
         )
 
 

@@ -123,6 +123,7 @@ def column_roles(
     named: bool = False,
     formula: bool = False,
     partition_keys: Iterable[str] = (),
+    partial: Iterable[str] = (),
 ) -> dict[str, dict]:
     """Column → ``{"role", "why"}`` for every column of ``schema``, in schema order.
 
@@ -132,7 +133,7 @@ def column_roles(
     (a column left out is then "not among the features" / "not in the formula").
     """
     categories = categories or {}
-    exclude, keys = set(exclude), set(partition_keys)
+    exclude, keys, partial = set(exclude), set(partition_keys), set(partial)
     roles: dict[str, dict] = {}
     for f in schema:
         name = f.name
@@ -154,6 +155,8 @@ def column_roles(
             role = {"role": "skipped", "why": "not in the formula"}
         elif named:
             role = {"role": "skipped", "why": "not among the features"}
+        elif name in partial:
+            role = {"role": "skipped", "why": "only in some of the files: name it to use it"}
         else:
             role = {"role": "skipped", "why": why_not_default(name, f.type, keys) or "not used"}
         roles[name] = role

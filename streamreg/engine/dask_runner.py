@@ -385,7 +385,10 @@ def quiet_cluster(quiet: bool = True) -> Iterator[None]:
         yield
         return
     import dask
+    import distributed  # noqa: F401 - its config defaults must exist before the set below
 
+    # (dask.config.set removes on exit every key it did not find: had distributed been imported
+    # inside the context, its whole configuration would go with it.)
     env = {"DASK_LOGGING__DISTRIBUTED": "critical"}
     saved_env = {name: os.environ.get(name) for name in env}
     loggers = [logging.getLogger(name) for name in DASK_LOGGERS]
