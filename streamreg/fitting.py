@@ -246,6 +246,11 @@ def check_encoded_solver(spec, solver: str, cov_type: str) -> None:
                 "clustered standard errors with an absorbed fixed effect are for one target; "
                 "fit the targets one at a time."
             )
+        if spec.plan.transformed:
+            raise InputError(
+                f"the term '{spec.plan.transformed[0]}' (center/scale) cannot be combined with "
+                "an absorbed fixed effect: the within transform already centers every column."
+            )
 
 
 def _plan(

@@ -123,6 +123,8 @@ def test_absorbing_refuses_what_it_cannot_do(panel):
         streamreg.fit(panel, formula="y ~ x1 | firm", cov_type="HC1")
     with pytest.raises(InputError, match="alternating projections"):
         streamreg.fit(panel, formula="y ~ x1 | firm + year")
+    with pytest.raises(InputError, match="already centers every column"):
+        streamreg.fit(panel, formula="y ~ center(x1) | firm")
 
 
 # ---------------------------------------------------------------------- roles
