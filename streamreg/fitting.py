@@ -1,11 +1,12 @@
 """The fit: inputs → blocks → runner → solver → model.
 
 This is the one orchestration behind ``streamreg fit``, :func:`streamreg.fit`,
-the scikit-learn estimator and the Dask path. It decides *what* is read (the
-blocks: the whole local source in order, one block per file, slices of
-in-memory data, Dask partitions) and *where* (a :class:`LocalRunner` in this
-process or a :class:`DaskRunner`), then lets the solver family do its passes,
-and builds the model complete — robust covariance and optimizer record included.
+the scikit-learn estimator and the Dask path. Its :mod:`~streamreg.planning` decides
+*what* is read (the blocks: the whole local source in order, one block per file, slices
+of in-memory data, Dask partitions) and *where* (a :class:`LocalRunner` in this process
+or a :class:`DaskRunner`); the fit checks its options (:mod:`streamreg.fit_checks`), lets
+the solver family do its passes — least squares, or a penalty with ``alpha`` — and builds
+the model complete — robust covariance and optimizer record included.
 
 >>> import tempfile, pathlib, numpy as np, pyarrow as pa, pyarrow.parquet as pq
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "study.parquet"
@@ -19,59 +20,32 @@ and builds the model complete — robust covariance and optimizer record include
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
 from .absorbed import fit_absorbed
 from .design import DesignSpec
-from .design.levels import DEFAULT_MAX_LEVELS, levels_part
-from .design.request import PendingDesign, Request
-from .engine.blocks import Blocks
-from .engine.dask_runner import DaskRunner, collection_blocks, is_dask_collection
-from .engine.local import LocalRunner
-from .engine.scan import Accumulation, accumulate_part, resolve_batch_size
+from .design.levels import DEFAULT_MAX_LEVELS
+from .design.request import Request
+from .engine.scan import Accumulation, accumulate_part
 from .errors import CollinearityError, InputError
-from .io.inputs import to_source
-from .io.sources import InMemorySource
+from .fit_checks import check_encoded_solver, check_penalty
 from .model.linear_model import LinearModel
 from .model.multi import MultiTargetModel
 from .model.robust import parse_cov_type, robust_record, sandwich_part
+from .planning import Plan, plan_fit
 from .solvers import (
     AUTO_SWITCH_CONDITION,
     GRADIENT_SOLVERS,
+    Penalty,
     check_solver,
     family,
+    penalized_family,
     second_pass_solver,
 )
 from .solvers.gradient import GradientOptions, solve_gradient
 from .solvers.views import finish_state, select_target
-
-
-@dataclass
-class Plan:
-    """Where the rows of a fit are and what runs the passes.
-
-    ``blocks`` serve the closed-form passes and the robust pass (a local source is one
-    block, so the running-mean shift carries across files and one progress line covers
-    the pass); ``step_blocks`` serve the gradient solvers' epochs (one block per file).
-    """
-
-    runner: object
-    blocks: Blocks
-    step_blocks: Blocks
-    columns: dict | None = None  # what every column of the data is (streamreg.design.roles)
-    dense_blocks: Blocks | None = None  # an encoded design's blocks for dense rows
-    notes: tuple[str, ...] = ()  # what the inputs hold that the fit leaves out (Source.notes)
-
-    @property
-    def encoded(self) -> bool:
-        return not isinstance(self.blocks.spec, DesignSpec)
-
-    @property
-    def dense(self) -> Blocks:
-        """The blocks of a pass that reads dense design rows (qr, exact, robust errors)."""
-        return self.dense_blocks or self.blocks
 
 
 def fit(
@@ -99,8 +73,14 @@ def fit(
     reference: dict | None = None,
     absorb: Sequence[str] | str | None = None,
     max_levels: int = DEFAULT_MAX_LEVELS,
+    alpha: float | None = None,
+    l1_ratio: float = 1.0,
+    standardize: bool = False,
+    tol: float | None = None,
+    max_iter: int | None = None,
 ) -> LinearModel | MultiTargetModel:
-    """Fit ordinary (or weighted) least squares in one streaming pass.
+    """Fit ordinary (or weighted) least squares in one streaming pass — or, with ``alpha``,
+    ridge, lasso or the elastic net.
 
     Parameters
     ----------
@@ -162,6 +142,17 @@ def fit(
         no column per level; iid or cluster-robust errors (``cov_type="cluster:COLUMN"``).
     max_levels : int, default 1000
         A category with more levels is refused (absorb it instead).
+    alpha, l1_ratio, standardize : penalized least squares (:mod:`streamreg.solvers.penalized`)
+        scikit-learn's ``ElasticNet`` objective ``1/(2Σw)·Σw(y − Xβ − b)² + α·ρ·‖β‖₁ +
+        ½·α·(1 − ρ)·‖β‖²`` with ``ρ = l1_ratio`` (0 ridge, 1 lasso, the default), the
+        intercept never penalized, weights as ``sample_weight``. ``standardize`` penalizes
+        the coefficients of the standardized columns (glmnet's default) and reports them in
+        the original units. Solved from the same one-pass state (``solver`` picks it: auto
+        and cholesky the moments, or qr, exact); the model has no standard errors or p
+        values (``model.penalty_`` records the penalty). :func:`streamreg.cv` chooses alpha.
+    tol, max_iter : penalized fits only
+        Coordinate descent's duality-gap tolerance (relative to the target's second moment;
+        default 1e-10) and its limit of sweeps per alpha (default 100000).
 
     Returns
     -------
@@ -179,6 +170,7 @@ def fit(
             f"{given} options apply to the gradient solvers ({', '.join(GRADIENT_SOLVERS)}); "
             f"the solver is {solver!r}."
         )
+    penalty = check_penalty(alpha, l1_ratio, standardize, tol, max_iter, solver, options, cov_type)
     cov_type, groups = parse_cov_type(cov_type, groups)
     request = Request.of(
         target=target,
@@ -194,7 +186,7 @@ def fit(
         absorb=absorb,
         max_levels=max_levels,
     )
-    plan = _plan(
+    plan = plan_fit(
         source,
         y,
         request,
@@ -205,7 +197,9 @@ def fit(
         stall_timeout=stall_timeout,
         grouped=solver in ("auto", "cholesky"),
     )
-    check_encoded_solver(plan.blocks.spec, solver, cov_type)
+    check_encoded_solver(plan.blocks.spec, solver, cov_type, penalized=penalty is not None)
+    if penalty is not None:
+        return _fit_penalized(plan, solver=solver, penalty=penalty)
     if plan.encoded and plan.blocks.spec.absorb:
         return fit_absorbed(plan, drop_collinear=drop_collinear, cov_type=cov_type)
     if solver in GRADIENT_SOLVERS:
@@ -213,124 +207,6 @@ def fit(
             plan, solver=solver, options=options, drop_collinear=drop_collinear, cov_type=cov_type
         )
     return _fit_closed_form(plan, solver=solver, drop_collinear=drop_collinear, cov_type=cov_type)
-
-
-def check_encoded_solver(spec, solver: str, cov_type: str) -> None:
-    """What an encoded design cannot be fitted with, refused in words before any pass."""
-    if isinstance(spec, DesignSpec):
-        return
-    targets = len(spec.targets)
-    if solver in GRADIENT_SOLVERS and targets > 1:
-        raise InputError(
-            f"the gradient solvers fit one target; for {targets} targets use a closed-form "
-            "solver (auto, cholesky, qr or exact), which fits them all from one pass."
-        )
-    if solver in GRADIENT_SOLVERS and spec.plan.transformed:
-        raise InputError(
-            f"the gradient solvers standardize the columns themselves; the term "
-            f"'{spec.plan.transformed[0]}' (center/scale) needs a closed-form solver."
-        )
-    if spec.absorb:
-        if solver not in ("auto", "cholesky"):
-            raise InputError(
-                f"an absorbed fixed effect is solved from per-group sums by the cholesky solver; "
-                f"solver {solver!r} is not available with it (use auto or cholesky)."
-            )
-        if cov_type not in ("nonrobust", "cluster"):
-            raise InputError(
-                f"with an absorbed fixed effect the standard errors are iid or clustered "
-                f"(cov_type='cluster:COLUMN'); {cov_type} is not available."
-            )
-        if cov_type == "cluster" and targets > 1:
-            raise InputError(
-                "clustered standard errors with an absorbed fixed effect are for one target; "
-                "fit the targets one at a time."
-            )
-        if spec.plan.transformed:
-            raise InputError(
-                f"the term '{spec.plan.transformed[0]}' (center/scale) cannot be combined with "
-                "an absorbed fixed effect: the within transform already centers every column."
-            )
-
-
-def _plan(
-    source, y, request: Request, *, weight, batch_size, progress, client, stall_timeout, grouped
-) -> Plan:
-    """Blocks and runner; an encoded design's levels are found first, by a pass over its
-    category columns only."""
-    partition_keys: list[str] = []
-    notes: tuple[str, ...] = ()
-    if is_dask_collection(source) or is_dask_collection(y):
-        runner = DaskRunner(client, progress=progress, stall_timeout=stall_timeout)
-        blocks, schema = collection_blocks(
-            source,
-            y,
-            weight=weight,
-            batch_size=lambda spec: resolve_batch_size(len(spec.columns), batch_size),
-            request=replace(request, weight=weight if isinstance(weight, str) else None),
-        )
-        steps = blocks
-    else:
-        src, target, weight = to_source(
-            source,
-            y,
-            target=request.targets or None,
-            weight=weight,
-            need_target=not request.formula,
-        )
-        request = replace(
-            request,
-            targets=_as_targets(target, request),
-            weight=weight,
-            partial=tuple(src.partial_columns()),  # never default features (Source.notes)
-        )
-        schema = src.schema
-        partition_keys = list(src.partition_types)
-        # Files that disagree on a named column are reported (naming both files) before its
-        # type is.
-        named = [*request.targets, request.weight, request.groups, *(request.features or ())]
-        src.check_columns([c for c in named if c is not None and c in schema.names])
-        spec = request.design(schema, partition_keys=partition_keys)
-        src.check_columns(spec.columns)
-        notes = tuple(src.notes(spec.columns, default_features=request.features is None))
-        size = resolve_batch_size(len(spec.columns), batch_size)
-        if client is not None:
-            runner = DaskRunner(client, progress=progress, stall_timeout=stall_timeout)
-            blocks = steps = Blocks.per_file(src, spec, size)
-        else:
-            runner = LocalRunner(progress=progress)
-            blocks = Blocks.whole(src, spec, size)
-            steps = (
-                Blocks.slices(src, spec, size)
-                if isinstance(src, InMemorySource)
-                else Blocks.per_file(src, spec, size)
-            )
-    spec = blocks.spec
-    if isinstance(spec, PendingDesign):
-        found = runner.map_reduce(
-            blocks, levels_part, spec.categorical_sources, request.max_levels, label="levels"
-        )
-        spec = spec.resolve(found.scan().levels)
-    columns = request.roles(schema, spec, partition_keys=partition_keys)
-    if isinstance(spec, DesignSpec):
-        return Plan(runner, blocks, steps, columns, notes=notes)
-    # Dense rows shrink their batches as the design widens; group sums keep the usual size.
-    dense = spec.batch_rows(grouped=False, given=batch_size)
-    first = spec.batch_rows(grouped=True, given=batch_size) if grouped else dense
-    return Plan(
-        runner,
-        replace(blocks, spec=spec, batch_size=first),
-        replace(steps, spec=spec, batch_size=dense),
-        columns,
-        replace(blocks, spec=spec, batch_size=dense),
-        notes,
-    )
-
-
-def _as_targets(target, request: Request) -> tuple[str, ...]:
-    if target is None:
-        return request.targets
-    return (target,) if isinstance(target, str) else tuple(target)
 
 
 def _fit_closed_form(plan: Plan, *, solver: str, drop_collinear: bool, cov_type: str):
@@ -384,6 +260,10 @@ def _fit_closed_form(plan: Plan, *, solver: str, drop_collinear: bool, cov_type:
     return _finish(plan, acc, solutions, cov_type, stats=stats)
 
 
+# A deviation from a mean of at least this size is at least ~1e-116: its square cannot underflow.
+_TRUSTED_MAGNITUDE = 1e-100
+
+
 def _constant_columns(state, p: int, fit_intercept: bool) -> set[str]:
     """Features (the first ``p`` columns) without variation in the rows used (all zero,
     without an intercept), read off a moment state's centered sums of squares; empty for other
@@ -391,9 +271,14 @@ def _constant_columns(state, p: int, fit_intercept: bool) -> set[str]:
     comoment = getattr(state, "comoment", None)
     if comoment is None:
         return set()
+    mean = np.abs(state.mean + state.mean_lo)[:p]
     spread = np.diagonal(comoment)[:p] == 0
-    if not fit_intercept:
-        spread &= (state.mean + state.mean_lo)[:p] == 0
+    if fit_intercept:
+        # Zero spread is trusted only where a real deviation could not have underflowed when
+        # squared (values far from 1e-154); tiny columns go to the exact second pass instead.
+        spread &= mean >= _TRUSTED_MAGNITUDE
+    else:
+        spread &= mean == 0
     return {name for name, flat in zip(state.names[:p], spread) if flat}
 
 
@@ -443,6 +328,20 @@ def _fit_gradient(plan: Plan, *, solver: str, options, drop_collinear: bool, cov
         cov_type,
         optimizer=result.record,
     )
+
+
+def _fit_penalized(plan: Plan, *, solver: str, penalty: Penalty) -> LinearModel:
+    """One pass for the state of ``solver``, then the penalized solve (no second pass); an
+    encoded design is solved over its design columns, as least squares is."""
+    chosen = penalized_family(solver)
+    acc, (state,), stats = _solvable(plan, _accumulate(plan, chosen, "fit"))
+    spec = plan.blocks.spec
+    solution = chosen.solve(state, fit_intercept=spec.fit_intercept, penalty=penalty)
+    solution.warnings[:0] = plan.notes
+    design = None
+    if plan.encoded:
+        design = spec.design.with_stats(stats) if stats else spec.design
+    return LinearModel.from_accumulation(acc, solution, design=design, columns=plan.columns)
 
 
 def _finish(

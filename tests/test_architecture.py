@@ -2,15 +2,18 @@
 
 From the bottom up (``streamreg.<name>`` or a package of that name)::
 
-    _version, _deps, errors, progress, report      leaves: no math, no I/O of data
+    _version, _deps, errors, progress, report,     leaves: no math, no I/O of data
+    penalty_report
     io                                             listing, reading, in-memory inputs, atomic writes
     design                                         Arrow batch → float64 blocks
     engine                                         accumulation, blocks, local and Dask runners
     solvers                                        one family per solver value, one registry
     model                                          results, inference, robust covariance,
                                                    file format
-    fitting, absorbed, prediction, evaluation      orchestration of passes
-    jobs, estimator, demo, plotting, synthetic     users of the library
+    fitting, planning, fit_checks, absorbed,       orchestration of passes
+    prediction, evaluation, cv
+    jobs, estimator, penalized_estimators,         users of the library
+    demo, plotting, synthetic
     cli, __init__                                  the front doors
 
 Also enforced: no import cycle between modules, no intra-package import inside a function
@@ -29,14 +32,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "streamreg"
 LAYERS = [
-    {"_version", "_deps", "errors", "progress", "report"},
+    {"_version", "_deps", "errors", "progress", "report", "penalty_report"},
     {"io"},
     {"design"},
     {"engine"},
     {"solvers"},
     {"model"},
-    {"fitting", "absorbed", "prediction", "evaluation"},
-    {"jobs", "estimator", "demo", "plotting", "synthetic"},
+    {"fitting", "planning", "fit_checks", "absorbed", "prediction", "evaluation", "cv"},
+    {"jobs", "estimator", "penalized_estimators", "demo", "plotting", "synthetic"},
     {"cli", "__init__", "__main__"},
 ]
 DEFERRED_IMPORTS_ALLOWED = {"streamreg", "streamreg._deps"}  # and the command line (start-up time)

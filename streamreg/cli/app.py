@@ -76,6 +76,7 @@ UNSEEN = typer.Option(
         "row group) or 'reference' (predict with the reference level and count the rows)."
     ),
 )
+PENALTY = "Penalized fits: ridge, lasso, elastic net"
 
 
 def _run(debug: bool, action: Callable[[], int | None]) -> None:

@@ -131,7 +131,7 @@ class DaskRunner:
                     bar.advance(sizes[i])
 
         with bar:
-            return await_future(
+            result = await_future(
                 self.client,
                 root,
                 self.stall_timeout,
@@ -139,6 +139,8 @@ class DaskRunner:
                 [*leaves, *merges],
                 on_progress=advance,
             )
+            advance()  # the leaves that finished since the last poll
+            return result
 
     def fold(
         self,

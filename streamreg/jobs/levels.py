@@ -20,7 +20,7 @@ from ..design.levels import level_set
 from ..design.request import PendingDesign, Request
 from ..errors import InputError, SchemaError
 from ..io.sources import Source
-from .manifest import check_design, design_identity
+from .manifest import check_design, design_identity, folds_of
 from .spec import JobSpec
 
 JOB_HINT = (
@@ -68,6 +68,8 @@ def file_designs(manifest: dict, job: JobSpec, opened: list[tuple[Source, str]])
             "formula": job.formula,
             "encoding": spec.design.to_dict(),
         }
+        if job.cv is not None:  # the folds are part of the job's identity (as in check_design)
+            design["cv"] = folds_of(job)
         manifest["design"] = design
         manifest["identity"] = design_identity(design)
         return [spec] * len(opened)
@@ -78,9 +80,10 @@ def file_designs(manifest: dict, job: JobSpec, opened: list[tuple[Source, str]])
     return [spec] * len(opened)
 
 
-def encoded_batch_rows(spec: EncodedSpec, kind, given: int | None) -> int:
-    """Rows per batch of an encoded job: group sums keep the usual size, dense rows shrink."""
-    return spec.batch_rows(grouped=spec.grouped_for(kind), given=given)
+def encoded_batch_rows(spec: EncodedSpec, kind, given: int | None, *, folds: bool = False) -> int:
+    """Rows per batch of an encoded job: group sums keep the usual size, dense rows shrink
+    (``folds``: a job with [cv], whose fold states read dense rows)."""
+    return spec.batch_rows(grouped=not folds and spec.grouped_for(kind), given=given)
 
 
 def job_spec(manifest: dict, job: JobSpec):

@@ -13,14 +13,17 @@ start the job from anywhere. ``streamreg job init`` writes :data:`EXAMPLE`.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from dataclasses import dataclass, field, replace
 
+from ..cv import fold_assignment
 from ..design import NULL_POLICIES
 from ..errors import InputError
 from ..io.listing import is_url
+from ..model.penalty import SELECTIONS
 from ..solvers import CLOSED_FORM_SOLVERS
+from ..solvers.penalized import check_alpha, check_l1_ratio, checked_alphas
+from .toml_table import TomlTable, check_choice, parse_duration
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -31,7 +34,6 @@ else:  # pragma: no cover
 # cholesky's states and, unable to read every file again, warns where a fit would switch.
 JOB_SOLVERS = ("auto", *CLOSED_FORM_SOLVERS)
 ON_CHANGE = ("error", "replace")
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 
 EXAMPLE = """\
 # A streamreg job. Run it from cron, Airflow or a Kubernetes CronJob with
@@ -61,6 +63,17 @@ nulls = "drop"                # rows with a null/NaN in a used column: "drop" (c
 solver = "cholesky"           # "cholesky" (fastest), "qr", "exact" (bit-identical however split),
                               # or "auto" (cholesky, with a warning when too ill-conditioned)
 drop_collinear = false        # collinear columns get no coefficient instead of an error
+# alpha = 0.1                 # a penalized fit: ridge (l1_ratio = 0), lasso (1) or elastic net
+# l1_ratio = 1.0
+# standardize = false         # penalize the standardized coefficients (glmnet's default)
+
+# [cv]                        # choose alpha by K-fold cross-validation after every run: each
+# folds = 5                   # file keeps one state per fold beside its plain state
+# l1_ratio = [0.5, 1.0]
+# alphas = 100                # a count, or the grid itself
+# fold_key = "customer_id"    # hash this column into the folds (or fold_column = "fold";
+#                             # neither: a hash of file and row position)
+# select = "min"              # or "1se": the largest alpha within one standard error
 
 [state]
 # A folder or an object-store prefix ("s3://bucket/jobs/sales/"): manifest.json,
@@ -119,6 +132,10 @@ class JobSpec:
     categorical: tuple[str, ...] = ()
     reference: dict = field(default_factory=dict)
     max_levels: int = 1000
+    alpha: float | None = None  # a penalized fit (streamreg.solvers.penalized)
+    l1_ratio: float = 1.0
+    standardize: bool = False
+    cv: dict | None = None  # [cv]: folds, assignment, l1_ratios, alphas, eps, select
 
     @property
     def encoded(self) -> bool:
@@ -136,7 +153,7 @@ class JobSpec:
         """The job with command-line overrides (validated like the file's keys)."""
         changes: dict = {}
         if on_change is not None:
-            changes["on_change"] = _choice(on_change, ON_CHANGE, "--on-change")
+            changes["on_change"] = check_choice(on_change, ON_CHANGE, "--on-change")
         if window is not None:
             changes["window"] = parse_duration(window, "--window")
             changes["window_text"] = window
@@ -166,7 +183,7 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path} is not valid TOML: {exc}.") from exc
-    keys = _Keys(data, path)
+    keys = TomlTable(data, path)
     base = os.path.dirname(os.path.abspath(path))
 
     inputs = keys.strings("inputs", required=True)
@@ -177,9 +194,10 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
     outputs = keys.table("outputs", required=True)
     run = keys.table("run")
     storage = keys.table("storage") or {}
+    cv = keys.table("cv")
     keys.done()
 
-    m = _Keys(model, path, "model")
+    m = TomlTable(model, path, "model")
     formula = m.string("formula")
     target = m.string("target", required=formula is None)
     features = m.strings("features")
@@ -192,6 +210,9 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
     nulls = m.choice("nulls", NULL_POLICIES, "drop")
     solver = m.choice("solver", JOB_SOLVERS, "cholesky")
     drop_collinear = m.boolean("drop_collinear", False)
+    alpha = m.number("alpha")
+    l1_ratio = m.number("l1_ratio")
+    standardize = m.boolean("standardize", False)
     m.done()
     if formula is not None and (features is not None or exclude):
         raise InputError(
@@ -202,18 +223,33 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
     bad = [k for k, v in reference.items() if not isinstance(v, (str, int, float, bool))]
     if bad:
         raise InputError(f"{path}: 'model.reference.{bad[0]}' must be a level (text or a number).")
+    where = f"{path}: 'model.alpha'"
+    alpha = None if alpha is None else _checked(check_alpha, alpha, where)
+    if cv is not None and (alpha is not None or l1_ratio is not None):
+        raise InputError(
+            f"{path}: [cv] chooses the penalty, so 'model.alpha' and 'model.l1_ratio' must not "
+            "be set (put l1_ratio in [cv])."
+        )
+    if l1_ratio is not None and alpha is None:
+        raise InputError(f"{path}: 'model.l1_ratio' needs 'model.alpha' (a penalized fit).")
+    if standardize and alpha is None and cv is None:
+        raise InputError(f"{path}: 'model.standardize' needs 'model.alpha' or a [cv] table.")
+    l1_ratio = (
+        1.0 if l1_ratio is None else _checked(check_l1_ratio, l1_ratio, f"{path}: 'model.l1_ratio'")
+    )
+    cv = None if cv is None else _parse_cv(cv, path)
     if features is not None and not features:
         raise InputError(
             f"{path}: 'model.features' is empty; leave it out to use every numeric column."
         )
 
-    s = _Keys(state, path, "state")
+    s = TomlTable(state, path, "state")
     location = s.string("location", required=True)
     checkpoint = s.integer("checkpoint_row_groups", 8, minimum=0)
     batch_size = s.integer("batch_size", None, minimum=1)
     s.done()
 
-    o = _Keys(outputs, path, "outputs")
+    o = TomlTable(outputs, path, "outputs")
     model_out = o.string("model", required=True)
     summary = o.string("summary")
     predictions = o.string("predictions")
@@ -226,7 +262,7 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
             "is not set."
         )
 
-    r = _Keys(run or {}, path, "run")
+    r = TomlTable(run or {}, path, "run")
     on_change = r.choice("on_change", ON_CHANGE, "error")
     window_text = r.string("window")
     window_key = r.string("window_key")
@@ -272,24 +308,60 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
         categorical=tuple(categorical),
         reference=dict(reference),
         max_levels=max_levels,
+        alpha=alpha,
+        l1_ratio=l1_ratio,
+        standardize=standardize,
+        cv=cv,
     )
 
 
-def parse_duration(text, where: str) -> float:
-    """Seconds in ``"90s"``, ``"15m"``, ``"12h"``, ``"30d"``, ``"2w"`` (a bare number is
-    seconds)."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        seconds = float(text)
+def _parse_cv(table: dict, path: str) -> dict:
+    """The validated [cv] table."""
+    c = TomlTable(table, path, "cv")
+    folds = c.integer("folds", None, minimum=2)
+    ratios = c.numbers("l1_ratio") or [1.0]
+    alphas = c.get_raw("alphas")
+    eps = c.number("eps")
+    fold_key = c.string("fold_key")
+    fold_column = c.string("fold_column")
+    seed = c.integer("seed", 0, minimum=0)
+    select = c.choice("select", SELECTIONS, "min")
+    c.done()
+    ratios = [_checked(check_l1_ratio, r, f"{path}: 'cv.l1_ratio'") for r in ratios]
+    if alphas is None:
+        alphas = 100
+    elif isinstance(alphas, int) and not isinstance(alphas, bool):
+        if alphas < 1:
+            raise InputError(f"{path}: 'cv.alphas' must be at least 1, got {alphas}.")
     else:
-        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*", str(text))
-        if match is None:
-            raise InputError(
-                f"{where} must be a duration such as 90s, 15m, 12h, 30d or 2w; got {text!r}."
-            )
-        seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
-    if not seconds > 0:
-        raise InputError(f"{where} must be a positive duration; got {text!r}.")
-    return seconds
+        alphas = _checked(checked_alphas, alphas, f"{path}: 'cv.alphas'").tolist()
+    if eps is not None and not 0 < eps < 1:
+        raise InputError(f"{path}: 'cv.eps' must be between 0 and 1, got {eps!r}.")
+    if folds is None and fold_column is None:
+        folds = 5
+    _checked(
+        lambda _: fold_assignment(folds, fold_column=fold_column, fold_key=fold_key, seed=seed),
+        None,
+        f"{path}: [cv]",
+    )
+    return {
+        "folds": folds,
+        "fold_key": fold_key,
+        "fold_column": fold_column,
+        "seed": seed,
+        "l1_ratios": ratios,
+        "alphas": alphas,
+        "eps": 1e-3 if eps is None else float(eps),
+        "select": select,
+    }
+
+
+def _checked(check, value, where: str):
+    """``check(value)``, its one-sentence refusal prefixed with where the value came from."""
+    try:
+        return check(value)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
 
 
 def _place(path: str, base: str) -> str:
@@ -299,114 +371,3 @@ def _place(path: str, base: str) -> str:
     path = os.path.expanduser(path)
     trailing = os.sep if path.endswith(("/", os.sep)) else ""
     return os.path.normpath(os.path.join(base, path)) + trailing
-
-
-def _choice(value, allowed, where: str) -> str:
-    if value not in allowed:
-        raise InputError(f"{where} must be one of {', '.join(allowed)}; got {value!r}.")
-    return value
-
-
-def _kind(value) -> str:
-    names = {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "a table",
-    }
-    return names.get(type(value), type(value).__name__)
-
-
-class _Keys:
-    """Typed access to one TOML table; unknown keys are reported by :meth:`done`."""
-
-    def __init__(self, table, path: str, prefix: str = ""):
-        self.data, self.path, self.prefix, self.used = table, path, prefix, set()
-
-    def _name(self, key: str) -> str:
-        return f"{self.prefix}.{key}" if self.prefix else key
-
-    def _get(self, key: str, required: bool):
-        self.used.add(key)
-        if key not in self.data:
-            if required:
-                raise InputError(f"{self.path}: the key '{self._name(key)}' is required.")
-            return None
-        return self.data[key]
-
-    def _wrong(self, key: str, expected: str, value):
-        return InputError(
-            f"{self.path}: '{self._name(key)}' must be {expected}, got {_kind(value)} ({value!r})."
-        )
-
-    def string(self, key: str, required: bool = False):
-        value = self._get(key, required)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value:
-            raise self._wrong(key, "a non-empty string", value)
-        return value
-
-    def strings(self, key: str, required: bool = False):
-        value = self._get(key, required)
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self._wrong(key, "a list of strings", value)
-        return value
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self._get(key, False)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise self._wrong(key, "true or false", value)
-        return value
-
-    def integer(self, key: str, default, minimum: int):
-        value = self._get(key, False)
-        if value is None:
-            return default
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise self._wrong(key, "an integer", value)
-        if value < minimum:
-            raise InputError(
-                f"{self.path}: '{self._name(key)}' must be at least {minimum}, got {value}."
-            )
-        return value
-
-    def choice(self, key: str, allowed, default: str) -> str:
-        value = self._get(key, False)
-        if value is None:
-            return default
-        if not isinstance(value, str):
-            raise self._wrong(key, f"a string, one of {', '.join(allowed)}", value)
-        return _choice(value, allowed, f"{self.path}: '{self._name(key)}'")
-
-    def duration(self, key: str, default: float) -> float:
-        value = self._get(key, False)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise self._wrong(key, 'a duration such as "60s"', value)
-        return parse_duration(value, f"{self.path}: '{self._name(key)}'")
-
-    def table(self, key: str, required: bool = False):
-        value = self._get(key, required)
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            raise self._wrong(key, f"a table ([{self._name(key)}])", value)
-        return value
-
-    def done(self) -> None:
-        unknown = [k for k in self.data if k not in self.used]
-        if unknown:
-            known = ", ".join(sorted(self.used))
-            raise InputError(
-                f"{self.path}: unknown key '{self._name(unknown[0])}' (known here: {known})."
-            )
