@@ -1,11 +1,12 @@
 """The fit: inputs → blocks → runner → solver → model.
 
 This is the one orchestration behind ``streamreg fit``, :func:`streamreg.fit`,
-the scikit-learn estimator and the Dask path. It decides *what* is read (the
-blocks: the whole local source in order, one block per file, slices of
-in-memory data, Dask partitions) and *where* (a :class:`LocalRunner` in this
-process or a :class:`DaskRunner`), then lets the solver family do its passes,
-and builds the model complete — robust covariance and optimizer record included.
+the scikit-learn estimator and the Dask path. Its :mod:`~streamreg.planning` decides
+*what* is read (the blocks: the whole local source in order, one block per file, slices
+of in-memory data, Dask partitions) and *where* (a :class:`LocalRunner` in this process
+or a :class:`DaskRunner`); the fit checks its options (:mod:`streamreg.fit_checks`), lets
+the solver family do its passes — least squares, or a penalty with ``alpha`` — and builds
+the model complete — robust covariance and optimizer record included.
 
 >>> import tempfile, pathlib, numpy as np, pyarrow as pa, pyarrow.parquet as pq
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "study.parquet"
@@ -23,17 +24,23 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .design import resolve_spec
-from .engine.blocks import Blocks
-from .engine.dask_runner import DaskRunner, collection_blocks, is_dask_collection
-from .engine.local import LocalRunner
-from .engine.scan import accumulate_part, resolve_batch_size
-from .errors import CollinearityError, InputError, parameter
-from .io.inputs import to_source
-from .io.sources import InMemorySource
+from .absorbed import fit_absorbed
+from .design import DesignSpec
+from .design.levels import DEFAULT_MAX_LEVELS
+from .design.request import Request
+from .engine.scan import Accumulation, accumulate_part
+from .errors import CollinearityError, InputError
+from .fit_checks import (
+    check_absorbed_options,
+    check_encoded_solver,
+    check_penalty,
+    refuse_with_penalty,
+)
 from .model.covariance import CovarianceRequest, check_use_t, parse_covariance
 from .model.linear_model import LinearModel
+from .model.multi import MultiTargetModel
 from .model.residual_pass import PassPlan, finish, residual_part, ssr_plan
+from .planning import Plan, plan_fit
 from .solvers import (
     AUTO_SWITCH_CONDITION,
     GRADIENT_SOLVERS,
@@ -45,22 +52,7 @@ from .solvers import (
 )
 from .solvers.gradient import GradientOptions, solve_gradient
 from .solvers.minimum_norm import check_rank_deficient, solve_least_norm
-
-
-@dataclass
-class Plan:
-    """Where the rows of a fit are and what runs the passes.
-
-    ``blocks`` serve the closed-form passes and the robust pass (a local source is one
-    block, so the running-mean shift carries across files and one progress line covers
-    the pass); ``step_blocks`` serve the gradient solvers' epochs (one block per file).
-    """
-
-    runner: object
-    blocks: Blocks
-    step_blocks: Blocks
-    notes: tuple[str, ...] = ()  # what the inputs hold that the fit leaves out (Source.notes)
-    in_memory: bool = False  # a second pass over the rows is cheap (no file is read again)
+from .solvers.views import finish_state, select_target
 
 
 def fit(
@@ -87,12 +79,17 @@ def fit(
     stall_timeout: float | None = None,
     gradient=None,
     sgd=None,
+    formula: str | None = None,
+    categorical: Sequence[str] | str | None = None,
+    reference: dict | None = None,
+    absorb: Sequence[str] | str | None = None,
+    max_levels: int = DEFAULT_MAX_LEVELS,
     alpha: float | None = None,
     l1_ratio: float = 1.0,
     standardize: bool = False,
     tol: float | None = None,
     max_iter: int | None = None,
-) -> LinearModel:
+) -> LinearModel | MultiTargetModel:
     """Fit ordinary (or weighted) least squares in one streaming pass — or, with ``alpha``,
     ridge, lasso or the elastic net.
 
@@ -105,10 +102,14 @@ def fit(
         Dask DataFrame or Dask arrays ``X, y`` (one state per partition, merged by a
         tree reduction on the current Dask scheduler).
     y : array, optional
-        The target, when ``source`` is an array ``X``.
+        The target, when ``source`` is an array ``X`` (2-D: one target per column).
     target, features, exclude, weight : column names
-        ``features`` defaults to every numeric column except the target, the weight and
-        ``exclude``. ``weight`` may be an array with array inputs.
+        ``target`` may list several targets: one coefficient vector each, from the same
+        pass (a :class:`~streamreg.model.MultiTargetModel`). ``features`` defaults to
+        every numeric column except the target, the weight, ``exclude``, Hive partition
+        keys and ID-like columns (:mod:`streamreg.design.roles`); text columns named in
+        ``features`` are categories, dates and timestamps numbers (days, seconds since
+        1970-01-01). ``weight`` may be an array with array inputs.
     fit_intercept : bool, default True
     nulls : {"drop", "error"}, default "drop"
         Rows with a null or NaN in a used column are dropped and counted (in
@@ -156,6 +157,20 @@ def fit(
     gradient : GradientOptions or dict, optional
         Options of the gradient solvers (``sgd=`` is the older name); the model then
         records the optimization in ``model.optimizer_``.
+    formula : str, optional
+        ``"y ~ x1 + np.log(x2) + C(region) + x1:C(region) | firm"`` (Wilkinson/patsy
+        syntax, :mod:`streamreg.design.formula`) instead of ``target``/``features``.
+    categorical : column names, optional
+        Columns treatment-coded as categories (text columns named as features already
+        are; this marks integer or boolean ones).
+    reference : dict, optional
+        ``{column: level}``: the reference level of a category (default: the first level
+        in sorted order).
+    absorb : column name, optional
+        A fixed effect absorbed by the within estimator (pyfixest's ``y ~ x | firm``):
+        no column per level; iid or cluster-robust errors (``cov_type="cluster:COLUMN"``).
+    max_levels : int, default 1000
+        A category with more levels is refused (absorb it instead).
     alpha, l1_ratio, standardize : penalized least squares (:mod:`streamreg.solvers.penalized`)
         scikit-learn's ``ElasticNet`` objective ``1/(2Σw)·Σw(y − Xβ − b)² + α·ρ·‖β‖₁ +
         ½·α·(1 − ρ)·‖β‖²`` with ``ρ = l1_ratio`` (0 ridge, 1 lasso, the default), the
@@ -170,7 +185,7 @@ def fit(
 
     Returns
     -------
-    LinearModel
+    LinearModel, or MultiTargetModel for several targets
     """
     check_solver(solver)
     if gradient is not None and sgd is not None:
@@ -184,7 +199,7 @@ def fit(
             f"{given} options apply to the gradient solvers ({', '.join(GRADIENT_SOLVERS)}); "
             f"the solver is {solver!r}."
         )
-    penalty = _penalty(alpha, l1_ratio, standardize, tol, max_iter, solver, options, cov_type)
+    penalty = check_penalty(alpha, l1_ratio, standardize, tol, max_iter, solver, options, cov_type)
     cov = parse_covariance(cov_type, groups, maxlags)
     use_t = check_use_t(use_t)
     rank_deficient = check_rank_deficient(rank_deficient, drop_collinear)
@@ -196,28 +211,41 @@ def fit(
             f"({', '.join(GRADIENT_SOLVERS)}) take rank_deficient='alias' or 'error'."
         )
     if penalty is not None:
-        _refuse_with_penalty(use_t, rank_deficient)
-    names = dict(
+        refuse_with_penalty(use_t, rank_deficient)
+    request = Request.of(
         target=target,
         features=features,
         exclude=exclude,
+        weight=None if weight is None or not isinstance(weight, str) else weight,
         fit_intercept=fit_intercept,
         nulls=nulls,
         groups=cov.groups,
+        formula=formula,
+        categorical=categorical,
+        reference=reference,
+        absorb=absorb,
+        max_levels=max_levels,
     )
-    plan = _plan(
+    plan = plan_fit(
         source,
         y,
+        request,
         weight=weight,
         batch_size=batch_size,
         progress=progress,
         client=client,
         stall_timeout=stall_timeout,
-        **names,
+        grouped=solver in ("auto", "cholesky"),
     )
+    check_encoded_solver(plan.blocks.spec, solver, cov.cov_type, penalized=penalty is not None)
     after = _After(cov, use_t, plan.in_memory if diagnostics is None else diagnostics)
     if penalty is not None:
         return _fit_penalized(plan, solver=solver, penalty=penalty, after=after)
+    if plan.encoded and plan.blocks.spec.absorb:
+        check_absorbed_options(plan.blocks.spec, cov, rank_deficient, diagnostics)
+        return fit_absorbed(
+            plan, drop_collinear=rank_deficient == "alias", cov_type=cov.cov_type, use_t=use_t
+        )
     if solver in GRADIENT_SOLVERS:
         return _fit_gradient(
             plan,
@@ -238,104 +266,36 @@ class _After:
     diagnostics: bool
 
 
-def _penalty(alpha, l1_ratio, standardize, tol, max_iter, solver, options, cov_type):
-    """The checked penalty of a penalized fit, or None; its options without alpha are refused."""
-    if alpha is None:
-        given = [
-            (name, value)
-            for name, value, default in (
-                ("l1_ratio", l1_ratio, 1.0),
-                ("standardize", standardize, False),
-                ("tol", tol, None),
-                ("max_iter", max_iter, None),
-            )
-            if value is not default and value != default
-        ]
-        if given:
-            raise InputError(
-                f"{parameter(*given[0])} applies to a penalized fit; give a penalty too "
-                f"({parameter('alpha')}; alpha=0 with l1_ratio=0 is least squares)."
-            )
-        return None
-    penalized_family(solver)  # a gradient solver is refused here, before anything is read
-    if options is not None:
-        raise InputError("gradient solver options do not apply to a penalized fit (alpha=).")
-    if cov_type is not None:
-        raise InputError(
-            "robust standard errors (cov_type) are not available for a penalized fit: "
-            "a penalized estimate has no standard errors in streamreg."
-        )
-    defaults = Penalty(0.0)
-    return Penalty(
-        alpha,
-        l1_ratio,
-        standardize,
-        defaults.tol if tol is None else tol,
-        defaults.max_iter if max_iter is None else max_iter,
-    ).checked()
-
-
-def _refuse_with_penalty(use_t, rank_deficient: str) -> None:
-    """The least-squares options that mean nothing for a penalized fit, refused in words."""
-    if use_t is not None:
-        raise InputError(
-            f"{parameter('use_t', use_t)} chooses the distribution of t tests and intervals, "
-            f"which a penalized fit ({parameter('alpha')}) does not have: its shrunk estimates "
-            "are biased."
-        )
-    if rank_deficient == "minimum_norm":
-        raise InputError(
-            f"{parameter('rank_deficient', 'minimum_norm')} picks one of many least-squares "
-            f"solutions; a penalized fit ({parameter('alpha')}) has a unique one of its own."
-        )
-
-
-def _plan(source, y, *, weight, batch_size, progress, client, stall_timeout, **names) -> Plan:
-    def resolved(spec):
-        return resolve_batch_size(len(spec.columns), batch_size)
-
-    if is_dask_collection(source) or is_dask_collection(y):
-        blocks = collection_blocks(source, y, weight=weight, batch_size=resolved, **names)
-        runner = DaskRunner(client, progress=progress, stall_timeout=stall_timeout)
-        return Plan(runner, blocks, blocks)
-    src, target, weight = to_source(source, y, target=names.pop("target"), weight=weight)
-    spec = resolve_spec(src, target=target, weight=weight, **names)
-    size = resolved(spec)
-    in_memory = isinstance(src, InMemorySource)
-    notes = tuple(src.notes(spec.columns, default_features=names["features"] is None))
-    if client is not None:
-        blocks = Blocks.per_file(src, spec, size)
-        runner = DaskRunner(client, progress=progress, stall_timeout=stall_timeout)
-        return Plan(runner, blocks, blocks, notes, in_memory)
-    steps = Blocks.slices(src, spec, size) if in_memory else Blocks.per_file(src, spec, size)
-    runner = LocalRunner(progress=progress)
-    return Plan(runner, Blocks.whole(src, spec, size), steps, notes, in_memory)
-
-
-def _fit_closed_form(plan: Plan, *, solver: str, rank_deficient: str, after: _After) -> LinearModel:
+def _fit_closed_form(plan: Plan, *, solver: str, rank_deficient: str, after: _After):
     """Solve, maybe re-read with a better solver (auto), then the residual pass if needed."""
     spec = plan.blocks.spec
     chosen = family(solver)
-    acc = plan.runner.map_reduce(plan.blocks, accumulate_part, chosen.state, label="fit")
+    acc = _accumulate(plan, chosen, "fit")
+    acc, states, stats = _solvable(plan, acc)
     notes: list[str] = []
+    fit_intercept = spec.fit_intercept
     drop_collinear = rank_deficient != "error"
 
     def solved(fam, state):
         if rank_deficient == "minimum_norm":
-            return solve_least_norm(state, fam.solve, fit_intercept=spec.fit_intercept)
-        return fam.solve(state, fit_intercept=spec.fit_intercept, drop_collinear=drop_collinear)
+            return solve_least_norm(state, fam.solve, fit_intercept=fit_intercept)
+        return fam.solve(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
 
     # A column without variation is aliased exactly (no rounding involved): re-reading the
     # data with a more accurate solver would find the same, so it is no reason for a second pass.
-    constant = _constant_columns(acc.state, spec) if solver == "auto" else set()
+    constant = (
+        _constant_columns(acc.state, len(states[0].names) - 1, fit_intercept)
+        if solver == "auto"
+        else set()
+    )
     try:
-        solution = solved(chosen, acc.state)
-        suspect = [name for name in solution.aliased if name not in constant]
-        ill = solution.condition_number > AUTO_SWITCH_CONDITION
+        solutions = [solved(chosen, state) for state in states]
+        worst = max(s.condition_number for s in solutions)
+        suspect = list(dict.fromkeys(n for s in solutions for n in s.aliased if n not in constant))
+        ill = worst > AUTO_SWITCH_CONDITION
         doubtful = solver == "auto" and (ill or bool(suspect))
         reason = (
-            f"a scaled condition number of {solution.condition_number:.1e}, too "
-            "ill-conditioned to trust all its digits"
+            f"a scaled condition number of {worst:.1e}, too ill-conditioned to trust all its digits"
             if ill
             else f"{', '.join(repr(n) for n in suspect)} nearly collinear with other columns, "
             "too close to call with rounding"
@@ -344,47 +304,75 @@ def _fit_closed_form(plan: Plan, *, solver: str, rank_deficient: str, after: _Af
         if solver != "auto" or constant:
             raise
         doubtful, reason = True, "a nearly collinear column, too close to call with rounding"
-    if doubtful and rank_deficient == "minimum_norm" and solution.solver == "minimum_norm":
-        doubtful = False  # scikit-learn's rank decision, taken on this state, is the answer
+    if doubtful and rank_deficient == "minimum_norm":
+        # scikit-learn's rank decision, taken on this state, is the answer
+        doubtful = not all(s.solver == "minimum_norm" for s in solutions)
     if doubtful:
-        better = family(second_pass_solver(len(spec.features)))
-        acc = plan.runner.map_reduce(
-            plan.blocks, accumulate_part, better.state, label=f"fit ({better.name})"
-        )
-        solution = solved(better, acc.state)
+        better = family(_second_pass_solver(spec))
+        acc = _accumulate(plan, better, f"fit ({better.name})")
+        acc, states, stats = _solvable(plan, acc)
+        solutions = [solved(better, state) for state in states]
         notes.append(
             f"auto: the cholesky pass found {reason}; the data were read a second time and "
             f"solved with {better.name}."
         )
-    solution.warnings[:0] = notes
-    return _finish(plan, acc, solution, after)
+    for solution in solutions:
+        solution.warnings[:0] = notes
+    return _finish(plan, acc, solutions, after, stats=stats)
 
 
 # A deviation from a mean of at least this size is at least ~1e-116: its square cannot underflow.
 _TRUSTED_MAGNITUDE = 1e-100
 
 
-def _constant_columns(state, spec) -> set[str]:
-    """Features without variation in the rows used (all zero, without an intercept), read off
-    a moment state's centered sums of squares; empty for other states."""
+def _constant_columns(state, p: int, fit_intercept: bool) -> set[str]:
+    """Features (the first ``p`` columns) without variation in the rows used (all zero,
+    without an intercept), read off a moment state's centered sums of squares; empty for other
+    states."""
     comoment = getattr(state, "comoment", None)
     if comoment is None:
         return set()
-    p = len(spec.features)
     mean = np.abs(state.mean + state.mean_lo)[:p]
     spread = np.diagonal(comoment)[:p] == 0
-    if spec.fit_intercept:
+    if fit_intercept:
         # Zero spread is trusted only where a real deviation could not have underflowed when
         # squared (values far from 1e-154); tiny columns go to the exact second pass instead.
         spread &= mean >= _TRUSTED_MAGNITUDE
     else:
         spread &= mean == 0
-    return {name for name, flat in zip(spec.features, spread) if flat}
+    return {name for name, flat in zip(state.names[:p], spread) if flat}
 
 
-def _fit_gradient(
-    plan: Plan, *, solver: str, options, drop_collinear: bool, after: _After
-) -> LinearModel:
+def _accumulate(plan: Plan, chosen, label: str) -> Accumulation:
+    """One pass into the family's state: group sums or dense rows for an encoded design."""
+    spec = plan.blocks.spec
+    blocks = plan.blocks if not plan.encoded or spec.grouped_for(chosen.state) else plan.dense
+    return plan.runner.map_reduce(blocks, accumulate_part, chosen.state, label=label)
+
+
+def _solvable(plan: Plan, acc: Accumulation):
+    """``(accumulation over the design's columns, one state per target, center/scale
+    statistics)``: an encoded pass read raw columns of center/scale terms, mapped here."""
+    if not plan.encoded:
+        return acc, [acc.state], None
+    spec = plan.blocks.spec
+    state, stats = finish_state(spec.encoder, acc.state)
+    acc = Accumulation(
+        state, spec, acc.rows_read, acc.dropped, acc.rows_by_file, acc.log_weight_sum
+    )
+    m = len(spec.targets)
+    if m == 1:
+        return acc, [state], stats
+    return acc, [select_target(state, k, n_targets=m) for k in range(m)], stats
+
+
+def _second_pass_solver(spec) -> str:
+    if not isinstance(spec, DesignSpec) and spec.plan.transformed:
+        return "qr"  # center/scale terms are irrational in the raw columns: no exact sums
+    return second_pass_solver(len(spec.features))
+
+
+def _fit_gradient(plan: Plan, *, solver: str, options, drop_collinear: bool, after: _After):
     opts = GradientOptions.coerce(options).checked()
     if after.cov.robust and (opts.holdout or opts.l2):
         raise InputError(
@@ -397,64 +385,115 @@ def _fit_gradient(
     return _finish(
         plan,
         result.train.with_counts_of(result.everything),
-        result.solution,
+        [result.solution],
         after,
         optimizer=result.record,
     )
 
 
 def _fit_penalized(plan: Plan, *, solver: str, penalty: Penalty, after: _After) -> LinearModel:
-    """One pass for the state of ``solver``, then the penalized solve; a second pass only for
-    the residual diagnostics when asked (they describe any fit's residuals). The solver's SSR
-    is kept: the SSR policy of least squares (:func:`ssr_plan`) is not applied."""
+    """One pass for the state of ``solver``, then the penalized solve (an encoded design is
+    solved over its design columns, as least squares is); a second pass only for the residual
+    diagnostics when asked (they describe any fit's residuals). The solver's SSR is kept: the
+    SSR policy of least squares (:func:`ssr_plan`) is not applied."""
     chosen = penalized_family(solver)
-    acc = plan.runner.map_reduce(plan.blocks, accumulate_part, chosen.state, label="fit")
-    solution = chosen.solve(
-        acc.state, fit_intercept=plan.blocks.spec.fit_intercept, penalty=penalty
-    )
+    acc, (state,), stats = _solvable(plan, _accumulate(plan, chosen, "fit"))
+    spec = plan.blocks.spec
+    solution = chosen.solve(state, fit_intercept=spec.fit_intercept, penalty=penalty)
+    solution.warnings[:0] = plan.notes
+    design = None
+    if plan.encoded:
+        design = spec.design.with_stats(stats) if stats else spec.design
     diagnostics = None
     if after.diagnostics:
         pass_plan = PassPlan(diagnostics=True)
+        blocks = replace(plan.dense, spec=spec.finished(stats)) if plan.encoded else plan.blocks
         merged = plan.runner.map_reduce(
-            plan.blocks, residual_part, acc.state, solution, pass_plan, label="residual pass"
+            blocks, residual_part, state, solution, pass_plan, label="residual pass"
         )
-        results = finish(merged, acc.state, solution, plan.blocks.spec, pass_plan)
-        diagnostics = results.diagnostics
-    return LinearModel.from_accumulation(acc, solution, diagnostics=diagnostics)
+        diagnostics = finish(merged, state, solution, blocks.spec, pass_plan).diagnostics
+    return LinearModel.from_accumulation(
+        acc, solution, design=design, columns=plan.columns, diagnostics=diagnostics
+    )
 
 
 def _finish(
-    plan: Plan, acc, solution, after: _After, *, optimizer: dict | None = None
-) -> LinearModel:
+    plan: Plan,
+    acc,
+    solutions: list,
+    after: _After,
+    *,
+    optimizer: dict | None = None,
+    stats: dict | None = None,
+):
     """The model, complete: with the residual pass's robust covariance, diagnostics and SSR
-    when one is asked for (or the first pass's SSR lost digits)."""
-    solution.warnings[:0] = plan.notes
+    when one is asked for (or the first pass's SSR lost digits) — one model per target, from
+    the shared state, for several targets."""
     spec = plan.blocks.spec
-    recompute, compensated = ssr_plan(
-        acc.state, solution, spec.fit_intercept, in_memory=plan.in_memory
-    )
+    for solution in solutions:
+        solution.warnings[:0] = plan.notes
+    if not plan.encoded:
+        (solution,) = solutions
+        solution, robust, diagnostics = _residual_pass(
+            plan, plan.blocks, acc.state, solution, after, optimizer
+        )
+        return LinearModel.from_accumulation(
+            acc,
+            solution,
+            robust=robust,
+            optimizer=optimizer,
+            columns=plan.columns,
+            diagnostics=diagnostics,
+            use_t=after.use_t,
+        )
+    design = spec.design.with_stats(stats) if stats else spec.design
+    finished = spec.finished(stats)
+    m = len(solutions)
+    models = []
+    for k, solution in enumerate(solutions):
+        state = acc.state if m == 1 else select_target(acc.state, k, n_targets=m)
+        target_acc = Accumulation(
+            state, spec, acc.rows_read, acc.dropped, acc.rows_by_file, acc.log_weight_sum
+        )
+        target_spec = finished if m == 1 else finished.for_target(k)
+        blocks = replace(plan.dense, spec=target_spec)
+        where = f" ({target_spec.target})" if m > 1 else ""
+        solution, robust, diagnostics = _residual_pass(
+            plan, blocks, state, solution, after, optimizer, where
+        )
+        models.append(
+            LinearModel.from_accumulation(
+                target_acc,
+                solution,
+                robust=robust,
+                optimizer=optimizer,
+                design=design,
+                columns=plan.columns,
+                diagnostics=diagnostics,
+                use_t=after.use_t,
+            )
+        )
+    return models[0] if m == 1 else MultiTargetModel(models, acc.state)
+
+
+def _residual_pass(plan: Plan, blocks, state, solution, after: _After, optimizer, where=""):
+    """``(solution, robust, diagnostics)`` after the residual pass over ``blocks`` when one is
+    needed: the robust covariance, the diagnostics asked for, an SSR that lost digits
+    recomputed (:mod:`streamreg.model.residual_pass`)."""
+    spec = blocks.spec
+    recompute, compensated = ssr_plan(state, solution, spec.fit_intercept, in_memory=plan.in_memory)
     wanted = after.diagnostics
     if optimizer is not None and optimizer.get("holdout_rows"):
         # The pass would read the held-out rows too: no diagnostics with a holdout.
         wanted = recompute = compensated = False
     pass_plan = PassPlan(after.cov, wanted or recompute, recompute, compensated)
-    robust = diagnostics = None
-    if pass_plan.needed:
-        label = f"{after.cov.label} pass" if after.cov.robust else "residual pass"
-        merged = plan.runner.map_reduce(
-            plan.blocks, residual_part, acc.state, solution, pass_plan, label=label
-        )
-        results = finish(merged, acc.state, solution, spec, pass_plan)
-        # Diagnostics computed only for the SSR are not attached: the model says what was asked.
-        robust, diagnostics = results.robust, results.diagnostics if wanted else None
-        if results.ssr is not None:
-            solution = replace(solution, ssr=results.ssr, warnings=list(solution.warnings))
-        solution.warnings.extend(results.notes)
-    return LinearModel.from_accumulation(
-        acc,
-        solution,
-        robust=robust,
-        optimizer=optimizer,
-        diagnostics=diagnostics,
-        use_t=after.use_t,
-    )
+    if not pass_plan.needed:
+        return solution, None, None
+    label = (f"{after.cov.label} pass" if after.cov.robust else "residual pass") + where
+    merged = plan.runner.map_reduce(blocks, residual_part, state, solution, pass_plan, label=label)
+    results = finish(merged, state, solution, spec, pass_plan)
+    if results.ssr is not None:
+        solution = replace(solution, ssr=results.ssr, warnings=list(solution.warnings))
+    solution.warnings.extend(results.notes)
+    # Diagnostics computed only for the SSR are not attached: the model says what was asked.
+    return solution, results.robust, results.diagnostics if wanted else None

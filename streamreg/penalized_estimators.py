@@ -45,7 +45,7 @@ from . import fitting
 from .cv import cv as cross_validate
 from .engine.dask_runner import is_dask_collection
 from .errors import InputError
-from .estimator import _engine_names, _fresh, _string_columns
+from .estimator_inputs import _engine_names, _fresh, _string_columns
 from .model.linear_model import LinearModel
 
 FOLD_COLUMN = "cv_fold"

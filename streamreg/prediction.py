@@ -28,6 +28,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .design.encoded import DesignRows
+from .design.request import as_names
 from .engine.local import blas_beside_decoding
 from .engine.scan import resolve_batch_size
 from .errors import DataError, InputError, SchemaError, did_you_mean, parameter
@@ -51,13 +53,23 @@ def predict_parquet(
     batch_size: int | None = None,
     on_rows: Callable[[int], None] | None = None,
     interval: float | None = None,
+    unseen: str = "error",
+    unseen_rows: dict | None = None,
 ) -> int:
     """Write ``column`` (plus the ``keep`` columns, and the interval columns with
     ``interval``) for every input row to ``out``; return the row count.
 
-    A row with a missing feature value gets a null prediction (and null bounds).
+    A row with a missing feature value gets a null prediction (and null bounds). A model
+    with several targets writes ``{column}_{target}`` for each. A model with an encoded
+    design codes each batch as the fit did; a level it does not know is an error naming the
+    column, the level, the file and the row group, or with ``unseen="reference"`` is
+    predicted with the reference level and counted into ``unseen_rows`` (column → rows).
     """
     src = source if isinstance(source, Source) else Source.resolve(source)
+    if model.design_ is not None:
+        return _predict_encoded(
+            model, src, out, keep, column, batch_size, on_rows, unseen, unseen_rows, interval
+        )
     keep = (
         [k.strip() for k in keep.split(",") if k.strip()]
         if isinstance(keep, str)
@@ -118,6 +130,73 @@ def predict_parquet(
     return rows
 
 
+def _predict_encoded(
+    model, src, out, keep, column, batch_size, on_rows, unseen, unseen_rows, interval=None
+):
+    """:func:`predict_parquet` for a model with a design (categories, formula, dates)."""
+    model._check_predictable()
+    keep = as_names(keep)
+    targets = list(getattr(model, "targets_", [model.target]))
+    names = [column] if len(targets) == 1 else [f"{column}_{t}" for t in targets]
+    clash = sorted(set(names) & set(keep))
+    if clash:
+        raise InputError(
+            f"the prediction column '{clash[0]}' is also in {parameter('keep')}; "
+            f"pick another {parameter('column')} name."
+        )
+    extra = _interval_columns(interval, keep, column)
+    intervals = None
+    if extra:
+        if len(targets) > 1:
+            raise InputError(
+                f"{_named('interval')} needs a model of one target; this one has "
+                f"{len(targets)} ({', '.join(targets)}): predict with one target's model."
+            )
+        model.require_sampling_covariance(f"prediction intervals ({_named('interval')})")
+        intervals = model.interval_predictor
+    kept = np.flatnonzero(~np.isnan(model.coef_)) if intervals is not None else None
+    rows = DesignRows(model.design_, unseen=unseen)
+    for name in keep:
+        src.column_type(name)
+    read = list(dict.fromkeys([*rows.columns, *keep]))
+    batch_size = resolve_batch_size(len(read) + len(model.design_.column_names), batch_size)
+    count = 0
+    with atomic_path(out) as tmp:
+        writer = None
+        try:
+            for chunk in src.batches(read, batch_size, dictionary=rows.dictionary_columns):
+                batch = chunk.batch
+                x, _, positions, _ = rows.rows(chunk)
+                where = slice(None) if positions is None else positions
+                fitted = model.predict_rows(x)
+                if intervals is not None:
+                    bounds = _interval_values(
+                        intervals, [x[:, j] for j in kept], fitted[:, 0], 1.0 - interval
+                    )
+                    fitted = np.column_stack([fitted, *bounds])
+                values = np.full((batch.num_rows, fitted.shape[1]), np.nan)
+                values[where] = fitted
+                arrays = [batch.column(k) for k in keep]
+                arrays += [pa.array(v, mask=np.isnan(v)) for v in values.T]
+                table = pa.RecordBatch.from_arrays(arrays, names=[*keep, *names, *extra])
+                if writer is None:
+                    writer = _writer(tmp, table.schema, keep)
+                writer.write_batch(table)
+                count += batch.num_rows
+                if on_rows is not None:
+                    on_rows(batch.num_rows)
+            if writer is None:
+                fields = [src.schema.field(k) for k in keep]
+                fields += [pa.field(n, pa.float64()) for n in (*names, *extra)]
+                writer = _writer(tmp, pa.schema(fields), keep)
+        finally:
+            if writer is not None:
+                writer.close()
+    if unseen_rows is not None:
+        unseen_rows.update(rows.unseen_rows)
+    return count
+
+
 def _writer(path, schema: pa.Schema, keep: Sequence[str]) -> pq.ParquetWriter:
     """A Parquet writer with dictionary encoding for the pass-through columns only."""
     return pq.ParquetWriter(path, schema, use_dictionary=list(keep) if keep else False)
@@ -144,13 +223,18 @@ def _interval_columns(interval, keep, column) -> tuple[str, ...]:
     return INTERVAL_COLUMNS
 
 
-def _interval_arrays(intervals, columns, pred, alpha: float) -> list[pa.Array]:
-    """The standard error of the mean and the two intervals of one batch, from its feature
-    columns and predictions (null where a feature is missing)."""
-    result = intervals.columns(columns, mean=pred)
+def _interval_values(intervals, columns, pred, alpha: float) -> list[np.ndarray]:
+    """The standard error of the mean and the two intervals of one batch, from its kept
+    feature columns and predictions (NaN where a feature is missing)."""
+    result = intervals.columns(columns, mean=pred, rows=len(pred))
     mean_ci = result.conf_int(alpha=alpha)
     obs_ci = result.conf_int(obs=True, alpha=alpha)
-    values = [result.se_mean, mean_ci[:, 0], mean_ci[:, 1], obs_ci[:, 0], obs_ci[:, 1]]
+    return [result.se_mean, mean_ci[:, 0], mean_ci[:, 1], obs_ci[:, 0], obs_ci[:, 1]]
+
+
+def _interval_arrays(intervals, columns, pred, alpha: float) -> list[pa.Array]:
+    """:func:`_interval_values` as Arrow arrays (null where a feature is missing)."""
+    values = _interval_values(intervals, columns, pred, alpha)
     return [pa.array(v, from_pandas=True) for v in values]
 
 

@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 
+from .data_report import columns_lines
 from .errors import InputError, parameter
-from .progress import human_bytes
 
 
 def coefficient_table(model, truth: dict | None = None) -> str:
@@ -65,10 +65,20 @@ def _t_value(value: float) -> str:
 def fit_report(
     model, *, seconds: float | None = None, saved_to=None, truth: dict | None = None
 ) -> str:
+    if hasattr(model, "models_"):  # several targets: one report each, from one pass
+        parts = [fit_report(m, seconds=seconds, truth=truth) for m in model.models_]
+        text = "\n\n".join(parts)
+        return text + (f"\n  model saved to {saved_to}" if saved_to is not None else "")
     terms = " + ".join(str(n) for n in model.feature_names_in_)
+    absorbed = getattr(model, "absorbed_", None)
     files = len(model.inputs_)
+    shape = (
+        f" | {absorbed['column']}"
+        if absorbed
+        else ("" if model.fit_intercept else " (no intercept)")
+    )
     head = (
-        f"{model.target} ~ {terms}{'' if model.fit_intercept else ' (no intercept)'}\n"
+        f"{model.target} ~ {terms}{shape}\n"
         f"{model.n_samples_:,} rows used from {files} file{'s' if files != 1 else ''}"
     )
     if model.weight:
@@ -78,6 +88,18 @@ def fit_report(
         head += f"; {model.rows_dropped_:,} rows dropped for missing values ({detail})"
     if seconds is not None:
         head += f"; {seconds:.1f} s"
+    if absorbed:
+        head += (
+            f"\nfixed effect {absorbed['column']} absorbed: {absorbed['n_groups']:,} groups"
+            + (
+                f", {absorbed['singletons']:,} singleton groups dropped"
+                if absorbed["singletons"]
+                else ""
+            )
+            + "; R² is the within R²"
+        )
+    for line in columns_lines(getattr(model, "columns_", None)):
+        head += f"\n{line}"
     stats = (
         f"  R² {model.r2_:.6f}   adj. R² {model.rsquared_adj:.6f}   RMSE {model.rmse_:.6g}   "
         f"F {model.fvalue:.4g} (p {model.f_pvalue:.3g})\n"
@@ -115,26 +137,6 @@ def _covariance_label(model) -> str:
     return model.cov_type
 
 
-def inspect_report(info: dict) -> str:
-    files = info["files"]
-    lines = [
-        f"{len(files)} file{'s' if len(files) != 1 else ''}, {info['rows']:,} rows, "
-        f"{human_bytes(info['bytes'])}"
-    ]
-    if not info["columns"]:
-        return "\n".join([*lines, "  no columns: the files hold no data a fit could use"])
-    width = max(len(c["name"]) for c in info["columns"])
-    lines.append(f"  {'column':<{width}}  {'type':<14} {'numeric':<8} {'nulls':>10}")
-    for col in info["columns"]:
-        nulls = "?" if col["nulls"] is None else f"{col['nulls']:,}"
-        kind = col["type"] + (" (partition)" if col["partition"] else "")
-        lines.append(
-            f"  {col['name']:<{width}}  {kind:<14} {'yes' if col['numeric'] else 'no':<8} "
-            f"{nulls:>10}"
-        )
-    return "\n".join(lines)
-
-
 # --------------------------------------------------------------------------- summary
 _RULE = "=" * 78
 _THIN = "-" * 78
@@ -151,18 +153,19 @@ def summary_text(model) -> str:
         lines.append(f"{lk:<20}{lv:>18}   {rk:<22}{rv:>15}")
     lines.append(_RULE)
     stat = tables["header"][3]
+    # statsmodels widens the name column for long names (x1:C(region)[T.south]): so do we.
+    width = max([16, *(len(n) + 1 for n in model.param_names)])
     lines.append(
-        f"{'':<16}{'coef':>11}{'std err':>11}{stat:>9}"
+        f"{'':<{width}}{'coef':>11}{'std err':>11}{stat:>9}"
         f"{f'P>|{stat}|':>9}{'[0.025':>11}{'0.975]':>11}"
     )
     lines.append(_THIN)
     for name, cells in zip(model.param_names, tables["rows"]):
-        label = name if len(name) <= 15 else name[:14] + "…"
         if cells[1] == "aliased":
-            lines.append(f"{label:<16}{'(aliased: collinear, no coefficient)':>62}")
+            lines.append(f"{name:<{width}}{'(aliased: collinear, no coefficient)':>62}")
             continue
         b, se, t, pv, lo, hi = cells[1:]
-        lines.append(f"{label:<16}{b:>11}{se:>11}{t:>9}{pv:>9}{lo:>11}{hi:>11}")
+        lines.append(f"{name:<{width}}{b:>11}{se:>11}{t:>9}{pv:>9}{lo:>11}{hi:>11}")
     lines.append(_RULE)
     if tables["bottom"]:
         lines += [*bottom_lines(tables["bottom"]), _RULE]
@@ -277,6 +280,13 @@ def summary_notes(model) -> list[str]:
         notes = [f"Standard Errors are robust to cluster correlation (cluster), {groups} clusters."]
     else:
         notes = [f"Standard Errors are heteroscedasticity robust ({model.cov_type})."]
+    absorbed = getattr(model, "absorbed_", None)
+    if absorbed:
+        notes.append(
+            f"Fixed effect '{absorbed['column']}' absorbed ({absorbed['n_groups']:,} groups, "
+            f"{absorbed['singletons']:,} singleton groups dropped); R-squared is the within "
+            "R-squared."
+        )
     notes.append(
         "The scaled condition number (of the centered, scaled normal equations) is "
         f"{model.scaled_condition_number_:.3g}; Cond. No. above is statsmodels' condition "

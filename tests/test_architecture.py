@@ -10,7 +10,8 @@ From the bottom up (``streamreg.<name>`` or a package of that name)::
     solvers                                        one family per solver value, one registry
     model                                          results, inference, robust covariance,
                                                    file format
-    fitting, prediction, evaluation, cv            orchestration of passes
+    fitting, planning, fit_checks, absorbed,       orchestration of passes
+    prediction, evaluation, cv
     jobs, estimator, penalized_estimators,         users of the library
     demo, plotting, synthetic
     cli, __init__                                  the front doors
@@ -31,14 +32,22 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "streamreg"
 LAYERS = [
-    {"_version", "_deps", "errors", "progress", "report", "penalty_report"},
+    {"_version", "_deps", "errors", "progress", "report", "data_report", "penalty_report"},
     {"io"},
     {"design"},
     {"engine"},
     {"solvers"},
     {"model"},
-    {"fitting", "prediction", "evaluation", "cv"},
-    {"jobs", "estimator", "penalized_estimators", "demo", "plotting", "synthetic"},
+    {"fitting", "planning", "fit_checks", "absorbed", "prediction", "evaluation", "cv"},
+    {
+        "jobs",
+        "estimator",
+        "estimator_inputs",
+        "penalized_estimators",
+        "demo",
+        "plotting",
+        "synthetic",
+    },
     {"cli", "__init__", "__main__"},
 ]
 DEFERRED_IMPORTS_ALLOWED = {"streamreg", "streamreg._deps"}  # and the command line (start-up time)

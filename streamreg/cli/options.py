@@ -16,6 +16,7 @@ as in a CSV field:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import typer
 
@@ -130,3 +131,58 @@ def _split(text: str, option: str) -> list[str]:
     names.append(("".join(field), True) if closed else ("".join(field).strip(), False))
     # An empty unquoted name (``a,,b``, a trailing comma) names nothing; ``""`` is kept.
     return [name for name, was_quoted in names if name or was_quoted]
+
+
+def _references(values: list[str] | None) -> dict | None:
+    """``--reference region=north`` (repeatable) → {"region": "north"}."""
+    if not values:
+        return None
+    out = {}
+    for value in values:
+        column, sep, level = value.partition("=")
+        if not sep or not column.strip():
+            raise InputError(f"--reference expects COLUMN=LEVEL, e.g. region=north; got {value!r}.")
+        if column.strip() in out:
+            raise InputError(f"--reference names column '{column.strip()}' twice.")
+        out[column.strip()] = level
+    return out
+
+
+def _gradient_options(solver: str, **given) -> dict | None:
+    """The gradient solvers' options that were given on the command line (None if none were)."""
+    from ..solvers import GRADIENT_SOLVERS
+
+    given = {name: value for name, value in given.items() if value is not None}
+    if not given:
+        return None
+    if solver not in GRADIENT_SOLVERS:
+        flag = {
+            "optimizer": "adam",
+            "average": "no-average",
+            "standardize": "no-standardize",
+            "record_steps": "step-history",
+        }.get(next(iter(given)), next(iter(given)).replace("_", "-"))
+        raise InputError(
+            f"--{flag} applies to the gradient solvers (--solver {', '.join(GRADIENT_SOLVERS)}); "
+            f"the solver is {solver!r}."
+        )
+    return given
+
+
+def _check_history_paths(solver: str, history: Path | None, step_history: Path | None) -> None:
+    from ..solvers import GRADIENT_SOLVERS
+
+    if history is not None and solver not in GRADIENT_SOLVERS:
+        raise InputError(
+            f"--history needs a gradient solver (--solver {', '.join(GRADIENT_SOLVERS)}); "
+            f"solver {solver!r} keeps no loss history."
+        )
+    if step_history is not None and solver != "sgd":
+        raise InputError(
+            f"--step-history needs --solver sgd; solver {solver!r} takes no minibatch steps."
+        )
+    from ..io.atomic import check_writable
+
+    for path in (history, step_history):
+        if path is not None:
+            check_writable(path, "the loss history")

@@ -29,6 +29,14 @@ Aliased (collinear) columns have NaN in every per-parameter statistic; with no r
 degrees of freedom (``n = k``) the fit is exact and every statistic that divides by
 ``n − k`` is NaN (undefined), not an error. With the exact solver the intercept's row of
 ``(XᵀWX)⁻¹`` and R² are exact rationals rounded once (:mod:`streamreg.solvers.exact.extras`).
+
+A design without an intercept whose categories span the constant (``y ~ C(g) - 1``)
+has an *implicit* intercept: as statsmodels, R², F and the model's degrees of freedom
+are then about the mean (``k_constant = 1``). A model with an absorbed fixed effect
+(``absorbed_``: ``G`` groups, singleton groups dropped as pyfixest does) has
+``n = N − singletons`` rows, ``df_resid = n − k − G``, no intercept parameter, R² the
+*within* R², and Student's t for its p values and intervals also under clustered
+errors (with ``H − 1`` degrees of freedom for ``H`` clusters, as pyfixest).
 """
 
 from __future__ import annotations
@@ -79,12 +87,21 @@ class InferenceMixin:
         return ~np.isnan(self._params)
 
     @property
+    def _absorbed(self) -> dict:
+        return getattr(self, "absorbed_", None) or {}
+
+    @property
+    def _implicit_intercept(self) -> bool:
+        design = getattr(self, "design_", None)
+        return bool(design is not None and design.implicit_intercept)
+
+    @property
     def nobs(self) -> float:
-        return float(self.state_.n_rows)
+        return float(self.state_.n_rows - self._absorbed.get("singletons", 0))
 
     @property
     def k_constant(self) -> int:
-        return 1 if self.fit_intercept else 0
+        return 1 if self.fit_intercept or self._implicit_intercept else 0
 
     @property
     def df_model(self) -> float:
@@ -92,7 +109,14 @@ class InferenceMixin:
 
     @property
     def df_resid(self) -> float:
-        return float(self.state_.n_rows - self.solution_.rank)
+        return float(self.nobs - self.solution_.rank - self._absorbed.get("n_groups", 0))
+
+    @property
+    def _tss(self) -> float:
+        """TSS: centered with an intercept (explicit or implicit), else uncentered."""
+        if self._implicit_intercept:
+            return float(self.state_.comoment[-1, -1])
+        return float(self.solution_.tss)
 
     @property
     def ssr(self) -> float:
@@ -100,12 +124,12 @@ class InferenceMixin:
 
     @property
     def centered_tss(self) -> float:
-        return float(self.solution_.tss) if self.fit_intercept else float("nan")
+        return self._tss if self.k_constant else float("nan")
 
     @property
     def ess(self) -> float:
         """Explained sum of squares: TSS − SSR (uncentered TSS without an intercept)."""
-        return float(self.solution_.tss - self.solution_.ssr)
+        return float(self._tss - self.solution_.ssr)
 
     @property
     def scale(self) -> float:
@@ -120,9 +144,9 @@ class InferenceMixin:
     @property
     def rsquared(self) -> float:
         exact = self._exact
-        if exact is not None and exact.get("rsquared") is not None:
+        if exact is not None and exact.get("rsquared") is not None and not self._implicit_intercept:
             return float(exact["rsquared"])
-        tss = self.solution_.tss
+        tss = self._tss
         return 1.0 - self.ssr / tss if tss > 0 else float("nan")
 
     @property
@@ -150,9 +174,12 @@ class InferenceMixin:
     @property
     def use_t(self) -> bool:
         """Student's t for p values, intervals and tests: as the fit asked (``use_t=``), else
-        statsmodels' default — only without a robust covariance."""
+        statsmodels' default — only without a robust covariance — or pyfixest's with an
+        absorbed fixed effect (always)."""
         given = getattr(self, "_use_t", None)
-        return self.cov_type == "nonrobust" if given is None else bool(given)
+        if given is None:
+            return self.cov_type == "nonrobust" or bool(self._absorbed)
+        return bool(given)
 
     def require_sampling_covariance(self, what: str) -> None:
         """Refuse ``what`` (a test or an interval) for a penalized fit, in one sentence: its
@@ -172,12 +199,13 @@ class InferenceMixin:
         sol = self.solution_
         p = len(self.coef_)
         kept_x = ~np.isnan(np.asarray(self.coef_, dtype=float))
-        size = p + self.k_constant
+        intercept = int(self.fit_intercept)  # an implicit intercept has no parameter of its own
+        size = p + intercept
         full = np.full((size, size), np.nan)
         if sol.xtx_inv is None:  # a penalized fit: no sampling covariance is claimed
             return full
         inv = np.asarray(sol.xtx_inv, dtype=float)
-        idx = np.flatnonzero(kept_x) + self.k_constant
+        idx = np.flatnonzero(kept_x) + intercept
         full[np.ix_(idx, idx)] = inv
         if self.fit_intercept:
             exact = self._exact
@@ -287,7 +315,8 @@ class InferenceMixin:
     @cached_property
     def _robust_f_test(self):
         """statsmodels' ``f_test`` of the kept slopes under the robust covariance."""
-        slopes = np.flatnonzero(self._kept)[self.k_constant :]
+        # An implicit intercept (y ~ C(g) - 1) has no parameter of its own to leave out.
+        slopes = np.flatnonzero(self._kept)[int(self.fit_intercept) :]
         cov = self.cov_params()
         if not np.isfinite(cov[np.ix_(self._kept, self._kept)]).all():
             return None

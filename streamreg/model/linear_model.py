@@ -41,8 +41,10 @@ from ..solvers.moments import MomentState
 from ..solvers.solution import Solution, check_finite_solution
 from .diagnostics import DIAGNOSTIC_NAMES
 from .diagnostics.figures import coefficient_figure, diagnostic_figure
+from .encoded import design_matrix, encoded_predictions
 from .inference import InferenceMixin
 from .intervals import IntervalPredictor, PredictionResults
+from .multi import MultiTargetModel
 from .predictor import Predictor
 from .restrictions import RestrictionsMixin
 from .serialize import model_fields, model_to_dict
@@ -70,6 +72,9 @@ class LinearModel(InferenceMixin, RestrictionsMixin):
         log_weight_sum: float = 0.0,
         robust: dict | None = None,
         optimizer: dict | None = None,
+        design=None,
+        columns: dict | None = None,
+        absorbed: dict | None = None,
         cv: dict | None = None,
         diagnostics: dict | None = None,
         use_t: bool | None = None,
@@ -91,6 +96,14 @@ class LinearModel(InferenceMixin, RestrictionsMixin):
         self.optimizer_ = (
             optimizer  # the gradient solvers' record (streamreg.solvers.gradient), else None
         )
+        # The encoded design (streamreg.design.coding.Design: levels, coding, references) when
+        # the features are not plain numeric columns; predict and evaluate encode with it.
+        self.design_ = design
+        # What every column of the data was in the fit: {column: {"role", "why"}}
+        # (streamreg.design.roles); None for a model loaded from a file that did not record it.
+        self.columns_ = columns
+        # The absorbed fixed effect: {"column", "n_groups", "singletons"}, else None.
+        self.absorbed_ = absorbed
         self.cv_ = cv  # a cross-validated path (streamreg.cv) that chose this penalty, else None
         # statsmodels' bottom block from the residual pass ({name: value}), None if not run.
         self.diagnostics = (
@@ -117,13 +130,16 @@ class LinearModel(InferenceMixin, RestrictionsMixin):
         *,
         robust: dict | None = None,
         optimizer: dict | None = None,
+        design=None,
+        columns: dict | None = None,
+        absorbed: dict | None = None,
         cv: dict | None = None,
         diagnostics: dict | None = None,
         use_t: bool | None = None,
     ) -> LinearModel:
         """The model of an :class:`~streamreg.engine.scan.Accumulation` solved into ``solution``,
-        with its robust covariance, optimizer record, cross-validated path and diagnostics if
-        any: complete, once."""
+        with its robust covariance, optimizer record, design, column roles, absorbed factor,
+        cross-validated path and diagnostics if any: complete, once."""
         spec = acc.spec
         state = acc.state
         check_finite_solution(solution, state)
@@ -142,6 +158,9 @@ class LinearModel(InferenceMixin, RestrictionsMixin):
             log_weight_sum=acc.log_weight_sum,
             robust=robust,
             optimizer=optimizer,
+            design=design,
+            columns=columns,
+            absorbed=absorbed,
             cv=cv,
             diagnostics=diagnostics,
             use_t=use_t,
@@ -215,7 +234,7 @@ class LinearModel(InferenceMixin, RestrictionsMixin):
 
     @property
     def r2_(self) -> float:
-        tss = self.solution_.tss
+        tss = self._tss
         return 1.0 - self.solution_.ssr / tss if tss > 0 else float("nan")
 
     @property
@@ -289,7 +308,7 @@ class LinearModel(InferenceMixin, RestrictionsMixin):
         }
 
     # ------------------------------------------------------------------ predict
-    def predict(self, data) -> np.ndarray:
+    def predict(self, data, *, unseen: str = "error") -> np.ndarray:
         """Predictions for a 2-D numpy array (columns in ``feature_names_in_`` order), a pandas
         DataFrame, or a pyarrow Table/RecordBatch (columns by name), or — lazily — a
         Dask DataFrame (a Dask Series) or Dask array. Rows with a missing feature value
@@ -297,23 +316,34 @@ class LinearModel(InferenceMixin, RestrictionsMixin):
 
         With an intercept this evaluates ``μ_y + (x − μ_x)ᵀβ`` with the training means
         (equal to ``b + xᵀβ`` in exact arithmetic), so columns with large offsets do not
-        cost the prediction its digits."""
+        cost the prediction its digits.
+
+        A model with an encoded design (categories, a formula, dates) encodes the data's
+        columns with the levels, coding and references it was fitted with; a level it does
+        not know is an error naming the column and the level — or, with
+        ``unseen="reference"``, the row is predicted with the reference level (a warning
+        counts such rows)."""
+        self._check_predictable()
         if is_dask_collection(data):
-            return predict_dask(self, data)
-        kept = ~np.isnan(self.coef_)
-        values = self.predict_kept(self._feature_matrix(data, kept)[:, kept])
+            return predict_dask(self, data, unseen=unseen)
+        if self.design_ is not None:
+            values = encoded_predictions(self, data, unseen=unseen)
+        else:
+            kept = ~np.isnan(self.coef_)
+            values = self.predict_kept(self._feature_matrix(data, kept)[:, kept])
         if _is_pandas_frame(data):
             import pandas as pd
 
             return pd.Series(values, index=data.index)
         return values
 
-    def get_prediction(self, data, weights=None) -> PredictionResults:
+    def get_prediction(self, data, weights=None, *, unseen: str = "error") -> PredictionResults:
         """Predictions with their standard errors and intervals, as statsmodels'
         ``get_prediction``: ``.summary_frame(alpha)`` has the columns ``mean, mean_se,
         mean_ci_lower, mean_ci_upper, obs_ci_lower, obs_ci_upper`` (indexed like a DataFrame
         input). ``weights`` (WLS) divide the residual variance of the observation interval.
-        See :mod:`streamreg.model.intervals`.
+        A model with an encoded design encodes ``data`` as :meth:`predict` does (rows with a
+        missing value get NaN). See :mod:`streamreg.model.intervals`.
 
         >>> import numpy as np, streamreg
         >>> x = np.arange(10.0).reshape(-1, 1)
@@ -322,16 +352,42 @@ class LinearModel(InferenceMixin, RestrictionsMixin):
         ['mean', 'mean_se', 'mean_ci_lower']
         """
         self.require_sampling_covariance("get_prediction")
+        self._check_predictable()
         kept = ~np.isnan(self.coef_)
-        x = self._feature_matrix(data, kept)[:, kept]
+        if self.design_ is not None:
+            x = self._encoded_rows(data, unseen)[:, kept]
+        else:
+            x = self._feature_matrix(data, kept)[:, kept]
         labels = data.index if _is_pandas_frame(data) else None
         return self.interval_predictor.predict(x, weights=weights, row_labels=labels)
+
+    def _encoded_rows(self, data, unseen: str) -> np.ndarray:
+        """Every row of ``data`` encoded with the model's design (NaN where a value is missing)."""
+        x, _, positions, n = design_matrix(self.design_, data, unseen=unseen)
+        if positions is None:
+            return x
+        full = np.full((n, x.shape[1]), np.nan)
+        full[positions] = x
+        return full
 
     @cached_property
     def interval_predictor(self) -> IntervalPredictor:
         """Predictions with standard errors, built once (:mod:`streamreg.model.intervals`)."""
         self.require_sampling_covariance("prediction intervals")
         return IntervalPredictor.from_model(self)
+
+    def _check_predictable(self) -> None:
+        if self.absorbed_:
+            raise InputError(
+                f"the model absorbed the fixed effect '{self.absorbed_['column']}', whose "
+                f"{self.absorbed_['n_groups']:,} group effects it does not keep; it has slopes "
+                "but no predictions. Fit with the factor as C(...) terms to predict."
+            )
+
+    def predict_rows(self, x: np.ndarray) -> np.ndarray:
+        """``(rows, 1)`` predictions from design rows (every feature column, in order)."""
+        kept = ~np.isnan(self.coef_)
+        return self.predict_kept(x[:, kept])[:, None]
 
     def predict_kept(self, x_kept: np.ndarray) -> np.ndarray:
         """Predictions from a float64 matrix of the kept (non-aliased) features, in order
@@ -423,6 +479,10 @@ def _is_pandas_frame(data) -> bool:
     return type(data).__module__.startswith("pandas") and hasattr(data, "columns")
 
 
-def load(path: str | os.PathLike) -> LinearModel:
-    """Read a model written by :meth:`LinearModel.save`, validating it."""
-    return LinearModel.from_dict(read_json(path, "model"), where=str(path))
+def load(path: str | os.PathLike) -> LinearModel | MultiTargetModel:
+    """Read a model written by :meth:`LinearModel.save` (or a multi-target model's ``save``),
+    validating it."""
+    data = read_json(path, "model")
+    if isinstance(data, dict) and "targets" in data:
+        return MultiTargetModel.from_dict(data, where=str(path), build=LinearModel.from_dict)
+    return LinearModel.from_dict(data, where=str(path))

@@ -1,9 +1,13 @@
-"""The model file's optional fields of the residual pass and the inference options.
+"""The model file's optional fields: the model language's, the residual pass's and the
+inference options'.
 
 Written by :func:`streamreg.model.serialize.model_to_dict` only when the model has them, so a
 plain least-squares fit keeps writing format version 1 byte for byte; a least-squares file
 that holds any of them is version 2 (a penalized file is version 3 and may hold them too):
 
+- ``design`` (levels, coding, references, center/scale statistics), ``columns`` (the role of
+  every column of the data) and ``absorbed`` (the absorbed fixed effect), from the model
+  language (:mod:`streamreg.design`);
 - ``diagnostics``: statsmodels' bottom block from the residual pass (omnibus, skew,
   kurtosis, Durbin–Watson, Jarque–Bera), each a number or null;
 - ``use_t``: when the fit chose the distribution of its tests (t or normal);
@@ -22,6 +26,8 @@ from __future__ import annotations
 
 import math
 
+from ..design.coding import Design
+from ..design.roles import ROLES
 from ..errors import ModelFormatError
 
 DIAGNOSTIC_FIELDS = (
@@ -48,6 +54,18 @@ def optional_fields(diagnostics, use_t) -> dict:
     if use_t is not None:
         data["use_t"] = bool(use_t)
     return data
+
+
+def model_language_fields(model) -> dict:
+    """The model language's fields (``design``, ``columns``, ``absorbed``), all three when the
+    model has a design or an absorbed fixed effect, else none."""
+    if model.design_ is None and model.absorbed_ is None:
+        return {}
+    return {
+        "design": None if model.design_ is None else model.design_.to_dict(),
+        "columns": model.columns_,
+        "absorbed": model.absorbed_,
+    }
 
 
 def robust_needs_version_2(robust) -> bool:
@@ -89,3 +107,48 @@ def check_robust_extras(robust: dict, where: str) -> None:
         lags = robust.get("maxlags")
         if isinstance(lags, bool) or not isinstance(lags, int) or lags < 0:
             raise ModelFormatError(f"{where}: a HAC covariance needs 'maxlags', a whole number.")
+
+
+def validated_model_language(data: dict, names: list[str], where: str) -> dict:
+    """The model language's optional fields of a version-2 or -3 file, validated (none in a
+    version-1 file)."""
+    if data["format_version"] == 1:  # a plain fit's file holds none of them
+        return {}
+    design = data.get("design")
+    if design is not None:
+        if not isinstance(design, dict):
+            raise ModelFormatError(f"{where}: 'design' must be an object or null.")
+        design = Design.from_dict(design, where=f"{where} (design)")
+        if list(design.column_names) != names:
+            raise ModelFormatError(
+                f"{where}: the design's columns do not match the model's features."
+            )
+    columns = data.get("columns")
+    if columns is not None and not (
+        isinstance(columns, dict)
+        and all(
+            isinstance(k, str)
+            and isinstance(v, dict)
+            and v.get("role") in ROLES
+            and isinstance(v.get("why"), str)
+            for k, v in columns.items()
+        )
+    ):
+        raise ModelFormatError(
+            f"{where}: 'columns' must map column names to a role ({', '.join(ROLES)}) and a reason."
+        )
+    absorbed = data.get("absorbed")
+    if absorbed is not None and not (
+        isinstance(absorbed, dict)
+        and isinstance(absorbed.get("column"), str)
+        and all(
+            isinstance(absorbed.get(k), int)
+            and not isinstance(absorbed.get(k), bool)
+            and absorbed[k] >= 0
+            for k in ("n_groups", "singletons")
+        )
+    ):
+        raise ModelFormatError(
+            f"{where}: 'absorbed' must name the column and count its groups and singletons."
+        )
+    return {"design": design, "columns": columns, "absorbed": absorbed}

@@ -135,7 +135,7 @@ def linear_restrictions(restriction, param_names) -> tuple[np.ndarray, np.ndarra
     if isinstance(spec, str):
         # formulaic reads "= -1" as an unknown operator "=-" (patsy, statsmodels' other engine,
         # does not): a unary minus after "=", "," or "(" becomes "0 -".
-        spec = _UNARY_MINUS.sub(r"\1 0 -", spec)
+        spec = _UNARY_MINUS.sub(r"\1 0 -", _quote_names(spec, names))
     elif isinstance(spec, tuple) and len(spec) == 2:
         spec = (
             np.asarray(spec[0], dtype=float),
@@ -173,6 +173,17 @@ def linear_restrictions(restriction, param_names) -> tuple[np.ndarray, np.ndarra
     if empty.size:
         raise InputError(f"restriction {restriction!r}: row {empty[0] + 1} involves no parameter.")
     return r, q
+
+
+def _quote_names(spec: str, names: list[str]) -> str:
+    """Parameter names that are not identifiers (a formula's ``C(region)[T.b]``,
+    ``np.log(x2)``) put in backticks, so they are written as statsmodels takes them; the
+    longest name wins where one contains another; text already in backticks is left alone."""
+    odd = sorted((n for n in names if not n.isidentifier()), key=len, reverse=True)
+    if not odd:
+        return spec
+    pattern = re.compile("`[^`]*`|" + "|".join(re.escape(n) for n in odd))
+    return pattern.sub(lambda m: m[0] if m[0].startswith("`") else f"`{m[0]}`", spec)
 
 
 def _kept_block(params, cov, param_names, restriction):

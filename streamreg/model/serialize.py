@@ -28,9 +28,11 @@ from ..solvers.solution import Solution
 from .inference import COV_TYPES
 from .optional_fields import (
     check_robust_extras,
+    model_language_fields,
     optional_fields,
     robust_needs_version_2,
     validated_diagnostics,
+    validated_model_language,
     validated_use_t,
 )
 from .penalty import validate_cv, validate_penalty
@@ -38,10 +40,14 @@ from .validate import check_model_numbers
 
 MODEL_FORMAT = "streamreg.model"
 MODEL_FORMAT_VERSION = 1
-# Version 2: the same fields, with large matrices packed (streamreg.io.packed) or with the
-# optional fields (streamreg.model.optional_fields); written only for files that hold one,
-# so ordinary fits keep writing version 1.
+# Version 2: the same fields, and, when a model needs them, large matrices packed
+# (streamreg.io.packed) or the optional fields (streamreg.model.optional_fields: the model
+# language's "design", "columns", "absorbed"; the residual pass's "diagnostics", "use_t", HAC
+# and two-way cluster records) and, for several targets, "targets" with one entry per target
+# (streamreg.model.multi). Only files that use one of them are written as version 2: ordinary
+# fits keep writing version 1, byte for byte.
 PACKED_MODEL_VERSION = 2
+MODEL_FORMAT_VERSION_2 = PACKED_MODEL_VERSION
 # Version 3: a penalized fit — the optional fields 'penalty' and 'cv', and no 'xtx_inv'
 # (null): written only for penalized models, so other fits keep writing version 1 or 2.
 PENALIZED_MODEL_VERSION = 3
@@ -56,8 +62,9 @@ def model_to_dict(model) -> dict:
     xtx_inv = np.asarray(model.solution_.xtx_inv, dtype=float)
     robust_cov = None if model.robust_ is None else np.asarray(model.robust_["cov"], dtype=float)
     packed = should_pack(xtx_inv) or (robust_cov is not None and should_pack(robust_cov))
+    language = model_language_fields(model)
     extra = optional_fields(model.diagnostics, getattr(model, "_use_t", None))
-    version_2 = packed or bool(extra) or robust_needs_version_2(model.robust_)
+    version_2 = packed or bool(language) or bool(extra) or robust_needs_version_2(model.robust_)
     data = {
         "format": MODEL_FORMAT,
         "format_version": PACKED_MODEL_VERSION if version_2 else MODEL_FORMAT_VERSION,
@@ -91,6 +98,7 @@ def model_to_dict(model) -> dict:
         "inference": model.inference_dict(),
         "state": model.state_.to_dict(),
         "optimizer": model.optimizer_,
+        **language,
     }
     return {**data, **extra}
 
@@ -131,7 +139,9 @@ def _penalized_model_dict(model) -> dict:
         "penalty": model.penalty_,
         "cv": model.cv_,
     }
-    return {**data, **optional_fields(model.diagnostics, getattr(model, "_use_t", None))}
+    # A version-3 file may carry the optional fields too.
+    extra = optional_fields(model.diagnostics, getattr(model, "_use_t", None))
+    return {**data, **model_language_fields(model), **extra}
 
 
 def _matrix(matrix: np.ndarray, packed: bool):
@@ -202,6 +212,7 @@ def model_fields(data, where: str = "model") -> dict:
             data["robust"], len(names) + bool(data["fit_intercept"]), data["format_version"], where
         ),
         optimizer=_validated_optimizer(data.get("optimizer"), where),
+        **validated_model_language(data, names, where),
         cv=validate_cv(data.get("cv"), len(names), where) if penalized else None,
         diagnostics=validated_diagnostics(data.get("diagnostics"), where),
         use_t=validated_use_t(data.get("use_t"), where),
