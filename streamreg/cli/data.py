@@ -64,8 +64,7 @@ def predict(
 
     Examples:
       streamreg predict model.json new/ -o predictions.parquet
-      streamreg predict model.json 'day=*/*.parquet' -o out.parquet --keep id,day
-      streamreg predict model.json data/ -o pred.parquet --keep id --interval 0.95
+      streamreg predict model.json 'day=*/*.parquet' -o out.parquet --keep id,day --interval 0.95
       streamreg predict model.json new/ -o p.parquet --unseen reference
     """
 
