@@ -235,7 +235,7 @@ def test_unseen_level_is_named_or_coded_as_reference(sales, tmp_path):
     assert counts == {"region": 1}
     values = pq.read_table(out).column("prediction").to_numpy()
     as_reference = new.assign(region="east").iloc[[25]]
-    assert_close(values[25], model.predict(as_reference)[0], 1e-12)
+    assert_close(values[25], np.asarray(model.predict(as_reference))[0], 1e-12)
     with pytest.warns(UnseenLevelWarning, match="1 in 'region'"):
         model.predict(new, unseen="reference")
 
