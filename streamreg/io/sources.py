@@ -394,9 +394,9 @@ def _scan_file_by_file(
         if reading is not None:
             reading[0] = fragment.path
         info = (infos or {}).get(fragment.path)
-        if info is not None and info.first_row_group:
-            # Resume at a row-group boundary: batches never span row groups.
-            groups = list(range(info.first_row_group, len(info.row_group_starts)))
+        if info is not None and not info.is_whole:
+            # A resumed scan or a task's share of a file: batches never span row groups.
+            groups = list(info.row_groups)
             if not groups:
                 continue
             fragment = fragment.subset(row_group_ids=groups)
