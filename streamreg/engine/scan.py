@@ -126,8 +126,9 @@ def accumulate(
         acc = into
         for f in source.files:
             acc.rows_by_file.setdefault(f.path, 0)
+    buffer = np.empty(batch_size * len(spec.state_names))  # every batch's z (see batch_arrays)
     for chunk in source.batches(spec.columns, batch_size):
-        _fold_chunk(acc, chunk, spec, state_kind)
+        _fold_chunk(acc, chunk, spec, state_kind, buffer)
         if on_rows is not None:
             on_rows(chunk.batch.num_rows)
         if after_batch is not None:
@@ -135,11 +136,12 @@ def accumulate(
     return acc
 
 
-def _fold_chunk(acc: Accumulation, chunk: Chunk, spec: DesignSpec, state_kind) -> None:
-    """Fold one record batch into ``acc``, shifting it by the state's hint while copying it."""
+def _fold_chunk(acc: Accumulation, chunk: Chunk, spec: DesignSpec, state_kind, buffer=None) -> None:
+    """Fold one record batch into ``acc``, shifting it by the state's hint while copying it
+    (into ``buffer`` when given: no state keeps a reference to its batch)."""
     names = spec.state_names
     shift = acc.state.shift_hint()
-    arrays = batch_arrays(chunk, spec, shift=shift)
+    arrays = batch_arrays(chunk, spec, shift=shift, out=buffer)
     with np.errstate(all="ignore"):  # non-finite sums are screened below, not warned about
         part = state_kind.from_arrays(
             arrays.z,
