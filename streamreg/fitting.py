@@ -28,6 +28,7 @@ from .engine.blocks import Blocks
 from .engine.dask_runner import DaskRunner, collection_blocks, is_dask_collection
 from .engine.local import LocalRunner
 from .engine.scan import accumulate_part, resolve_batch_size
+from .engine.tasks import task_blocks
 from .errors import CollinearityError, InputError
 from .io.inputs import to_source
 from .io.sources import InMemorySource
@@ -179,7 +180,7 @@ def _plan(source, y, *, weight, batch_size, progress, client, stall_timeout, **n
     size = resolved(spec)
     notes = tuple(src.notes(spec.columns, default_features=names["features"] is None))
     if client is not None:
-        blocks = Blocks.per_file(src, spec, size)
+        blocks = task_blocks(src, spec, size)  # whole files, groups of small ones, row-group runs
         runner = DaskRunner(client, progress=progress, stall_timeout=stall_timeout)
         return Plan(runner, blocks, blocks, notes)
     steps = (
