@@ -213,6 +213,8 @@ def test_cluster_client_serves_no_dashboard_on_8787():
         with pytest.raises(urllib.error.HTTPError) as missing:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10)
         assert missing.value.code == 404  # the Bokeh dashboard is not there
+        # Without a dashboard, no statistical profiler sampling the task threads either.
+        assert set(c.run(dask.config.get, "distributed.worker.profile.enabled").values()) == {False}
         x = np.arange(12.0).reshape(6, 2) ** [1, 2]
         assert streamreg.fit(x, x @ [1.0, 2.0], client=c).n_samples_ == 6
 
@@ -250,10 +252,14 @@ def test_array_source_block_is_column_major_copy(order):
     copy_columns_major(x, out)
     assert np.array_equal(out, x)
     src = ArraySource(x, [x[:, 0] * 2], [f"x{j}" for j in range(7)] + ["y"])
-    assert src.block.flags.f_contiguous and np.array_equal(src.block[:, :7], x)
+    assert all(c.flags.c_contiguous for c in src.columns)
+    assert np.array_equal(np.column_stack(src.columns[:7]), x)
+    if order == "F":  # nothing copied
+        assert src.columns[3].ctypes.data == x[:, 3].ctypes.data
     batches = list(src.batches(["x3", "y"], 2000))
     assert [b.batch.num_rows for b in batches] == [2000, 2000, 1003]
     assert np.array_equal(np.concatenate([b.batch.column("x3") for b in batches]), x[:, 3])
-    column = batches[1].batch.column("y")
-    view = column.buffers()[1].address + 8 * column.offset
-    assert view == src.block[2000:, 7].ctypes.data  # a view of the block, not a copy
+    for name, j in (("x3", 3), ("y", 7)):  # the batches view the columns
+        column = batches[1].batch.column(name)
+        view = column.buffers()[1].address + 8 * column.offset
+        assert view == src.columns[j][2000:].ctypes.data

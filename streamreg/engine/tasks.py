@@ -43,11 +43,12 @@ def decoded_bytes(rows: int, n_columns: int) -> int:
 
 
 def row_group_pieces(
-    info: ParquetFileInfo, n_columns: int, task_bytes: int = TASK_BYTES
+    info: ParquetFileInfo, n_columns: int, task_bytes: int | None = None
 ) -> list[ParquetFileInfo]:
     """``info`` cut into runs of consecutive row groups of at most ``task_bytes`` decoded
-    (a single row group larger than that is a run of its own); a file within
-    ``task_bytes``, or of one row group, stays whole."""
+    (default :data:`TASK_BYTES`; a single row group larger than that is a run of its own);
+    a file within ``task_bytes``, or of one row group, stays whole."""
+    task_bytes = TASK_BYTES if task_bytes is None else task_bytes
     groups = info.row_groups
     if len(groups) <= 1 or task_bytes <= 0:
         return [info]
@@ -65,9 +66,11 @@ def row_group_pieces(
     return pieces
 
 
-def parquet_tasks(src: Source, n_columns: int, task_bytes: int = TASK_BYTES) -> list[Source]:
+def parquet_tasks(src: Source, n_columns: int, task_bytes: int | None = None) -> list[Source]:
     """The tasks of a pass over ``src``: pieces of big files and groups of small ones, in the
-    order of the files (each a :class:`~streamreg.io.sources.Source`)."""
+    order of the files (each a :class:`~streamreg.io.sources.Source`); ``task_bytes``
+    defaults to :data:`TASK_BYTES`."""
+    task_bytes = TASK_BYTES if task_bytes is None else task_bytes
     tasks: list[list[ParquetFileInfo]] = []
     group: list[ParquetFileInfo] = []
     group_bytes = 0
@@ -96,6 +99,5 @@ def task_blocks(
     """Blocks for a cluster: the tasks of :func:`parquet_tasks` (in-memory data: slices)."""
     if isinstance(src, InMemorySource):
         return Blocks.slices(src, spec, batch_size)
-    size = TASK_BYTES if task_bytes is None else task_bytes
-    parts = parquet_tasks(src, len(spec.columns), size)
+    parts = parquet_tasks(src, len(spec.columns), task_bytes)
     return Blocks(parts, open_source, spec, batch_size, src.total_rows, src.total_bytes)

@@ -12,10 +12,10 @@ engine are *views* of float64 memory, so ``batch_arrays`` makes the one copy
 * :class:`FrameSource`: NumPy-typed numeric columns of a pandas frame are viewed
   in place; other columns (nullable extension types, strings as cluster labels,
   the ``convert`` columns) are converted batch by batch.
-* :class:`ArraySource`: ``X`` (rows × features) and the target (and weights) are
-  laid out once, column-major, in one float64 block — copied in tiles of rows
-  that fit in cache, so the transposition reads ``X`` once — and viewed column
-  by column.
+* :class:`ArraySource`: the columns of ``X`` (rows × features), the target and
+  the weights are viewed where they are contiguous (a column-major ``X``, as a
+  pandas frame's ``.values`` gives); a row-major ``X`` is first laid out
+  column-major in tiles of rows that fit in cache, so that copy reads ``X`` once.
 
 NaN stays NaN in a view (Arrow would call it null after ``from_pandas``); the
 engine drops and counts such rows all the same (``screen_values``), so every
@@ -95,7 +95,7 @@ class FrameSource(InMemorySource):
 
 
 class ArraySource(InMemorySource):
-    """Row blocks of ``X`` and vectors (target, weights) as one column-major float64 block."""
+    """A row block of ``X`` and vectors (target, weights) as contiguous float64 columns."""
 
     def __init__(self, x, vectors: Sequence, names: Sequence[str], name: str = "the data"):
         x = np.asarray(x, dtype=np.float64)
@@ -107,24 +107,26 @@ class ArraySource(InMemorySource):
             raise InputError(f"{name}: X, y (and weight) have different numbers of rows.")
         if len(names) != p + len(vectors):
             raise InputError(f"{name}: {len(names)} names for {p + len(vectors)} columns.")
-        block = np.empty((n, p + len(vectors)), dtype=np.float64, order="F")
-        copy_columns_major(x, block[:, :p])
-        for j, v in enumerate(vectors):
-            block[:, p + j] = v
-        self.block = block
+        if x.flags.f_contiguous:  # its columns are contiguous already: view them
+            self.columns = [x[:, j] for j in range(p)]
+        else:
+            block = np.empty((n, p), dtype=np.float64, order="F")
+            copy_columns_major(x, block)
+            self.columns = [block[:, j] for j in range(p)]
+        self.columns += [np.ascontiguousarray(v) for v in vectors]
         self.names = list(names)
         schema = pa.schema([(c, pa.float64()) for c in self.names])
-        Source.__init__(self, [_info(name, n, block.nbytes, schema)], {})
+        Source.__init__(self, [_info(name, n, 8 * n * len(self.names), schema)], {})
 
     @property
     def table(self) -> pa.Table:
-        return pa.table({c: self.block[:, j] for j, c in enumerate(self.names)})
+        return pa.table(dict(zip(self.names, self.columns)))
 
     def batches(self, columns: Sequence[str], batch_size: int) -> Iterator[Chunk]:
         self.check_columns(columns)
         index = {c: j for j, c in enumerate(self.names)}
-        views = [pa.array(self.block[:, index[c]]) for c in columns]  # contiguous: no copy
-        n = self.block.shape[0]
+        views = [pa.array(self.columns[index[c]]) for c in columns]  # contiguous: no copy
+        n = len(self.columns[0]) if self.columns else 0
         for start in range(0, n, batch_size):
             stop = min(n, start + batch_size)
             arrays = [v[start:stop] for v in views]
