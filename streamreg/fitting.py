@@ -167,6 +167,22 @@ def fit(
     return _fit_closed_form(plan, solver=solver, drop_collinear=drop_collinear, cov_type=cov_type)
 
 
+def fit_blocks(
+    runner, blocks: Blocks, *, solver: str = "auto", drop_collinear: bool = False, cov_type=None
+) -> LinearModel:
+    """The fit of :func:`fit` over ``blocks`` run by ``runner`` — the way in for other engines
+    (:mod:`streamreg.spark`). ``cov_type`` is as :func:`fit` takes it; a cluster column must
+    already be ``blocks.spec.groups``."""
+    check_solver(solver)
+    cov_type, _ = parse_cov_type(cov_type, blocks.spec.groups)
+    plan = Plan(runner, blocks, blocks)
+    if solver in GRADIENT_SOLVERS:
+        return _fit_gradient(
+            plan, solver=solver, options=None, drop_collinear=drop_collinear, cov_type=cov_type
+        )
+    return _fit_closed_form(plan, solver=solver, drop_collinear=drop_collinear, cov_type=cov_type)
+
+
 def _plan(source, y, *, weight, batch_size, progress, client, stall_timeout, **names) -> Plan:
     def resolved(spec):
         return resolve_batch_size(len(spec.columns), batch_size)

@@ -10,7 +10,8 @@ From the bottom up (``streamreg.<name>`` or a package of that name)::
     model                                          results, inference, robust covariance,
                                                    file format
     fitting, prediction, evaluation                orchestration of passes
-    jobs, estimator, demo, plotting, synthetic     users of the library
+    jobs, estimator, demo, plotting, synthetic,    users of the library
+    spark
     cli, __init__                                  the front doors
 
 Also enforced: no import cycle between modules, no intra-package import inside a function
@@ -36,7 +37,7 @@ LAYERS = [
     {"solvers"},
     {"model"},
     {"fitting", "prediction", "evaluation"},
-    {"jobs", "estimator", "demo", "plotting", "synthetic"},
+    {"jobs", "estimator", "demo", "plotting", "synthetic", "spark"},
     {"cli", "__init__", "__main__"},
 ]
 DEFERRED_IMPORTS_ALLOWED = {"streamreg", "streamreg._deps"}  # and the command line (start-up time)
