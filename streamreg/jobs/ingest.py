@@ -88,10 +88,17 @@ class Ingester:
         self.checkpoints.close()
 
     def ingest(
-        self, src: Source, digest: str, spec: DesignSpec, listed: ListedFile, batch_size: int
+        self,
+        src: Source,
+        digest: str,
+        spec: DesignSpec,
+        listed: ListedFile,
+        batch_size: int,
+        computed=None,
     ) -> tuple[dict, Accumulation, str]:
         """(manifest entry, accumulation, how) of the one file of ``src``; ``how`` is
-        ``"ingested"``, ``"adopted"`` or ``"resumed at row group k"``."""
+        ``"ingested"``, ``"adopted"`` or ``"resumed at row group k"``. ``computed()``, when
+        given, is the whole file's accumulation made elsewhere (a Dask worker)."""
         info = src.files[0]
         url = info.path
         facts = file_facts(listed, info, digest)
@@ -105,6 +112,17 @@ class Ingester:
                 file=url,
             )
             return self._entry(facts, name, acc), acc, "adopted"
+        if computed is not None:
+            self.log.info(
+                "reading",
+                f"{url}: {info.num_rows:,} rows read by a worker of the cluster.",
+                file=url,
+                row_group=0,
+            )
+            entry, acc = self._finish(facts, name, computed(), spec, batch_size)
+            if self.on_rows is not None:
+                self.on_rows(acc.rows_read)
+            return entry, acc, "ingested"
         acc, start = self._adopt(partial, facts, PARTIAL_FORMAT, batch_size=batch_size)
         if acc is not None:
             self.log.info(
@@ -166,8 +184,17 @@ class Ingester:
         accumulate(scan, spec, self.kind, batch_size=batch_size, into=acc, after_batch=after_batch)
         # The last checkpoint lands before the final state (then it is removed).
         self.checkpoints.wait()
-        self.store.write(final, state_doc(FILE_STATE_FORMAT, facts, acc, batch_size=batch_size))
-        self.store.delete(partial)
+        entry, acc = self._finish(facts, name, acc, spec, batch_size)
+        return entry, acc, how
+
+    def _finish(self, facts: dict, name: str, acc: Accumulation, spec, batch_size: int):
+        """Write the file's final state, drop its checkpoint: (manifest entry, accumulation)."""
+        url = facts["url"]
+        acc.spec = spec
+        self.store.write(
+            f"states/{name}.json", state_doc(FILE_STATE_FORMAT, facts, acc, batch_size=batch_size)
+        )
+        self.store.delete(f"partial/{name}.json")
         dropped = sum(acc.dropped.values())
         self.log.info(
             "ingested",
@@ -176,7 +203,7 @@ class Ingester:
             rows=acc.rows_read,
             rows_dropped=dropped,
         )
-        return self._entry(facts, name, acc), acc, how
+        return self._entry(facts, name, acc), acc
 
     def _adopt(self, name: str, facts: dict, fmt: str, batch_size: int | None = None):
         """(accumulation, next row group) left by an earlier run for exactly this file (and

@@ -77,6 +77,7 @@ on_change = "error"           # a file that changed since it was ingested: "erro
 # window = "30d"              # keep only files from the last 30 days (units s, m, h, d, w)
 # window_key = "date"         # ... dated by this Hive partition (date=2026-01-31/), not by mtime
 interval = "60s"              # with --watch: how often to look for new files
+# scheduler = "tcp://scheduler:8786"  # new files are read by this Dask cluster's workers
 
 # [storage]                   # fsspec options for every URL above, e.g. an S3-compatible server:
 # endpoint_url = "http://127.0.0.1:9000"
@@ -111,6 +112,7 @@ class JobSpec:
     window_key: str | None = None
     interval: float = 60.0  # seconds
     storage: dict = field(default_factory=dict)
+    scheduler: str | None = None  # a Dask scheduler whose workers read the new files
 
     def with_options(
         self,
@@ -204,6 +206,7 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
     window_text = r.string("window")
     window_key = r.string("window_key")
     interval = r.duration("interval", 60.0)
+    scheduler = r.string("scheduler")
     r.done()
     window = (
         parse_duration(window_text, f"{path}: 'run.window'") if window_text is not None else None
@@ -241,6 +244,7 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
         window_key=window_key,
         interval=interval,
         storage=dict(storage),
+        scheduler=scheduler,
     )
 
 

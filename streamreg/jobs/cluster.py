@@ -1,0 +1,90 @@
+"""New files of a job read by a Dask cluster's workers (``[run] scheduler = "tcp://…"``).
+
+Every file a run must read becomes one task, submitted at once, so the workers
+read files side by side while the run writes each file's state as its task
+finishes, in the usual order. A task folds the whole file exactly as a local
+ingest does (same batches, same order), so its state is the same; with the
+exact solver it is bit-identical whatever the machine (the other solvers' BLAS
+sums may round differently where the workers' BLAS uses other thread counts).
+There are no checkpoints inside a file on the cluster: a stop request cancels
+the tasks not yet finished, and their files are read again by the next run.
+
+>>> ClusterReads(None).enabled
+False
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from ..design import DesignSpec
+from ..engine.dask_runner import cluster_client
+from ..engine.scan import Accumulation, accumulate
+from ..io.sources import Source
+
+# Seconds between looks at the stop request while a task runs.
+POLL_SECONDS = 0.2
+
+
+def read_file(source: Source, spec: DesignSpec, state_kind, batch_size: int) -> Accumulation:
+    """The task: the whole file's accumulation (what :class:`~streamreg.jobs.ingest.Ingester`
+    folds locally)."""
+    return accumulate(source, spec, state_kind, batch_size=batch_size)
+
+
+class Stopping(Exception):
+    """A stop was requested while waiting for a worker."""
+
+
+class ClusterReads(contextlib.AbstractContextManager):
+    """A client of ``scheduler`` for one run (or nothing, for a local job)."""
+
+    def __init__(self, scheduler: str | None, timeout: float = 10.0):
+        self.scheduler, self.timeout = scheduler, timeout
+        self._context = None
+        self.client = None
+        self.futures: dict = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.scheduler is not None
+
+    def __enter__(self) -> ClusterReads:
+        if self.enabled:
+            self._context = cluster_client(self.scheduler, timeout=self.timeout)
+            self.client = self._context.__enter__()
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.futures:
+            self.client.cancel(list(self.futures.values()))
+            self.futures.clear()
+        if self._context is not None:
+            return self._context.__exit__(*exc_info)
+        return None
+
+    def submit(self, path: str, source: Source, spec: DesignSpec, state_kind, batch_size: int):
+        if self.enabled:
+            self.futures[path] = self.client.submit(
+                read_file, source, spec, state_kind, batch_size, pure=False
+            )
+
+    def reader(self, path: str, stop):
+        """A callable giving ``path``'s accumulation from its worker (None for a local job);
+        it raises :class:`Stopping` if ``stop`` is set before the task is done."""
+        future = self.futures.get(path)
+        if future is None:
+            return None
+
+        def result() -> Accumulation:
+            while True:
+                if stop is not None and stop.is_set():
+                    raise Stopping(path)
+                try:
+                    acc = future.result(timeout=POLL_SECONDS)
+                except TimeoutError:
+                    continue
+                del self.futures[path]
+                return acc
+
+        return result
