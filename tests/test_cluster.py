@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,8 @@ from streamreg.engine import tasks
 from streamreg.errors import InputError
 from streamreg.io.sources import Source
 from streamreg.jobs import run_job
+from streamreg.jobs.cluster import ClusterReads
+from streamreg.jobs.ingest import Stopped
 from streamreg.jobs.spec import load_job, parse_job
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,8 +74,11 @@ def s3_server(compose):
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
+    # moto keeps its buckets in this process across servers: start from none, leave none.
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
     boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="lake")
     yield endpoint
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
     server.stop()
     for key, value in saved.items():
         if value is None:
@@ -177,7 +183,7 @@ def _read_events(proc, events: list):
             events.append({"event": "text", "message": line})
 
 
-def _wait_for(predicate, timeout: float = 180.0):
+def _wait_for(predicate, events: list, timeout: float = 180.0):
     """Poll until ``predicate()`` holds (a guard against hanging, not a timing assertion)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -185,7 +191,7 @@ def _wait_for(predicate, timeout: float = 180.0):
         if value:
             return value
         time.sleep(0.1)
-    raise AssertionError("timed out waiting")
+    raise AssertionError(f"timed out waiting; the service's last events: {events[-6:]}")
 
 
 def _part(folder: Path, i: int, rows: int = 3000) -> Path:
@@ -240,12 +246,14 @@ def test_the_deployment_publishes_new_files_from_the_bucket(cluster, compose, s3
     threading.Thread(target=_read_events, args=(proc, events), daemon=True).start()
     try:
         with get_task_stream(client) as stream:
-            _wait_for(lambda: any(e["event"] == "published" for e in events))
+            _wait_for(lambda: any(e["event"] == "published" for e in events), events)
             assert_model_is_the_fit_of("models/events/model.json", local[:3])
 
             seen = len(events)
             bucket.upload_file(str(local[3]), "lake", f"events/{local[3].name}")  # a new file
-            published = _wait_for(lambda: [e for e in events[seen:] if e["event"] == "published"])
+            published = _wait_for(
+                lambda: [e for e in events[seen:] if e["event"] == "published"], events
+            )
         assert published[0]["model_version"] == 2 and published[0]["files_total"] == 4
         assert published[0]["files_ingested"] == 1
         assert_model_is_the_fit_of("models/events/model.json", local)
@@ -288,6 +296,24 @@ def test_a_job_whose_scheduler_is_unreachable_fails_with_one_sentence(tmp_path):
     ):
         run_job(job)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_stop_while_a_worker_reads_stops_the_run_as_a_local_stop_does():
+    """Waiting for a worker's file gives way to a stop request with the local run's Stopped."""
+
+    class Pending:  # a task that never finishes
+        def result(self, timeout):
+            time.sleep(timeout)
+            raise TimeoutError
+
+    reads = ClusterReads(None)
+    reads.futures["f.parquet"] = Pending()
+    assert reads.reader("elsewhere.parquet", None) is None  # not read on the cluster
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    with pytest.raises(Stopped, match="f.parquet"):
+        reads.reader("f.parquet", stop)()
+    assert "f.parquet" in reads.futures  # still pending: the run's exit cancels it
 
 
 @pytest.fixture(params=["file tasks", "row-group tasks"])

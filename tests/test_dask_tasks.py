@@ -106,6 +106,7 @@ def test_row_group_pieces_read_every_row_group_once_in_order(groups, task_bytes)
     pieces = tasks.row_group_pieces(info, 2, task_bytes)
     assert [g for piece in pieces for g in piece.row_groups] == list(range(len(groups)))
     assert sum(p.rows_in_scan for p in pieces) == info.num_rows
+    assert sum(Source([p], {}).total_rows for p in pieces) == info.num_rows
     for piece in pieces if task_bytes > 0 else ():  # task_bytes 0: whole files, no cut
         if len(piece.row_groups) > 1:  # a run of several row groups stays within the size
             assert tasks.decoded_bytes(piece.rows_in_scan, 2) <= task_bytes

@@ -182,7 +182,8 @@ class Source:
     # ----------------------------------------------------------------- facts
     @property
     def total_rows(self) -> int:
-        return sum(f.num_rows for f in self.files)
+        """Rows a scan reads (a task's share of a file counts only its row groups)."""
+        return sum(f.rows_in_scan for f in self.files)
 
     @property
     def total_bytes(self) -> int:

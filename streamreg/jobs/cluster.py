@@ -21,6 +21,7 @@ from ..design import DesignSpec
 from ..engine.dask_runner import cluster_client
 from ..engine.scan import Accumulation, accumulate
 from ..io.sources import Source
+from .ingest import Stopped
 
 # Seconds between looks at the stop request while a task runs.
 POLL_SECONDS = 0.2
@@ -32,8 +33,8 @@ def read_file(source: Source, spec: DesignSpec, state_kind, batch_size: int) -> 
     return accumulate(source, spec, state_kind, batch_size=batch_size)
 
 
-class Stopping(Exception):
-    """A stop was requested while waiting for a worker."""
+class Stopping(Stopped):
+    """A stop was requested while waiting for a worker (the run stops as it does locally)."""
 
 
 class ClusterReads(contextlib.AbstractContextManager):
@@ -63,11 +64,17 @@ class ClusterReads(contextlib.AbstractContextManager):
             return self._context.__exit__(*exc_info)
         return None
 
-    def submit(self, path: str, source: Source, spec: DesignSpec, state_kind, batch_size: int):
+    def submit_all(self, opened, specs, skip, state_kind, batch_size: int) -> ClusterReads:
+        """A task per file of ``opened`` ((source, digest) pairs; ``specs`` alike) whose path
+        is not in ``skip``; this object (for :attr:`Ingester.cluster`)."""
         if self.enabled:
-            self.futures[path] = self.client.submit(
-                read_file, source, spec, state_kind, batch_size, pure=False
-            )
+            for (source, _), spec in zip(opened, specs):
+                path = source.files[0].path
+                if path not in skip:
+                    self.futures[path] = self.client.submit(
+                        read_file, source, spec, state_kind, batch_size, pure=False
+                    )
+        return self
 
     def reader(self, path: str, stop):
         """A callable giving ``path``'s accumulation from its worker (None for a local job);

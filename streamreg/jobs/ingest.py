@@ -83,22 +83,17 @@ class Ingester:
         self.job, self.store, self.kind, self.log, self.stop = job, store, kind, log, stop
         self.checkpoints = CheckpointWriter(store)
         self.on_rows = None  # called with each batch's row count (a progress display)
+        self.cluster = None  # a jobs.cluster.ClusterReads whose workers read the files
 
     def close(self) -> None:
         self.checkpoints.close()
 
     def ingest(
-        self,
-        src: Source,
-        digest: str,
-        spec: DesignSpec,
-        listed: ListedFile,
-        batch_size: int,
-        computed=None,
+        self, src: Source, digest: str, spec: DesignSpec, listed: ListedFile, batch_size: int
     ) -> tuple[dict, Accumulation, str]:
         """(manifest entry, accumulation, how) of the one file of ``src``; ``how`` is
-        ``"ingested"``, ``"adopted"`` or ``"resumed at row group k"``. ``computed()``, when
-        given, is the whole file's accumulation made elsewhere (a Dask worker)."""
+        ``"ingested"``, ``"adopted"`` or ``"resumed at row group k"``. With a :attr:`cluster`
+        that read the file, its worker's accumulation is taken (no checkpoints then)."""
         info = src.files[0]
         url = info.path
         facts = file_facts(listed, info, digest)
@@ -112,6 +107,7 @@ class Ingester:
                 file=url,
             )
             return self._entry(facts, name, acc), acc, "adopted"
+        computed = self.cluster.reader(url, self.stop) if self.cluster is not None else None
         if computed is not None:
             self.log.info(
                 "reading",

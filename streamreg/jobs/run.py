@@ -45,7 +45,7 @@ from ..model.linear_model import LinearModel
 from ..prediction import predict_parquet
 from ..progress import Progress
 from ..solvers import AUTO_SWITCH_CONDITION, solve, state_class
-from .cluster import ClusterReads, Stopping
+from .cluster import ClusterReads
 from .ingest import Ingester, Stopped
 from .log import JobLog, SilentLog
 from .manifest import (
@@ -252,11 +252,8 @@ class _Run:
             sum(src.total_rows for src, _ in opened), label="ingest", enabled=self.progress
         )
         self.ingester.on_rows = self.bar.advance
-        # BLAS threads leave a core to Arrow's decoding; with a scheduler the workers read.
         with blas_beside_decoding(), ClusterReads(job.scheduler if opened else None) as cluster:
-            for (src, _), spec in zip(opened, specs):
-                if src.files[0].path not in moved:
-                    cluster.submit(src.files[0].path, src, spec, self.kind, batch_size)
+            self.ingester.cluster = cluster.submit_all(opened, specs, moved, self.kind, batch_size)
             for (src, digest), spec in zip(opened, specs):
                 listed = next(f for f in todo if f.path == src.files[0].path)
                 old = moved.get(listed.path)
@@ -275,15 +272,8 @@ class _Run:
                     stopped = True
                     break
                 try:
-                    entry, acc, how = self.ingester.ingest(
-                        src,
-                        digest,
-                        spec,
-                        listed,
-                        batch_size,
-                        cluster.reader(listed.path, self.stop),
-                    )
-                except (Stopped, Stopping):
+                    entry, acc, how = self.ingester.ingest(src, digest, spec, listed, batch_size)
+                except Stopped:
                     stopped = True
                     break
                 if how.startswith("resumed"):
