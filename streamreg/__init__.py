@@ -4,9 +4,13 @@ import streamreg
 model = streamreg.fit("data/study_hours", target="score")
 model.coef_, model.intercept_, model.r2_
 model.save("model.json"); streamreg.load("model.json")
+lasso = streamreg.fit("data/study_hours", target="score", alpha=0.1, l1_ratio=1.0)
+result = streamreg.cv("data/study_hours", target="score", l1_ratio=0.5, folds=5)
+result.alpha_, result.mse_path_, result.best_model_
 """
 
 from ._version import __version__
+from .cv import cv
 from .errors import (
     CollinearityError,
     ConvergenceWarning,
@@ -21,6 +25,7 @@ from .errors import (
 )
 from .fitting import fit
 from .model import LinearModel, load
+from .model.penalty import CVResult
 from .solvers.exact import ExactState
 from .solvers.gradient import GradientOptions, SGDOptions
 from .solvers.moments import MomentState
@@ -29,6 +34,8 @@ from .solvers.qr import QRState
 __all__ = [
     "__version__",
     "fit",
+    "cv",
+    "CVResult",
     "load",
     "LinearModel",
     "MomentState",
@@ -38,6 +45,8 @@ __all__ = [
     "UnsolvedWarning",
     "ConvergenceWarning",
     "StreamingLinearRegression",
+    "StreamingElasticNet",
+    "StreamingElasticNetCV",
     "StreamregError",
     "InputError",
     "SchemaError",
@@ -60,4 +69,8 @@ def __getattr__(name):
         from .estimator import StreamingLinearRegression
 
         return StreamingLinearRegression
+    if name in ("StreamingElasticNet", "StreamingElasticNetCV"):
+        from . import penalized_estimators
+
+        return getattr(penalized_estimators, name)
     raise AttributeError(f"module 'streamreg' has no attribute {name!r}")

@@ -29,7 +29,7 @@ from .engine.dask_runner import DaskRunner, collection_blocks, is_dask_collectio
 from .engine.local import LocalRunner
 from .engine.scan import accumulate_part, resolve_batch_size
 from .engine.tasks import task_blocks
-from .errors import CollinearityError, InputError
+from .errors import CollinearityError, InputError, parameter
 from .io.inputs import to_source
 from .io.sources import InMemorySource
 from .model.linear_model import LinearModel
@@ -37,8 +37,10 @@ from .model.robust import parse_cov_type, robust_record, sandwich_part
 from .solvers import (
     AUTO_SWITCH_CONDITION,
     GRADIENT_SOLVERS,
+    Penalty,
     check_solver,
     family,
+    penalized_family,
     second_pass_solver,
 )
 from .solvers.gradient import GradientOptions, solve_gradient
@@ -79,8 +81,14 @@ def fit(
     stall_timeout: float | None = None,
     gradient=None,
     sgd=None,
+    alpha: float | None = None,
+    l1_ratio: float = 1.0,
+    standardize: bool = False,
+    tol: float | None = None,
+    max_iter: int | None = None,
 ) -> LinearModel:
-    """Fit ordinary (or weighted) least squares in one streaming pass.
+    """Fit ordinary (or weighted) least squares in one streaming pass — or, with ``alpha``,
+    ridge, lasso or the elastic net.
 
     Parameters
     ----------
@@ -124,6 +132,17 @@ def fit(
     gradient : GradientOptions or dict, optional
         Options of the gradient solvers (``sgd=`` is the older name); the model then
         records the optimization in ``model.optimizer_``.
+    alpha, l1_ratio, standardize : penalized least squares (:mod:`streamreg.solvers.penalized`)
+        scikit-learn's ``ElasticNet`` objective ``1/(2Σw)·Σw(y − Xβ − b)² + α·ρ·‖β‖₁ +
+        ½·α·(1 − ρ)·‖β‖²`` with ``ρ = l1_ratio`` (0 ridge, 1 lasso, the default), the
+        intercept never penalized, weights as ``sample_weight``. ``standardize`` penalizes
+        the coefficients of the standardized columns (glmnet's default) and reports them in
+        the original units. Solved from the same one-pass state (``solver`` picks it: auto
+        and cholesky the moments, or qr, exact); the model has no standard errors or p
+        values (``model.penalty_`` records the penalty). :func:`streamreg.cv` chooses alpha.
+    tol, max_iter : penalized fits only
+        Coordinate descent's duality-gap tolerance (relative to the target's second moment;
+        default 1e-10) and its limit of sweeps per alpha (default 100000).
 
     Returns
     -------
@@ -141,6 +160,7 @@ def fit(
             f"{given} options apply to the gradient solvers ({', '.join(GRADIENT_SOLVERS)}); "
             f"the solver is {solver!r}."
         )
+    penalty = _penalty(alpha, l1_ratio, standardize, tol, max_iter, solver, options, cov_type)
     cov_type, groups = parse_cov_type(cov_type, groups)
     names = dict(
         target=target,
@@ -160,6 +180,8 @@ def fit(
         stall_timeout=stall_timeout,
         **names,
     )
+    if penalty is not None:
+        return _fit_penalized(plan, solver=solver, penalty=penalty)
     if solver in GRADIENT_SOLVERS:
         return _fit_gradient(
             plan, solver=solver, options=options, drop_collinear=drop_collinear, cov_type=cov_type
@@ -181,6 +203,43 @@ def fit_blocks(
             plan, solver=solver, options=None, drop_collinear=drop_collinear, cov_type=cov_type
         )
     return _fit_closed_form(plan, solver=solver, drop_collinear=drop_collinear, cov_type=cov_type)
+
+
+def _penalty(alpha, l1_ratio, standardize, tol, max_iter, solver, options, cov_type):
+    """The checked penalty of a penalized fit, or None; its options without alpha are refused."""
+    if alpha is None:
+        given = [
+            (name, value)
+            for name, value, default in (
+                ("l1_ratio", l1_ratio, 1.0),
+                ("standardize", standardize, False),
+                ("tol", tol, None),
+                ("max_iter", max_iter, None),
+            )
+            if value is not default and value != default
+        ]
+        if given:
+            raise InputError(
+                f"{parameter(*given[0])} applies to a penalized fit; give a penalty too "
+                f"({parameter('alpha')}; alpha=0 with l1_ratio=0 is least squares)."
+            )
+        return None
+    penalized_family(solver)  # a gradient solver is refused here, before anything is read
+    if options is not None:
+        raise InputError("gradient solver options do not apply to a penalized fit (alpha=).")
+    if cov_type is not None:
+        raise InputError(
+            "robust standard errors (cov_type) are not available for a penalized fit: "
+            "a penalized estimate has no standard errors in streamreg."
+        )
+    defaults = Penalty(0.0)
+    return Penalty(
+        alpha,
+        l1_ratio,
+        standardize,
+        defaults.tol if tol is None else tol,
+        defaults.max_iter if max_iter is None else max_iter,
+    ).checked()
 
 
 def _plan(source, y, *, weight, batch_size, progress, client, stall_timeout, **names) -> Plan:
@@ -252,6 +311,10 @@ def _fit_closed_form(
     return _finish(plan, acc, solution, cov_type)
 
 
+# A deviation from a mean of at least this size is at least ~1e-116: its square cannot underflow.
+_TRUSTED_MAGNITUDE = 1e-100
+
+
 def _constant_columns(state, spec) -> set[str]:
     """Features without variation in the rows used (all zero, without an intercept), read off
     a moment state's centered sums of squares; empty for other states."""
@@ -259,9 +322,14 @@ def _constant_columns(state, spec) -> set[str]:
     if comoment is None:
         return set()
     p = len(spec.features)
+    mean = np.abs(state.mean + state.mean_lo)[:p]
     spread = np.diagonal(comoment)[:p] == 0
-    if not spec.fit_intercept:
-        spread &= (state.mean + state.mean_lo)[:p] == 0
+    if spec.fit_intercept:
+        # Zero spread is trusted only where a real deviation could not have underflowed when
+        # squared (values far from 1e-154); tiny columns go to the exact second pass instead.
+        spread &= mean >= _TRUSTED_MAGNITUDE
+    else:
+        spread &= mean == 0
     return {name for name, flat in zip(spec.features, spread) if flat}
 
 
@@ -284,6 +352,16 @@ def _fit_gradient(
         cov_type,
         optimizer=result.record,
     )
+
+
+def _fit_penalized(plan: Plan, *, solver: str, penalty: Penalty) -> LinearModel:
+    """One pass for the state of ``solver``, then the penalized solve (no second pass)."""
+    chosen = penalized_family(solver)
+    acc = plan.runner.map_reduce(plan.blocks, accumulate_part, chosen.state, label="fit")
+    solution = chosen.solve(
+        acc.state, fit_intercept=plan.blocks.spec.fit_intercept, penalty=penalty
+    )
+    return LinearModel.from_accumulation(acc, solution)
 
 
 def _finish(

@@ -128,3 +128,80 @@ def _line_panel(ax, model) -> None:
     ax.set_title(f"fitted line ({model.solver_}; from the model file, no data read)")
     ax.legend(loc="upper left", fontsize="small")
     ax.grid(True, alpha=0.3)
+
+
+# --------------------------------------------------------------------------- cross-validation
+def plot_cv(model, out: str | os.PathLike) -> None:
+    """Write the cross-validation figure of a model chosen by :func:`streamreg.cv` (PNG,
+    atomically): the mean CV error with ±1 standard-error bars against alpha (one curve per
+    l1 ratio; the chosen, smallest-error and one-SE alphas marked; the non-zero counts along
+    the top), and the coefficient path of the chosen l1 ratio. Everything comes from the
+    model's ``cv_`` record; no data is read."""
+    cv = model.cv_
+    if cv is None:
+        raise InputError(
+            "the model was not chosen by cross-validation, so it has no CV curve or "
+            "coefficient path to plot; 'streamreg cv --plot' (streamreg.cv) draws them."
+        )
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12.8, 4.8))
+    best_r, best_a = cv["best"]
+    for r, ratio in enumerate(cv["l1_ratios"]):
+        alphas = np.asarray(cv["alphas"][r])
+        mean, se = np.asarray(cv["mse_mean"][r]), np.asarray(cv["mse_se"][r])
+        left.errorbar(
+            alphas, mean, yerr=se, fmt="o-", ms=3, lw=1, capsize=2, elinewidth=0.8,
+            color=f"C{r}", label=f"l1_ratio {ratio:g}",
+        )  # fmt: skip
+    left.set_xscale("log")
+    left.axvline(cv["alpha_min"], color="0.3", ls="--", lw=1, label=f"min {cv['alpha_min']:.3g}")
+    left.axvline(cv["alpha_1se"], color="0.3", ls=":", lw=1, label=f"1-SE {cv['alpha_1se']:.3g}")
+    left.plot([cv["alpha"]], [cv["mse_mean"][best_r][best_a]], "*", ms=14, color="C3",
+              label=f"chosen ({cv['selection']})")  # fmt: skip
+    left.set_xlabel("alpha (log scale)")
+    left.set_ylabel(f"mean CV MSE over {len(cv['fold_labels'])} folds, ± 1 SE")
+    left.set_title(f"cross-validation ({cv['assignment']['description']})", fontsize="medium")
+    left.legend(fontsize="small")
+    left.grid(True, which="major", alpha=0.3)
+    top = left.secondary_xaxis("top")
+    alphas = np.asarray(cv["alphas"][best_r])
+    ticks = np.unique(np.linspace(0, len(alphas) - 1, min(8, len(alphas))).astype(int))
+    top.set_xticks(alphas[ticks])
+    top.set_xticklabels([str(int(cv["n_nonzero"][best_r][i])) for i in ticks], fontsize="small")
+    top.set_xlabel("non-zero coefficients", fontsize="small")
+    coefs = np.asarray(cv["coef_path"][best_r])
+    names = [str(n) for n in model.feature_names_in_]
+    for j, name in enumerate(names):
+        right.plot(alphas, coefs[:, j], lw=1.2, color=f"C{j % 10}", label=name if j < 12 else None)
+    right.set_xscale("log")
+    right.axvline(cv["alpha"], color="C3", ls="--", lw=1)
+    right.axhline(0.0, color="0.5", lw=0.6)
+    right.set_xlabel("alpha (log scale)")
+    right.set_ylabel("coefficient (original units)")
+    right.set_title(
+        f"coefficient path, l1_ratio {cv['l1_ratios'][best_r]:g} (refit on all rows)",
+        fontsize="medium",
+    )
+    if len(names) <= 12:
+        right.legend(fontsize="small", ncol=2 if len(names) > 6 else 1)
+    right.grid(True, which="major", alpha=0.3)
+    fig.tight_layout()
+    try:
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+    finally:
+        plt.close(fig)
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise InputError(
+            "streamreg plot needs matplotlib: pip install 'streamreg[plot]' "
+            "(or pip install matplotlib)."
+        ) from None
+    return plt

@@ -27,6 +27,8 @@ import numpy as np
 import pytest
 import yaml
 from conftest import write_parquet
+from test_jobs import write_part
+from test_jobs_cv import write_job as write_cv_job
 
 import streamreg
 from streamreg.engine import tasks
@@ -280,6 +282,41 @@ def test_the_deployment_publishes_new_files_from_the_bucket(cluster, compose, s3
     model = streamreg.fit(remote, target="y", solver="exact", client=client)
     assert model.state_ == streamreg.load(fetch("models/events/model.json")).state_
     assert job.scheduler == address
+
+
+def test_a_cv_job_on_the_cluster_keeps_the_fold_states_a_local_run_keeps(cluster, tmp_path):
+    """A [cv] job's workers fold each file into its fold states; the run publishes the model a
+    local run of the same job publishes (exact solver: the same bits)."""
+    from distributed import get_task_stream
+
+    address, client = cluster
+    for i in range(3):
+        write_part(tmp_path / "data", i)
+    cv = {"folds": 3, "l1_ratio": [0.5, 1.0], "alphas": 8}
+    jobs = {}
+    for where, run in (("local", {}), ("cluster", {"scheduler": address})):
+        path = write_cv_job(
+            tmp_path,
+            cv=cv,
+            name=f"{where}.toml",
+            state={"location": f"{where}-state/"},
+            outputs={"model": f"out/{where}.json"},
+            run=run,
+        )
+        jobs[where] = load_job(path)
+    assert run_job(jobs["local"]).status == "published"
+    with get_task_stream(client) as stream:
+        assert run_job(jobs["cluster"]).status == "published"
+    assert len([t for t in stream.data if t["key"].startswith("read_file")]) == 3
+    for name in os.listdir(tmp_path / "local-state" / "states"):
+        local, remote = (
+            json.loads((tmp_path / f"{w}-state" / "states" / name).read_text())
+            for w in ("local", "cluster")
+        )
+        assert remote["folds"] == local["folds"] and remote["state"] == local["state"]
+    on_cluster, local = (streamreg.load(tmp_path / "out" / f"{w}.json") for w in jobs)
+    assert on_cluster.state_ == local.state_ and on_cluster.cv_ == local.cv_
+    np.testing.assert_array_equal(on_cluster.coef_, local.coef_)
 
 
 def test_a_job_whose_scheduler_is_unreachable_fails_with_one_sentence(tmp_path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from . import data, fit, jobs, models  # noqa: F401 - each module registers its commands on app
+from . import cv, data, fit, jobs, models  # noqa: F401 - each module registers its commands on app
 from .app import app
 from .command import run, use_house_commands
 

@@ -63,6 +63,7 @@ BATCH = typer.Option(
     help="Rows per record batch (default: about 16 MiB of float64).",
 )
 GRADIENT = "Gradient solvers (--solver sgd, newton, lbfgs)"
+PENALTY = "Penalized fits: ridge, lasso, elastic net"
 
 
 def _run(debug: bool, action: Callable[[], int | None]) -> None:

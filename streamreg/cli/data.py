@@ -20,7 +20,9 @@ def predict(
     sources: list[str] = typer.Argument(
         ..., help="Parquet files, directories or globs to predict for."
     ),
-    out: str = typer.Option(..., "--out", "-o", help="The Parquet file to write (atomically)."),
+    out: str = typer.Option(
+        ..., "--out", "-o", metavar="FILE", help="The Parquet file to write (atomically)."
+    ),
     keep: list[str] | None = typer.Option(
         None,
         "--keep",

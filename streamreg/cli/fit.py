@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 import typer
 
 from ..design import NULL_POLICIES
-from ..errors import InputError
+from ..errors import ConvergenceWarning, InputError
 from ..model.robust import ROBUST_TYPES
 from ..solvers import SOLVER_NAMES
 from ..solvers.gradient.options import SCHEDULES
-from .app import BATCH, DEBUG, GRADIENT, JSON, QUIET, _progress_enabled, _run, app
+from .app import BATCH, DEBUG, GRADIENT, JSON, PENALTY, QUIET, _progress_enabled, _run, app
 from .options import COLUMN_LIST_HELP, choice, choice_metavar, column_names, cov_type
 
 # --cov values as the help lists them (cluster takes its column after a colon).
@@ -84,6 +85,7 @@ def fit(
         None,
         "--out",
         "-o",
+        metavar="FILE",
         help="Write the model as JSON here (atomically; checked before the data are read).",
     ),
     scheduler: str | None = typer.Option(
@@ -118,6 +120,30 @@ def fit(
         ),
     ),
     batch_size: int | None = BATCH,
+    alpha: float | None = typer.Option(
+        None,
+        "--alpha",
+        metavar="ALPHA",
+        help=(
+            "Penalized least squares of this strength (scikit-learn's alpha): ridge, lasso or "
+            "elastic net by --l1-ratio. No standard errors or p values. 'streamreg cv' picks it."
+        ),
+        rich_help_panel=PENALTY,
+    ),
+    l1_ratio: float | None = typer.Option(
+        None,
+        "--l1-ratio",
+        metavar="RATIO",
+        help="With --alpha: 0 ridge, 1 lasso (default), in between the elastic net.",
+        rich_help_panel=PENALTY,
+    ),
+    standardize: bool = typer.Option(
+        False,
+        "--standardize",
+        help="With --alpha: penalize the standardized coefficients (glmnet's default); "
+        "they are reported in the original units.",
+        rich_help_panel=PENALTY,
+    ),
     learning_rate: float | None = typer.Option(
         None,
         "--learning-rate",
@@ -144,7 +170,8 @@ def fit(
     max_iter: int | None = typer.Option(
         None,
         "--max-iter",
-        help="lbfgs: at most this many iterations (default 200).",
+        help="lbfgs: at most this many iterations (default 200). With --alpha: coordinate "
+        "descent's sweeps (100000).",
         rich_help_panel=GRADIENT,
     ),
     seed: int | None = typer.Option(
@@ -185,7 +212,7 @@ def fit(
         "--tol",
         help=(
             "Converged when the gradient norm is at most this (default 1e-4 for sgd, 1e-6 "
-            "otherwise)."
+            "otherwise). With --alpha: coordinate descent's duality-gap tolerance (1e-10)."
         ),
         rich_help_panel=GRADIENT,
     ),
@@ -236,20 +263,24 @@ def fit(
         from ..report import fit_report
 
         started = time.monotonic()
+        penalized = alpha is not None
+        if not penalized and (l1_ratio is not None or standardize):
+            flag = "--l1-ratio" if l1_ratio is not None else "--standardize"
+            raise InputError(f"{flag} applies to a penalized fit; give --alpha too.")
         gradient = _gradient_options(
             solver,
             learning_rate=learning_rate,
             schedule=schedule,
             minibatch=minibatch,
             epochs=epochs,
-            max_iter=max_iter,
+            max_iter=None if penalized else max_iter,
             seed=seed,
             momentum=momentum,
             optimizer="adam" if adam else None,
             l2=l2,
             average=False if no_average else None,
             standardize=False if no_standardize else None,
-            tol=tol,
+            tol=None if penalized else tol,
             loss_rtol=loss_rtol,
             holdout=holdout,
             patience=patience,
@@ -274,18 +305,26 @@ def fit(
             progress=_progress_enabled(quiet, as_json),
             sgd=gradient,
         )
-        if scheduler or workers:
-            from ..engine.dask_runner import cluster_client, quiet_cluster
+        if penalized:
+            options.update(alpha=alpha, standardize=standardize, tol=tol, max_iter=max_iter)
+            if l1_ratio is not None:
+                options["l1_ratio"] = l1_ratio
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # model.warnings_ are echoed
+            if scheduler or workers:
+                from ..engine.dask_runner import cluster_client, quiet_cluster
 
-            if scheduler and workers:
-                raise InputError("give either --scheduler or --workers, not both.")
-            with (
-                quiet_cluster(not debug),
-                cluster_client(scheduler, workers, timeout=timeout) as client,
-            ):
-                model = fit_model(sources, client=client, stall_timeout=stall_timeout, **options)
-        else:
-            model = fit_model(sources, **options)
+                if scheduler and workers:
+                    raise InputError("give either --scheduler or --workers, not both.")
+                with (
+                    quiet_cluster(not debug),
+                    cluster_client(scheduler, workers, timeout=timeout) as client,
+                ):
+                    model = fit_model(
+                        sources, client=client, stall_timeout=stall_timeout, **options
+                    )
+            else:
+                model = fit_model(sources, **options)
         seconds = time.monotonic() - started
         if out is not None:
             model.save(out)
@@ -299,6 +338,10 @@ def fit(
                 write_text_atomic(step_history, history_csv(model, steps=True))
         if as_json:
             typer.echo(json.dumps(_json_summary(model, seconds, out), indent=1))
+        elif not quiet and penalized:
+            from ..penalty_report import penalized_fit_report
+
+            typer.echo(penalized_fit_report(model, seconds=seconds, saved_to=out))
         elif not quiet:
             from ..report import optimizer_line
 

@@ -54,8 +54,8 @@ def plot(
     quiet: bool = QUIET,
     debug: bool = DEBUG,
 ) -> None:
-    """Draw a saved model's loss curve (gradient solvers) and, for one feature, its fitted line, \
-as a PNG (needs matplotlib).
+    """Draw a saved model's loss curve (gradient solvers), its CV curve and coefficient path \
+('streamreg cv'), or, for one feature, its fitted line, as a PNG (needs matplotlib).
 
     Examples:
       streamreg plot model.json -o model.png
@@ -63,9 +63,13 @@ as a PNG (needs matplotlib).
 
     def action():
         from ..model.linear_model import load
-        from ..plotting import plot_model
+        from ..plotting import plot_cv, plot_model
 
-        plot_model(load(model_path), out)
+        model = load(model_path)
+        if model.cv_ is not None or (model.penalty_ is not None and model.n_features_in_ > 1):
+            plot_cv(model, out)  # a penalty given, not chosen: says that 'streamreg cv' plots
+        else:
+            plot_model(model, out)
         if not quiet:
             typer.echo(f"Wrote {out}.")
 

@@ -25,6 +25,7 @@ streamreg.errors.InputError: scheduler='not-an-address' is not a Dask scheduler 
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -52,6 +53,17 @@ def probe_scheduler(address: str, timeout: float) -> None:
             f"{parameter('scheduler', address)} is not a Dask scheduler address ({exc}); "
             "expected tcp://HOST:PORT."
         ) from None
+    if scheme == "tcp":
+        # Nothing listening (refused, unroutable) is told apart from a port that accepts and
+        # then says nothing: distributed's own connect retries a refusal until its timeout.
+        host, port = parse_host_port(location)
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+        except OSError as exc:
+            raise InputError(
+                f"could not reach the Dask scheduler at {address} within {timeout:g} s "
+                f"({_one_line(exc)})."
+            ) from None
     outcome: dict = {}
 
     def handshake() -> None:

@@ -68,8 +68,9 @@ class DaskRunner:
     :data:`~streamreg.engine.cluster.STALL_TIMEOUT`) ends with an :class:`InputError`.
     """
 
-    def __init__(self, client=None, *, progress: bool | None = False,
-                 stall_timeout: float | None = None):
+    def __init__(
+        self, client=None, *, progress: bool | None = False, stall_timeout: float | None = None
+    ):
         self.client = client
         self.progress = progress
         self.stall_timeout = STALL_TIMEOUT if stall_timeout is None else stall_timeout
@@ -140,8 +141,16 @@ class DaskRunner:
                     bar.advance(sizes[i])
 
         with bar:
-            return await_future(self.client, root, self.stall_timeout, f"the {label} pass",
-                                [*leaves, *merges], on_progress=advance)
+            result = await_future(
+                self.client,
+                root,
+                self.stall_timeout,
+                f"the {label} pass",
+                [*leaves, *merges],
+                on_progress=advance,
+            )
+            advance()  # the leaves that finished since the last poll
+            return result
 
     def fold(
         self,
@@ -181,8 +190,9 @@ class DaskRunner:
         with bar:
             return self._chain(blocks, order, step, carry, args, bar, sizes, label)
 
-    def _chain(self, blocks: Blocks, order, step, carry, args, bar: Progress, sizes: list[int],
-               label: str):
+    def _chain(
+        self, blocks: Blocks, order, step, carry, args, bar: Progress, sizes: list[int], label: str
+    ):
         """``fold`` on the cluster: each step on a worker, a few blocks ahead at most."""
         pending = []
         hosts = worker_threads_by_host(self.client)
@@ -385,7 +395,10 @@ def quiet_cluster(quiet: bool = True) -> Iterator[None]:
         yield
         return
     import dask
+    import distributed  # noqa: F401 - its defaults must be in dask's config before we set keys
 
+    # (dask.config.set restores a key it created by deleting it: set inside a section that
+    # distributed's import fills in later, it would take all of distributed's defaults along.)
     env = {"DASK_LOGGING__DISTRIBUTED": "critical"}
     saved_env = {name: os.environ.get(name) for name in env}
     loggers = [logging.getLogger(name) for name in DASK_LOGGERS]

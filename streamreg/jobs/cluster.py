@@ -5,7 +5,9 @@ read files side by side while the run writes each file's state as its task
 finishes, in the usual order. A task folds the whole file exactly as a local
 ingest does (same batches, same order), so its state is the same; with the
 exact solver it is bit-identical whatever the machine (the other solvers' BLAS
-sums may round differently where the workers' BLAS uses other thread counts).
+sums may round differently where the workers' BLAS uses other thread counts). A job
+with ``[cv]`` sends its fold assignment along: a row's fold depends only on the row,
+so a worker's fold states are the ones a local read makes.
 There are no checkpoints inside a file on the cluster: a stop request cancels
 the tasks not yet finished, and their files are read again by the next run.
 
@@ -19,6 +21,8 @@ import contextlib
 
 from ..design import DesignSpec
 from ..engine.dask_runner import cluster_client
+from ..engine.fold_ids import FoldAssignment
+from ..engine.fold_scan import accumulate_folds
 from ..engine.scan import Accumulation, accumulate
 from ..io.sources import Source
 from .ingest import Stopped
@@ -27,9 +31,17 @@ from .ingest import Stopped
 POLL_SECONDS = 0.2
 
 
-def read_file(source: Source, spec: DesignSpec, state_kind, batch_size: int) -> Accumulation:
+def read_file(
+    source: Source,
+    spec: DesignSpec,
+    state_kind,
+    batch_size: int,
+    folds: FoldAssignment | None = None,
+) -> Accumulation:
     """The task: the whole file's accumulation (what :class:`~streamreg.jobs.ingest.Ingester`
-    folds locally)."""
+    folds locally), one state per fold with ``folds``."""
+    if folds is not None:
+        return accumulate_folds(source, spec, state_kind, folds, batch_size=batch_size)
     return accumulate(source, spec, state_kind, batch_size=batch_size)
 
 
@@ -64,15 +76,22 @@ class ClusterReads(contextlib.AbstractContextManager):
             return self._context.__exit__(*exc_info)
         return None
 
-    def submit_all(self, opened, specs, skip, state_kind, batch_size: int) -> ClusterReads:
+    def submit_all(self, opened, specs, skip, batch_size: int, ingester) -> ClusterReads:
         """A task per file of ``opened`` ((source, digest) pairs; ``specs`` alike) whose path
-        is not in ``skip``; this object (for :attr:`Ingester.cluster`)."""
+        is not in ``skip``, reading as ``ingester`` would (its state kind and folds); this
+        object (for :attr:`Ingester.cluster`)."""
         if self.enabled:
             for (source, _), spec in zip(opened, specs):
                 path = source.files[0].path
                 if path not in skip:
                     self.futures[path] = self.client.submit(
-                        read_file, source, spec, state_kind, batch_size, pure=False
+                        read_file,
+                        source,
+                        spec,
+                        ingester.kind,
+                        batch_size,
+                        ingester.folds,
+                        pure=False,
                     )
         return self
 

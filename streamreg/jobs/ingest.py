@@ -18,6 +18,9 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 from ..design import DesignSpec
+from ..engine.fold_ids import FoldAssignment
+from ..engine.fold_scan import accumulate_folds
+from ..engine.fold_states import FoldStates
 from ..engine.scan import Accumulation, accumulate
 from ..errors import ModelFormatError
 from ..io.listing import ListedFile
@@ -77,10 +80,20 @@ class Ingester:
 
     ``stop`` (a ``threading.Event`` or None) makes :meth:`ingest` checkpoint the
     file at its next row-group boundary and raise :class:`Stopped`. Call
-    :meth:`close` when done: it makes the last checkpoint durable."""
+    :meth:`close` when done: it makes the last checkpoint durable. With ``folds`` (a job
+    with [cv]) each file's rows go into one state per fold."""
 
-    def __init__(self, job: JobSpec, store: Store, kind: type, log: JobLog, stop):
+    def __init__(
+        self,
+        job: JobSpec,
+        store: Store,
+        kind: type,
+        log: JobLog,
+        stop,
+        folds: FoldAssignment | None = None,
+    ):
         self.job, self.store, self.kind, self.log, self.stop = job, store, kind, log, stop
+        self.folds = folds
         self.checkpoints = CheckpointWriter(store)
         self.on_rows = None  # called with each batch's row count (a progress display)
         self.cluster = None  # a jobs.cluster.ClusterReads whose workers read the files
@@ -129,6 +142,10 @@ class Ingester:
                 row_group=start,
             )
             how = f"resumed at row group {start}"
+        elif self.folds is not None:
+            empty = FoldStates.for_assignment(self.kind, spec.state_names, self.folds)
+            acc = Accumulation(empty, spec, rows_by_file={f.path: 0 for f in src.files})
+            start, how = 0, "ingested"
         else:
             acc, start, how = Accumulation.empty(self.kind, spec, src.files), 0, "ingested"
         acc.spec = spec
@@ -177,7 +194,20 @@ class Ingester:
             row_group=start,
         )
         scan = src.from_row_group(url, start) if start else src
-        accumulate(scan, spec, self.kind, batch_size=batch_size, into=acc, after_batch=after_batch)
+        if self.folds is not None:
+            accumulate_folds(
+                scan,
+                spec,
+                self.kind,
+                self.folds,
+                batch_size=batch_size,
+                into=acc,
+                after_batch=after_batch,
+            )
+        else:
+            accumulate(
+                scan, spec, self.kind, batch_size=batch_size, into=acc, after_batch=after_batch
+            )
         # The last checkpoint lands before the final state (then it is removed).
         self.checkpoints.wait()
         entry, acc = self._finish(facts, name, acc, spec, batch_size)
@@ -210,7 +240,7 @@ class Ingester:
         where = self.store.url(name)
         try:
             data = json.loads(raw)
-            acc = accumulation_from_doc(data, where, fmt, self.kind, self.job.solver)
+            acc = accumulation_from_doc(data, where, fmt, self.kind, self.job.solver, self.folds)
         except (ValueError, RecursionError, ModelFormatError) as exc:
             self.log.warning(
                 "discarded",

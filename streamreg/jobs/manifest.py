@@ -3,7 +3,8 @@
 A job keeps its **state store** in a folder or an object-store prefix::
 
     manifest.json        format, job identity, one entry per ingested file, run records
-    states/<hash>.json   the state of one ingested file (its sufficient statistics)
+    states/<hash>.json   the state of one ingested file (its sufficient statistics; with
+                         [cv], its fold states beside it)
     partial/<hash>.json  the file being ingested: its state so far and the next row group
     lock                 pid, host and start time of the run in progress
 
@@ -23,6 +24,8 @@ import os
 
 from .._version import __version__
 from ..design import DesignSpec, resolve_spec
+from ..engine.fold_ids import FoldAssignment
+from ..engine.fold_states import FoldStates
 from ..engine.scan import Accumulation
 from ..errors import ModelFormatError, SchemaError
 from ..io.footers import ParquetFileInfo
@@ -123,6 +126,13 @@ def check_spec(manifest: dict, job: JobSpec, root: str) -> None:
     if design is None:
         return
     wanted = {"target": job.target, "weight": job.weight, "nulls": job.nulls, "solver": job.solver}
+    if design.get("cv") != _folds_of(job):
+        have = "no folds" if design.get("cv") is None else f"the folds {design['cv']}"
+        want = "none" if _folds_of(job) is None else f"{_folds_of(job)}"
+        raise ModelFormatError(
+            f"the state at {root} was built with {have}, but the job's [cv] asks for {want}; "
+            "use another state location (or delete this one to start over)."
+        )
     for key, value in wanted.items():
         if design[key] != value:
             raise ModelFormatError(
@@ -164,6 +174,8 @@ def check_design(manifest: dict, job: JobSpec, src: Source) -> DesignSpec:
         "nulls": spec.nulls,
         "solver": job.solver,
     }
+    if job.cv is not None:  # only then: a plain job's identity is what it always was
+        design["cv"] = _folds_of(job)
     if manifest["design"] is None:
         manifest["design"] = design
         manifest["identity"] = design_identity(design)
@@ -191,6 +203,13 @@ def design_spec(manifest: dict, job: JobSpec) -> DesignSpec:
         fit_intercept=job.fit_intercept,
         nulls=job.nulls,
     )
+
+
+def _folds_of(job: JobSpec) -> dict | None:
+    """How a cross-validating job assigns rows to folds (None without [cv])."""
+    if job.cv is None:
+        return None
+    return {k: job.cv[k] for k in ("folds", "fold_key", "fold_column", "seed")}
 
 
 def design_identity(design: dict) -> str:
@@ -245,8 +264,11 @@ def file_entry(facts: dict, name: str, acc: Accumulation, *, time: str, ingested
 
 
 # ---------------------------------------------------------------------- per-file states
-def read_file_state(store: Store, entry: dict, kind: type, solver: str) -> Accumulation:
-    """The state of an ingested file; a missing, corrupt or foreign one is refused."""
+def read_file_state(
+    store: Store, entry: dict, kind: type, solver: str, folds: FoldAssignment | None = None
+) -> Accumulation:
+    """The state of an ingested file (its fold states with ``folds``); a missing, corrupt or
+    foreign one is refused."""
     name = f"states/{entry['state']}"
     raw = store.read(name)
     where = store.url(name)
@@ -262,7 +284,7 @@ def read_file_state(store: Store, entry: dict, kind: type, solver: str) -> Accum
             f"{where} is not a readable state file ({exc}); it was left as it "
             "is: restore it, or start over in a new state location."
         ) from exc
-    acc = accumulation_from_doc(data, where, FILE_STATE_FORMAT, kind, solver)
+    acc = accumulation_from_doc(data, where, FILE_STATE_FORMAT, kind, solver, folds)
     if (
         data["file"]["footer_sha256"] != entry["footer_sha256"]
         or acc.rows_read != entry["rows_read"]
@@ -274,9 +296,12 @@ def read_file_state(store: Store, entry: dict, kind: type, solver: str) -> Accum
     return acc
 
 
-def accumulation_from_doc(data, where: str, fmt: str, kind: type, solver: str) -> Accumulation:
+def accumulation_from_doc(
+    data, where: str, fmt: str, kind: type, solver: str, folds: FoldAssignment | None = None
+) -> Accumulation:
     """The accumulation a state document of format ``fmt`` holds; it must be a ``kind`` state
-    (the state of ``solver``)."""
+    (the state of ``solver``). With ``folds`` the accumulation's state is the document's
+    fold states (:class:`~streamreg.engine.fold_states.FoldStates` of ``kind``)."""
     if not isinstance(data, dict) or data.get("format") != fmt:
         raise ModelFormatError(f"{where} is not a streamreg job state file.")
     if data.get("format_version") != FORMAT_VERSION:
@@ -295,6 +320,12 @@ def accumulation_from_doc(data, where: str, fmt: str, kind: type, solver: str) -
         raise ModelFormatError(
             f"{where} holds a {type(state).__name__}, not the state of solver {solver}."
         )
+    if folds is not None:
+        if not isinstance(data.get("folds"), dict):
+            raise ModelFormatError(f"{where} holds no fold states, which the job's [cv] needs.")
+        state = FoldStates.from_dict(data["folds"], parse_state=state_from_dict, where=where)
+        if state.state_type is not kind or state.n_folds != folds.n_folds:
+            raise ModelFormatError(f"{where} holds fold states of another kind or fold count.")
     if (
         not isinstance(rows_read, int)
         or not isinstance(dropped, dict)
@@ -317,6 +348,7 @@ def accumulation_from_doc(data, where: str, fmt: str, kind: type, solver: str) -
 
 def state_doc(fmt: str, facts: dict, acc: Accumulation, **extra) -> bytes:
     """The bytes of a state document of format ``fmt`` (a file's final state or a checkpoint)."""
+    folds = acc.state if isinstance(acc.state, FoldStates) else None
     doc = {
         "format": fmt,
         "format_version": FORMAT_VERSION,
@@ -326,8 +358,10 @@ def state_doc(fmt: str, facts: dict, acc: Accumulation, **extra) -> bytes:
         "rows_read": acc.rows_read,
         "rows_dropped_by_column": acc.dropped,
         "log_weight_sum": acc.log_weight_sum if acc.log_weight_sum > float("-inf") else None,
-        "state": acc.state.to_dict(),
+        "state": (acc.state if folds is None else folds.total()).to_dict(),
     }
+    if folds is not None:  # a cross-validating job: the fold states beside the plain state
+        doc["folds"] = folds.to_dict()
     return (json.dumps(doc, allow_nan=False) + "\n").encode()
 
 

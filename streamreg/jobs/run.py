@@ -30,7 +30,6 @@ same run in a loop.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from dataclasses import dataclass, field
 
@@ -41,10 +40,8 @@ from ..errors import InputError, LockError, ModelFormatError, StreamregError
 from ..io.footers import footer_digest
 from ..io.listing import ListedFile
 from ..io.sources import Source
-from ..model.linear_model import LinearModel
-from ..prediction import predict_parquet
 from ..progress import Progress
-from ..solvers import AUTO_SWITCH_CONDITION, solve, state_class
+from ..solvers import state_class
 from .cluster import ClusterReads
 from .ingest import Ingester, Stopped
 from .log import JobLog, SilentLog
@@ -52,16 +49,16 @@ from .manifest import (
     RUNS_KEPT,
     check_design,
     design_spec,
-    files_digest,
     listing_fields,
     read_file_state,
     read_manifest,
-    versioned_name,
     write_manifest,
 )
+from .penalized import empty_state, job_fold_assignment
 from .plan import Plan, find_moves, plan_run, utc_now, what_changed
+from .publish import publish, withdraw
 from .spec import JobSpec
-from .store import Store, delete_output, write_output, write_output_file
+from .store import Store
 
 
 @dataclass
@@ -164,7 +161,8 @@ class _Run:
         self.started = time.monotonic()
         self.store = Store(job.state, job.storage)
         self.kind = state_class(job.solver)
-        self.ingester = Ingester(job, self.store, self.kind, log, stop)
+        self.folds = job_fold_assignment(job)  # with [cv]: one state per fold per file
+        self.ingester = Ingester(job, self.store, self.kind, log, stop, self.folds)
 
     # -------------------------------------------------------------- outline
     def run(self, dry_run: bool) -> RunResult:
@@ -231,7 +229,7 @@ class _Run:
         # Refuse a corrupt or foreign state before anything is written.
         for entry in files.values():
             if entry not in plan.expired and entry["url"] not in {f.path for f, _ in plan.changed}:
-                read_file_state(self.store, entry, self.kind, job.solver)
+                read_file_state(self.store, entry, self.kind, job.solver, self.folds)
         todo = sorted(plan.new + [f for f, _ in plan.changed], key=lambda f: f.path)
         # Footers first: a bad file stops the run here.
         opened = [self._open(listed) for listed in todo]
@@ -253,7 +251,8 @@ class _Run:
         )
         self.ingester.on_rows = self.bar.advance
         with blas_beside_decoding(), ClusterReads(job.scheduler if opened else None) as cluster:
-            self.ingester.cluster = cluster.submit_all(opened, specs, moved, self.kind, batch_size)
+            reads = cluster.submit_all(opened, specs, moved, batch_size, self.ingester)
+            self.ingester.cluster = reads  # with a scheduler, its workers read the files
             for (src, digest), spec in zip(opened, specs):
                 listed = next(f for f in todo if f.path == src.files[0].path)
                 old = moved.get(listed.path)
@@ -383,10 +382,10 @@ class _Run:
         """The merge of the listed per-file states, in sorted path order."""
         spec = design_spec(manifest, self.job)
         names = spec.state_names
-        total = Accumulation(self.kind.empty(names), spec)
+        total = Accumulation(empty_state(self.kind, names, self.folds), spec)
         for entry in manifest["files"]:
             acc = fresh.get(entry["url"]) or read_file_state(
-                self.store, entry, self.kind, self.job.solver
+                self.store, entry, self.kind, self.job.solver, self.folds
             )
             if tuple(acc.state.names) != names:
                 raise ModelFormatError(
@@ -408,79 +407,10 @@ class _Run:
         return total
 
     def _publish(self, manifest: dict, total: Accumulation, ingested: list[ListedFile]) -> int:
-        job = self.job
-        solution = solve(
-            total.state, fit_intercept=job.fit_intercept, drop_collinear=job.drop_collinear
-        )
-        if job.solver == "auto" and solution.condition_number > AUTO_SWITCH_CONDITION:
-            solution.warnings.append(
-                f"auto: the condition number of the scaled normal equations is "
-                f"{solution.condition_number:.1e}, above auto's threshold "
-                f"({AUTO_SWITCH_CONDITION:.0e}); a fit would read the data again with a more "
-                "accurate solver, which a job cannot do from its saved states: for more "
-                'digits run the job with model.solver = "exact" (or "qr") in a new state '
-                "location."
-            )
-        model = LinearModel.from_accumulation(total, solution)
-        # Versions keep counting after a withdrawal: no numbered file is ever overwritten.
-        last = manifest.get("published") or manifest.get("withdrawn") or {}
-        version = int(last.get("version", 0)) + 1
-        text = (json.dumps(model.to_dict(), indent=1, allow_nan=False) + "\n").encode()
-        write_output(versioned_name(job.model, version), text, job.storage)
-        write_output(job.model, text, job.storage)
-        if job.keep_versions and version > job.keep_versions:
-            delete_output(versioned_name(job.model, version - job.keep_versions), job.storage)
-        if job.summary:
-            write_output(job.summary, (model.summary("text") + "\n").encode(), job.storage)
-        if job.predictions and ingested:
-            src = Source.from_listing(ingested, storage_options=job.storage)
-            rows = write_output_file(
-                job.predictions,
-                lambda local: predict_parquet(
-                    model, src, local, keep=list(job.keep), batch_size=job.batch_size
-                ),
-                job.storage,
-            )
-            self.log.info(
-                "predictions",
-                f"wrote {rows:,} predictions for the new rows to {job.predictions}.",
-                rows=rows,
-            )
-        manifest["published"] = {
-            "version": version,
-            "digest": files_digest(manifest["files"]),
-            "model": job.model,
-            "at": utc_now().isoformat(timespec="seconds"),
-        }
-        for warning in model.warnings_:
-            self.log.warning("model_warning", warning)
-        return version
+        return publish(self.job, manifest, total, ingested, self.log)
 
     def _withdraw(self, manifest: dict) -> tuple[str, int | None]:
-        """No file is left (all left the window): the published model, which describes rows
-        no longer wanted, is removed (its numbered versions stay). Returns what is published
-        now, in words, and the version withdrawn (None if there was none)."""
-        job = self.job
-        published = manifest.get("published")
-        why = (
-            f"no files are left in the window ({job.window_text})"
-            if job.window is not None
-            else "no files are left in the model"
-        )
-        if not published:
-            return f"{why[0].upper()}{why[1:]}; no model is published at {job.model}.", None
-        for output in (job.model, job.summary):
-            if output:
-                delete_output(output, job.storage)
-        version = int(published.get("version", 0))
-        manifest["withdrawn"] = {**published, "at": utc_now().isoformat(timespec="seconds")}
-        manifest["published"] = None
-        return (
-            f"{why[0].upper()}{why[1:]}: the model at {job.model} was withdrawn and nothing is "
-            f"published until new files arrive (its last version, {version}, stays at "
-            f"{versioned_name(job.model, version)}).",
-            version,
-        )
+        return withdraw(self.job, manifest)
 
     def _commit(self, manifest: dict, record: dict, *, status: str) -> None:
         record = {

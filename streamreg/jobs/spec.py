@@ -17,10 +17,13 @@ import re
 import sys
 from dataclasses import dataclass, field, replace
 
+from ..cv import fold_assignment
 from ..design import NULL_POLICIES
 from ..errors import InputError
 from ..io.listing import is_url
+from ..model.penalty import SELECTIONS
 from ..solvers import CLOSED_FORM_SOLVERS
+from ..solvers.penalized import check_alpha, check_l1_ratio, checked_alphas
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -57,6 +60,17 @@ nulls = "drop"                # rows with a null/NaN in a used column: "drop" (c
 solver = "cholesky"           # "cholesky" (fastest), "qr", "exact" (bit-identical however split),
                               # or "auto" (cholesky, with a warning when too ill-conditioned)
 drop_collinear = false        # collinear columns get no coefficient instead of an error
+# alpha = 0.1                 # a penalized fit: ridge (l1_ratio = 0), lasso (1) or elastic net
+# l1_ratio = 1.0
+# standardize = false         # penalize the standardized coefficients (glmnet's default)
+
+# [cv]                        # choose alpha by K-fold cross-validation after every run: each
+# folds = 5                   # file keeps one state per fold beside its plain state
+# l1_ratio = [0.5, 1.0]
+# alphas = 100                # a count, or the grid itself
+# fold_key = "customer_id"    # hash this column into the folds (or fold_column = "fold";
+#                             # neither: a hash of file and row position)
+# select = "min"              # or "1se": the largest alpha within one standard error
 
 [state]
 # A folder or an object-store prefix ("s3://bucket/jobs/sales/"): manifest.json,
@@ -113,6 +127,10 @@ class JobSpec:
     interval: float = 60.0  # seconds
     storage: dict = field(default_factory=dict)
     scheduler: str | None = None  # a Dask scheduler whose workers read the new files
+    alpha: float | None = None  # a penalized fit (streamreg.solvers.penalized)
+    l1_ratio: float = 1.0
+    standardize: bool = False
+    cv: dict | None = None  # [cv]: folds, assignment, l1_ratios, alphas, eps, select
 
     def with_options(
         self,
@@ -165,6 +183,7 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
     outputs = keys.table("outputs", required=True)
     run = keys.table("run")
     storage = keys.table("storage") or {}
+    cv = keys.table("cv")
     keys.done()
 
     m = _Keys(model, path, "model")
@@ -176,7 +195,25 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
     nulls = m.choice("nulls", NULL_POLICIES, "drop")
     solver = m.choice("solver", JOB_SOLVERS, "cholesky")
     drop_collinear = m.boolean("drop_collinear", False)
+    alpha = m.number("alpha")
+    l1_ratio = m.number("l1_ratio")
+    standardize = m.boolean("standardize", False)
     m.done()
+    where = f"{path}: 'model.alpha'"
+    alpha = None if alpha is None else _checked(check_alpha, alpha, where)
+    if cv is not None and (alpha is not None or l1_ratio is not None):
+        raise InputError(
+            f"{path}: [cv] chooses the penalty, so 'model.alpha' and 'model.l1_ratio' must not "
+            "be set (put l1_ratio in [cv])."
+        )
+    if l1_ratio is not None and alpha is None:
+        raise InputError(f"{path}: 'model.l1_ratio' needs 'model.alpha' (a penalized fit).")
+    if standardize and alpha is None and cv is None:
+        raise InputError(f"{path}: 'model.standardize' needs 'model.alpha' or a [cv] table.")
+    l1_ratio = (
+        1.0 if l1_ratio is None else _checked(check_l1_ratio, l1_ratio, f"{path}: 'model.l1_ratio'")
+    )
+    cv = None if cv is None else _parse_cv(cv, path)
     if features is not None and not features:
         raise InputError(
             f"{path}: 'model.features' is empty; leave it out to use every numeric column."
@@ -245,7 +282,60 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
         interval=interval,
         storage=dict(storage),
         scheduler=scheduler,
+        alpha=alpha,
+        l1_ratio=l1_ratio,
+        standardize=standardize,
+        cv=cv,
     )
+
+
+def _parse_cv(table: dict, path: str) -> dict:
+    """The validated [cv] table."""
+    c = _Keys(table, path, "cv")
+    folds = c.integer("folds", None, minimum=2)
+    ratios = c.numbers("l1_ratio") or [1.0]
+    alphas = c.get_raw("alphas")
+    eps = c.number("eps")
+    fold_key = c.string("fold_key")
+    fold_column = c.string("fold_column")
+    seed = c.integer("seed", 0, minimum=0)
+    select = c.choice("select", SELECTIONS, "min")
+    c.done()
+    ratios = [_checked(check_l1_ratio, r, f"{path}: 'cv.l1_ratio'") for r in ratios]
+    if alphas is None:
+        alphas = 100
+    elif isinstance(alphas, int) and not isinstance(alphas, bool):
+        if alphas < 1:
+            raise InputError(f"{path}: 'cv.alphas' must be at least 1, got {alphas}.")
+    else:
+        alphas = _checked(checked_alphas, alphas, f"{path}: 'cv.alphas'").tolist()
+    if eps is not None and not 0 < eps < 1:
+        raise InputError(f"{path}: 'cv.eps' must be between 0 and 1, got {eps!r}.")
+    if folds is None and fold_column is None:
+        folds = 5
+    _checked(
+        lambda _: fold_assignment(folds, fold_column=fold_column, fold_key=fold_key, seed=seed),
+        None,
+        f"{path}: [cv]",
+    )
+    return {
+        "folds": folds,
+        "fold_key": fold_key,
+        "fold_column": fold_column,
+        "seed": seed,
+        "l1_ratios": ratios,
+        "alphas": alphas,
+        "eps": 1e-3 if eps is None else float(eps),
+        "select": select,
+    }
+
+
+def _checked(check, value, where: str):
+    """``check(value)``, its one-sentence refusal prefixed with where the value came from."""
+    try:
+        return check(value)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
 
 
 def parse_duration(text, where: str) -> float:
@@ -331,6 +421,26 @@ class _Keys:
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise self._wrong(key, "a list of strings", value)
         return value
+
+    def get_raw(self, key: str):
+        return self._get(key, False)
+
+    def number(self, key: str):
+        value = self._get(key, False)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise self._wrong(key, "a number", value)
+        return None if value is None else float(value)
+
+    def numbers(self, key: str):
+        value = self._get(key, False)
+        if value is None:
+            return None
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+        ):
+            raise self._wrong(key, "a number or a list of numbers", value)
+        return [float(v) for v in values]
 
     def boolean(self, key: str, default: bool) -> bool:
         value = self._get(key, False)

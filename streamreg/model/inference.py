@@ -123,6 +123,8 @@ class InferenceMixin:
         kept_x = ~np.isnan(np.asarray(self.coef_, dtype=float))
         size = p + self.k_constant
         full = np.full((size, size), np.nan)
+        if sol.xtx_inv is None:  # a penalized fit: no sampling covariance is claimed
+            return full
         inv = np.asarray(sol.xtx_inv, dtype=float)
         idx = np.flatnonzero(kept_x) + self.k_constant
         full[np.ix_(idx, idx)] = inv
@@ -184,8 +186,8 @@ class InferenceMixin:
     # --------------------------------------------------------------- F and likelihood
     @cached_property
     def fvalue(self) -> float:
-        """F statistic of the hypothesis that every slope is zero."""
-        if self.df_model <= 0:
+        """F statistic of the hypothesis that every slope is zero (none for a penalized fit)."""
+        if self.df_model <= 0 or self.solution_.penalty is not None:
             return float("nan")
         if not self.robust_:
             if self.scale == 0:

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .. import report
+from .. import penalty_report, report
 from .._version import __version__
 from ..engine.dask_runner import is_dask_collection, predict_dask
 from ..errors import InputError, did_you_mean
@@ -63,6 +63,7 @@ class LinearModel(InferenceMixin):
         log_weight_sum: float = 0.0,
         robust: dict | None = None,
         optimizer: dict | None = None,
+        cv: dict | None = None,
     ):
         self.target = target
         self.feature_names_in_ = np.array(list(feature_names), dtype=object)
@@ -81,6 +82,7 @@ class LinearModel(InferenceMixin):
         self.optimizer_ = (
             optimizer  # the gradient solvers' record (streamreg.solvers.gradient), else None
         )
+        self.cv_ = cv  # a cross-validated path (streamreg.cv) that chose this penalty, else None
         self._built = True
 
     def __setattr__(self, name, value):
@@ -93,10 +95,17 @@ class LinearModel(InferenceMixin):
 
     @classmethod
     def from_accumulation(
-        cls, acc, solution: Solution, *, robust: dict | None = None, optimizer: dict | None = None
+        cls,
+        acc,
+        solution: Solution,
+        *,
+        robust: dict | None = None,
+        optimizer: dict | None = None,
+        cv: dict | None = None,
     ) -> LinearModel:
         """The model of an :class:`~streamreg.engine.scan.Accumulation` solved into ``solution``,
-        with its robust covariance and optimizer record if any: complete, once."""
+        with its robust covariance, optimizer record and cross-validated path if any:
+        complete, once."""
         spec = acc.spec
         state = acc.state
         check_finite_solution(solution, state)
@@ -115,6 +124,7 @@ class LinearModel(InferenceMixin):
             log_weight_sum=acc.log_weight_sum,
             robust=robust,
             optimizer=optimizer,
+            cv=cv,
         )
 
     @classmethod
@@ -222,13 +232,28 @@ class LinearModel(InferenceMixin):
         """Epochs (sgd) or iterations (newton, lbfgs) run; None for the closed-form solvers."""
         return None if self.optimizer_ is None else self.optimizer_["iterations"]
 
+    @property
+    def penalty_(self) -> dict | None:
+        """The penalty of a penalized fit (alpha, l1_ratio, standardize, sweeps, duality gap);
+        None for least squares. A penalized model has no standard errors or p values."""
+        return self.solution_.penalty
+
     def summary(self, format: str = "text"):
-        """The results table: ``text`` (statsmodels' layout), ``markdown`` or ``json`` (a dict)."""
+        """The results table: ``text`` (statsmodels' layout), ``markdown`` or ``json`` (a dict).
+
+        A penalized model's table shows its coefficients, penalty and cross-validation
+        figures, and says why it has no p values."""
         formats = {
             "text": report.summary_text,
             "markdown": report.summary_markdown,
             "json": report.summary_json,
         }
+        if self.penalty_ is not None:
+            formats = {
+                "text": penalty_report.penalized_summary_text,
+                "markdown": penalty_report.penalized_summary_markdown,
+                "json": penalty_report.penalized_summary_json,
+            }
         if format not in formats:
             raise InputError(f"format must be one of {', '.join(formats)}; got {format!r}.")
         return formats[format](self)
@@ -319,9 +344,15 @@ class LinearModel(InferenceMixin):
 
     def __repr__(self) -> str:
         terms = ", ".join(f"{n}={c:.6g}" for n, c in zip(self.feature_names_in_, self.coef_))
+        penalty = self.penalty_
+        shown = (
+            ""
+            if penalty is None
+            else f", alpha={penalty['alpha']:.6g}, l1_ratio={penalty['l1_ratio']:g}"
+        )
         return (
             f"LinearModel({self.target} ~ {terms}; intercept={self.intercept_:.6g}, "
-            f"n={self.n_samples_})"
+            f"n={self.n_samples_}{shown})"
         )
 
 

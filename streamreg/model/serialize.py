@@ -19,6 +19,7 @@ from ..solvers import GRADIENT_SOLVERS, state_from_dict
 from ..solvers.base import check_format
 from ..solvers.solution import Solution
 from .inference import COV_TYPES
+from .penalty import validate_cv, validate_penalty
 from .validate import check_model_numbers
 
 MODEL_FORMAT = "streamreg.model"
@@ -26,11 +27,16 @@ MODEL_FORMAT_VERSION = 1
 # Version 2: the same fields, with large matrices packed (streamreg.io.packed); written only
 # for files that hold a packed matrix, so ordinary fits keep writing version 1.
 PACKED_MODEL_VERSION = 2
-MODEL_FORMAT_VERSIONS = (MODEL_FORMAT_VERSION, PACKED_MODEL_VERSION)
+# Version 3: a penalized fit — the optional fields 'penalty' and 'cv', and no 'xtx_inv'
+# (null): written only for penalized models, so other fits keep writing version 1 or 2.
+PENALIZED_MODEL_VERSION = 3
+MODEL_FORMAT_VERSIONS = (MODEL_FORMAT_VERSION, PACKED_MODEL_VERSION, PENALIZED_MODEL_VERSION)
 
 
 def model_to_dict(model) -> dict:
     """The model as a JSON-ready dict (NaN and ±inf become null)."""
+    if model.penalty_ is not None:
+        return _penalized_model_dict(model)
     coef = [None if np.isnan(c) else float(c) for c in model.coef_]
     xtx_inv = np.asarray(model.solution_.xtx_inv, dtype=float)
     robust_cov = None if model.robust_ is None else np.asarray(model.robust_["cov"], dtype=float)
@@ -71,6 +77,45 @@ def model_to_dict(model) -> dict:
     }
 
 
+def _penalized_model_dict(model) -> dict:
+    """Version 3: a penalized fit's fields; it has no (XᵀWX)⁻¹ and no robust covariance."""
+    data = {
+        "format": MODEL_FORMAT,
+        "format_version": PENALIZED_MODEL_VERSION,
+        "streamreg_version": model.streamreg_version,
+        "target": model.target,
+        "features": [str(n) for n in model.feature_names_in_],
+        "weight": model.weight,
+        "fit_intercept": model.fit_intercept,
+        "intercept": model.intercept_,
+        "coef": [None if np.isnan(c) else float(c) for c in model.coef_],
+        "aliased": model.aliased_,
+        "n_rows": model.n_samples_,
+        "weight_sum": model.weight_sum_,
+        "rows_read": model.rows_read_,
+        "rows_dropped": model.rows_dropped_,
+        "rows_dropped_by_column": model.rows_dropped_by_column_,
+        "r2": finite_or_none(model.r2_),
+        "rmse": model.rmse_,
+        "ssr": model.ssr_,
+        "tss": model.solution_.tss,
+        "rank": model.solution_.rank,
+        "condition_number": finite_or_none(model.scaled_condition_number_),
+        "solver": model.solver_,
+        "warnings": model.warnings_,
+        "inputs": model.inputs_,
+        "log_weight_sum": finite_or_none(model.log_weight_sum_),
+        "xtx_inv": None,
+        "robust": None,
+        "inference": model.inference_dict(),
+        "state": model.state_.to_dict(),
+        "optimizer": None,
+        "penalty": model.penalty_,
+        "cv": model.cv_,
+    }
+    return data
+
+
 def _matrix(matrix: np.ndarray, packed: bool):
     """A matrix as the file holds it: packed in a version-2 file, else a list (NaN → null)."""
     if packed:
@@ -93,6 +138,15 @@ def model_fields(data, where: str = "model") -> dict:
         )
     coef = np.array([np.nan if c is None else c for c in data["coef"]], dtype=np.float64)
     check_model_numbers(data, state, coef, where)
+    penalized = data["format_version"] == PENALIZED_MODEL_VERSION
+    if penalized and not isinstance(data.get("penalty"), dict):
+        raise ModelFormatError(
+            f"{where}: a model of format version 3 (a penalized fit) needs its 'penalty' record."
+        )
+    if (data["xtx_inv"] is None) != penalized:
+        raise ModelFormatError(
+            f"{where}: 'xtx_inv' must be null exactly in a penalized fit (format version 3)."
+        )
     solution = Solution(
         coef=coef,
         intercept=float(data["intercept"]),
@@ -105,9 +159,12 @@ def model_fields(data, where: str = "model") -> dict:
         tss=float(data["tss"]),
         solver=data["solver"],
         warnings=list(data["warnings"]),
-        xtx_inv=_validated_inverse(
+        xtx_inv=None
+        if penalized
+        else _validated_inverse(
             data["xtx_inv"], int((~np.isnan(coef)).sum()), data["format_version"], where
         ),
+        penalty=validate_penalty(data["penalty"], where) if penalized else None,
     )
     return dict(
         target=data["target"],
@@ -127,6 +184,7 @@ def model_fields(data, where: str = "model") -> dict:
             data["robust"], len(names) + bool(data["fit_intercept"]), data["format_version"], where
         ),
         optimizer=_validated_optimizer(data.get("optimizer"), where),
+        cv=validate_cv(data.get("cv"), len(names), where) if penalized else None,
     )
 
 
@@ -155,7 +213,7 @@ _FIELDS = {
     "warnings": list,
     "inputs": list,
     "log_weight_sum": (*_NUMBER, type(None)),
-    "xtx_inv": (list, dict),
+    "xtx_inv": (list, dict, type(None)),
     "robust": (dict, type(None)),
     "state": dict,
 }

@@ -19,6 +19,11 @@ solver        state (one streaming pass)                        solve
 ``lbfgs``     :class:`~streamreg.solvers.moments.MomentState`   L-BFGS-B, one pass per evaluation
 ============  ================================================  ====================================
 
+A penalty (``alpha=``) is solved by the ``elastic_net`` family
+(:mod:`streamreg.solvers.penalized`: ridge, lasso, elastic net by coordinate descent on the
+Gram) over the state of ``cholesky`` (also for ``auto``), ``qr`` or ``exact``; it is chosen
+by giving ``alpha``, never by name.
+
 Adding a solver is one module (its state, or a solve over an existing state) and one
 line in :data:`FAMILIES`; every name check in streamreg goes through :func:`check_solver`.
 
@@ -41,6 +46,7 @@ from ..errors import InputError, ModelFormatError
 from .exact import ExactState, solve_exact
 from .gradient import GRADIENT_SOLVERS
 from .moments import MomentState, solve_normal_equations
+from .penalized import Penalty, solve_penalized
 from .qr import QRState, solve_qr
 
 
@@ -53,6 +59,7 @@ class Family:
     name: str
     state: type
     solve: Callable | None
+    penalized: bool = False  # solve(..., penalty=Penalty): chosen by alpha=, not by solver=
 
 
 FAMILIES: dict[str, Family] = {
@@ -60,11 +67,18 @@ FAMILIES: dict[str, Family] = {
     "qr": Family("qr", QRState, solve_qr),
     "exact": Family("exact", ExactState, solve_exact),
     **{name: Family(name, MomentState, None) for name in GRADIENT_SOLVERS},
+    "elastic_net": Family("elastic_net", MomentState, solve_penalized, penalized=True),
 }
-CLOSED_FORM_SOLVERS = tuple(name for name, f in FAMILIES.items() if f.solve is not None)
-SOLVER_NAMES = ("auto", *FAMILIES)
-# The solver that solves each kind of state (the gradient solvers' state is MomentState's).
-_SOLVE_BY_STATE = {f.state: f.solve for f in FAMILIES.values() if f.solve is not None}
+CLOSED_FORM_SOLVERS = tuple(
+    name for name, f in FAMILIES.items() if f.solve is not None and not f.penalized
+)
+SOLVER_NAMES = ("auto", *(name for name, f in FAMILIES.items() if not f.penalized))
+# The least-squares solve of each kind of state (the gradient solvers' state is MomentState's).
+_SOLVE_BY_STATE = {
+    f.state: f.solve for f in FAMILIES.values() if f.solve is not None and not f.penalized
+}
+# The solvers whose state a penalized fit may be solved over (auto: cholesky's).
+PENALIZED_STATE_SOLVERS = ("auto", *CLOSED_FORM_SOLVERS)
 
 # Beyond this condition number of the scaled normal equations, auto does not trust
 # the cholesky pass (≈ 16 − 5 − 1 = 10 digits left) and reads the data again.
@@ -79,11 +93,15 @@ __all__ = [
     "FAMILIES",
     "Family",
     "GRADIENT_SOLVERS",
+    "PENALIZED_STATE_SOLVERS",
+    "Penalty",
     "SOLVER_NAMES",
     "check_solver",
     "family",
+    "penalized_family",
     "second_pass_solver",
     "solve",
+    "solve_penalized",
     "state_class",
     "state_from_dict",
 ]
@@ -99,6 +117,18 @@ def check_solver(solver) -> str:
 def family(solver: str) -> Family:
     """The family of a solver name (``auto`` starts as cholesky)."""
     return FAMILIES["cholesky" if check_solver(solver) == "auto" else solver]
+
+
+def penalized_family(solver: str) -> Family:
+    """The family solving a penalty over the state of ``solver`` (auto, cholesky, qr, exact)."""
+    check_solver(solver)
+    if solver not in PENALIZED_STATE_SOLVERS:
+        raise InputError(
+            f"a penalty (alpha) is solved over the state of {', '.join(PENALIZED_STATE_SOLVERS)}; "
+            f"solver {solver!r} is a gradient solver (its ridge penalty is the l2 option)."
+        )
+    base = FAMILIES["cholesky" if solver == "auto" else solver]
+    return Family("elastic_net", base.state, solve_penalized, penalized=True)
 
 
 def state_class(solver: str) -> type:

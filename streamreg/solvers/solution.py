@@ -35,6 +35,9 @@ class Solution:
     # from (centered with an intercept, raw without), in the original units; the
     # inference in model.py scales it by σ² and adds the intercept's row.
     xtx_inv: np.ndarray | None = None
+    # A penalized solve's record (alpha, l1_ratio, standardize, sweeps, duality gap); None for
+    # least squares. Penalized estimates are biased: they carry no (XᵀWX)⁻¹ and no p values.
+    penalty: dict | None = None
 
 
 def condition_warnings(
