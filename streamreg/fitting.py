@@ -254,15 +254,17 @@ def _plan(source, y, *, weight, batch_size, progress, client, stall_timeout, **n
     spec = resolve_spec(src, target=target, weight=weight, **names)
     size = resolved(spec)
     notes = tuple(src.notes(spec.columns, default_features=names["features"] is None))
-    if client is not None:
-        blocks = task_blocks(src, spec, size)  # whole files, groups of small ones, row-group runs
-        runner = DaskRunner(client, progress=progress, stall_timeout=stall_timeout)
-        return Plan(runner, blocks, blocks, notes)
     steps = (
         Blocks.slices(src, spec, size)
         if isinstance(src, InMemorySource)
         else Blocks.per_file(src, spec, size)
     )
+    if client is not None:
+        # Passes run as tasks planned from the footers (whole files, groups of small ones,
+        # row-group runs); the gradient solvers' epochs keep the local blocks and so steps.
+        blocks = task_blocks(src, spec, size)
+        runner = DaskRunner(client, progress=progress, stall_timeout=stall_timeout)
+        return Plan(runner, blocks, steps, notes)
     return Plan(LocalRunner(progress=progress), Blocks.whole(src, spec, size), steps, notes)
 
 
