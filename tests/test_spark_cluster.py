@@ -5,7 +5,7 @@ the driver's JVM and two executors in JVM processes of their own, which is what 
 cluster's executors are. One of them is killed (SIGKILL) while the fit's stage has
 finished some partitions and is running others; Spark re-runs the lost partitions on the
 other executor, and since each partition's result depends only on its rows and the merge
-tree is fixed by partition index, the model is bit-identical to an undisturbed fit.
+tree is fixed by partition index, the model (exact solver) is bit-identical to the local fit.
 Skipped without pyspark, Java or psutil.
 """
 
@@ -33,7 +33,7 @@ import streamreg.spark  # noqa: E402
 pytestmark = pytest.mark.filterwarnings(
     "ignore:PySpark does not yet fully support pandas:FutureWarning"
 )
-PARTITIONS, ROWS = 24, 20000
+PARTITIONS, ROWS = 12, 8000  # small: the first fit on new executors is mostly warm-up
 
 
 @pytest.fixture(scope="module")
@@ -88,11 +88,11 @@ def _executors(spark) -> list:
 def test_an_executor_killed_mid_fit_does_not_change_the_result(spark, files):
     frame = spark.read.parquet(files)
     assert frame.rdd.getNumPartitions() == PARTITIONS
-    # Small batches make each partition's task last long enough to be caught mid-stage.
-    options = dict(target="y", solver="qr", batch_size=100)
-    undisturbed = streamreg.spark.fit(frame, **options)
+    # Small batches make each partition's task last long enough to be caught mid-stage; the
+    # exact solver's result does not depend on the partitioning, so the local fit is the
+    # undisturbed answer, bit for bit (and the first fit on new executors is a slow one).
+    options = dict(target="y", solver="exact", batch_size=100)
     local = streamreg.fit(files, **options)
-    np.testing.assert_allclose(undisturbed.params, local.params, rtol=1e-12)
     tracker = spark.sparkContext.statusTracker()
     killed = None
     for _attempt in range(4):
@@ -115,6 +115,7 @@ def test_an_executor_killed_mid_fit_does_not_change_the_result(spark, files):
         time.sleep(1)
     assert killed is not None, "no stage was seen with finished and running tasks, in 4 fits"
     assert "model" in result
-    assert np.array_equal(result["model"].params, undisturbed.params)
+    assert result["model"].state_ == local.state_
+    assert np.array_equal(result["model"].params, local.params)
     assert result["model"].rows_read_ == PARTITIONS * ROWS
     assert not killed.is_running() or killed.status() == psutil.STATUS_ZOMBIE
