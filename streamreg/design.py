@@ -22,11 +22,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .choices import NULL_POLICIES
 from .errors import DataError, InputError, SchemaError, did_you_mean, parameter
 from .io.footers import is_numeric_type
 from .io.sources import Chunk, Source
-
-NULL_POLICIES = ("drop", "error")
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 From the bottom up (``streamreg.<name>`` or a package of that name)::
 
-    _version, _deps, errors, progress, report,     leaves: no math, no I/O of data
-    penalty_report
+    _version, _deps, choices, errors, progress,    leaves: no math, no I/O of data
+    report, penalty_report
     io                                             listing, reading, in-memory inputs, atomic writes
     design                                         Arrow batch → float64 blocks
     engine                                         accumulation, blocks, local and Dask runners
@@ -31,7 +31,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "streamreg"
 LAYERS = [
-    {"_version", "_deps", "errors", "progress", "report", "penalty_report"},
+    {"_version", "_deps", "choices", "errors", "progress", "report", "penalty_report"},
     {"io"},
     {"design"},
     {"engine"},

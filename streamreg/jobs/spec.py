@@ -17,6 +17,7 @@ import re
 import sys
 from dataclasses import dataclass, field, replace
 
+from ..choices import ON_CHANGE
 from ..cv import fold_assignment
 from ..design import NULL_POLICIES
 from ..errors import InputError
@@ -33,7 +34,6 @@ else:  # pragma: no cover
 # A job keeps one kind of state per file, so it takes the closed-form solvers; "auto" keeps
 # cholesky's states and, unable to read every file again, warns where a fit would switch.
 JOB_SOLVERS = ("auto", *CLOSED_FORM_SOLVERS)
-ON_CHANGE = ("error", "replace")
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 
 EXAMPLE = """\

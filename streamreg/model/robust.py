@@ -22,11 +22,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..choices import ROBUST_TYPES
 from ..design import batch_arrays, screen_values
 from ..engine.merge import Mergeable
 from ..errors import InputError
-
-ROBUST_TYPES = ("HC0", "HC1", "HC2", "HC3", "cluster")
 
 
 def parse_cov_type(text: str | None, groups: str | None = None) -> tuple[str, str | None]:
