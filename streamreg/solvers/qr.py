@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import linalg
 
 from ..errors import CollinearityError, InputError
 from .base import CenteredState
@@ -202,6 +201,8 @@ def solve_qr(
     collinear_tol: float = QR_COLLINEAR_TOL,
 ) -> Solution:
     """Least squares from the triangular factor, with R-style detection of aliased columns."""
+    from scipy import linalg
+
     names = state.names[:-1]
     p = len(names)
     check_enough_rows(state, p, fit_intercept)
