@@ -10,7 +10,8 @@ From the bottom up (``streamreg.<name>`` or a package of that name)::
     solvers                                        one family per solver value, one registry
     model                                          results, inference, robust covariance,
                                                    file format
-    fitting, prediction, evaluation, cv            orchestration of passes
+    fitting, planning, fit_checks, absorbed,       orchestration of passes
+    prediction, evaluation, cv
     jobs, estimator, penalized_estimators,         users of the library
     demo, plotting, synthetic
     cli, __init__                                  the front doors
@@ -37,7 +38,7 @@ LAYERS = [
     {"engine"},
     {"solvers"},
     {"model"},
-    {"fitting", "prediction", "evaluation", "cv"},
+    {"fitting", "planning", "fit_checks", "absorbed", "prediction", "evaluation", "cv"},
     {"jobs", "estimator", "penalized_estimators", "demo", "plotting", "synthetic"},
     {"cli", "__init__", "__main__"},
 ]

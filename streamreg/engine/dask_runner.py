@@ -60,8 +60,9 @@ class DaskRunner:
     :data:`~streamreg.engine.cluster.STALL_TIMEOUT`) ends with an :class:`InputError`.
     """
 
-    def __init__(self, client=None, *, progress: bool | None = False,
-                 stall_timeout: float | None = None):
+    def __init__(
+        self, client=None, *, progress: bool | None = False, stall_timeout: float | None = None
+    ):
         self.client = client
         self.progress = progress
         self.stall_timeout = STALL_TIMEOUT if stall_timeout is None else stall_timeout
@@ -130,8 +131,14 @@ class DaskRunner:
                     bar.advance(sizes[i])
 
         with bar:
-            result = await_future(self.client, root, self.stall_timeout, f"the {label} pass",
-                                  [*leaves, *merges], on_progress=advance)
+            result = await_future(
+                self.client,
+                root,
+                self.stall_timeout,
+                f"the {label} pass",
+                [*leaves, *merges],
+                on_progress=advance,
+            )
             advance()  # the leaves that finished since the last poll
             return result
 
@@ -172,8 +179,9 @@ class DaskRunner:
         with bar:
             return self._chain(blocks, order, step, carry, args, bar, sizes, label)
 
-    def _chain(self, blocks: Blocks, order, step, carry, args, bar: Progress, sizes: list[int],
-               label: str):
+    def _chain(
+        self, blocks: Blocks, order, step, carry, args, bar: Progress, sizes: list[int], label: str
+    ):
         """``fold`` on the cluster: each step on a worker, a few blocks ahead at most."""
         pending = []
         for i in order:
@@ -220,21 +228,9 @@ def _partition_task(part, index, open_part, spec, batch_size, task, *args):
 
 
 # ---------------------------------------------------------------------- collections as blocks
-def collection_blocks(
-    source,
-    y=None,
-    *,
-    target=None,
-    features=None,
-    exclude=None,
-    weight=None,
-    fit_intercept=True,
-    nulls="drop",
-    groups=None,
-    batch_size: Callable[[DesignSpec], int],
-) -> Blocks:
-    """The blocks of a Dask DataFrame (with ``target=``) or of Dask arrays ``X, y``.
-
+def collection_blocks(source, y=None, *, weight=None, batch_size: Callable, request):
+    """``(blocks, schema)`` of a Dask DataFrame (with a target column) or of Dask arrays
+    ``X, y``; ``request`` (:class:`streamreg.design.request.Request`) names the columns, and
     ``batch_size(spec)`` resolves the batch size once the design is known."""
     import dask.array as da
     import dask.dataframe as dd
@@ -244,30 +240,27 @@ def collection_blocks(
             raise InputError(
                 "with a Dask DataFrame name the target column (target=) instead of passing y."
             )
-        if not target:
+        if not request.targets and not request.formula:
             raise InputError("a target column is required (target=).")
         if weight is not None and not isinstance(weight, str):
             raise InputError("with a Dask DataFrame, weight must be a column name.")
         schema = pa.Schema.from_pandas(source._meta, preserve_index=False)
-        spec = DesignSpec.resolve(
-            schema,
-            target=target,
-            features=features,
-            exclude=exclude,
-            weight=weight,
-            fit_intercept=fit_intercept,
-            nulls=nulls,
-            groups=groups,
-        )
-        return Blocks(list(source.to_delayed()), frame_source, spec, batch_size(spec))
+        spec = request.design(schema)
+        parts = list(source.to_delayed())
+        return Blocks(parts, frame_source, spec, batch_size(spec)), schema
     if isinstance(source, da.Array):
         if y is None:
             raise InputError("fit(X, y) with a Dask array X needs y.")
         if source.ndim != 2:
             raise InputError(f"X must be 2-D (rows, features); got {source.ndim} dimensions.")
+        if request.needs_encoding or getattr(y, "ndim", 1) > 1:
+            raise InputError(
+                "Dask arrays are fitted as numeric columns x0, x1, … with one target; for "
+                "categories, formulas, absorbed factors or several targets use a Dask DataFrame."
+            )
         x = source.rechunk({1: -1})
         columns = [f"x{j}" for j in range(x.shape[1])]
-        target = target or "y"
+        target = (request.targets or ("y",))[0]
         pieces = [x, _as_dask_vector(y, x, "y")]
         names = [*columns, target]
         weight_name = None
@@ -286,11 +279,11 @@ def collection_blocks(
             target=target,
             features=columns,
             weight=weight_name,
-            fit_intercept=fit_intercept,
-            nulls=nulls,
+            fit_intercept=request.fit_intercept,
+            nulls=request.nulls,
         )
         parts = [list(group) for group in zip(*blocks)]
-        return Blocks(parts, ArrayBlockSource(names), spec, batch_size(spec))
+        return Blocks(parts, ArrayBlockSource(names), spec, batch_size(spec)), schema
     raise InputError(
         f"cannot fit a Dask collection of type {type(source).__name__}; "
         "expected a Dask DataFrame or Dask arrays X, y."
@@ -341,7 +334,7 @@ def _as_dask_vector(values, x, label: str):
 
 
 # ---------------------------------------------------------------------- prediction
-def predict_dask(model, data):
+def predict_dask(model, data, *, unseen: str = "error"):
     """Lazy predictions: a Dask Series for a Dask DataFrame, a Dask array for a Dask array.
 
     ``model`` is anything with ``predict`` and ``n_features_in_`` (duck typed)."""
@@ -351,7 +344,7 @@ def predict_dask(model, data):
 
     if isinstance(data, dd.DataFrame):
         return data.map_partitions(
-            _predict_frame, model, meta=pd.Series(dtype="float64", name="prediction")
+            _predict_frame, model, unseen, meta=pd.Series(dtype="float64", name="prediction")
         )
     if isinstance(data, da.Array):
         if data.ndim != 2:
@@ -367,10 +360,11 @@ def predict_dask(model, data):
     raise InputError(f"cannot predict for a Dask collection of type {type(data).__name__}.")
 
 
-def _predict_frame(frame, model):
+def _predict_frame(frame, model, unseen="error"):
     import pandas as pd
 
-    return pd.Series(model.predict(frame), index=frame.index, name="prediction")
+    values = model.predict(frame) if unseen == "error" else model.predict(frame, unseen=unseen)
+    return pd.Series(values, index=frame.index, name="prediction")
 
 
 # ---------------------------------------------------------------------- clusters
@@ -393,10 +387,10 @@ def quiet_cluster(quiet: bool = True) -> Iterator[None]:
         yield
         return
     import dask
-    import distributed  # noqa: F401 - its defaults must be in dask's config before we set keys
+    import distributed  # noqa: F401 - its config defaults must exist before the set below
 
-    # (dask.config.set restores a key it created by deleting it: set inside a section that
-    # distributed's import fills in later, it would take all of distributed's defaults along.)
+    # (dask.config.set removes on exit every key it did not find: had distributed been imported
+    # inside the context, its whole configuration would go with it.)
     env = {"DASK_LOGGING__DISTRIBUTED": "critical"}
     saved_env = {name: os.environ.get(name) for name in env}
     loggers = [logging.getLogger(name) for name in DASK_LOGGERS]

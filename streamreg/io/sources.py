@@ -258,12 +258,16 @@ class Source:
                     )
 
     # ----------------------------------------------------------------- read
-    def batches(self, columns: Sequence[str], batch_size: int) -> Iterator[Chunk]:
+    def batches(
+        self, columns: Sequence[str], batch_size: int, *, dictionary: Sequence[str] = ()
+    ) -> Iterator[Chunk]:
         """Stream ``columns`` in record batches of at most ``batch_size`` rows, file by file.
 
         Only the named columns are decoded. Hive partition columns are appended
         as constant arrays. Numeric columns whose type differs between files
-        are read as float64.
+        are read as float64. Text columns named in ``dictionary`` are read as
+        dictionary arrays (codes and a small dictionary per row group, no string
+        per row): what category columns need.
         """
         import pyarrow.dataset as ds
 
@@ -271,11 +275,26 @@ class Source:
         data_columns = [c for c in columns if c not in self.partition_types]
         part_columns = [c for c in columns if c in self.partition_types]
         by_location = {info.location: info for info in self.files}
-        scan_schema = pa.schema([self._scan_field(c) for c in data_columns])
+        fields = [self._scan_field(c) for c in data_columns]
+        coded = {
+            f.name
+            for f in fields
+            if f.name in set(dictionary)
+            and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+        }
+        fields = [
+            pa.field(f.name, pa.dictionary(pa.int32(), f.type)) if f.name in coded else f
+            for f in fields
+        ]
+        scan_schema = pa.schema(fields)
         dataset = ds.dataset(
             list(by_location),
             schema=scan_schema,
-            format="parquet",
+            format=ds.ParquetFileFormat(
+                read_options=ds.ParquetReadOptions(dictionary_columns=coded)
+            )
+            if coded
+            else "parquet",
             filesystem=self.files[0].filesystem,
         )
         offsets = {info.path: first_row(info) for info in self.files}
@@ -367,7 +386,9 @@ class InMemorySource(Source):
         )
         super().__init__([info], {})
 
-    def batches(self, columns: Sequence[str], batch_size: int) -> Iterator[Chunk]:
+    def batches(
+        self, columns: Sequence[str], batch_size: int, *, dictionary: Sequence[str] = ()
+    ) -> Iterator[Chunk]:
         self.check_columns(columns)
         offset = 0
         for batch in self.table.select(list(columns)).to_batches(max_chunksize=batch_size):

@@ -88,6 +88,9 @@ class MomentState(CenteredState):
         "moment state",
         "comoment",
     )
+    # Encoded designs accumulate this state from group sums (streamreg.design.grouped): its
+    # co-moments are sums over rows, so indicator columns never need to be materialized.
+    accepts_group_sums = True
 
     def __init__(
         self,
