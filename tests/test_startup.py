@@ -78,6 +78,33 @@ def test_the_import_probe_sees_a_lazy_name_load_its_dependencies():
     assert "scipy" in done.stdout
 
 
+# scikit-learn imports scipy: its estimators are the modules that may.
+SKLEARN_MODULES = ("streamreg.estimator", "streamreg.penalized_estimators")
+
+
+def test_no_module_of_streamreg_imports_scipy_pandas_dask_or_pyarrow_dataset():
+    """Each of them is imported where it is used (a solve, a scan, cluster labels), so that
+    loading a model or a help page does not pay for them."""
+    package = ROOT / "streamreg"
+    modules = sorted(
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for path in package.rglob("*.py")
+    )
+    modules = [m for m in modules if m not in SKLEARN_MODULES]
+    heavy = ("scipy", "pandas", "dask", "distributed", "pyarrow.dataset")
+    probe = (
+        "import importlib, json, sys\n"
+        "for name in sys.argv[1:]:\n"
+        "    importlib.import_module(name)\n"
+        f"    loaded = [m for m in {heavy!r} if m in sys.modules]\n"
+        "    if loaded:\n"
+        "        print(json.dumps([name, loaded])); break\n"
+    )
+    done = _python("-c", probe, *modules)
+    assert done.returncode == 0, done.stderr
+    assert len(modules) > 50 and done.stdout == "", f"[module, what it loaded]: {done.stdout}"
+
+
 COMMANDS = [
     "fit", "predict", "evaluate", "summary", "inspect", "generate", "run", "cv", "plot", "demo",
     "version",
