@@ -27,9 +27,11 @@ from streamreg.solvers.gradient.options import SCHEDULES
 ROOT = Path(__file__).resolve().parents[1]
 # What ``import streamreg`` must not load (the issue's list).
 LIBRARY_HEAVY = ("scipy", "pandas", "dask", "typer")
-# What a help page must not load: the numerical stack, and pydantic, which typer imports to
-# check a parameter's value unless it can take its shortcut for booleans.
-HELP_HEAVY = ("scipy", "pandas", "dask", "distributed", "sklearn", "numpy", "pyarrow", "pydantic")
+# What a help page must not load: the numerical stack, rich (the progress line), and pydantic,
+# which typer imports to check a parameter's value unless it takes its shortcut for booleans.
+HELP_HEAVY = (
+    "scipy", "pandas", "dask", "distributed", "sklearn", "numpy", "pyarrow", "pydantic", "rich",
+)  # fmt: skip
 
 CLI_PROBE = """
 import json, sys
