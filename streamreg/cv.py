@@ -38,12 +38,14 @@ from dataclasses import replace
 
 import numpy as np
 
+from .design.levels import DEFAULT_MAX_LEVELS
+from .design.request import Request
 from .engine.fold_ids import FoldAssignment
 from .engine.fold_scan import accumulate_folds_part, total_accumulation
 from .errors import ConvergenceWarning, InputError, parameter
-from .fitting import _plan
 from .model.linear_model import LinearModel
 from .model.penalty import SELECTIONS, CVResult
+from .planning import plan_fit
 from .solvers import Penalty, penalized_family
 from .solvers.penalized import (
     check_l1_ratio,
@@ -82,6 +84,10 @@ def cv(
     progress: bool | None = False,
     client=None,
     stall_timeout: float | None = None,
+    formula: str | None = None,
+    categorical: Sequence[str] | str | None = None,
+    reference: dict | None = None,
+    max_levels: int = DEFAULT_MAX_LEVELS,
 ) -> CVResult:
     """Cross-validate elastic-net paths in one streaming pass; see the module docstring.
 
@@ -113,6 +119,10 @@ def cv(
         The kind of fold states (``exact``: bit-identical however the data are split).
     tol, max_iter
         Coordinate descent's duality-gap tolerance and sweep limit per alpha.
+    formula, categorical, reference, max_levels
+        As in :func:`streamreg.fit`: a formula or categories (one-hot columns, the reference
+        level dropped), each fold's state over the design columns. One target, no absorbed
+        fixed effect and no center/scale terms (``standardize`` scales the columns instead).
 
     Returns
     -------
@@ -132,22 +142,35 @@ def cv(
     penalty = Penalty(0.0, 1.0, bool(standardize), tol, max_iter).checked()
     kind = penalized_family(solver).state
     assignment = fold_assignment(folds, fold_column=fold_column, fold_key=fold_key, seed=seed)
-    plan = _plan(
+    request = Request.of(
+        target=target,
+        features=features,
+        exclude=exclude,
+        weight=weight if isinstance(weight, str) else None,
+        fit_intercept=fit_intercept,
+        nulls=nulls,
+        formula=formula,
+        categorical=categorical,
+        reference=reference,
+        max_levels=max_levels,
+    )
+    if features is None and formula is None and assignment.column and request.needs_encoding:
+        # a fold label is not a predictor (nor a category)
+        request = replace(request, exclude=(*request.exclude, assignment.column))
+    plan = plan_fit(
         source,
         y,
+        request,
         weight=weight,
         batch_size=batch_size,
         progress=progress,
         client=client,
         stall_timeout=stall_timeout,
-        target=target,
-        features=features,
-        exclude=exclude,
-        fit_intercept=fit_intercept,
-        nulls=nulls,
-        groups=None,
+        grouped=False,  # every fold's state reads dense rows
     )
-    if features is None and assignment.column in plan.blocks.spec.features:
+    if plan.encoded:
+        _check_encoded(plan.blocks.spec)
+    elif features is None and assignment.column in plan.blocks.spec.features:
         plan = _without_feature(plan, assignment.column)  # a fold label is not a predictor
     acc = plan.runner.map_reduce(
         plan.blocks, accumulate_folds_part, kind, assignment, label="cv (fold states)"
@@ -217,7 +240,8 @@ def cv_model(
         Penalty(chosen.alpha, chosen.l1_ratio, penalty.standardize, penalty.tol, penalty.max_iter),
         warnings=notes,
     )
-    return LinearModel.from_accumulation(total, solution, cv=record)
+    design = getattr(acc.spec, "design", None)  # an encoded design (categories, a formula)
+    return LinearModel.from_accumulation(total, solution, cv=record, design=design)
 
 
 def fold_assignment(folds=5, *, fold_column=None, fold_key=None, seed=0) -> FoldAssignment:
@@ -263,6 +287,25 @@ def _alphas(alphas):
 def _gcv(state, grid, fit_intercept: bool, standardize: bool):
     result = ridge_gcv(state, grid, fit_intercept=fit_intercept, standardize=standardize)
     return result.gcv, result.df
+
+
+def _check_encoded(spec) -> None:
+    """What cross-validation cannot do with an encoded design, refused in one sentence."""
+    if len(spec.targets) > 1:
+        raise InputError(
+            f"cross-validation is for one target; validate the {len(spec.targets)} targets "
+            "one at a time."
+        )
+    if spec.absorb:
+        raise InputError(
+            f"cross-validation cannot absorb the fixed effect '{spec.absorb[0]}'; write "
+            f"C({spec.absorb[0]}) as a term (its levels are penalized then too)."
+        )
+    if spec.plan.transformed:
+        raise InputError(
+            f"cross-validation cannot use the center/scale term '{spec.plan.transformed[0]}' "
+            f"(its statistics would differ by fold); use {parameter('standardize', True)}."
+        )
 
 
 def _without_feature(plan, column: str):

@@ -60,6 +60,11 @@ class UnsolvedWarning(UserWarning):
     """``partial_fit`` kept the rows but cannot solve them yet (too few rows, collinear columns)."""
 
 
+class UnseenLevelWarning(UserWarning):
+    """Rows holding a level the model does not know were predicted with the reference level
+    (``unseen="reference"``); the message counts them."""
+
+
 class ConvergenceWarning(UserWarning):
     """A gradient solver stopped before it met its tolerance (also recorded in
     ``model.warnings_``)."""

@@ -50,6 +50,7 @@ from .engine.scan import Accumulation, accumulate, resolve_batch_size
 from .errors import InputError, StreamregError, UnsolvedWarning
 from .io.sources import InMemorySource
 from .model.linear_model import LinearModel
+from .model.multi import MultiTargetModel
 from .solvers import GRADIENT_SOLVERS, check_solver, solve, state_class
 from .solvers.gradient import GradientOptions, OnlineSGD
 
@@ -95,8 +96,11 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
 
     Attributes
     ----------
-    coef_ : ndarray of shape (n_features,)
-    intercept_ : float
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+        One row per target when ``y`` is 2-D: every target is fitted from the same pass
+        (``model_`` is then a :class:`~streamreg.model.MultiTargetModel`; with
+        ``solver="exact"`` each row equals, bit for bit, the fit of that target alone).
+    intercept_ : float or ndarray of shape (n_targets,)
         0.0 when ``fit_intercept=False``.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features,)
@@ -149,14 +153,17 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
             model = fitting.fit(
                 table, target=target, features=list(features), weight=weight, **options
             )
-        self._stream = Accumulation(
-            model.state_,
-            _spec_of(model),
-            model.rows_read_,
-            dict(model.rows_dropped_by_column_),
-            {},
-            model.log_weight_sum_,
-        )
+        if isinstance(model, MultiTargetModel):
+            self._stream = None  # partial_fit continues single-target fits only
+        else:
+            self._stream = Accumulation(
+                model.state_,
+                _spec_of(model),
+                model.rows_read_,
+                dict(model.rows_dropped_by_column_),
+                {},
+                model.log_weight_sum_,
+            )
         self._set_model(model)
         return self
 
@@ -206,6 +213,15 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
             raise InputError(
                 "partial_fit takes in-memory chunks (numpy or pandas); "
                 "for a Dask collection call fit."
+            )
+        if (
+            np.ndim(y) == 2
+            and np.shape(y)[1] > 1
+            or isinstance(getattr(self, "model_", None), MultiTargetModel)
+        ):
+            raise InputError(
+                "partial_fit fits one target; fit several targets (a 2-D y) with fit, which "
+                "reads them all in one pass."
             )
         stream = getattr(self, "_stream", None)
         first = stream is None
@@ -307,6 +323,9 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         if is_dask_collection(X):
             return self.model_.predict(X)
         X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite=self._finite())
+        if isinstance(self.model_, MultiTargetModel):
+            names = self.model_.feature_names_in_
+            return self.model_.predict(pa.table({n: X[:, j] for j, n in enumerate(names)}))
         return self.model_.predict(X)
 
     def __sklearn_is_fitted__(self):
@@ -316,7 +335,7 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = self.nulls == "drop"
         tags.target_tags.single_output = True
-        tags.target_tags.multi_output = False
+        tags.target_tags.multi_output = True
         return tags
 
     # ------------------------------------------------------------------ helpers
@@ -363,7 +382,19 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         """
         finite = self._finite()
         y_name = getattr(y, "name", None)
-        if finite is True:
+        y_names = [str(c) for c in y.columns] if hasattr(y, "columns") else None
+        if _several_targets(y):
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                reset=reset,
+                dtype=np.float64,
+                y_numeric=True,
+                multi_output=True,
+                ensure_all_finite=finite,
+            )
+        elif finite is True:
             X, y = validate_data(
                 self, X, y, reset=reset, dtype=np.float64, y_numeric=True, multi_output=False
             )
@@ -387,20 +418,30 @@ class StreamingLinearRegression(RegressorMixin, BaseEstimator):
         else:
             features, target = names
         columns = {name: X[:, j] for j, name in enumerate(features)}
-        columns[target] = y
+        if y.ndim == 2:  # several targets: named by y's columns when usable, else y0, y1, …
+            m = y.shape[1]
+            usable = y_names and len(set(y_names)) == m and not set(y_names) & set(features)
+            target = y_names if usable else [_fresh(f"y{k}", features) for k in range(m)]
+            columns.update({t: y[:, k] for k, t in enumerate(target)})
+        else:
+            columns[target] = y
         weight = None
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
-            weight = _fresh("sample_weight", (*features, target))
+            weight = _fresh("sample_weight", (*features, *np.atleast_1d(target)))
             columns[weight] = sample_weight
         return pa.table(columns), tuple(features), target, weight
 
     def _set_model(self, model: LinearModel) -> None:
         self.model_ = model
         self.coef_ = np.where(np.isnan(model.coef_), 0.0, model.coef_)
-        self.intercept_ = float(model.intercept_)
+        self.intercept_ = (
+            model.intercept_.copy()
+            if isinstance(model, MultiTargetModel)
+            else float(model.intercept_)
+        )
         self.n_samples_seen_ = int(model.n_samples_)
 
     def _forget_model(self) -> None:
@@ -421,6 +462,15 @@ def _spec_of(model: LinearModel) -> DesignSpec:
         weight=model.weight,
         fit_intercept=model.fit_intercept,
     )
+
+
+def _several_targets(y) -> bool:
+    """A 2-D ``y`` with more than one column (``np.asarray``, not ``np.ndim``: array-likes that
+    refuse numpy's function protocol still convert)."""
+    shape = getattr(y, "shape", None)
+    if shape is None:
+        shape = np.asarray(y).shape
+    return len(shape) == 2 and shape[1] > 1
 
 
 def _string_columns(X):

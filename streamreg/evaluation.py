@@ -38,18 +38,32 @@ from collections.abc import Callable
 import numpy as np
 
 from .design import DesignSpec, batch_arrays, screen_values
+from .design.encoded import DesignRows
 from .engine.local import blas_beside_decoding
 from .engine.scan import resolve_batch_size
 from .errors import InputError
 from .io.sources import Source
 from .model.predictor import Predictor
+from .solvers.moments import MomentState
 
 
 def evaluate(
-    model, source, *, batch_size: int | None = None, on_rows: Callable[[int], None] | None = None
+    model,
+    source,
+    *,
+    batch_size: int | None = None,
+    on_rows: Callable[[int], None] | None = None,
+    unseen: str = "error",
 ) -> dict:
-    """n, RMSE, MAE, bias and R² of ``model`` on ``source`` (which must hold the target)."""
+    """n, RMSE, MAE, bias and R² of ``model`` on ``source`` (which must hold the target).
+
+    A model with an encoded design codes the data as the fit did (``unseen`` as in
+    :func:`streamreg.prediction.predict_parquet`; the rows coded with the reference level are
+    counted in ``unseen_rows``); a model with several targets gives one such dict per target
+    under ``targets``."""
     src = source if isinstance(source, Source) else Source.resolve(source)
+    if model.design_ is not None:
+        return _evaluate_encoded(model, src, batch_size, on_rows, unseen)
     predictor = Predictor.of(model)
     features = list(predictor.features)
     spec = DesignSpec.resolve(src.schema, target=model.target, features=features)
@@ -110,3 +124,48 @@ def _merge_moments(n: int, mean: float, m2: float, y: np.ndarray) -> tuple[float
     total = n + m
     delta = batch_mean - mean
     return mean + delta * m / total, m2 + batch_m2 + delta * delta * n * m / total
+
+
+def _evaluate_encoded(model, src: Source, batch_size, on_rows, unseen) -> dict:
+    """:func:`evaluate` for a model with a design: per target when there are several."""
+    model._check_predictable()
+    targets = list(getattr(model, "targets_", [model.target]))
+    rows = DesignRows(model.design_, targets=targets, unseen=unseen)
+    m = len(targets)
+    n, rows_read, dropped = 0, 0, {}
+    sums = np.zeros((3, m))
+    states = [MomentState.empty((t,)) for t in targets]
+    size = resolve_batch_size(len(rows.columns) + len(model.design_.column_names), batch_size)
+    for chunk in src.batches(rows.columns, size, dictionary=rows.dictionary_columns):
+        x, y, _, missing = rows.rows(chunk)
+        resid = y - model.predict_rows(x)
+        n += len(resid)
+        sums += [(resid * resid).sum(axis=0), np.abs(resid).sum(axis=0), resid.sum(axis=0)]
+        for k in range(m):
+            states[k] += MomentState.from_arrays(y[:, k : k + 1], names=(targets[k],))
+        rows_read += chunk.batch.num_rows
+        for name, count in missing.items():
+            dropped[name] = dropped.get(name, 0) + count
+        if on_rows is not None:
+            on_rows(chunk.batch.num_rows)
+    if n == 0:
+        raise InputError("no usable rows to evaluate: every row was dropped or the data are empty.")
+    scores = []
+    for k in range(m):
+        tss = float(states[k].comoment[0, 0])
+        scores.append(
+            {
+                "n": n,
+                "rows_read": rows_read,
+                "rows_dropped": sum(dropped.values()),
+                "rows_dropped_by_column": dict(dropped),
+                "rmse": math.sqrt(sums[0, k] / n),
+                "mae": sums[1, k] / n,
+                "bias": sums[2, k] / n,
+                "r2": 1.0 - sums[0, k] / tss if tss > 0 else None,
+            }
+        )
+    extra = {"unseen_rows": rows.unseen_rows} if rows.unseen_rows else {}
+    if m == 1:
+        return {**scores[0], **extra}
+    return {"targets": dict(zip(targets, scores)), **extra}

@@ -1,11 +1,12 @@
 """The fit: inputs → blocks → runner → solver → model.
 
 This is the one orchestration behind ``streamreg fit``, :func:`streamreg.fit`,
-the scikit-learn estimator and the Dask path. It decides *what* is read (the
-blocks: the whole local source in order, one block per file, slices of
-in-memory data, Dask partitions) and *where* (a :class:`LocalRunner` in this
-process or a :class:`DaskRunner`), then lets the solver family do its passes,
-and builds the model complete — robust covariance and optimizer record included.
+the scikit-learn estimator and the Dask path. Its :mod:`~streamreg.planning` decides
+*what* is read (the blocks: the whole local source in order, one block per file, slices
+of in-memory data, Dask partitions) and *where* (a :class:`LocalRunner` in this process
+or a :class:`DaskRunner`); the fit checks its options (:mod:`streamreg.fit_checks`), lets
+the solver family do its passes — least squares, or a penalty with ``alpha`` — and builds
+the model complete — robust covariance and optimizer record included.
 
 >>> import tempfile, pathlib, numpy as np, pyarrow as pa, pyarrow.parquet as pq
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "study.parquet"
@@ -19,21 +20,22 @@ and builds the model complete — robust covariance and optimizer record include
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 
-from .design import resolve_spec
+from .absorbed import fit_absorbed
+from .design import DesignSpec
+from .design.levels import DEFAULT_MAX_LEVELS
+from .design.request import Request
 from .engine.blocks import Blocks
-from .engine.dask_runner import DaskRunner, collection_blocks, is_dask_collection
-from .engine.local import LocalRunner
-from .engine.scan import accumulate_part, resolve_batch_size
-from .engine.tasks import task_blocks
-from .errors import CollinearityError, InputError, parameter
-from .io.inputs import to_source
-from .io.sources import InMemorySource
+from .engine.scan import Accumulation, accumulate_part
+from .errors import CollinearityError, InputError
+from .fit_checks import check_encoded_solver, check_penalty
 from .model.linear_model import LinearModel
+from .model.multi import MultiTargetModel
 from .model.robust import parse_cov_type, robust_record, sandwich_part
+from .planning import Plan, plan_fit
 from .solvers import (
     AUTO_SWITCH_CONDITION,
     GRADIENT_SOLVERS,
@@ -44,21 +46,7 @@ from .solvers import (
     second_pass_solver,
 )
 from .solvers.gradient import GradientOptions, solve_gradient
-
-
-@dataclass
-class Plan:
-    """Where the rows of a fit are and what runs the passes.
-
-    ``blocks`` serve the closed-form passes and the robust pass (a local source is one
-    block, so the running-mean shift carries across files and one progress line covers
-    the pass); ``step_blocks`` serve the gradient solvers' epochs (one block per file).
-    """
-
-    runner: object
-    blocks: Blocks
-    step_blocks: Blocks
-    notes: tuple[str, ...] = ()  # what the inputs hold that the fit leaves out (Source.notes)
+from .solvers.views import finish_state, select_target
 
 
 def fit(
@@ -81,12 +69,17 @@ def fit(
     stall_timeout: float | None = None,
     gradient=None,
     sgd=None,
+    formula: str | None = None,
+    categorical: Sequence[str] | str | None = None,
+    reference: dict | None = None,
+    absorb: Sequence[str] | str | None = None,
+    max_levels: int = DEFAULT_MAX_LEVELS,
     alpha: float | None = None,
     l1_ratio: float = 1.0,
     standardize: bool = False,
     tol: float | None = None,
     max_iter: int | None = None,
-) -> LinearModel:
+) -> LinearModel | MultiTargetModel:
     """Fit ordinary (or weighted) least squares in one streaming pass — or, with ``alpha``,
     ridge, lasso or the elastic net.
 
@@ -99,10 +92,14 @@ def fit(
         Dask DataFrame or Dask arrays ``X, y`` (one state per partition, merged by a
         tree reduction on the current Dask scheduler).
     y : array, optional
-        The target, when ``source`` is an array ``X``.
+        The target, when ``source`` is an array ``X`` (2-D: one target per column).
     target, features, exclude, weight : column names
-        ``features`` defaults to every numeric column except the target, the weight and
-        ``exclude``. ``weight`` may be an array with array inputs.
+        ``target`` may list several targets: one coefficient vector each, from the same
+        pass (a :class:`~streamreg.model.MultiTargetModel`). ``features`` defaults to
+        every numeric column except the target, the weight, ``exclude``, Hive partition
+        keys and ID-like columns (:mod:`streamreg.design.roles`); text columns named in
+        ``features`` are categories, dates and timestamps numbers (days, seconds since
+        1970-01-01). ``weight`` may be an array with array inputs.
     fit_intercept : bool, default True
     nulls : {"drop", "error"}, default "drop"
         Rows with a null or NaN in a used column are dropped and counted (in
@@ -132,6 +129,20 @@ def fit(
     gradient : GradientOptions or dict, optional
         Options of the gradient solvers (``sgd=`` is the older name); the model then
         records the optimization in ``model.optimizer_``.
+    formula : str, optional
+        ``"y ~ x1 + np.log(x2) + C(region) + x1:C(region) | firm"`` (Wilkinson/patsy
+        syntax, :mod:`streamreg.design.formula`) instead of ``target``/``features``.
+    categorical : column names, optional
+        Columns treatment-coded as categories (text columns named as features already
+        are; this marks integer or boolean ones).
+    reference : dict, optional
+        ``{column: level}``: the reference level of a category (default: the first level
+        in sorted order).
+    absorb : column name, optional
+        A fixed effect absorbed by the within estimator (pyfixest's ``y ~ x | firm``):
+        no column per level; iid or cluster-robust errors (``cov_type="cluster:COLUMN"``).
+    max_levels : int, default 1000
+        A category with more levels is refused (absorb it instead).
     alpha, l1_ratio, standardize : penalized least squares (:mod:`streamreg.solvers.penalized`)
         scikit-learn's ``ElasticNet`` objective ``1/(2Σw)·Σw(y − Xβ − b)² + α·ρ·‖β‖₁ +
         ½·α·(1 − ρ)·‖β‖²`` with ``ρ = l1_ratio`` (0 ridge, 1 lasso, the default), the
@@ -146,7 +157,7 @@ def fit(
 
     Returns
     -------
-    LinearModel
+    LinearModel, or MultiTargetModel for several targets
     """
     check_solver(solver)
     if gradient is not None and sgd is not None:
@@ -160,28 +171,38 @@ def fit(
             f"{given} options apply to the gradient solvers ({', '.join(GRADIENT_SOLVERS)}); "
             f"the solver is {solver!r}."
         )
-    penalty = _penalty(alpha, l1_ratio, standardize, tol, max_iter, solver, options, cov_type)
+    penalty = check_penalty(alpha, l1_ratio, standardize, tol, max_iter, solver, options, cov_type)
     cov_type, groups = parse_cov_type(cov_type, groups)
-    names = dict(
+    request = Request.of(
         target=target,
         features=features,
         exclude=exclude,
+        weight=None if weight is None or not isinstance(weight, str) else weight,
         fit_intercept=fit_intercept,
         nulls=nulls,
         groups=groups,
+        formula=formula,
+        categorical=categorical,
+        reference=reference,
+        absorb=absorb,
+        max_levels=max_levels,
     )
-    plan = _plan(
+    plan = plan_fit(
         source,
         y,
+        request,
         weight=weight,
         batch_size=batch_size,
         progress=progress,
         client=client,
         stall_timeout=stall_timeout,
-        **names,
+        grouped=solver in ("auto", "cholesky"),
     )
+    check_encoded_solver(plan.blocks.spec, solver, cov_type, penalized=penalty is not None)
     if penalty is not None:
         return _fit_penalized(plan, solver=solver, penalty=penalty)
+    if plan.encoded and plan.blocks.spec.absorb:
+        return fit_absorbed(plan, drop_collinear=drop_collinear, cov_type=cov_type)
     if solver in GRADIENT_SOLVERS:
         return _fit_gradient(
             plan, solver=solver, options=options, drop_collinear=drop_collinear, cov_type=cov_type
@@ -205,90 +226,32 @@ def fit_blocks(
     return _fit_closed_form(plan, solver=solver, drop_collinear=drop_collinear, cov_type=cov_type)
 
 
-def _penalty(alpha, l1_ratio, standardize, tol, max_iter, solver, options, cov_type):
-    """The checked penalty of a penalized fit, or None; its options without alpha are refused."""
-    if alpha is None:
-        given = [
-            (name, value)
-            for name, value, default in (
-                ("l1_ratio", l1_ratio, 1.0),
-                ("standardize", standardize, False),
-                ("tol", tol, None),
-                ("max_iter", max_iter, None),
-            )
-            if value is not default and value != default
-        ]
-        if given:
-            raise InputError(
-                f"{parameter(*given[0])} applies to a penalized fit; give a penalty too "
-                f"({parameter('alpha')}; alpha=0 with l1_ratio=0 is least squares)."
-            )
-        return None
-    penalized_family(solver)  # a gradient solver is refused here, before anything is read
-    if options is not None:
-        raise InputError("gradient solver options do not apply to a penalized fit (alpha=).")
-    if cov_type is not None:
-        raise InputError(
-            "robust standard errors (cov_type) are not available for a penalized fit: "
-            "a penalized estimate has no standard errors in streamreg."
-        )
-    defaults = Penalty(0.0)
-    return Penalty(
-        alpha,
-        l1_ratio,
-        standardize,
-        defaults.tol if tol is None else tol,
-        defaults.max_iter if max_iter is None else max_iter,
-    ).checked()
-
-
-def _plan(source, y, *, weight, batch_size, progress, client, stall_timeout, **names) -> Plan:
-    def resolved(spec):
-        return resolve_batch_size(len(spec.columns), batch_size)
-
-    if is_dask_collection(source) or is_dask_collection(y):
-        blocks = collection_blocks(source, y, weight=weight, batch_size=resolved, **names)
-        runner = DaskRunner(client, progress=progress, stall_timeout=stall_timeout)
-        return Plan(runner, blocks, blocks)
-    src, target, weight = to_source(source, y, target=names.pop("target"), weight=weight)
-    spec = resolve_spec(src, target=target, weight=weight, **names)
-    size = resolved(spec)
-    notes = tuple(src.notes(spec.columns, default_features=names["features"] is None))
-    steps = (
-        Blocks.slices(src, spec, size)
-        if isinstance(src, InMemorySource)
-        else Blocks.per_file(src, spec, size)
-    )
-    if client is not None:
-        # Passes run as tasks planned from the footers (whole files, groups of small ones,
-        # row-group runs); the gradient solvers' epochs keep the local blocks and so steps.
-        blocks = task_blocks(src, spec, size)
-        runner = DaskRunner(client, progress=progress, stall_timeout=stall_timeout)
-        return Plan(runner, blocks, steps, notes)
-    return Plan(LocalRunner(progress=progress), Blocks.whole(src, spec, size), steps, notes)
-
-
-def _fit_closed_form(
-    plan: Plan, *, solver: str, drop_collinear: bool, cov_type: str
-) -> LinearModel:
+def _fit_closed_form(plan: Plan, *, solver: str, drop_collinear: bool, cov_type: str):
     """Solve, maybe re-read with a better solver (auto), then the robust pass if asked."""
     spec = plan.blocks.spec
     chosen = family(solver)
-    acc = plan.runner.map_reduce(plan.blocks, accumulate_part, chosen.state, label="fit")
+    acc = _accumulate(plan, chosen, "fit")
+    acc, states, stats = _solvable(plan, acc)
     notes: list[str] = []
+    fit_intercept = spec.fit_intercept
     # A column without variation is aliased exactly (no rounding involved): re-reading the
     # data with a more accurate solver would find the same, so it is no reason for a second pass.
-    constant = _constant_columns(acc.state, spec) if solver == "auto" else set()
+    constant = (
+        _constant_columns(acc.state, len(states[0].names) - 1, fit_intercept)
+        if solver == "auto"
+        else set()
+    )
     try:
-        solution = chosen.solve(
-            acc.state, fit_intercept=spec.fit_intercept, drop_collinear=drop_collinear
-        )
-        suspect = [name for name in solution.aliased if name not in constant]
-        ill = solution.condition_number > AUTO_SWITCH_CONDITION
+        solutions = [
+            chosen.solve(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
+            for state in states
+        ]
+        worst = max(s.condition_number for s in solutions)
+        suspect = list(dict.fromkeys(n for s in solutions for n in s.aliased if n not in constant))
+        ill = worst > AUTO_SWITCH_CONDITION
         doubtful = solver == "auto" and (ill or bool(suspect))
         reason = (
-            f"a scaled condition number of {solution.condition_number:.1e}, too "
-            "ill-conditioned to trust all its digits"
+            f"a scaled condition number of {worst:.1e}, too ill-conditioned to trust all its digits"
             if ill
             else f"{', '.join(repr(n) for n in suspect)} nearly collinear with other columns, "
             "too close to call with rounding"
@@ -298,46 +261,74 @@ def _fit_closed_form(
             raise
         doubtful, reason = True, "a nearly collinear column, too close to call with rounding"
     if doubtful:
-        better = family(second_pass_solver(len(spec.features)))
-        acc = plan.runner.map_reduce(
-            plan.blocks, accumulate_part, better.state, label=f"fit ({better.name})"
-        )
-        solution = better.solve(
-            acc.state, fit_intercept=spec.fit_intercept, drop_collinear=drop_collinear
-        )
+        better = family(_second_pass_solver(spec))
+        acc = _accumulate(plan, better, f"fit ({better.name})")
+        acc, states, stats = _solvable(plan, acc)
+        solutions = [
+            better.solve(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
+            for state in states
+        ]
         notes.append(
             f"auto: the cholesky pass found {reason}; the data were read a second time and "
             f"solved with {better.name}."
         )
-    solution.warnings[:0] = notes
-    return _finish(plan, acc, solution, cov_type)
+    for solution in solutions:
+        solution.warnings[:0] = notes
+    return _finish(plan, acc, solutions, cov_type, stats=stats)
 
 
 # A deviation from a mean of at least this size is at least ~1e-116: its square cannot underflow.
 _TRUSTED_MAGNITUDE = 1e-100
 
 
-def _constant_columns(state, spec) -> set[str]:
-    """Features without variation in the rows used (all zero, without an intercept), read off
-    a moment state's centered sums of squares; empty for other states."""
+def _constant_columns(state, p: int, fit_intercept: bool) -> set[str]:
+    """Features (the first ``p`` columns) without variation in the rows used (all zero,
+    without an intercept), read off a moment state's centered sums of squares; empty for other
+    states."""
     comoment = getattr(state, "comoment", None)
     if comoment is None:
         return set()
-    p = len(spec.features)
     mean = np.abs(state.mean + state.mean_lo)[:p]
     spread = np.diagonal(comoment)[:p] == 0
-    if spec.fit_intercept:
+    if fit_intercept:
         # Zero spread is trusted only where a real deviation could not have underflowed when
         # squared (values far from 1e-154); tiny columns go to the exact second pass instead.
         spread &= mean >= _TRUSTED_MAGNITUDE
     else:
         spread &= mean == 0
-    return {name for name, flat in zip(spec.features, spread) if flat}
+    return {name for name, flat in zip(state.names[:p], spread) if flat}
 
 
-def _fit_gradient(
-    plan: Plan, *, solver: str, options, drop_collinear: bool, cov_type: str
-) -> LinearModel:
+def _accumulate(plan: Plan, chosen, label: str) -> Accumulation:
+    """One pass into the family's state: group sums or dense rows for an encoded design."""
+    spec = plan.blocks.spec
+    blocks = plan.blocks if not plan.encoded or spec.grouped_for(chosen.state) else plan.dense
+    return plan.runner.map_reduce(blocks, accumulate_part, chosen.state, label=label)
+
+
+def _solvable(plan: Plan, acc: Accumulation):
+    """``(accumulation over the design's columns, one state per target, center/scale
+    statistics)``: an encoded pass read raw columns of center/scale terms, mapped here."""
+    if not plan.encoded:
+        return acc, [acc.state], None
+    spec = plan.blocks.spec
+    state, stats = finish_state(spec.encoder, acc.state)
+    acc = Accumulation(
+        state, spec, acc.rows_read, acc.dropped, acc.rows_by_file, acc.log_weight_sum
+    )
+    m = len(spec.targets)
+    if m == 1:
+        return acc, [state], stats
+    return acc, [select_target(state, k, n_targets=m) for k in range(m)], stats
+
+
+def _second_pass_solver(spec) -> str:
+    if not isinstance(spec, DesignSpec) and spec.plan.transformed:
+        return "qr"  # center/scale terms are irrational in the raw columns: no exact sums
+    return second_pass_solver(len(spec.features))
+
+
+def _fit_gradient(plan: Plan, *, solver: str, options, drop_collinear: bool, cov_type: str):
     opts = GradientOptions.coerce(options).checked()
     if cov_type != "nonrobust" and (opts.holdout or opts.l2):
         raise InputError(
@@ -350,31 +341,80 @@ def _fit_gradient(
     return _finish(
         plan,
         result.train.with_counts_of(result.everything),
-        result.solution,
+        [result.solution],
         cov_type,
         optimizer=result.record,
     )
 
 
 def _fit_penalized(plan: Plan, *, solver: str, penalty: Penalty) -> LinearModel:
-    """One pass for the state of ``solver``, then the penalized solve (no second pass)."""
+    """One pass for the state of ``solver``, then the penalized solve (no second pass); an
+    encoded design is solved over its design columns, as least squares is."""
     chosen = penalized_family(solver)
-    acc = plan.runner.map_reduce(plan.blocks, accumulate_part, chosen.state, label="fit")
-    solution = chosen.solve(
-        acc.state, fit_intercept=plan.blocks.spec.fit_intercept, penalty=penalty
-    )
-    return LinearModel.from_accumulation(acc, solution)
+    acc, (state,), stats = _solvable(plan, _accumulate(plan, chosen, "fit"))
+    spec = plan.blocks.spec
+    solution = chosen.solve(state, fit_intercept=spec.fit_intercept, penalty=penalty)
+    solution.warnings[:0] = plan.notes
+    design = None
+    if plan.encoded:
+        design = spec.design.with_stats(stats) if stats else spec.design
+    return LinearModel.from_accumulation(acc, solution, design=design, columns=plan.columns)
 
 
 def _finish(
-    plan: Plan, acc, solution, cov_type: str, *, optimizer: dict | None = None
-) -> LinearModel:
-    """The model, complete: with the robust pass's covariance when one is asked for."""
-    solution.warnings[:0] = plan.notes
-    robust = None
-    if cov_type != "nonrobust":
-        sandwich = plan.runner.map_reduce(
-            plan.blocks, sandwich_part, acc.state, solution, cov_type, label=f"{cov_type} pass"
+    plan: Plan,
+    acc,
+    solutions: list,
+    cov_type: str,
+    *,
+    optimizer: dict | None = None,
+    stats: dict | None = None,
+):
+    """The model, complete: with the robust pass's covariance when one is asked for (one
+    model per target, from the shared state, for several targets)."""
+    spec = plan.blocks.spec
+    for solution in solutions:
+        solution.warnings[:0] = plan.notes
+    if not plan.encoded:
+        (solution,) = solutions
+        robust = None
+        if cov_type != "nonrobust":
+            sandwich = plan.runner.map_reduce(
+                plan.blocks, sandwich_part, acc.state, solution, cov_type, label=f"{cov_type} pass"
+            )
+            robust = robust_record(sandwich, acc.state, solution, spec)
+        return LinearModel.from_accumulation(
+            acc, solution, robust=robust, optimizer=optimizer, columns=plan.columns
         )
-        robust = robust_record(sandwich, acc.state, solution, plan.blocks.spec)
-    return LinearModel.from_accumulation(acc, solution, robust=robust, optimizer=optimizer)
+    design = spec.design.with_stats(stats) if stats else spec.design
+    finished = spec.finished(stats)
+    m = len(solutions)
+    models = []
+    for k, solution in enumerate(solutions):
+        state = acc.state if m == 1 else select_target(acc.state, k, n_targets=m)
+        target_acc = Accumulation(
+            state, spec, acc.rows_read, acc.dropped, acc.rows_by_file, acc.log_weight_sum
+        )
+        robust = None
+        if cov_type != "nonrobust":
+            target_spec = finished if m == 1 else finished.for_target(k)
+            sandwich = plan.runner.map_reduce(
+                replace(plan.dense, spec=target_spec),
+                sandwich_part,
+                state,
+                solution,
+                cov_type,
+                label=f"{cov_type} pass" + (f" ({target_spec.target})" if m > 1 else ""),
+            )
+            robust = robust_record(sandwich, state, solution, target_spec)
+        models.append(
+            LinearModel.from_accumulation(
+                target_acc,
+                solution,
+                robust=robust,
+                optimizer=optimizer,
+                design=design,
+                columns=plan.columns,
+            )
+        )
+    return models[0] if m == 1 else MultiTargetModel(models, acc.state)

@@ -20,6 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .design.encoded import DesignRows
+from .design.request import as_names
 from .engine.scan import resolve_batch_size
 from .errors import DataError, InputError, SchemaError, did_you_mean, parameter
 from .io.atomic import atomic_path
@@ -38,13 +40,23 @@ def predict_parquet(
     column: str = "prediction",
     batch_size: int | None = None,
     on_rows: Callable[[int], None] | None = None,
+    unseen: str = "error",
+    unseen_rows: dict | None = None,
 ) -> int:
     """Write ``column`` (plus the ``keep`` columns) for every input row to ``out``; return the
     row count.
 
-    A row with a missing feature value gets a null prediction.
+    A row with a missing feature value gets a null prediction. A model with several
+    targets writes ``{column}_{target}`` for each. A model with an encoded design codes
+    each batch as the fit did; a level it does not know is an error naming the column,
+    the level, the file and the row group, or with ``unseen="reference"`` is predicted
+    with the reference level and counted into ``unseen_rows`` (column → rows).
     """
     src = source if isinstance(source, Source) else Source.resolve(source)
+    if model.design_ is not None:
+        return _predict_encoded(
+            model, src, out, keep, column, batch_size, on_rows, unseen, unseen_rows
+        )
     keep = (
         [k.strip() for k in keep.split(",") if k.strip()]
         if isinstance(keep, str)
@@ -93,6 +105,53 @@ def predict_parquet(
             if writer is not None:
                 writer.close()
     return rows
+
+
+def _predict_encoded(model, src, out, keep, column, batch_size, on_rows, unseen, unseen_rows):
+    """:func:`predict_parquet` for a model with a design (categories, formula, dates)."""
+    model._check_predictable()
+    keep = as_names(keep)
+    targets = list(getattr(model, "targets_", [model.target]))
+    names = [column] if len(targets) == 1 else [f"{column}_{t}" for t in targets]
+    clash = sorted(set(names) & set(keep))
+    if clash:
+        raise InputError(
+            f"the prediction column '{clash[0]}' is also in {parameter('keep')}; "
+            f"pick another {parameter('column')} name."
+        )
+    rows = DesignRows(model.design_, unseen=unseen)
+    for name in keep:
+        src.column_type(name)
+    read = list(dict.fromkeys([*rows.columns, *keep]))
+    batch_size = resolve_batch_size(len(read) + len(model.design_.column_names), batch_size)
+    count = 0
+    with atomic_path(out) as tmp:
+        writer = None
+        try:
+            for chunk in src.batches(read, batch_size, dictionary=rows.dictionary_columns):
+                batch = chunk.batch
+                x, _, positions, _ = rows.rows(chunk)
+                values = np.full((batch.num_rows, len(targets)), np.nan)
+                values[slice(None) if positions is None else positions] = model.predict_rows(x)
+                arrays = [batch.column(k) for k in keep]
+                arrays += [pa.array(v, mask=np.isnan(v)) for v in values.T]
+                table = pa.RecordBatch.from_arrays(arrays, names=[*keep, *names])
+                if writer is None:
+                    writer = _writer(tmp, table.schema, keep)
+                writer.write_batch(table)
+                count += batch.num_rows
+                if on_rows is not None:
+                    on_rows(batch.num_rows)
+            if writer is None:
+                fields = [src.schema.field(k) for k in keep]
+                fields += [pa.field(n, pa.float64()) for n in names]
+                writer = _writer(tmp, pa.schema(fields), keep)
+        finally:
+            if writer is not None:
+                writer.close()
+    if unseen_rows is not None:
+        unseen_rows.update(rows.unseen_rows)
+    return count
 
 
 def _writer(path, schema: pa.Schema, keep: Sequence[str]) -> pq.ParquetWriter:

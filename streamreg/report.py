@@ -65,10 +65,20 @@ def _t_value(value: float) -> str:
 def fit_report(
     model, *, seconds: float | None = None, saved_to=None, truth: dict | None = None
 ) -> str:
+    if hasattr(model, "models_"):  # several targets: one report each, from one pass
+        parts = [fit_report(m, seconds=seconds, truth=truth) for m in model.models_]
+        text = "\n\n".join(parts)
+        return text + (f"\n  model saved to {saved_to}" if saved_to is not None else "")
     terms = " + ".join(str(n) for n in model.feature_names_in_)
+    absorbed = getattr(model, "absorbed_", None)
     files = len(model.inputs_)
+    shape = (
+        f" | {absorbed['column']}"
+        if absorbed
+        else ("" if model.fit_intercept else " (no intercept)")
+    )
     head = (
-        f"{model.target} ~ {terms}{'' if model.fit_intercept else ' (no intercept)'}\n"
+        f"{model.target} ~ {terms}{shape}\n"
         f"{model.n_samples_:,} rows used from {files} file{'s' if files != 1 else ''}"
     )
     if model.weight:
@@ -78,6 +88,18 @@ def fit_report(
         head += f"; {model.rows_dropped_:,} rows dropped for missing values ({detail})"
     if seconds is not None:
         head += f"; {seconds:.1f} s"
+    if absorbed:
+        head += (
+            f"\nfixed effect {absorbed['column']} absorbed: {absorbed['n_groups']:,} groups"
+            + (
+                f", {absorbed['singletons']:,} singleton groups dropped"
+                if absorbed["singletons"]
+                else ""
+            )
+            + "; R² is the within R²"
+        )
+    for line in columns_lines(getattr(model, "columns_", None)):
+        head += f"\n{line}"
     stats = (
         f"  R² {model.r2_:.6f}   adj. R² {model.rsquared_adj:.6f}   RMSE {model.rmse_:.6g}   "
         f"F {model.fvalue:.4g} (p {model.f_pvalue:.3g})\n"
@@ -89,6 +111,34 @@ def fit_report(
     if saved_to is not None:
         parts.append(f"  model saved to {saved_to}")
     return "\n".join(parts)
+
+
+def columns_lines(roles: dict | None) -> list[str]:
+    """The report's lines about the data's columns (``model.columns_``): the categories, the
+    absorbed and cluster columns, and every column skipped, with why."""
+    if not roles:
+        return []
+    by_role: dict[str, list[str]] = {}
+    for name, role in roles.items():
+        by_role.setdefault(role["role"], []).append(name)
+    lines = []
+    if by_role.get("category"):
+        described = ", ".join(f"{n} ({roles[n]['why']})" for n in by_role["category"])
+        lines.append(f"categories: {described}")
+    dated = [n for n in by_role.get("feature", []) if " as " in roles[n]["why"]]
+    if dated:
+        lines.append("read as numbers: " + ", ".join(f"{n} ({roles[n]['why']})" for n in dated))
+    for role in ("absorbed", "cluster"):
+        if by_role.get(role):
+            lines.append(f"{role}: {', '.join(by_role[role])}")
+    reasons: dict[str, list[str]] = {}
+    for name in by_role.get("skipped", []):
+        reasons.setdefault(roles[name]["why"], []).append(name)
+    if reasons:
+        lines.append(
+            "skipped: " + "; ".join(f"{', '.join(names)} ({why})" for why, names in reasons.items())
+        )
+    return lines
 
 
 def inspect_report(info: dict) -> str:
@@ -150,8 +200,10 @@ def summary_text(model) -> str:
         lines.append(f"{lk:<20}{lv:>18}   {rk:<22}{rv:>15}")
     lines.append(_RULE)
     stat = "t" if model.use_t else "z"
+    # statsmodels widens the name column for long names (x1:C(region)[T.south]): so do we.
+    width = max([16, *(len(n) + 1 for n in model.param_names)])
     lines.append(
-        f"{'':<16}{'coef':>11}{'std err':>11}{stat:>9}"
+        f"{'':<{width}}{'coef':>11}{'std err':>11}{stat:>9}"
         f"{f'P>|{stat}|':>9}{'[0.025':>11}{'0.975]':>11}"
     )
     lines.append(_THIN)
@@ -159,12 +211,11 @@ def summary_text(model) -> str:
     for name, b, se, t, pv, (lo, hi) in zip(
         model.param_names, model.params, model.bse, model.tvalues, model.pvalues, ci
     ):
-        label = name if len(name) <= 15 else name[:14] + "…"
         if np.isnan(b):
-            lines.append(f"{label:<16}{'(aliased: collinear, no coefficient)':>62}")
+            lines.append(f"{name:<{width}}{'(aliased: collinear, no coefficient)':>62}")
             continue
         lines.append(
-            f"{label:<16}{_fixed(b)}{_fixed(se)}{t:>9.3f}{pv:>9.3f}{_fixed(lo)}{_fixed(hi)}"
+            f"{name:<{width}}{_fixed(b)}{_fixed(se)}{t:>9.3f}{pv:>9.3f}{_fixed(lo)}{_fixed(hi)}"
         )
     lines.append(_RULE)
     notes = summary_notes(model)
@@ -185,6 +236,13 @@ def summary_notes(model) -> list[str]:
         notes = [f"Standard Errors are robust to cluster correlation (cluster), {groups} clusters."]
     else:
         notes = [f"Standard Errors are heteroscedasticity robust ({model.cov_type})."]
+    absorbed = getattr(model, "absorbed_", None)
+    if absorbed:
+        notes.append(
+            f"Fixed effect '{absorbed['column']}' absorbed ({absorbed['n_groups']:,} groups, "
+            f"{absorbed['singletons']:,} singleton groups dropped); R-squared is the within "
+            "R-squared."
+        )
     notes.append(
         "The scaled condition number (of the centered, scaled normal equations) is "
         f"{model.scaled_condition_number_:.3g}; Cond. No. above is statsmodels' condition "

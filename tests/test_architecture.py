@@ -2,15 +2,16 @@
 
 From the bottom up (``streamreg.<name>`` or a package of that name)::
 
-    _version, _deps, errors, progress, report,     leaves: no math, no I/O of data
-    penalty_report
+    _version, _deps, choices, errors, progress,    leaves: no math, no I/O of data
+    report, penalty_report
     io                                             listing, reading, in-memory inputs, atomic writes
     design                                         Arrow batch → float64 blocks
     engine                                         accumulation, blocks, local and Dask runners
     solvers                                        one family per solver value, one registry
     model                                          results, inference, robust covariance,
                                                    file format
-    fitting, prediction, evaluation, cv            orchestration of passes
+    fitting, planning, fit_checks, absorbed,       orchestration of passes
+    prediction, evaluation, cv
     jobs, estimator, penalized_estimators,         users of the library
     demo, plotting, synthetic, spark
     cli, __init__                                  the front doors
@@ -31,13 +32,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "streamreg"
 LAYERS = [
-    {"_version", "_deps", "errors", "progress", "report", "penalty_report"},
+    {"_version", "_deps", "choices", "errors", "progress", "report", "penalty_report"},
     {"io"},
     {"design"},
     {"engine"},
     {"solvers"},
     {"model"},
-    {"fitting", "prediction", "evaluation", "cv"},
+    {"fitting", "planning", "fit_checks", "absorbed", "prediction", "evaluation", "cv"},
     {"jobs", "estimator", "penalized_estimators", "demo", "plotting", "synthetic", "spark"},
     {"cli", "__init__", "__main__"},
 ]

@@ -176,12 +176,14 @@ def test_weight_not_in_data(tmp_path):
     assert_fit_fails(tmp_path, [path, "-y", "y", "--weight", "w"], "weight 'w'", "not in the data")
 
 
-def test_string_feature_names_its_type(tmp_path):
+def test_unusable_feature_names_its_type(tmp_path):
+    # A text feature is a category (test_model_language); a list is no feature at all.
     data = sample()
-    data["city"] = np.array(["Oslo", "Lima", "Pune"] * 10)
-    path = write(tmp_path / "d.parquet", **data)
+    path = tmp_path / "d.parquet"
+    table = pa.table({**data, "tags": pa.array([[1, 2]] * len(data["y"]))})
+    pq.write_table(table, path)
     assert_fit_fails(
-        tmp_path, [path, "-y", "y", "-x", "x1,city"], "'city'", "type string", "numeric"
+        tmp_path, [path, "-y", "y", "-x", "x1,tags"], "'tags'", "type list", "expected numbers"
     )
 
 
@@ -598,7 +600,7 @@ def test_drop_collinear_gives_null_and_predict_works(tmp_path):
     )
 
 
-def test_hive_partitions_become_a_numeric_feature(tmp_path):
+def test_hive_partition_keys_are_features_only_when_named(tmp_path):
     root = tmp_path / "events"
     rng = np.random.default_rng(8)
     xs, parts, ys = [], [], []
@@ -616,7 +618,15 @@ def test_hive_partitions_become_a_numeric_feature(tmp_path):
         "partition": True,
         "nulls": 0,
     }
+    # A folder layout is not a measurement: the key is not a default feature, and the report
+    # says so.
     result = runner.invoke(app, ["fit", str(root), "-y", "y", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["features"] == ["x"]
+    assert report["columns"]["part"]["role"] == "skipped"
+    assert "Hive partition key" in report["columns"]["part"]["why"]
+    result = runner.invoke(app, ["fit", str(root), "-y", "y", "-x", "x,part", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["features"] == ["x", "part"]

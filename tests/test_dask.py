@@ -128,3 +128,22 @@ def test_dask_input_errors_are_clear(frame):
         streamreg.fit(ddf, target="nope")
     with pytest.raises(streamreg.InputError, match="needs y"):
         streamreg.fit(da.ones((10, 2), chunks=5))
+
+
+def test_encoded_design_on_a_cluster_reading_parquet(client, frame, tmp_path):
+    """Level discovery, the grouped pass and a robust pass run on the workers, which read the
+    files; the encoding travels with the tasks (categories first seen in the last file)."""
+    frame = frame.assign(city=np.where(frame.index < 2500, "oslo", "lima"))
+    frame.loc[frame.index >= 2900, "city"] = "pune"
+    for i, rows in enumerate(np.array_split(np.arange(len(frame)), 3)):
+        write_parquet(tmp_path / f"part-{i}.parquet", frame.iloc[rows].to_dict("list"))
+    formula = "y ~ a + C(city) + a:C(city) + C(g)"
+    local = streamreg.fit(frame, formula=formula, cov_type="HC1")
+    remote = streamreg.fit(tmp_path, formula=formula, cov_type="HC1", client=client)
+    assert remote.param_names == local.param_names
+    np.testing.assert_allclose(remote.params, local.params, rtol=1e-10)
+    np.testing.assert_allclose(remote.bse, local.bse, rtol=1e-8)
+    both = streamreg.fit(tmp_path, target=["y", "b"], features=["a", "city"], client=client)
+    np.testing.assert_allclose(
+        both["b"].params, streamreg.fit(frame, target="b", features=["a", "city"]).params
+    )

@@ -198,6 +198,30 @@ def test_sub_batches_and_sparse_tails_are_exact(monkeypatch, rng, weighted):
     assert state_of(z, w) == state
 
 
+def test_sub_batches_that_need_fewer_or_more_slices_than_the_last_are_exact(monkeypatch, rng):
+    # A sub-batch cuts as many slices as the one before it without checking for finished
+    # columns (split_scaled's `unchecked`): here later sub-batches of a column need fewer
+    # slices (small integers, zeros) or more (values far below the column's top) than the
+    # earlier ones, and every sum must still be exact.
+    monkeypatch.setattr(exact_products, "_rows_per_product", lambda columns: 16)
+    monkeypatch.setattr(exact_lattice.LatticeSums, "_FLUSH_EVERY", 5)
+    z = rng.normal(size=(160, 3)) * [1.0, 1e3, 1e-3]
+    z[48:96, 0] = np.round(z[48:96, 0] * 8)  # rows 48…95: one slice for column 0
+    z[64:80, 1] = 0.0  # a sub-batch of zeros
+    z[112:128, 2] *= 1e-9  # 30 bits further down: more slices than the sub-batches before
+    z[140, 1] *= 1e-200  # one value far below its column's top
+    state = state_of(z)
+    columns = [[Fraction(v) for v in z[:, j]] for j in range(3)]
+    weight_sum, sums, products = state.exact_moments()
+    assert weight_sum == 160
+    assert sums == [sum(c) for c in columns]
+    for i in range(3):
+        for j in range(3):
+            assert products[i][j] == sum(a * b for a, b in zip(columns[i], columns[j]))
+    monkeypatch.undo()
+    assert state_of(z) == state
+
+
 # ---------------------------------------------------------------- exact rationals
 def mixed_problem(rng, n=12):
     x = np.column_stack(

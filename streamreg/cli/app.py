@@ -14,7 +14,7 @@ import typer
 from .. import __version__
 from ..errors import InputError, StreamregError, command_line_wording
 from .command import HELP_OPTION_NAMES, Group
-from .options import column_names
+from .options import choice, choice_metavar, column_names
 
 app = typer.Typer(
     cls=Group,
@@ -63,6 +63,19 @@ BATCH = typer.Option(
     help="Rows per record batch (default: about 16 MiB of float64).",
 )
 GRADIENT = "Gradient solvers (--solver sgd, newton, lbfgs)"
+MODEL = "Model language (formulas, categories, fixed effects, several targets)"
+# streamreg.design.levels.UNSEEN_POLICIES (not imported here: the command line starts fast)
+UNSEEN_CHOICES = ("error", "reference")
+UNSEEN = typer.Option(
+    "error",
+    "--unseen",
+    metavar=choice_metavar(UNSEEN_CHOICES),
+    callback=choice(UNSEEN_CHOICES),
+    help=(
+        "A category level the model does not know: 'error' (names the column, level, file and "
+        "row group) or 'reference' (predict with the reference level and count the rows)."
+    ),
+)
 PENALTY = "Penalized fits: ridge, lasso, elastic net"
 
 

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import typer
 
-from ..design import NULL_POLICIES
+from ..choices import NULL_POLICIES, PENALIZED_STATE_SOLVERS, SELECTIONS
 from ..errors import InputError
-from ..model.penalty import SELECTIONS
-from ..solvers import PENALIZED_STATE_SOLVERS
-from .app import BATCH, DEBUG, JSON, QUIET, _floats, _progress_enabled, _run, app
+from .app import BATCH, DEBUG, JSON, MODEL, QUIET, _floats, _progress_enabled, _run, app
+from .fit import _references
 from .options import COLUMN_LIST_HELP, choice, choice_metavar, column_names
 
 FOLDS = "Folds"
@@ -25,8 +24,8 @@ def cv(
         ...,
         help="Parquet files, directories (recursive; key=value folders become columns) or globs.",
     ),
-    target: str = typer.Option(
-        ..., "--target", "-y", metavar="COLUMN", help="The column to predict."
+    target: str | None = typer.Option(
+        None, "--target", "-y", metavar="COLUMN", help="The column to predict (or --formula)."
     ),
     features: list[str] | None = typer.Option(
         None,
@@ -41,6 +40,39 @@ def cv(
         "--exclude",
         metavar="COLUMNS",
         help="Columns to leave out of the default features. " + COLUMN_LIST_HELP,
+    ),
+    formula: str | None = typer.Option(
+        None,
+        "--formula",
+        "-f",
+        metavar="FORMULA",
+        help="A formula instead of --target/--features, e.g. 'y ~ x1 + log(x2) + C(region)' "
+        "(one target; no absorbed factor, no center/scale terms).",
+        rich_help_panel=MODEL,
+    ),
+    categorical: list[str] | None = typer.Option(
+        None,
+        "--categorical",
+        "-c",
+        metavar="COLUMNS",
+        help="Columns to treatment-code as categories (their indicators are penalized too). "
+        + COLUMN_LIST_HELP,
+        rich_help_panel=MODEL,
+    ),
+    reference: list[str] | None = typer.Option(
+        None,
+        "--reference",
+        metavar="COLUMN=LEVEL",
+        help="COLUMN=LEVEL: the reference level of a category (default: the first, sorted).",
+        rich_help_panel=MODEL,
+    ),
+    max_levels: int = typer.Option(
+        1000,
+        "--max-levels",
+        min=1,
+        metavar="N",
+        help="Refuse a category with more levels than this.",
+        rich_help_panel=MODEL,
     ),
     weight: str | None = typer.Option(
         None,
@@ -215,7 +247,7 @@ def cv(
     Examples:
       streamreg cv data/ -y price --l1-ratio 0.5 --folds 5 -o model.json --plot cv.png
       streamreg cv data/ -y y --l1-ratio 0.2,0.5,1 --fold-key customer_id --select 1se
-      streamreg cv data/ -y y --l1-ratio 0 --alpha-grid 10,1,0.1 --fold-column fold
+      streamreg cv data/ -f "y ~ x1 + x2 + C(region)" --l1-ratio 0 --fold-column fold
     """
 
     def action():
@@ -243,10 +275,16 @@ def cv(
                 check_writable(path, what)
         if plot is not None:
             _check_matplotlib()
+        if target is None and formula is None:
+            raise InputError("give the column to predict (--target) or a formula (--formula).")
         options = dict(
             target=target,
             features=column_names(features, "--features"),
             exclude=column_names(exclude, "--exclude"),
+            formula=formula,
+            categorical=column_names(categorical, "--categorical"),
+            reference=_references(reference),
+            max_levels=max_levels,
             weight=weight,
             fit_intercept=not no_intercept,
             l1_ratio=ratios if len(ratios) > 1 else ratios[0],
@@ -296,6 +334,7 @@ def cv(
         if as_json:
             data = model.to_dict()
             data.pop("state")
+            data.pop("design", None)  # levels and coding: in the model file (--out)
             data["coefficients"] = model.coefficients()
             data["path"] = result.path_table()
             data["seconds"] = round(seconds, 3)

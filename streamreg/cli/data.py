@@ -8,7 +8,19 @@ from pathlib import Path
 
 import typer
 
-from .app import BATCH, DEBUG, JSON, QUIET, _floats, _names, _progress_enabled, _run, _stream, app
+from .app import (
+    BATCH,
+    DEBUG,
+    JSON,
+    QUIET,
+    UNSEEN,
+    _floats,
+    _names,
+    _progress_enabled,
+    _run,
+    _stream,
+    app,
+)
 from .options import COLUMN_LIST_HELP
 
 
@@ -32,6 +44,7 @@ def predict(
     column: str = typer.Option(
         "prediction", "--column", metavar="NAME", help="Name of the prediction column."
     ),
+    unseen: str = UNSEEN,
     batch_size: int | None = BATCH,
     quiet: bool = QUIET,
     as_json: bool = JSON,
@@ -39,9 +52,13 @@ def predict(
 ) -> None:
     """Stream predictions for every input row into a Parquet file.
 
+    A model fitted with categories or a formula encodes the data with its saved levels,
+    coding and references; with several targets it writes COLUMN_TARGET for each.
+
     Examples:
       streamreg predict model.json new/ -o predictions.parquet
       streamreg predict model.json 'day=*/*.parquet' -o out.parquet --keep id,day
+      streamreg predict model.json new/ -o p.parquet --unseen reference
     """
 
     def action():
@@ -52,6 +69,7 @@ def predict(
         check_writable(out, "the predictions (--out)")
         model = load(model_path)
         started = time.monotonic()
+        unseen_rows: dict = {}
         rows = _stream(
             sources,
             "predict",
@@ -64,13 +82,20 @@ def predict(
                 column=column,
                 batch_size=batch_size,
                 on_rows=on_rows,
+                unseen=unseen,
+                unseen_rows=unseen_rows,
             ),
         )
         seconds = time.monotonic() - started
         if as_json:
-            typer.echo(json.dumps({"rows": rows, "out": str(out), "seconds": round(seconds, 3)}))
+            report = {"rows": rows, "out": str(out), "seconds": round(seconds, 3)}
+            if unseen_rows:
+                report["unseen_rows"] = unseen_rows
+            typer.echo(json.dumps(report))
         elif not quiet:
             typer.echo(f"Wrote {rows:,} predictions to {out} in {seconds:.1f} s.")
+        if unseen_rows and not as_json:
+            typer.echo(f"streamreg: warning: {_unseen_words(unseen_rows)}", err=True)
 
     _run(debug, action)
 
@@ -83,6 +108,7 @@ def evaluate(
     sources: list[str] = typer.Argument(
         ..., help="Held-out Parquet files, directories or globs (with the target column)."
     ),
+    unseen: str = UNSEEN,
     batch_size: int | None = BATCH,
     quiet: bool = QUIET,
     as_json: bool = JSON,
@@ -104,23 +130,40 @@ def evaluate(
             sources,
             "evaluate",
             quiet,
-            lambda src, on_rows: score(model, src, batch_size=batch_size, on_rows=on_rows),
+            lambda src, on_rows: score(
+                model, src, batch_size=batch_size, on_rows=on_rows, unseen=unseen
+            ),
         )
         if as_json:
             typer.echo(json.dumps(result, indent=1))
         elif not quiet:
-            dropped = (
-                f" ({result['rows_dropped']:,} rows dropped for missing values)"
-                if result["rows_dropped"]
-                else ""
-            )
-            r2 = "n/a" if result["r2"] is None else f"{result['r2']:.6f}"
-            typer.echo(
-                f"n {result['n']:,}{dropped}\nRMSE {result['rmse']:.6g}\nMAE {result['mae']:.6g}\n"
-                f"bias {result['bias']:.6g}\nR² {r2}"
-            )
+            per_target = result.get("targets", {None: result})
+            lines = []
+            for target, scores in per_target.items():
+                dropped = (
+                    f" ({scores['rows_dropped']:,} rows dropped for missing values)"
+                    if scores["rows_dropped"]
+                    else ""
+                )
+                r2 = "n/a" if scores["r2"] is None else f"{scores['r2']:.6f}"
+                lines.append(
+                    ("" if target is None else f"{target}:\n")
+                    + f"n {scores['n']:,}{dropped}\nRMSE {scores['rmse']:.6g}\n"
+                    f"MAE {scores['mae']:.6g}\nbias {scores['bias']:.6g}\nR² {r2}"
+                )
+            typer.echo("\n".join(lines))
+        if result.get("unseen_rows") and not as_json:
+            typer.echo(f"streamreg: warning: {_unseen_words(result['unseen_rows'])}", err=True)
 
     _run(debug, action)
+
+
+def _unseen_words(unseen_rows: dict) -> str:
+    detail = ", ".join(f"{rows:,} rows in '{name}'" for name, rows in unseen_rows.items())
+    return (
+        f"rows with a level the model does not know were predicted with the reference level "
+        f"({detail})."
+    )
 
 
 @app.command()

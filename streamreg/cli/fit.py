@@ -9,12 +9,9 @@ from pathlib import Path
 
 import typer
 
-from ..design import NULL_POLICIES
+from ..choices import NULL_POLICIES, ROBUST_TYPES, SCHEDULES, SOLVER_NAMES
 from ..errors import ConvergenceWarning, InputError
-from ..model.robust import ROBUST_TYPES
-from ..solvers import SOLVER_NAMES
-from ..solvers.gradient.options import SCHEDULES
-from .app import BATCH, DEBUG, GRADIENT, JSON, PENALTY, QUIET, _progress_enabled, _run, app
+from .app import BATCH, DEBUG, GRADIENT, JSON, MODEL, PENALTY, QUIET, _progress_enabled, _run, app
 from .options import COLUMN_LIST_HELP, choice, choice_metavar, column_names, cov_type
 
 # --cov values as the help lists them (cluster takes its column after a colon).
@@ -27,8 +24,12 @@ def fit(
         ...,
         help="Parquet files, directories (recursive; key=value folders become columns) or globs.",
     ),
-    target: str = typer.Option(
-        ..., "--target", "-y", metavar="COLUMN", help="The column to predict."
+    target: str | None = typer.Option(
+        None,
+        "--target",
+        "-y",
+        metavar="COLUMN",
+        help="The column to predict (several, comma-separated: one fit each from one pass).",
     ),
     features: list[str] | None = typer.Option(
         None,
@@ -36,8 +37,9 @@ def fit(
         "-x",
         metavar="COLUMNS",
         help=(
-            "Feature columns (default: every numeric column but target and weight). "
-            + COLUMN_LIST_HELP
+            "Feature columns (default: the numeric columns but target, weight, Hive partition "
+            "keys and ID-like columns; text columns become categories, dates and timestamps "
+            "days and seconds since 1970-01-01). " + COLUMN_LIST_HELP
         ),
     ),
     exclude: list[str] | None = typer.Option(
@@ -45,6 +47,53 @@ def fit(
         "--exclude",
         metavar="COLUMNS",
         help="Columns to leave out of the default features. " + COLUMN_LIST_HELP,
+    ),
+    formula: str | None = typer.Option(
+        None,
+        "--formula",
+        "-f",
+        metavar="FORMULA",
+        help=(
+            "A formula instead of --target/--features, e.g. "
+            "'y ~ x1 + log(x2) + C(region) + x1:C(region)' or 'y ~ x1 + x2 | firm'."
+        ),
+        rich_help_panel=MODEL,
+    ),
+    categorical: list[str] | None = typer.Option(
+        None,
+        "--categorical",
+        "-c",
+        metavar="COLUMNS",
+        help=(
+            "Columns to treatment-code as categories (e.g. integer codes; text features "
+            "already are). " + COLUMN_LIST_HELP
+        ),
+        rich_help_panel=MODEL,
+    ),
+    reference: list[str] | None = typer.Option(
+        None,
+        "--reference",
+        metavar="COLUMN=LEVEL",
+        help="COLUMN=LEVEL: the reference level of a category (default: the first, sorted).",
+        rich_help_panel=MODEL,
+    ),
+    max_levels: int = typer.Option(
+        1000,
+        "--max-levels",
+        min=1,
+        metavar="N",
+        help="Refuse a category with more levels than this (absorb it instead).",
+        rich_help_panel=MODEL,
+    ),
+    absorb: str | None = typer.Option(
+        None,
+        "--absorb",
+        metavar="COLUMN",
+        help=(
+            "Absorb this column's fixed effect (within estimator; no column per level); "
+            "errors iid or --cov cluster:COLUMN."
+        ),
+        rich_help_panel=MODEL,
     ),
     weight: str | None = typer.Option(
         None,
@@ -252,10 +301,13 @@ def fit(
 ) -> None:
     """Fit least squares over the data in one pass and report the coefficients.
 
+    Every column of the data is reported as used (feature, category, target, weight,
+    cluster, absorbed) or skipped, with why.
+
     Examples:
-      streamreg fit data/ -y price -o model.json
-      streamreg fit 'sales/*.parquet' -y revenue -x price -x ads --cov HC1 --json
-      streamreg fit s3://bucket/events/ -y y --exclude id,'"net, price"' --workers 4
+      streamreg fit 'sales/*.parquet' -y revenue -x price -x region --cov HC1 -o model.json
+      streamreg fit data/ --formula "y ~ x1 + np.log(x2) + C(region) + x1:C(region)"
+      streamreg fit panel/ -f "wage ~ hours + tenure | firm" --cov cluster:firm
     """
 
     def action():
@@ -292,9 +344,14 @@ def fit(
 
             check_writable(out, "the model (--out)")
         options = dict(
-            target=target,
+            target=column_names(target, "--target") if target and "," in target else target,
             features=column_names(features, "--features"),
             exclude=column_names(exclude, "--exclude"),
+            formula=formula,
+            categorical=column_names(categorical, "--categorical"),
+            reference=_references(reference),
+            max_levels=max_levels,
+            absorb=absorb,
             weight=weight,
             fit_intercept=not no_intercept,
             nulls=nulls,
@@ -355,6 +412,21 @@ def fit(
     _run(debug, action)
 
 
+def _references(values: list[str] | None) -> dict | None:
+    """``--reference region=north`` (repeatable) → {"region": "north"}."""
+    if not values:
+        return None
+    out = {}
+    for value in values:
+        column, sep, level = value.partition("=")
+        if not sep or not column.strip():
+            raise InputError(f"--reference expects COLUMN=LEVEL, e.g. region=north; got {value!r}.")
+        if column.strip() in out:
+            raise InputError(f"--reference names column '{column.strip()}' twice.")
+        out[column.strip()] = level
+    return out
+
+
 def _gradient_options(solver: str, **given) -> dict | None:
     """The gradient solvers' options that were given on the command line (None if none were)."""
     from ..solvers import GRADIENT_SOLVERS
@@ -398,8 +470,11 @@ def _check_history_paths(solver: str, history: Path | None, step_history: Path |
 def _json_summary(model, seconds: float, out) -> dict:
     data = model.to_dict()
     data.pop("state")
+    data.pop("design", None)
+    data["columns"] = model.columns_
     # The model file's "condition_number" is the scaled one; statsmodels' is in "inference".
-    data["scaled_condition_number"] = data.pop("condition_number")
+    if "condition_number" in data:  # one model per target has its own, in "models"
+        data["scaled_condition_number"] = data.pop("condition_number")
     data["coefficients"] = model.coefficients()
     data["seconds"] = round(seconds, 3)
     data["out"] = str(out) if out is not None else None

@@ -21,7 +21,7 @@ import pyarrow as pa
 from ..design import DesignSpec
 from ..errors import InputError
 from ..io.frames import ArraySource, FrameSource
-from ..io.sources import Source
+from ..io.sources import InMemorySource, Source
 
 
 def plain_parquet_read(frame, spec: DesignSpec) -> Source | None:
@@ -82,6 +82,14 @@ class FramePartitions:
 
     def __call__(self, frame, index: int) -> FrameSource:
         return FrameSource(frame, name=f"dask partition {index}", convert=self.convert)
+
+
+def frame_source(frame, index: int) -> InMemorySource:
+    """``open_part`` for Dask DataFrame partitions of an encoded design (categories, formulas):
+    the pandas frame converted to Arrow, so text and categorical columns keep their types."""
+    return InMemorySource(
+        pa.Table.from_pandas(frame, preserve_index=False), name=f"dask partition {index}"
+    )
 
 
 class ArrayBlockSource:

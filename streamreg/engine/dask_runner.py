@@ -37,6 +37,7 @@ from .cluster import STALL_TIMEOUT, await_future, probe_scheduler
 from .dask_parts import (
     ArrayBlockSource,
     FramePartitions,
+    frame_source,
     plain_parquet_read,
     tune_worker,
     worker_threads_by_host,
@@ -242,21 +243,9 @@ def _partition_task(part, index, open_part, spec, batch_size, hosts, task, *args
 
 
 # ---------------------------------------------------------------------- collections as blocks
-def collection_blocks(
-    source,
-    y=None,
-    *,
-    target=None,
-    features=None,
-    exclude=None,
-    weight=None,
-    fit_intercept=True,
-    nulls="drop",
-    groups=None,
-    batch_size: Callable[[DesignSpec], int],
-) -> Blocks:
-    """The blocks of a Dask DataFrame (with ``target=``) or of Dask arrays ``X, y``.
-
+def collection_blocks(source, y=None, *, weight=None, batch_size: Callable, request):
+    """``(blocks, schema)`` of a Dask DataFrame (with a target column) or of Dask arrays
+    ``X, y``; ``request`` (:class:`streamreg.design.request.Request`) names the columns, and
     ``batch_size(spec)`` resolves the batch size once the design is known."""
     import dask.array as da
     import dask.dataframe as dd
@@ -266,34 +255,33 @@ def collection_blocks(
             raise InputError(
                 "with a Dask DataFrame name the target column (target=) instead of passing y."
             )
-        if not target:
+        if not request.targets and not request.formula:
             raise InputError("a target column is required (target=).")
         if weight is not None and not isinstance(weight, str):
             raise InputError("with a Dask DataFrame, weight must be a column name.")
         schema = pa.Schema.from_pandas(source._meta, preserve_index=False)
-        spec = DesignSpec.resolve(
-            schema,
-            target=target,
-            features=features,
-            exclude=exclude,
-            weight=weight,
-            fit_intercept=fit_intercept,
-            nulls=nulls,
-            groups=groups,
-        )
-        files = plain_parquet_read(source, spec)
-        if files is not None:  # nothing but dd.read_parquet(path): the workers read the files
-            return task_blocks(files, spec, batch_size(spec))
-        opener = FramePartitions(convert=(spec.groups,) if spec.groups else ())
-        return Blocks(list(source.to_delayed()), opener, spec, batch_size(spec))
+        spec = request.design(schema)
+        if isinstance(spec, DesignSpec):  # plain numeric columns: the fast paths
+            files = plain_parquet_read(source, spec)
+            if files is not None:  # nothing but dd.read_parquet(path): the workers read the files
+                return task_blocks(files, spec, batch_size(spec)), schema
+            opener = FramePartitions(convert=(spec.groups,) if spec.groups else ())
+            return Blocks(list(source.to_delayed()), opener, spec, batch_size(spec)), schema
+        # An encoded design (categories, formulas) converts each partition through pandas.
+        return Blocks(list(source.to_delayed()), frame_source, spec, batch_size(spec)), schema
     if isinstance(source, da.Array):
         if y is None:
             raise InputError("fit(X, y) with a Dask array X needs y.")
         if source.ndim != 2:
             raise InputError(f"X must be 2-D (rows, features); got {source.ndim} dimensions.")
+        if request.needs_encoding or getattr(y, "ndim", 1) > 1:
+            raise InputError(
+                "Dask arrays are fitted as numeric columns x0, x1, … with one target; for "
+                "categories, formulas, absorbed factors or several targets use a Dask DataFrame."
+            )
         x = source.rechunk({1: -1})
         columns = [f"x{j}" for j in range(x.shape[1])]
-        target = target or "y"
+        target = (request.targets or ("y",))[0]
         pieces = [x, _as_dask_vector(y, x, "y")]
         names = [*columns, target]
         weight_name = None
@@ -312,11 +300,11 @@ def collection_blocks(
             target=target,
             features=columns,
             weight=weight_name,
-            fit_intercept=fit_intercept,
-            nulls=nulls,
+            fit_intercept=request.fit_intercept,
+            nulls=request.nulls,
         )
         parts = [list(group) for group in zip(*blocks)]
-        return Blocks(parts, ArrayBlockSource(names), spec, batch_size(spec))
+        return Blocks(parts, ArrayBlockSource(names), spec, batch_size(spec)), schema
     raise InputError(
         f"cannot fit a Dask collection of type {type(source).__name__}; "
         "expected a Dask DataFrame or Dask arrays X, y."
@@ -343,7 +331,7 @@ def _as_dask_vector(values, x, label: str):
 
 
 # ---------------------------------------------------------------------- prediction
-def predict_dask(model, data):
+def predict_dask(model, data, *, unseen: str = "error"):
     """Lazy predictions: a Dask Series for a Dask DataFrame, a Dask array for a Dask array.
 
     ``model`` is anything with ``predict`` and ``n_features_in_`` (duck typed)."""
@@ -353,7 +341,7 @@ def predict_dask(model, data):
 
     if isinstance(data, dd.DataFrame):
         return data.map_partitions(
-            _predict_frame, model, meta=pd.Series(dtype="float64", name="prediction")
+            _predict_frame, model, unseen, meta=pd.Series(dtype="float64", name="prediction")
         )
     if isinstance(data, da.Array):
         if data.ndim != 2:
@@ -369,10 +357,11 @@ def predict_dask(model, data):
     raise InputError(f"cannot predict for a Dask collection of type {type(data).__name__}.")
 
 
-def _predict_frame(frame, model):
+def _predict_frame(frame, model, unseen="error"):
     import pandas as pd
 
-    return pd.Series(model.predict(frame), index=frame.index, name="prediction")
+    values = model.predict(frame) if unseen == "error" else model.predict(frame, unseen=unseen)
+    return pd.Series(values, index=frame.index, name="prediction")
 
 
 # ---------------------------------------------------------------------- clusters
@@ -395,10 +384,10 @@ def quiet_cluster(quiet: bool = True) -> Iterator[None]:
         yield
         return
     import dask
-    import distributed  # noqa: F401 - its defaults must be in dask's config before we set keys
+    import distributed  # noqa: F401 - its config defaults must exist before the set below
 
-    # (dask.config.set restores a key it created by deleting it: set inside a section that
-    # distributed's import fills in later, it would take all of distributed's defaults along.)
+    # (dask.config.set removes on exit every key it did not find: had distributed been imported
+    # inside the context, its whole configuration would go with it.)
     env = {"DASK_LOGGING__DISTRIBUTED": "critical"}
     saved_env = {name: os.environ.get(name) for name in env}
     loggers = [logging.getLogger(name) for name in DASK_LOGGERS]

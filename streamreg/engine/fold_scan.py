@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..design import DesignBatch, DesignSpec, batch_arrays, screen_values
+from ..design.encoded import reading
 from ..errors import DataError, SchemaError
 from ..io.sources import Chunk, Source
 from .fold_ids import FoldAssignment
@@ -68,7 +69,7 @@ def accumulate_folds(
                 f"{', '.join(source.schema.names)}."
             )
     columns = spec.columns + tuple(c for c in assignment.columns if c not in spec.columns)
-    for chunk in source.batches(columns, batch_size):
+    for chunk in source.batches(columns, batch_size, **reading(spec)):
         _fold_chunk_by_fold(acc, chunk, spec, assignment)
         if on_rows is not None:
             on_rows(chunk.batch.num_rows)
@@ -83,14 +84,16 @@ def _fold_chunk_by_fold(acc: Accumulation, chunk: Chunk, spec: DesignSpec, assig
 
     The rows are put in fold order while they are copied out of Arrow (one gather instead
     of a copy and a gather) unless a used column holds nulls; then the design's conversion
-    drops them first and the rows are gathered after it."""
+    drops them first and the rows are gathered after it. An encoded design (a formula,
+    categories) always goes through its dense rows."""
     folds = acc.state
     ids = assignment.ids(chunk)
     shift = folds.shift_hint()
     with np.errstate(all="ignore"):  # non-finite sums are screened below, not warned about
         part = FoldStates(folds.state_type, folds.names, n_folds=folds.n_folds, origin=folds.origin)
         labels, order, starts, ends = part.batch_order(ids) if len(ids) else ([], None, [], [])
-        arrays = _gathered_arrays(chunk, spec, order, shift) if order is not None else None
+        gather = order is not None and isinstance(spec, DesignSpec)
+        arrays = _gathered_arrays(chunk, spec, order, shift) if gather else None
         if arrays is not None:
             part.add_sorted(arrays.z, arrays.weights, labels, starts, ends, shift=shift)
         else:

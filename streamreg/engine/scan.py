@@ -30,7 +30,8 @@ import numpy as np
 import pyarrow as pa
 
 from ..design import DesignSpec, batch_arrays, screen_values
-from ..errors import DataError, InputError
+from ..design.encoded import EncodedSpec, overflow, reading
+from ..errors import InputError
 from ..io.sources import Chunk, Source
 from .merge import Mergeable
 
@@ -119,6 +120,10 @@ def accumulate(
     the same batches in the same order as one uninterrupted pass.
     ``after_batch(chunk, acc)`` is called once each batch is folded in (jobs
     checkpoint there).
+
+    An encoded design accumulates a moment state from group sums over the whole pass
+    (:class:`~streamreg.design.grouped.GroupedSums`), converted to the state once at the
+    end (and before each ``after_batch``); other states read its dense rows.
     """
     if into is None:
         acc = Accumulation.empty(state_kind, spec, source.files)
@@ -126,14 +131,46 @@ def accumulate(
         acc = into
         for f in source.files:
             acc.rows_by_file.setdefault(f.path, 0)
-    buffer = np.empty(batch_size * len(spec.state_names))  # every batch's z (see batch_arrays)
-    for chunk in source.batches(spec.columns, batch_size):
-        _fold_chunk(acc, chunk, spec, state_kind, buffer)
+    sums = None
+    if isinstance(spec, EncodedSpec) and spec.grouped_for(state_kind):
+        sums = spec.group_sums(state_kind, acc.state.shift_hint())
+    # Every plain batch's z goes into one buffer (see batch_arrays); encoded designs make their own.
+    buffer = np.empty(batch_size * len(spec.state_names)) if isinstance(spec, DesignSpec) else None
+    for chunk in source.batches(spec.columns, batch_size, **reading(spec)):
+        if sums is None:
+            _fold_chunk(acc, chunk, spec, state_kind, buffer)
+        else:
+            _add_group_sums(acc, sums, chunk, spec)
         if on_rows is not None:
             on_rows(chunk.batch.num_rows)
         if after_batch is not None:
+            if sums is not None:
+                acc.state += sums.flush()
             after_batch(chunk, acc)
+    if sums is not None:
+        acc.state += sums.flush()
     return acc
+
+
+def _add_group_sums(acc: Accumulation, sums, chunk: Chunk, spec: EncodedSpec) -> None:
+    """Add one batch's group tables to ``sums``; its counts go to ``acc``."""
+    prepared = spec.prepare(chunk)
+    if not sums.add(prepared):
+        # A NaN made by a transform, or ±inf: evaluate the batch again, screening row by row.
+        prepared = spec.prepare(chunk, screen=True)
+        if not sums.add(prepared):
+            raise overflow(chunk)
+    _count(acc, chunk, prepared.rows_read, prepared.dropped, prepared.weights)
+
+
+def _count(acc: Accumulation, chunk: Chunk, rows_read: int, dropped: dict, weights) -> None:
+    if weights is not None:
+        with np.errstate(divide="ignore"):
+            acc.log_weight_sum += float(np.log(weights).sum())
+    acc.rows_read += rows_read
+    acc.rows_by_file[chunk.file.path] += rows_read
+    for name, count in dropped.items():
+        acc.dropped[name] = acc.dropped.get(name, 0) + count
 
 
 def _fold_chunk(acc: Accumulation, chunk: Chunk, spec: DesignSpec, state_kind, buffer=None) -> None:
@@ -155,17 +192,9 @@ def _fold_chunk(acc: Accumulation, chunk: Chunk, spec: DesignSpec, state_kind, b
             arrays = screen_values(batch_arrays(chunk, spec), chunk, spec)
             part = state_kind.from_arrays(arrays.z, arrays.weights, names=names, overwrite=True)
             if not part.is_finite():
-                raise DataError(
-                    f"the sums over {chunk.file.path} overflow float64; rescale the columns."
-                )
+                raise overflow(chunk)
     acc.state += part
-    if arrays.weights is not None:
-        with np.errstate(divide="ignore"):
-            acc.log_weight_sum += float(np.log(arrays.weights).sum())
-    acc.rows_read += arrays.rows_read
-    acc.rows_by_file[chunk.file.path] += arrays.rows_read
-    for name, count in arrays.dropped.items():
-        acc.dropped[name] = acc.dropped.get(name, 0) + count
+    _count(acc, chunk, arrays.rows_read, arrays.dropped, arrays.weights)
 
 
 # ---------------------------------------------------------------------- tasks (run by a runner)
@@ -211,7 +240,7 @@ def accumulate_split_part(
     then merged; the mask depends only on positions, so every pass agrees on it.
     """
     result = None
-    for number, chunk in enumerate(source.batches(spec.columns, batch_size)):
+    for number, chunk in enumerate(source.batches(spec.columns, batch_size, **reading(spec))):
         held = held_out(index, number, chunk.batch.num_rows)
         halves = []
         for rows in (~held, held):

@@ -24,10 +24,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from ..errors import DataError, InputError, SchemaError, did_you_mean
 from .footers import (
@@ -49,6 +49,9 @@ from .listing import (
     url_protocol,
 )
 
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
+
 # Decoded-batch readahead: enough to overlap decoding with the math, small
 # enough that memory stays a few batches wide (see DESIGN.md, Speed and memory).
 BATCH_READAHEAD = 2
@@ -57,9 +60,9 @@ BATCH_READAHEAD = 2
 # at 21 columns) and system time.
 # Page checksums (CRC32), where the producer wrote them, are verified: a flipped bit in a data
 # page is then an error naming the file instead of a silently wrong value.
-PARQUET_SCAN_OPTIONS = ds.ParquetFragmentScanOptions(
-    pre_buffer=False, page_checksum_verification=True
-)
+# (The keyword arguments of ds.ParquetFragmentScanOptions: pyarrow.dataset imports pandas, so
+# it is imported when a scan starts, not with this module.)
+PARQUET_SCAN_OPTIONS = {"pre_buffer": False, "page_checksum_verification": True}
 
 
 @dataclass
@@ -256,22 +259,43 @@ class Source:
                     )
 
     # ----------------------------------------------------------------- read
-    def batches(self, columns: Sequence[str], batch_size: int) -> Iterator[Chunk]:
+    def batches(
+        self, columns: Sequence[str], batch_size: int, *, dictionary: Sequence[str] = ()
+    ) -> Iterator[Chunk]:
         """Stream ``columns`` in record batches of at most ``batch_size`` rows, file by file.
 
         Only the named columns are decoded. Hive partition columns are appended
         as constant arrays. Numeric columns whose type differs between files
-        are read as float64.
+        are read as float64. Text columns named in ``dictionary`` are read as
+        dictionary arrays (codes and a small dictionary per row group, no string
+        per row): what category columns need.
         """
+        import pyarrow.dataset as ds
+
         self.check_columns(columns)
         data_columns = [c for c in columns if c not in self.partition_types]
         part_columns = [c for c in columns if c in self.partition_types]
         by_location = {info.location: info for info in self.files}
-        scan_schema = pa.schema([self._scan_field(c) for c in data_columns])
+        fields = [self._scan_field(c) for c in data_columns]
+        coded = {
+            f.name
+            for f in fields
+            if f.name in set(dictionary)
+            and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+        }
+        fields = [
+            pa.field(f.name, pa.dictionary(pa.int32(), f.type)) if f.name in coded else f
+            for f in fields
+        ]
+        scan_schema = pa.schema(fields)
         dataset = ds.dataset(
             list(by_location),
             schema=scan_schema,
-            format="parquet",
+            format=ds.ParquetFileFormat(
+                read_options=ds.ParquetReadOptions(dictionary_columns=coded)
+            )
+            if coded
+            else "parquet",
             filesystem=self.files[0].filesystem,
         )
         offsets = {info.path: first_row(info) for info in self.files}
@@ -363,7 +387,9 @@ class InMemorySource(Source):
         )
         super().__init__([info], {})
 
-    def batches(self, columns: Sequence[str], batch_size: int) -> Iterator[Chunk]:
+    def batches(
+        self, columns: Sequence[str], batch_size: int, *, dictionary: Sequence[str] = ()
+    ) -> Iterator[Chunk]:
         self.check_columns(columns)
         offset = 0
         for batch in self.table.select(list(columns)).to_batches(max_chunksize=batch_size):
@@ -391,6 +417,8 @@ def _scan_file_by_file(
     read-ahead, at the price of a pause of one batch's decoding between files.
     ``reading[0]`` is set to the path of the file being scanned.
     """
+    import pyarrow.dataset as ds
+
     for fragment in dataset.get_fragments():
         if reading is not None:
             reading[0] = fragment.path
@@ -407,7 +435,7 @@ def _scan_file_by_file(
             batch_size=batch_size,
             use_threads=True,
             batch_readahead=BATCH_READAHEAD,
-            fragment_scan_options=PARQUET_SCAN_OPTIONS,
+            fragment_scan_options=ds.ParquetFragmentScanOptions(**PARQUET_SCAN_OPTIONS),
         ):
             yield fragment.path, batch
 

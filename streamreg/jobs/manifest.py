@@ -126,20 +126,31 @@ def check_spec(manifest: dict, job: JobSpec, root: str) -> None:
     if design is None:
         return
     wanted = {"target": job.target, "weight": job.weight, "nulls": job.nulls, "solver": job.solver}
-    if design.get("cv") != _folds_of(job):
+    if design.get("cv") != folds_of(job):
         have = "no folds" if design.get("cv") is None else f"the folds {design['cv']}"
-        want = "none" if _folds_of(job) is None else f"{_folds_of(job)}"
+        want = "none" if folds_of(job) is None else f"{folds_of(job)}"
         raise ModelFormatError(
             f"the state at {root} was built with {have}, but the job's [cv] asks for {want}; "
             "use another state location (or delete this one to start over)."
         )
+    if "encoding" in design or job.encoded:
+        # An encoded job's design is its formula or categories, its levels fixed at the first
+        # run (streamreg.jobs.levels); its features are design columns, not column names.
+        wanted = {
+            "formula": job.formula,
+            "weight": job.weight,
+            "nulls": job.nulls,
+            "solver": job.solver,
+            "encoded": job.encoded,
+        }
+        design = {**design, "encoded": "encoding" in design, "formula": design.get("formula")}
     for key, value in wanted.items():
         if design[key] != value:
             raise ModelFormatError(
                 f"the state at {root} was built for {key} {design[key]!r}, but the job asks "
                 f"for {value!r}; use another state location (or delete this one to start over)."
             )
-    if job.features is not None:
+    if job.features is not None and not job.encoded:
         features = [f for f in job.features if f not in job.exclude]
         if features != design["features"]:
             raise ModelFormatError(
@@ -175,7 +186,7 @@ def check_design(manifest: dict, job: JobSpec, src: Source) -> DesignSpec:
         "solver": job.solver,
     }
     if job.cv is not None:  # only then: a plain job's identity is what it always was
-        design["cv"] = _folds_of(job)
+        design["cv"] = folds_of(job)
     if manifest["design"] is None:
         manifest["design"] = design
         manifest["identity"] = design_identity(design)
@@ -205,7 +216,7 @@ def design_spec(manifest: dict, job: JobSpec) -> DesignSpec:
     )
 
 
-def _folds_of(job: JobSpec) -> dict | None:
+def folds_of(job: JobSpec) -> dict | None:
     """How a cross-validating job assigns rows to folds (None without [cv])."""
     if job.cv is None:
         return None
@@ -381,3 +392,17 @@ def versioned_name(path: str, version: int) -> str:
     stem, dot, ext = tail.rpartition(".")
     name = f"{stem}.v{version:06d}.{ext}" if dot and stem else f"{tail}.v{version:06d}"
     return f"{head}{sep}{name}" if head else name
+
+
+def collect_garbage(store: Store, manifest: dict) -> None:
+    """Remove states no longer listed, checkpoints of finished files and temporary files."""
+    keep = {e["state"] for e in manifest["files"]}
+    for name in store.list("states"):
+        if name not in keep:
+            store.delete(f"states/{name}")
+    for name in store.list("partial"):
+        store.delete(f"partial/{name}")
+    if not store.remote:
+        for name in store.list(""):
+            if name.startswith(".") and name.endswith(".tmp"):
+                store.delete(name)

@@ -68,4 +68,5 @@ def job_model(job: JobSpec, total: Accumulation) -> LinearModel:
                 'digits run the job with model.solver = "exact" (or "qr") in a new state '
                 "location."
             )
-    return LinearModel.from_accumulation(total, solution)
+    design = getattr(total.spec, "design", None)  # an encoded job's levels and coding
+    return LinearModel.from_accumulation(total, solution, design=design)

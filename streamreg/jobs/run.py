@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass, field
 
 from .._version import __version__
+from ..design.encoded import EncodedSpec
 from ..engine.local import blas_beside_decoding
 from ..engine.scan import Accumulation, resolve_batch_size
 from ..errors import InputError, LockError, ModelFormatError, StreamregError
@@ -44,10 +45,11 @@ from ..progress import Progress
 from ..solvers import state_class
 from .cluster import ClusterReads
 from .ingest import Ingester, Stopped
+from .levels import encoded_batch_rows, file_designs, job_spec
 from .log import JobLog, SilentLog
 from .manifest import (
     RUNS_KEPT,
-    check_design,
+    collect_garbage,
     design_spec,
     listing_fields,
     read_file_state,
@@ -233,7 +235,7 @@ class _Run:
         todo = sorted(plan.new + [f for f, _ in plan.changed], key=lambda f: f.path)
         # Footers first: a bad file stops the run here.
         opened = [self._open(listed) for listed in todo]
-        specs = [check_design(manifest, job, src) for src, _ in opened]
+        specs = file_designs(manifest, job, opened)
         moved = find_moves(opened, plan)
 
         for entry in plan.expired:
@@ -340,7 +342,7 @@ class _Run:
         version = self._publish(manifest, total, [f for f in todo if f.path in fresh])
         record["model_version"] = version
         self._commit(manifest, record, status="published")
-        self._collect_garbage(manifest)
+        collect_garbage(self.store, manifest)
         seconds = time.monotonic() - self.started
         log.info(
             "published",
@@ -373,6 +375,10 @@ class _Run:
         return src, footer_digest(src.files[0])
 
     def _batch_size(self, specs) -> int:
+        if specs and isinstance(specs[0], EncodedSpec):
+            return encoded_batch_rows(
+                specs[0], self.kind, self.job.batch_size, folds=self.folds is not None
+            )
         if self.job.batch_size is not None:
             return self.job.batch_size
         return resolve_batch_size(len(specs[0].columns)) if specs else 1
@@ -380,7 +386,7 @@ class _Run:
     # -------------------------------------------------------------- the model
     def _total(self, manifest: dict, fresh: dict) -> Accumulation:
         """The merge of the listed per-file states, in sorted path order."""
-        spec = design_spec(manifest, self.job)
+        spec = job_spec(manifest, self.job) or design_spec(manifest, self.job)
         names = spec.state_names
         total = Accumulation(empty_state(self.kind, names, self.folds), spec)
         for entry in manifest["files"]:
@@ -424,16 +430,3 @@ class _Run:
         if "rows" not in manifest or status != "published":
             manifest["rows"] = sum(e["rows_read"] for e in manifest["files"])
         write_manifest(self.store, manifest)
-
-    def _collect_garbage(self, manifest: dict) -> None:
-        """Remove states no longer listed, checkpoints of finished files and temporary files."""
-        keep = {e["state"] for e in manifest["files"]}
-        for name in self.store.list("states"):
-            if name not in keep:
-                self.store.delete(f"states/{name}")
-        for name in self.store.list("partial"):
-            self.store.delete(f"partial/{name}")
-        if not self.store.remote:
-            for name in self.store.list(""):
-                if name.startswith(".") and name.endswith(".tmp"):
-                    self.store.delete(name)

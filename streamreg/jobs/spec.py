@@ -13,10 +13,10 @@ start the job from anywhere. ``streamreg job init`` writes :data:`EXAMPLE`.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from dataclasses import dataclass, field, replace
 
+from ..choices import ON_CHANGE
 from ..cv import fold_assignment
 from ..design import NULL_POLICIES
 from ..errors import InputError
@@ -24,6 +24,7 @@ from ..io.listing import is_url
 from ..model.penalty import SELECTIONS
 from ..solvers import CLOSED_FORM_SOLVERS
 from ..solvers.penalized import check_alpha, check_l1_ratio, checked_alphas
+from .toml_table import TomlTable, check_choice, parse_duration
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -33,8 +34,6 @@ else:  # pragma: no cover
 # A job keeps one kind of state per file, so it takes the closed-form solvers; "auto" keeps
 # cholesky's states and, unable to read every file again, warns where a fit would switch.
 JOB_SOLVERS = ("auto", *CLOSED_FORM_SOLVERS)
-ON_CHANGE = ("error", "replace")
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 
 EXAMPLE = """\
 # A streamreg job. Run it from cron, Airflow or a Kubernetes CronJob with
@@ -55,6 +54,10 @@ target = "y"
 # features = ["x1", "x2"]     # default: every numeric column but target, weight and exclude
 # exclude = ["id"]            # columns left out of the default features
 # weight = "w"                # weighted least squares
+# formula = "y ~ x1 + np.log(x2) + C(region)"  # instead of target/features
+# categorical = ["store"]     # integer codes to treatment-code (text features already are)
+# reference = { region = "north" }  # reference levels (default: the first, sorted)
+# max_levels = 1000           # refuse a category with more levels
 fit_intercept = true
 nulls = "drop"                # rows with a null/NaN in a used column: "drop" (counted) or "error"
 solver = "cholesky"           # "cholesky" (fastest), "qr", "exact" (bit-identical however split),
@@ -127,10 +130,20 @@ class JobSpec:
     interval: float = 60.0  # seconds
     storage: dict = field(default_factory=dict)
     scheduler: str | None = None  # a Dask scheduler whose workers read the new files
+    formula: str | None = None
+    categorical: tuple[str, ...] = ()
+    reference: dict = field(default_factory=dict)
+    max_levels: int = 1000
     alpha: float | None = None  # a penalized fit (streamreg.solvers.penalized)
     l1_ratio: float = 1.0
     standardize: bool = False
     cv: dict | None = None  # [cv]: folds, assignment, l1_ratios, alphas, eps, select
+
+    @property
+    def encoded(self) -> bool:
+        """Whether the job's model asks for an encoded design (its levels fixed at the first
+        run; see :mod:`streamreg.jobs.levels`)."""
+        return bool(self.formula or self.categorical or self.reference)
 
     def with_options(
         self,
@@ -142,7 +155,7 @@ class JobSpec:
         """The job with command-line overrides (validated like the file's keys)."""
         changes: dict = {}
         if on_change is not None:
-            changes["on_change"] = _choice(on_change, ON_CHANGE, "--on-change")
+            changes["on_change"] = check_choice(on_change, ON_CHANGE, "--on-change")
         if window is not None:
             changes["window"] = parse_duration(window, "--window")
             changes["window_text"] = window
@@ -172,7 +185,7 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path} is not valid TOML: {exc}.") from exc
-    keys = _Keys(data, path)
+    keys = TomlTable(data, path)
     base = os.path.dirname(os.path.abspath(path))
 
     inputs = keys.strings("inputs", required=True)
@@ -186,9 +199,13 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
     cv = keys.table("cv")
     keys.done()
 
-    m = _Keys(model, path, "model")
-    target = m.string("target", required=True)
+    m = TomlTable(model, path, "model")
+    formula = m.string("formula")
+    target = m.string("target", required=formula is None)
     features = m.strings("features")
+    categorical = m.strings("categorical") or []
+    reference = m.table("reference") or {}
+    max_levels = m.integer("max_levels", 1000, minimum=1)
     exclude = m.strings("exclude") or []
     weight = m.string("weight")
     fit_intercept = m.boolean("fit_intercept", True)
@@ -199,6 +216,15 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
     l1_ratio = m.number("l1_ratio")
     standardize = m.boolean("standardize", False)
     m.done()
+    if formula is not None and (features is not None or exclude):
+        raise InputError(
+            f"{path}: give 'model.formula' or 'model.features'/'model.exclude', not both."
+        )
+    if formula is not None and target is None:
+        target = formula.split("~")[0].strip()
+    bad = [k for k, v in reference.items() if not isinstance(v, (str, int, float, bool))]
+    if bad:
+        raise InputError(f"{path}: 'model.reference.{bad[0]}' must be a level (text or a number).")
     where = f"{path}: 'model.alpha'"
     alpha = None if alpha is None else _checked(check_alpha, alpha, where)
     if cv is not None and (alpha is not None or l1_ratio is not None):
@@ -219,13 +245,13 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
             f"{path}: 'model.features' is empty; leave it out to use every numeric column."
         )
 
-    s = _Keys(state, path, "state")
+    s = TomlTable(state, path, "state")
     location = s.string("location", required=True)
     checkpoint = s.integer("checkpoint_row_groups", 8, minimum=0)
     batch_size = s.integer("batch_size", None, minimum=1)
     s.done()
 
-    o = _Keys(outputs, path, "outputs")
+    o = TomlTable(outputs, path, "outputs")
     model_out = o.string("model", required=True)
     summary = o.string("summary")
     predictions = o.string("predictions")
@@ -238,7 +264,7 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
             "is not set."
         )
 
-    r = _Keys(run or {}, path, "run")
+    r = TomlTable(run or {}, path, "run")
     on_change = r.choice("on_change", ON_CHANGE, "error")
     window_text = r.string("window")
     window_key = r.string("window_key")
@@ -282,6 +308,10 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
         interval=interval,
         storage=dict(storage),
         scheduler=scheduler,
+        formula=formula,
+        categorical=tuple(categorical),
+        reference=dict(reference),
+        max_levels=max_levels,
         alpha=alpha,
         l1_ratio=l1_ratio,
         standardize=standardize,
@@ -291,7 +321,7 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
 
 def _parse_cv(table: dict, path: str) -> dict:
     """The validated [cv] table."""
-    c = _Keys(table, path, "cv")
+    c = TomlTable(table, path, "cv")
     folds = c.integer("folds", None, minimum=2)
     ratios = c.numbers("l1_ratio") or [1.0]
     alphas = c.get_raw("alphas")
@@ -338,23 +368,6 @@ def _checked(check, value, where: str):
         raise InputError(f"{where}: {exc}") from None
 
 
-def parse_duration(text, where: str) -> float:
-    """Seconds in ``"90s"``, ``"15m"``, ``"12h"``, ``"30d"``, ``"2w"`` (a bare number is
-    seconds)."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        seconds = float(text)
-    else:
-        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*", str(text))
-        if match is None:
-            raise InputError(
-                f"{where} must be a duration such as 90s, 15m, 12h, 30d or 2w; got {text!r}."
-            )
-        seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
-    if not seconds > 0:
-        raise InputError(f"{where} must be a positive duration; got {text!r}.")
-    return seconds
-
-
 def _place(path: str, base: str) -> str:
     """A relative local path is relative to the job file's folder; URLs stay as they are."""
     if is_url(path):
@@ -362,134 +375,3 @@ def _place(path: str, base: str) -> str:
     path = os.path.expanduser(path)
     trailing = os.sep if path.endswith(("/", os.sep)) else ""
     return os.path.normpath(os.path.join(base, path)) + trailing
-
-
-def _choice(value, allowed, where: str) -> str:
-    if value not in allowed:
-        raise InputError(f"{where} must be one of {', '.join(allowed)}; got {value!r}.")
-    return value
-
-
-def _kind(value) -> str:
-    names = {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "a table",
-    }
-    return names.get(type(value), type(value).__name__)
-
-
-class _Keys:
-    """Typed access to one TOML table; unknown keys are reported by :meth:`done`."""
-
-    def __init__(self, table, path: str, prefix: str = ""):
-        self.data, self.path, self.prefix, self.used = table, path, prefix, set()
-
-    def _name(self, key: str) -> str:
-        return f"{self.prefix}.{key}" if self.prefix else key
-
-    def _get(self, key: str, required: bool):
-        self.used.add(key)
-        if key not in self.data:
-            if required:
-                raise InputError(f"{self.path}: the key '{self._name(key)}' is required.")
-            return None
-        return self.data[key]
-
-    def _wrong(self, key: str, expected: str, value):
-        return InputError(
-            f"{self.path}: '{self._name(key)}' must be {expected}, got {_kind(value)} ({value!r})."
-        )
-
-    def string(self, key: str, required: bool = False):
-        value = self._get(key, required)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value:
-            raise self._wrong(key, "a non-empty string", value)
-        return value
-
-    def strings(self, key: str, required: bool = False):
-        value = self._get(key, required)
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self._wrong(key, "a list of strings", value)
-        return value
-
-    def get_raw(self, key: str):
-        return self._get(key, False)
-
-    def number(self, key: str):
-        value = self._get(key, False)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise self._wrong(key, "a number", value)
-        return None if value is None else float(value)
-
-    def numbers(self, key: str):
-        value = self._get(key, False)
-        if value is None:
-            return None
-        values = value if isinstance(value, list) else [value]
-        if not values or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
-        ):
-            raise self._wrong(key, "a number or a list of numbers", value)
-        return [float(v) for v in values]
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self._get(key, False)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise self._wrong(key, "true or false", value)
-        return value
-
-    def integer(self, key: str, default, minimum: int):
-        value = self._get(key, False)
-        if value is None:
-            return default
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise self._wrong(key, "an integer", value)
-        if value < minimum:
-            raise InputError(
-                f"{self.path}: '{self._name(key)}' must be at least {minimum}, got {value}."
-            )
-        return value
-
-    def choice(self, key: str, allowed, default: str) -> str:
-        value = self._get(key, False)
-        if value is None:
-            return default
-        if not isinstance(value, str):
-            raise self._wrong(key, f"a string, one of {', '.join(allowed)}", value)
-        return _choice(value, allowed, f"{self.path}: '{self._name(key)}'")
-
-    def duration(self, key: str, default: float) -> float:
-        value = self._get(key, False)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise self._wrong(key, 'a duration such as "60s"', value)
-        return parse_duration(value, f"{self.path}: '{self._name(key)}'")
-
-    def table(self, key: str, required: bool = False):
-        value = self._get(key, required)
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            raise self._wrong(key, f"a table ([{self._name(key)}])", value)
-        return value
-
-    def done(self) -> None:
-        unknown = [k for k in self.data if k not in self.used]
-        if unknown:
-            known = ", ".join(sorted(self.used))
-            raise InputError(
-                f"{self.path}: unknown key '{self._name(unknown[0])}' (known here: {known})."
-            )

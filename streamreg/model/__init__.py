@@ -2,5 +2,6 @@
 format."""
 
 from .linear_model import LinearModel, load
+from .multi import MultiTargetModel
 
-__all__ = ["LinearModel", "load"]
+__all__ = ["LinearModel", "MultiTargetModel", "load"]

@@ -19,6 +19,14 @@ streaming pass and handed in as a matrix. With ``k`` kept parameters
 * ``llf = −n/2·(1 + log(2π·SSR/n)) + ½ Σ log w``, ``aic = −2 llf + 2k``,
   ``bic = −2 llf + k log n``.
 
+A design without an intercept whose categories span the constant (``y ~ C(g) - 1``)
+has an *implicit* intercept: as statsmodels, R², F and the model's degrees of freedom
+are then about the mean (``k_constant = 1``). A model with an absorbed fixed effect
+(``absorbed_``: ``G`` groups, singleton groups dropped as pyfixest does) has
+``n = N − singletons`` rows, ``df_resid = n − k − G``, no intercept parameter, R² the
+*within* R², and Student's t for its p values and intervals also under clustered
+errors (with ``H − 1`` degrees of freedom for ``H`` clusters, as pyfixest).
+
 Aliased (collinear) columns have NaN in every per-parameter statistic.
 """
 
@@ -57,12 +65,21 @@ class InferenceMixin:
         return ~np.isnan(self.params)
 
     @property
+    def _absorbed(self) -> dict:
+        return getattr(self, "absorbed_", None) or {}
+
+    @property
+    def _implicit_intercept(self) -> bool:
+        design = getattr(self, "design_", None)
+        return bool(design is not None and design.implicit_intercept)
+
+    @property
     def nobs(self) -> float:
-        return float(self.state_.n_rows)
+        return float(self.state_.n_rows - self._absorbed.get("singletons", 0))
 
     @property
     def k_constant(self) -> int:
-        return 1 if self.fit_intercept else 0
+        return 1 if self.fit_intercept or self._implicit_intercept else 0
 
     @property
     def df_model(self) -> float:
@@ -70,7 +87,14 @@ class InferenceMixin:
 
     @property
     def df_resid(self) -> float:
-        return float(self.state_.n_rows - self.solution_.rank)
+        return float(self.nobs - self.solution_.rank - self._absorbed.get("n_groups", 0))
+
+    @property
+    def _tss(self) -> float:
+        """TSS: centered with an intercept (explicit or implicit), else uncentered."""
+        if self._implicit_intercept:
+            return float(self.state_.comoment[-1, -1])
+        return float(self.solution_.tss)
 
     @property
     def ssr(self) -> float:
@@ -78,12 +102,12 @@ class InferenceMixin:
 
     @property
     def centered_tss(self) -> float:
-        return float(self.solution_.tss) if self.fit_intercept else float("nan")
+        return self._tss if self.k_constant else float("nan")
 
     @property
     def ess(self) -> float:
         """Explained sum of squares: TSS − SSR (uncentered TSS without an intercept)."""
-        return float(self.solution_.tss - self.solution_.ssr)
+        return float(self._tss - self.solution_.ssr)
 
     @property
     def scale(self) -> float:
@@ -97,7 +121,7 @@ class InferenceMixin:
 
     @property
     def rsquared(self) -> float:
-        tss = self.solution_.tss
+        tss = self._tss
         return 1.0 - self.ssr / tss if tss > 0 else float("nan")
 
     @property
@@ -112,8 +136,8 @@ class InferenceMixin:
     @property
     def use_t(self) -> bool:
         """Student's t for p values and intervals (statsmodels' default: only without robust
-        covariance)."""
-        return self.cov_type == "nonrobust"
+        covariance; pyfixest's with an absorbed fixed effect)."""
+        return self.cov_type == "nonrobust" or bool(self._absorbed)
 
     @cached_property
     def normalized_cov_params(self) -> np.ndarray:
@@ -121,12 +145,13 @@ class InferenceMixin:
         sol = self.solution_
         p = len(self.coef_)
         kept_x = ~np.isnan(np.asarray(self.coef_, dtype=float))
-        size = p + self.k_constant
+        intercept = int(self.fit_intercept)  # an implicit intercept has no parameter of its own
+        size = p + intercept
         full = np.full((size, size), np.nan)
         if sol.xtx_inv is None:  # a penalized fit: no sampling covariance is claimed
             return full
         inv = np.asarray(sol.xtx_inv, dtype=float)
-        idx = np.flatnonzero(kept_x) + self.k_constant
+        idx = np.flatnonzero(kept_x) + intercept
         full[np.ix_(idx, idx)] = inv
         if self.fit_intercept:
             mean = (self.state_.mean + self.state_.mean_lo)[:p][kept_x]
@@ -167,7 +192,7 @@ class InferenceMixin:
 
         t = np.abs(self.tvalues)
         if self.use_t:
-            return 2.0 * stats.t.sf(t, self.df_resid)
+            return 2.0 * stats.t.sf(t, self._df_inference)
         return 2.0 * stats.norm.sf(t)
 
     def conf_int(self, alpha: float = 0.05) -> np.ndarray:
@@ -177,7 +202,7 @@ class InferenceMixin:
         from scipy import stats
 
         q = (
-            stats.t.ppf(1 - alpha / 2, self.df_resid)
+            stats.t.ppf(1 - alpha / 2, self._df_inference)
             if self.use_t
             else stats.norm.ppf(1 - alpha / 2)
         )
@@ -194,9 +219,7 @@ class InferenceMixin:
                 return float("inf")
             return (self.ess / self.df_model) / self.scale
         slopes = (
-            np.flatnonzero(self._kept)[self.k_constant :]
-            if self.fit_intercept
-            else np.flatnonzero(self._kept)
+            np.flatnonzero(self._kept)[1:] if self.fit_intercept else np.flatnonzero(self._kept)
         )
         beta = self.params[slopes]
         cov = self.cov_params()[np.ix_(slopes, slopes)]

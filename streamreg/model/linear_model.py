@@ -37,7 +37,9 @@ from ..io.atomic import read_json, write_json_atomic
 from ..solvers import solve
 from ..solvers.moments import MomentState
 from ..solvers.solution import Solution, check_finite_solution
+from .encoded import encoded_predictions
 from .inference import InferenceMixin
+from .multi import MultiTargetModel
 from .predictor import Predictor
 from .serialize import model_fields, model_to_dict
 
@@ -63,6 +65,9 @@ class LinearModel(InferenceMixin):
         log_weight_sum: float = 0.0,
         robust: dict | None = None,
         optimizer: dict | None = None,
+        design=None,
+        columns: dict | None = None,
+        absorbed: dict | None = None,
         cv: dict | None = None,
     ):
         self.target = target
@@ -82,6 +87,14 @@ class LinearModel(InferenceMixin):
         self.optimizer_ = (
             optimizer  # the gradient solvers' record (streamreg.solvers.gradient), else None
         )
+        # The encoded design (streamreg.design.coding.Design: levels, coding, references) when
+        # the features are not plain numeric columns; predict and evaluate encode with it.
+        self.design_ = design
+        # What every column of the data was in the fit: {column: {"role", "why"}}
+        # (streamreg.design.roles); None for a model loaded from a file that did not record it.
+        self.columns_ = columns
+        # The absorbed fixed effect: {"column", "n_groups", "singletons"}, else None.
+        self.absorbed_ = absorbed
         self.cv_ = cv  # a cross-validated path (streamreg.cv) that chose this penalty, else None
         self._built = True
 
@@ -101,11 +114,14 @@ class LinearModel(InferenceMixin):
         *,
         robust: dict | None = None,
         optimizer: dict | None = None,
+        design=None,
+        columns: dict | None = None,
+        absorbed: dict | None = None,
         cv: dict | None = None,
     ) -> LinearModel:
         """The model of an :class:`~streamreg.engine.scan.Accumulation` solved into ``solution``,
-        with its robust covariance, optimizer record and cross-validated path if any:
-        complete, once."""
+        with its robust covariance, optimizer record, design, column roles, absorbed factor and
+        cross-validated path if any: complete, once."""
         spec = acc.spec
         state = acc.state
         check_finite_solution(solution, state)
@@ -124,6 +140,9 @@ class LinearModel(InferenceMixin):
             log_weight_sum=acc.log_weight_sum,
             robust=robust,
             optimizer=optimizer,
+            design=design,
+            columns=columns,
+            absorbed=absorbed,
             cv=cv,
         )
 
@@ -195,7 +214,7 @@ class LinearModel(InferenceMixin):
 
     @property
     def r2_(self) -> float:
-        tss = self.solution_.tss
+        tss = self._tss
         return 1.0 - self.solution_.ssr / tss if tss > 0 else float("nan")
 
     @property
@@ -266,7 +285,7 @@ class LinearModel(InferenceMixin):
         }
 
     # ------------------------------------------------------------------ predict
-    def predict(self, data) -> np.ndarray:
+    def predict(self, data, *, unseen: str = "error") -> np.ndarray:
         """Predictions for a 2-D numpy array (columns in ``feature_names_in_`` order), a pandas
         DataFrame, or a pyarrow Table/RecordBatch (columns by name), or — lazily — a
         Dask DataFrame (a Dask Series) or Dask array. Rows with a missing feature value
@@ -274,11 +293,33 @@ class LinearModel(InferenceMixin):
 
         With an intercept this evaluates ``μ_y + (x − μ_x)ᵀβ`` with the training means
         (equal to ``b + xᵀβ`` in exact arithmetic), so columns with large offsets do not
-        cost the prediction its digits."""
+        cost the prediction its digits.
+
+        A model with an encoded design (categories, a formula, dates) encodes the data's
+        columns with the levels, coding and references it was fitted with; a level it does
+        not know is an error naming the column and the level — or, with
+        ``unseen="reference"``, the row is predicted with the reference level (a warning
+        counts such rows)."""
+        self._check_predictable()
         if is_dask_collection(data):
-            return predict_dask(self, data)
+            return predict_dask(self, data, unseen=unseen)
+        if self.design_ is not None:
+            return encoded_predictions(self, data, unseen=unseen)
         kept = ~np.isnan(self.coef_)
         return self.predict_kept(self._feature_matrix(data, kept)[:, kept])
+
+    def _check_predictable(self) -> None:
+        if self.absorbed_:
+            raise InputError(
+                f"the model absorbed the fixed effect '{self.absorbed_['column']}', whose "
+                f"{self.absorbed_['n_groups']:,} group effects it does not keep; it has slopes "
+                "but no predictions. Fit with the factor as C(...) terms to predict."
+            )
+
+    def predict_rows(self, x: np.ndarray) -> np.ndarray:
+        """``(rows, 1)`` predictions from design rows (every feature column, in order)."""
+        kept = ~np.isnan(self.coef_)
+        return self.predict_kept(x[:, kept])[:, None]
 
     def predict_kept(self, x_kept: np.ndarray) -> np.ndarray:
         """Predictions from a float64 matrix of the kept (non-aliased) features, in order
@@ -356,6 +397,10 @@ class LinearModel(InferenceMixin):
         )
 
 
-def load(path: str | os.PathLike) -> LinearModel:
-    """Read a model written by :meth:`LinearModel.save`, validating it."""
-    return LinearModel.from_dict(read_json(path, "model"), where=str(path))
+def load(path: str | os.PathLike) -> LinearModel | MultiTargetModel:
+    """Read a model written by :meth:`LinearModel.save` (or a multi-target model's ``save``),
+    validating it."""
+    data = read_json(path, "model")
+    if isinstance(data, dict) and "targets" in data:
+        return MultiTargetModel.from_dict(data, where=str(path), build=LinearModel.from_dict)
+    return LinearModel.from_dict(data, where=str(path))

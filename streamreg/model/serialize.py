@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from ..design.coding import Design
+from ..design.roles import ROLES
 from ..errors import ModelFormatError
 from ..io.packed import is_packed, pack_matrix, should_pack, unpack_matrix
 from ..solvers import GRADIENT_SOLVERS, state_from_dict
@@ -24,9 +26,15 @@ from .validate import check_model_numbers
 
 MODEL_FORMAT = "streamreg.model"
 MODEL_FORMAT_VERSION = 1
-# Version 2: the same fields, with large matrices packed (streamreg.io.packed); written only
-# for files that hold a packed matrix, so ordinary fits keep writing version 1.
+# Version 2: the same fields, and, when a model needs them, large matrices packed
+# (streamreg.io.packed) and the optional fields "design" (levels, coding, references,
+# center/scale statistics), "columns" (the role of every column of the data), "absorbed" (the
+# absorbed fixed effect) and, for several targets, "targets" with one entry per target
+# (streamreg.model.multi). Only files that use one of them are written as version 2: ordinary
+# fits keep writing version 1, byte for byte.
 PACKED_MODEL_VERSION = 2
+MODEL_FORMAT_VERSION_2 = PACKED_MODEL_VERSION
+MODEL_FORMAT_VERSIONS = (MODEL_FORMAT_VERSION, PACKED_MODEL_VERSION)
 # Version 3: a penalized fit — the optional fields 'penalty' and 'cv', and no 'xtx_inv'
 # (null): written only for penalized models, so other fits keep writing version 1 or 2.
 PENALIZED_MODEL_VERSION = 3
@@ -41,9 +49,10 @@ def model_to_dict(model) -> dict:
     xtx_inv = np.asarray(model.solution_.xtx_inv, dtype=float)
     robust_cov = None if model.robust_ is None else np.asarray(model.robust_["cov"], dtype=float)
     packed = should_pack(xtx_inv) or (robust_cov is not None and should_pack(robust_cov))
+    extended = model.design_ is not None or model.absorbed_ is not None
     return {
         "format": MODEL_FORMAT,
-        "format_version": PACKED_MODEL_VERSION if packed else MODEL_FORMAT_VERSION,
+        "format_version": PACKED_MODEL_VERSION if packed or extended else MODEL_FORMAT_VERSION,
         "streamreg_version": model.streamreg_version,
         "target": model.target,
         "features": [str(n) for n in model.feature_names_in_],
@@ -74,6 +83,15 @@ def model_to_dict(model) -> dict:
         "inference": model.inference_dict(),
         "state": model.state_.to_dict(),
         "optimizer": model.optimizer_,
+        **(version_2_fields(model) if extended else {}),
+    }
+
+
+def version_2_fields(model) -> dict:
+    return {
+        "design": None if model.design_ is None else model.design_.to_dict(),
+        "columns": model.columns_,
+        "absorbed": model.absorbed_,
     }
 
 
@@ -113,6 +131,8 @@ def _penalized_model_dict(model) -> dict:
         "penalty": model.penalty_,
         "cv": model.cv_,
     }
+    if model.design_ is not None or model.absorbed_ is not None:
+        data.update(version_2_fields(model))  # a version-3 file may carry them too
     return data
 
 
@@ -184,8 +204,54 @@ def model_fields(data, where: str = "model") -> dict:
             data["robust"], len(names) + bool(data["fit_intercept"]), data["format_version"], where
         ),
         optimizer=_validated_optimizer(data.get("optimizer"), where),
+        **_optional_fields(data, names, where),
         cv=validate_cv(data.get("cv"), len(names), where) if penalized else None,
     )
+
+
+def _optional_fields(data: dict, names: list[str], where: str) -> dict:
+    """The model language's optional fields of a version-2 or -3 file, validated (none in a
+    version-1 file)."""
+    if data["format_version"] == MODEL_FORMAT_VERSION:
+        return {}
+    design = data.get("design")
+    if design is not None:
+        if not isinstance(design, dict):
+            raise ModelFormatError(f"{where}: 'design' must be an object or null.")
+        design = Design.from_dict(design, where=f"{where} (design)")
+        if list(design.column_names) != names:
+            raise ModelFormatError(
+                f"{where}: the design's columns do not match the model's features."
+            )
+    columns = data.get("columns")
+    if columns is not None and not (
+        isinstance(columns, dict)
+        and all(
+            isinstance(k, str)
+            and isinstance(v, dict)
+            and v.get("role") in ROLES
+            and isinstance(v.get("why"), str)
+            for k, v in columns.items()
+        )
+    ):
+        raise ModelFormatError(
+            f"{where}: 'columns' must map column names to a role ({', '.join(ROLES)}) and a reason."
+        )
+    absorbed = data.get("absorbed")
+    if absorbed is not None and not (
+        isinstance(absorbed, dict)
+        and isinstance(absorbed.get("column"), str)
+        and all(
+            isinstance(absorbed.get(k), int)
+            and not isinstance(absorbed.get(k), bool)
+            and absorbed[k] >= 0
+            for k in ("n_groups", "singletons")
+        )
+    ):
+        raise ModelFormatError(
+            f"{where}: 'absorbed' must name the column and count its groups and singletons."
+        )
+    return {"design": design, "columns": columns, "absorbed": absorbed}
 
 
 _NUMBER = (int, float)

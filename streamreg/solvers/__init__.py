@@ -25,7 +25,9 @@ Gram) over the state of ``cholesky`` (also for ``auto``), ``qr`` or ``exact``; i
 by giving ``alpha``, never by name.
 
 Adding a solver is one module (its state, or a solve over an existing state) and one
-line in :data:`FAMILIES`; every name check in streamreg goes through :func:`check_solver`.
+line in :data:`FAMILIES` (and its name in :mod:`streamreg.choices`, which the command line
+reads without importing the solvers; a test checks that the two agree); every name check in
+streamreg goes through :func:`check_solver`.
 
 >>> family("qr").state.__name__, check_solver("exact")
 ('QRState', 'exact')
@@ -48,6 +50,7 @@ from .gradient import GRADIENT_SOLVERS
 from .moments import MomentState, solve_normal_equations
 from .penalized import Penalty, solve_penalized
 from .qr import QRState, solve_qr
+from .views import select_target
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ __all__ = [
     "penalized_family",
     "second_pass_solver",
     "solve",
+    "solve_targets",
     "solve_penalized",
     "state_class",
     "state_from_dict",
@@ -142,6 +146,19 @@ def solve(state, *, fit_intercept: bool = True, drop_collinear: bool = False):
     if solver is None:
         raise TypeError(f"not a streamreg state: {type(state).__name__}")
     return solver(state, fit_intercept=fit_intercept, drop_collinear=drop_collinear)
+
+
+def solve_targets(state, n_targets: int, *, fit_intercept: bool = True, drop_collinear=False):
+    """One solution per target of a state over ``[x, y₁ … y_m]``, all from the shared state
+    (:func:`streamreg.solvers.views.select_target`)."""
+    return [
+        solve(
+            select_target(state, k, n_targets=n_targets),
+            fit_intercept=fit_intercept,
+            drop_collinear=drop_collinear,
+        )
+        for k in range(n_targets)
+    ]
 
 
 def state_from_dict(data: dict, *, where: str = "state"):

@@ -55,7 +55,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import linalg
 
 from ..errors import CollinearityError, InputError
 from .base import CenteredState
@@ -89,6 +88,9 @@ class MomentState(CenteredState):
         "moment state",
         "comoment",
     )
+    # Encoded designs accumulate this state from group sums (streamreg.design.grouped): its
+    # co-moments are sums over rows, so indicator columns never need to be materialized.
+    accepts_group_sums = True
 
     def __init__(
         self,
@@ -228,6 +230,8 @@ def solve_normal_equations(
     collinear_tol: float = COLLINEAR_TOL,
 ) -> Solution:
     """Solve the state's normal equations by scaled, column-by-column Cholesky."""
+    from scipy import linalg
+
     names = state.names[:-1]
     p = len(names)
     check_enough_rows(state, p, fit_intercept)

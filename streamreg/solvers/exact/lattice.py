@@ -169,10 +169,24 @@ class LatticeSums:
         self.layout_v = self.layout_u if symmetric else _Layout(len(base_v))
         self.acc = np.zeros((0, 0), dtype=np.int64)
         self.count = 0
+        self._last = (None, None)  # the last sub-batch's blocks and where they went
+
+    def _placement(self, blocks_u, blocks_v):
+        """Accumulator positions of the blocks' digit columns and the lengths of their leading
+        runs 0, 1, …; remembered, as consecutive sub-batches usually cut the same digit columns.
+        """
+        key = (
+            tuple((step, owners.tobytes()) for step, owners, _ in blocks_u),
+            tuple((step, owners.tobytes()) for step, owners, _ in blocks_v),
+        )
+        if key != self._last[0]:
+            pu = _positions(self.layout_u.positions(blocks_u))
+            pv = _positions(self.layout_v.positions(blocks_v))
+            self._last = (key, (pu, pv, _prefix(pu), _prefix(pv)))
+        return self._last[1]
 
     def add(self, g, blocks_u, blocks_v):
-        where_u = self.layout_u.positions(blocks_u)
-        where_v = self.layout_v.positions(blocks_v)
+        pu, pv, a, b = self._placement(blocks_u, blocks_v)
         shape = (len(self.layout_u), len(self.layout_v))
         if self.acc.shape != shape:
             grown = np.zeros(shape, dtype=np.int64)
@@ -181,8 +195,6 @@ class LatticeSums:
         g = g.astype(np.int64)  # exact: every entry is an integer ≤ 2**53
         # Sub-batches usually repeat the same dense digit columns (a prefix 0…p−1 of the
         # accumulator): add that block by slicing and only the sparse-tail part by index.
-        pu, pv = _positions(where_u), _positions(where_v)
-        a, b = _prefix(pu), _prefix(pv)
         self.acc[:a, :b] += g[:a, :b]
         if a < pu.size:
             self.acc[np.ix_(pu[a:], pv)] += g[a:]

@@ -11,6 +11,7 @@ import numpy as np
 
 from .lattice import LatticeSums
 from .slicing import (
+    checks_to_skip,
     digit_products,
     join_tails,
     new_digit_buffer,
@@ -55,9 +56,11 @@ def batch_sums(z, w, column_max):
     scratch = np.empty((chunk, k), order="F")
     if w is None:
         sums = LatticeSums(base, base, beta + 1, symmetric=True)
+        unchecked = 0
         for start in range(0, n, rows):
             zs = z[start : start + rows]
-            right, stop, blocks, tail = split(zs, live_z, top_z, beta, right, 1, scratch)
+            right, stop, blocks, tail = split(zs, live_z, top_z, beta, right, 1, scratch, unchecked)
+            unchecked = checks_to_skip(blocks)
             blocks = [ones_block, *blocks]
             sums.add(
                 *digit_products(

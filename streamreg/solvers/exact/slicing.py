@@ -72,15 +72,15 @@ def scale_to_lattice(x, top, beta, out):
     return target
 
 
-def split(x, columns, top, beta, buf, start, scratch):
+def split(x, columns, top, beta, buf, start, scratch, unchecked=0):
     """Error-free split of ``x[:, columns]`` into digit columns (see :func:`split_scaled`)."""
     scaled = scale_to_lattice(x, top, beta, scratch)
     if scaled is not None:
-        return split_scaled(take(scaled, columns), columns, beta, buf, start)
+        return split_scaled(take(scaled, columns), columns, beta, buf, start, unchecked=unchecked)
     return split_general(np.array(x, order="F"), columns, top, beta, buf, start)
 
 
-def split_scaled(scaled, columns, beta, buf, start, first_step=0):
+def split_scaled(scaled, columns, beta, buf, start, first_step=0, unchecked=0):
     """Cut columns already scaled to [−2**β, 2**β] into integer digits of at most β+1 bits.
 
     Digit s of a column is ``rint`` of what remains, scaled by 2**(s(β+1)); the
@@ -90,13 +90,18 @@ def split_scaled(scaled, columns, beta, buf, start, first_step=0):
     sparse tail. ``scaled`` is overwritten. Returns ``(buf, stop, blocks, tail)``;
     a block ``(s, columns, positions)`` says which digit columns of ``buf`` hold
     digit s of which columns.
+
+    The first ``unchecked`` slices skip those checks (a pass over the remainder each):
+    a column that is already finished then gives a column of zero digits, which adds
+    nothing to any product, so the sums are the same. :func:`checks_to_skip` learns the
+    number from the previous rows of the batch.
     """
     n = scaled.shape[0]
     lift = math.ldexp(1.0, beta + 1)
     blocks = []
     stop = start
     step = first_step
-    alive = np.any(scaled, axis=0)
+    alive = np.ones(columns.size, dtype=bool) if unchecked else np.any(scaled, axis=0)
     while True:
         if not alive.all():
             scaled, columns = scaled[:, alive], columns[alive]
@@ -105,20 +110,29 @@ def split_scaled(scaled, columns, beta, buf, start, first_step=0):
         buf = _reserve(buf, stop, stop + columns.size)
         digits = buf[:n, stop : stop + columns.size]
         np.rint(scaled, out=digits)
-        scaled -= digits
-        scaled *= lift
         blocks.append((step, columns, slice(stop, stop + columns.size)))
         stop += columns.size
         step += 1
-        left = np.count_nonzero(scaled.T)  # .T: a C-ordered view, counted without a copy
+        if len(blocks) > unchecked:
+            nonzero = scaled != digits  # one pass; counting and reducing booleans is cheap
+            left = np.count_nonzero(nonzero)
+            if not left:  # the usual last slice: no remainder to form
+                return buf, stop, blocks, None
+        scaled -= digits
+        scaled *= lift
+        if len(blocks) <= unchecked:
+            continue
         if left <= _SPARSE_TAIL * scaled.size and _tail_pays(n, columns.size, stop):
-            return (
-                buf,
-                stop,
-                blocks,
-                _sparse_tail(scaled, None, columns, step, lift) if left else None,
-            )
-        alive = np.any(scaled, axis=0)
+            return buf, stop, blocks, _sparse_tail(scaled, None, columns, step, lift)
+        alive = nonzero.any(axis=0)
+
+
+def checks_to_skip(blocks) -> int:
+    """How many slices the next rows of a batch may cut without checks (see
+    :func:`split_scaled`): all but the last, when every column took as many slices here."""
+    if len(blocks) < 2 or any(b[1].size != blocks[0][1].size for b in blocks):
+        return 0
+    return len(blocks) - 1
 
 
 def split_scaled_pair(high, low, columns, beta, buf, start):

@@ -22,11 +22,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import DataError, InputError, SchemaError, did_you_mean, parameter
-from .io.footers import is_numeric_type
-from .io.sources import Chunk, Source
-
-NULL_POLICIES = ("drop", "error")
+from ..choices import NULL_POLICIES
+from ..errors import DataError, InputError, SchemaError, did_you_mean, parameter
+from ..io.footers import is_numeric_type
+from ..io.sources import Chunk, Source
+from .roles import default_features
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,14 @@ class DesignSpec:
         fit_intercept: bool = True,
         nulls: str = "drop",
         groups: str | None = None,
+        partition_keys: Sequence[str] = (),
     ) -> DesignSpec:
         """Check the names against ``schema`` and pick default features.
 
         Default features: every numeric column except the target, the weight,
-        the cluster column and the excluded ones, in schema order.
+        the cluster column and the excluded ones, in schema order — and except Hive
+        partition keys (``partition_keys``) and ID-like columns
+        (:func:`streamreg.design.roles.default_features`).
         """
         if nulls not in NULL_POLICIES:
             raise InputError(f"nulls must be one of {', '.join(NULL_POLICIES)}; got {nulls!r}.")
@@ -72,11 +75,12 @@ class DesignSpec:
                 )
         if features is None:
             skip = {target, weight, groups, *exclude}
-            features = [f.name for f in schema if f.name not in skip and is_numeric_type(f.type)]
+            features, skipped = default_features(schema, skip=skip, partition_keys=partition_keys)
             if not features:
+                left = "; ".join(f"{name}: {why}" for name, why in skipped.items())
                 raise SchemaError(
                     f"no numeric feature columns besides the target '{target}'; columns are: "
-                    f"{', '.join(names)}."
+                    f"{', '.join(names)}" + (f" (not default features — {left})." if left else ".")
                 )
         else:
             if not features:
@@ -173,6 +177,7 @@ def resolve_spec(
         fit_intercept=fit_intercept,
         nulls=nulls,
         groups=groups,
+        partition_keys=list(source.partition_types),
     )
     source.check_columns(spec.columns)
     return spec
@@ -192,7 +197,11 @@ def batch_arrays(
     for ``z``, so a pass allocates no batch-sized memory per batch. That matters
     where the allocator hands every large block back to the OS (Dask workers set
     ``MALLOC_TRIM_THRESHOLD_``): each fresh ``z`` was a fresh set of page faults.
+    An encoded design (:class:`streamreg.design.encoded.EncodedSpec`) returns its dense
+    design rows.
     """
+    if not isinstance(spec, DesignSpec):
+        return spec.batch_arrays(chunk, shift)
     batch = chunk.batch
     n = batch.num_rows
     names = spec.state_names
@@ -240,6 +249,8 @@ def screen_values(batch: DesignBatch, chunk: Chunk, spec: DesignSpec) -> DesignB
 
     ``batch.z`` may have been shifted in place: NaN and ±inf are where they were.
     """
+    if not isinstance(spec, DesignSpec):
+        return spec.screen_values(batch, chunk)
     z, w = batch.z, batch.weights
     names = spec.state_names
     bad_inf = np.isinf(z)
