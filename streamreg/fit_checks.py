@@ -19,6 +19,8 @@ l1_ratio=0 is least squares).
 
 from __future__ import annotations
 
+import numpy as np
+
 from .design import DesignSpec
 from .errors import InputError, parameter
 from .solvers import GRADIENT_SOLVERS, Penalty, penalized_family
@@ -146,3 +148,25 @@ def check_absorbed_options(spec, cov, rank_deficient: str, diagnostics) -> None:
             f"{parameter('diagnostics', True)} is not available with the absorbed fixed effect "
             f"'{column}': the model keeps no group effects, so it has no residuals to describe."
         )
+
+
+# A deviation from a mean of at least this size is at least ~1e-116: its square cannot underflow.
+_TRUSTED_MAGNITUDE = 1e-100
+
+
+def constant_columns(state, p: int, fit_intercept: bool) -> set[str]:
+    """Features (the first ``p`` columns) without variation in the rows used (all zero,
+    without an intercept), read off a moment state's centered sums of squares; empty for other
+    states."""
+    comoment = getattr(state, "comoment", None)
+    if comoment is None:
+        return set()
+    mean = np.abs(state.mean + state.mean_lo)[:p]
+    spread = np.diagonal(comoment)[:p] == 0
+    if fit_intercept:
+        # Zero spread is trusted only where a real deviation could not have underflowed when
+        # squared (values far from 1e-154); tiny columns go to the exact second pass instead.
+        spread &= mean >= _TRUSTED_MAGNITUDE
+    else:
+        spread &= mean == 0
+    return {name for name, flat in zip(state.names[:p], spread) if flat}

@@ -22,18 +22,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from .absorbed import fit_absorbed
 from .design import DesignSpec
 from .design.levels import DEFAULT_MAX_LEVELS
 from .design.request import Request
+from .engine.blocks import Blocks
 from .engine.scan import Accumulation, accumulate_part
 from .errors import CollinearityError, InputError
 from .fit_checks import (
     check_absorbed_options,
     check_encoded_solver,
     check_penalty,
+    constant_columns,
     refuse_with_penalty,
 )
 from .model.covariance import CovarianceRequest, check_use_t, parse_covariance
@@ -266,6 +266,23 @@ class _After:
     diagnostics: bool
 
 
+def fit_blocks(
+    runner, blocks: Blocks, *, solver: str = "auto", drop_collinear: bool = False, cov_type=None
+) -> LinearModel:
+    """The fit of :func:`fit` over ``blocks`` run by ``runner`` — the way in for other engines
+    (:mod:`streamreg.spark`). ``cov_type`` is as :func:`fit` takes it; a cluster column must
+    already be ``blocks.spec.groups``. No residual diagnostics (another pass) are computed."""
+    check_solver(solver)
+    after = _After(parse_covariance(cov_type, blocks.spec.groups), None, False)
+    plan = Plan(runner, blocks, blocks)
+    if solver in GRADIENT_SOLVERS:
+        return _fit_gradient(
+            plan, solver=solver, options=None, drop_collinear=drop_collinear, after=after
+        )
+    rank_deficient = check_rank_deficient(None, drop_collinear)
+    return _fit_closed_form(plan, solver=solver, rank_deficient=rank_deficient, after=after)
+
+
 def _fit_closed_form(plan: Plan, *, solver: str, rank_deficient: str, after: _After):
     """Solve, maybe re-read with a better solver (auto), then the residual pass if needed."""
     spec = plan.blocks.spec
@@ -284,7 +301,7 @@ def _fit_closed_form(plan: Plan, *, solver: str, rank_deficient: str, after: _Af
     # A column without variation is aliased exactly (no rounding involved): re-reading the
     # data with a more accurate solver would find the same, so it is no reason for a second pass.
     constant = (
-        _constant_columns(acc.state, len(states[0].names) - 1, fit_intercept)
+        constant_columns(acc.state, len(states[0].names) - 1, fit_intercept)
         if solver == "auto"
         else set()
     )
@@ -319,28 +336,6 @@ def _fit_closed_form(plan: Plan, *, solver: str, rank_deficient: str, after: _Af
     for solution in solutions:
         solution.warnings[:0] = notes
     return _finish(plan, acc, solutions, after, stats=stats)
-
-
-# A deviation from a mean of at least this size is at least ~1e-116: its square cannot underflow.
-_TRUSTED_MAGNITUDE = 1e-100
-
-
-def _constant_columns(state, p: int, fit_intercept: bool) -> set[str]:
-    """Features (the first ``p`` columns) without variation in the rows used (all zero,
-    without an intercept), read off a moment state's centered sums of squares; empty for other
-    states."""
-    comoment = getattr(state, "comoment", None)
-    if comoment is None:
-        return set()
-    mean = np.abs(state.mean + state.mean_lo)[:p]
-    spread = np.diagonal(comoment)[:p] == 0
-    if fit_intercept:
-        # Zero spread is trusted only where a real deviation could not have underflowed when
-        # squared (values far from 1e-154); tiny columns go to the exact second pass instead.
-        spread &= mean >= _TRUSTED_MAGNITUDE
-    else:
-        spread &= mean == 0
-    return {name for name, flat in zip(state.names[:p], spread) if flat}
 
 
 def _accumulate(plan: Plan, chosen, label: str) -> Accumulation:

@@ -26,6 +26,7 @@ from .engine.blocks import Blocks
 from .engine.dask_runner import DaskRunner, collection_blocks, is_dask_collection
 from .engine.local import LocalRunner
 from .engine.scan import resolve_batch_size
+from .engine.tasks import task_blocks
 from .io.inputs import to_source
 from .io.sources import InMemorySource
 
@@ -102,8 +103,11 @@ def plan_fit(
         size = resolve_batch_size(len(spec.columns), batch_size)
         in_memory = isinstance(src, InMemorySource)
         if client is not None:
+            # Passes run as tasks planned from the footers (whole files, groups of small ones,
+            # row-group runs); the gradient solvers' epochs keep the per-file blocks.
             runner = DaskRunner(client, progress=progress, stall_timeout=stall_timeout)
-            blocks = steps = Blocks.per_file(src, spec, size)
+            blocks = task_blocks(src, spec, size)
+            steps = Blocks.per_file(src, spec, size)
         else:
             runner = LocalRunner(progress=progress)
             blocks = Blocks.whole(src, spec, size)

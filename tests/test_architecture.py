@@ -2,8 +2,8 @@
 
 From the bottom up (``streamreg.<name>`` or a package of that name)::
 
-    _version, _deps, errors, progress, report,     leaves: no math, no I/O of data
-    penalty_report
+    _version, _deps, choices, errors, progress,    leaves: no math, no I/O of data
+    report, penalty_report
     io                                             listing, reading, in-memory inputs, atomic writes
     design                                         Arrow batch → float64 blocks
     engine                                         accumulation, blocks, local and Dask runners
@@ -13,7 +13,7 @@ From the bottom up (``streamreg.<name>`` or a package of that name)::
     fitting, planning, fit_checks, absorbed,       orchestration of passes
     prediction, evaluation, cv
     jobs, estimator, penalized_estimators,         users of the library
-    demo, plotting, synthetic
+    demo, plotting, synthetic, spark
     cli, __init__                                  the front doors
 
 Also enforced: no import cycle between modules, no intra-package import inside a function
@@ -32,7 +32,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "streamreg"
 LAYERS = [
-    {"_version", "_deps", "errors", "progress", "report", "data_report", "penalty_report"},
+    {
+        "_version",
+        "_deps",
+        "choices",
+        "errors",
+        "progress",
+        "report",
+        "data_report",
+        "penalty_report",
+    },
     {"io"},
     {"design"},
     {"engine"},
@@ -47,6 +56,7 @@ LAYERS = [
         "demo",
         "plotting",
         "synthetic",
+        "spark",
     },
     {"cli", "__init__", "__main__"},
 ]

@@ -20,6 +20,7 @@ from sklearn.model_selection import PredefinedSplit
 
 import streamreg
 from streamreg import CVResult, InputError
+from streamreg.engine import tasks
 from streamreg.engine.fold_ids import FoldAssignment
 from streamreg.engine.fold_scan import accumulate_folds
 from streamreg.io.sources import Source
@@ -266,6 +267,23 @@ def test_dask_one_and_two_workers_give_the_same_folds_and_path(table, tmp_path, 
     np.testing.assert_array_equal(keyed[0].mse_path_, keyed[1].mse_path_)
     reference = streamreg.cv(table, fold_key="id", **options)
     np.testing.assert_array_equal(keyed[0].mse_path_, reference.mse_path_)
+
+
+def test_dask_row_group_tasks_keep_the_folds_of_a_local_pass(
+    table, tmp_path, two_clusters, monkeypatch
+):
+    """A file cut into runs of row groups (one task each): position folds number rows within
+    the file, so every task's rows keep the folds a local pass gives them."""
+    columns = {c: table[c].to_numpy() for c in table}
+    path = write_parquet(tmp_path / "one.parquet", columns, row_group_size=100)
+    monkeypatch.setattr(tasks, "TASK_BYTES", 200 * 6 * 8)  # two row groups of the 6 columns read
+    assert len(tasks.parquet_tasks(Source.resolve(path), 6)) == 6
+    options = dict(target="y", features=FEATURES, l1_ratio=0.5, alphas=15, solver="exact")
+    local = streamreg.cv(path, **options)
+    remote = streamreg.cv(path, client=two_clusters[1], **options)
+    assert remote.fold_rows_ == local.fold_rows_
+    assert remote.best_model_.state_ == local.best_model_.state_
+    np.testing.assert_array_equal(remote.mse_path_, local.mse_path_)
 
 
 # ------------------------------------------------------------------ the model

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import typer
 
-from ..design import NULL_POLICIES
+from ..choices import NULL_POLICIES, PENALIZED_STATE_SOLVERS, SELECTIONS
 from ..errors import InputError
-from ..model.penalty import SELECTIONS
-from ..solvers import PENALIZED_STATE_SOLVERS
 from .app import BATCH, DEBUG, JSON, MODEL, QUIET, _floats, _progress_enabled, _run, app
 from .options import COLUMN_LIST_HELP, _references, choice, choice_metavar, column_names
 

@@ -9,12 +9,8 @@ from pathlib import Path
 
 import typer
 
-from ..design import NULL_POLICIES
+from ..choices import NULL_POLICIES, RANK_DEFICIENT, ROBUST_TYPES, SCHEDULES, SOLVER_NAMES
 from ..errors import ConvergenceWarning, InputError
-from ..model.robust import ROBUST_TYPES
-from ..solvers import SOLVER_NAMES
-from ..solvers.gradient.options import SCHEDULES
-from ..solvers.minimum_norm import RANK_DEFICIENT
 from .app import BATCH, DEBUG, GRADIENT, JSON, MODEL, PENALTY, QUIET, _progress_enabled, _run, app
 from .options import (
     COLUMN_LIST_HELP,

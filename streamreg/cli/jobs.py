@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
+from ..choices import ON_CHANGE
 from ..errors import InputError, StreamregError
-from ..jobs.spec import ON_CHANGE
 from .app import DEBUG, _progress_enabled, _run, app
 from .options import choice, choice_metavar
 

@@ -22,12 +22,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..choices import NULL_POLICIES
 from ..errors import DataError, InputError, SchemaError, did_you_mean, parameter
 from ..io.footers import is_numeric_type
 from ..io.sources import Chunk, Source
 from .roles import default_features
-
-NULL_POLICIES = ("drop", "error")
 
 
 @dataclass(frozen=True)
@@ -200,11 +199,20 @@ def resolve_spec(
     return spec
 
 
-def batch_arrays(chunk: Chunk, spec: DesignSpec, shift: np.ndarray | None = None) -> DesignBatch:
+def batch_arrays(
+    chunk: Chunk,
+    spec: DesignSpec,
+    shift: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+) -> DesignBatch:
     """Float64 arrays for one batch, with rows holding a null dropped (or refused).
 
     With ``shift`` (finite, one entry per column of ``z``) the columns are
     stored minus it, fused with the copy out of Arrow (one pass instead of two).
+    ``out`` (a flat float64 buffer of at least rows × columns entries) is reused
+    for ``z``, so a pass allocates no batch-sized memory per batch. That matters
+    where the allocator hands every large block back to the OS (Dask workers set
+    ``MALLOC_TRIM_THRESHOLD_``): each fresh ``z`` was a fresh set of page faults.
     An encoded design (:class:`streamreg.design.encoded.EncodedSpec`) returns its dense
     design rows.
     """
@@ -213,7 +221,10 @@ def batch_arrays(chunk: Chunk, spec: DesignSpec, shift: np.ndarray | None = None
     batch = chunk.batch
     n = batch.num_rows
     names = spec.state_names
-    z = np.empty((n, len(names)), dtype=np.float64, order="F")
+    if out is not None and out.size >= n * len(names):
+        z = out[: n * len(names)].reshape((n, len(names)), order="F")
+    else:
+        z = np.empty((n, len(names)), dtype=np.float64, order="F")
     missing = None
     dropped: dict[str, int] = {}
     for j, name in enumerate(names):

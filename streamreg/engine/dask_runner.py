@@ -1,11 +1,12 @@
 """Dask and distributed: the Dask runner, Dask collections as blocks, lazy prediction, clusters.
 
-This is the only module that imports dask. Every block — a Dask DataFrame
-partition, a block of rows of Dask arrays, or one Parquet file read *by a worker* —
-is a task running the same code as a local pass; results are merged in the fixed
-pairwise tree of :mod:`streamreg.engine.merge`, so no partial result travels more
-than ⌈log₂ P⌉ hops, the client never holds the data, and a recomputed partition (a
-worker that died) gives the same bits.
+This is the only module that imports dask, with :mod:`streamreg.engine.dask_parts` (what
+a worker opens) and :mod:`streamreg.engine.cluster`. Every block — a Dask DataFrame
+partition, a block of rows of Dask arrays, or Parquet files or row groups read *by a
+worker* (:mod:`streamreg.engine.tasks`) — is a task running the same code as a local
+pass; results are merged in the fixed pairwise tree of :mod:`streamreg.engine.merge`,
+so no partial result travels more than ⌈log₂ P⌉ hops, the client never holds the data,
+and a recomputed partition (a worker that died) gives the same bits.
 
 >>> import numpy as np, dask.array as da
 >>> from streamreg import fit
@@ -30,11 +31,19 @@ import pyarrow as pa
 
 from ..design import DesignSpec
 from ..errors import InputError, parameter
-from ..io.sources import InMemorySource
 from ..progress import Progress
 from .blocks import Blocks
 from .cluster import STALL_TIMEOUT, await_future, probe_scheduler
+from .dask_parts import (
+    ArrayBlockSource,
+    FramePartitions,
+    frame_source,
+    plain_parquet_read,
+    tune_worker,
+    worker_threads_by_host,
+)
 from .merge import tree_reduce
+from .tasks import task_blocks
 
 # A block's step of a chain is submitted this many blocks ahead of the one running (bounded memory).
 LOOKAHEAD = 2
@@ -94,6 +103,7 @@ class DaskRunner:
         # Keys read "_partition_<what>-<token>" on the dashboard and in task streams.
         prefix = f"_partition_{getattr(task, 'task_name', task.__name__)}"
         run = delayed(_partition_task, pure=True)
+        hosts = worker_threads_by_host(self.client)
         items = [
             run(
                 part,
@@ -101,6 +111,7 @@ class DaskRunner:
                 blocks.open_part,
                 blocks.spec,
                 blocks.batch_size,
+                hosts,
                 task,
                 *args,
                 dask_key_name=(
@@ -170,6 +181,7 @@ class DaskRunner:
                     blocks.open_part,
                     blocks.spec,
                     blocks.batch_size,
+                    None,
                     step,
                     carry,
                     *args,
@@ -184,6 +196,7 @@ class DaskRunner:
     ):
         """``fold`` on the cluster: each step on a worker, a few blocks ahead at most."""
         pending = []
+        hosts = worker_threads_by_host(self.client)
         for i in order:
             part = blocks.parts[i]
             if _lazy(part):
@@ -195,6 +208,7 @@ class DaskRunner:
                 blocks.open_part,
                 blocks.spec,
                 blocks.batch_size,
+                hosts,
                 step,
                 carry,
                 *args,
@@ -222,8 +236,9 @@ def _lazy(part) -> bool:
     )
 
 
-def _partition_task(part, index, open_part, spec, batch_size, task, *args):
-    """What a worker runs: open the block, then the task."""
+def _partition_task(part, index, open_part, spec, batch_size, hosts, task, *args):
+    """What a worker runs: size Arrow's pool for this worker, open the block, then the task."""
+    tune_worker(hosts)
     return task(open_part(part, index), index, spec, batch_size, *args)
 
 
@@ -246,8 +261,14 @@ def collection_blocks(source, y=None, *, weight=None, batch_size: Callable, requ
             raise InputError("with a Dask DataFrame, weight must be a column name.")
         schema = pa.Schema.from_pandas(source._meta, preserve_index=False)
         spec = request.design(schema)
-        parts = list(source.to_delayed())
-        return Blocks(parts, frame_source, spec, batch_size(spec)), schema
+        if isinstance(spec, DesignSpec):  # plain numeric columns: the fast paths
+            files = plain_parquet_read(source, spec)
+            if files is not None:  # nothing but dd.read_parquet(path): the workers read the files
+                return task_blocks(files, spec, batch_size(spec)), schema
+            opener = FramePartitions(convert=(spec.groups,) if spec.groups else ())
+            return Blocks(list(source.to_delayed()), opener, spec, batch_size(spec)), schema
+        # An encoded design (categories, formulas) converts each partition through pandas.
+        return Blocks(list(source.to_delayed()), frame_source, spec, batch_size(spec)), schema
     if isinstance(source, da.Array):
         if y is None:
             raise InputError("fit(X, y) with a Dask array X needs y.")
@@ -288,30 +309,6 @@ def collection_blocks(source, y=None, *, weight=None, batch_size: Callable, requ
         f"cannot fit a Dask collection of type {type(source).__name__}; "
         "expected a Dask DataFrame or Dask arrays X, y."
     )
-
-
-def frame_source(frame, index: int) -> InMemorySource:
-    """``open_part`` for Dask DataFrame partitions (pandas frames)."""
-    return InMemorySource(
-        pa.Table.from_pandas(frame, preserve_index=False), name=f"dask partition {index}"
-    )
-
-
-class ArrayBlockSource:
-    """``open_part`` for row blocks of X, y (and weights): an in-memory table with named columns."""
-
-    def __init__(self, names: list[str]):
-        self.names = names
-
-    def __call__(self, blocks, index: int) -> InMemorySource:
-        x = np.asarray(blocks[0], dtype=np.float64)
-        columns = [x[:, j] for j in range(x.shape[1])]
-        columns += [np.asarray(b, dtype=np.float64).reshape(-1) for b in blocks[1:]]
-        if len({len(c) for c in columns}) != 1:
-            raise InputError(
-                f"row block {index} of X, y (and weight) has blocks of different lengths."
-            )
-        return InMemorySource(pa.table(dict(zip(self.names, columns))), name=f"dask block {index}")
 
 
 def _as_dask_vector(values, x, label: str):
@@ -428,6 +425,7 @@ def cluster_client(
 
     ``timeout`` bounds the connection *and* the handshake (a port that accepts and never
     answers, or speaks another protocol, is refused in words: :func:`probe_scheduler`)."""
+    import dask
     from distributed import Client, LocalCluster
 
     for name in ("distributed", "distributed.worker", "distributed.scheduler", "distributed.nanny"):
@@ -452,9 +450,18 @@ def cluster_client(
         raise InputError(
             f"{parameter('workers')} must be a positive number of processes; got {workers}."
         )
+    # dashboard_address=None alone still serves the scheduler's HTTP routes on :8787 of every
+    # interface: give them a free loopback port. Without a dashboard nobody reads the workers'
+    # statistical profiler, which samples the task thread every 10 ms: it was half of an idle
+    # worker's CPU (0.04 → 0.02 CPU-s per second).
     with (
+        dask.config.set({"distributed.worker.profile.enabled": False}),
         LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         ) as cluster,
         Client(cluster) as client,
     ):

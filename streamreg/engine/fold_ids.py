@@ -33,7 +33,6 @@ import posixpath
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -63,6 +62,8 @@ def check_n_folds(n_folds, n_rows: int | None = None) -> int:
 
 # --------------------------------------------------------------------------- assignment
 def _as_arrow(values) -> pa.Array:
+    import pandas as pd
+
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     elif isinstance(values, pd.Series):
@@ -161,6 +162,8 @@ def _mix64(values: np.ndarray) -> np.ndarray:
 
 def _hash_values(values: np.ndarray) -> np.ndarray:
     """``pd.util.hash_array(values)``: numbers by their bits (numpy), strings by SipHash."""
+    import pandas as pd
+
     if values.dtype.kind in "iuf" and values.dtype.itemsize == 8:
         return _mix64(np.array(values, copy=True).view(np.uint64))
     return pd.util.hash_array(values)
@@ -175,6 +178,8 @@ def _mix(hashes: np.ndarray, seed: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4096)
 def _file_salt(file_id: str) -> np.uint64:
+    import pandas as pd
+
     return pd.util.hash_array(np.array([file_id], dtype=object))[0]
 
 

@@ -134,9 +134,11 @@ def accumulate(
     sums = None
     if isinstance(spec, EncodedSpec) and spec.grouped_for(state_kind):
         sums = spec.group_sums(state_kind, acc.state.shift_hint())
+    # Every plain batch's z goes into one buffer (see batch_arrays); encoded designs make their own.
+    buffer = np.empty(batch_size * len(spec.state_names)) if isinstance(spec, DesignSpec) else None
     for chunk in source.batches(spec.columns, batch_size, **reading(spec)):
         if sums is None:
-            _fold_chunk(acc, chunk, spec, state_kind)
+            _fold_chunk(acc, chunk, spec, state_kind, buffer)
         else:
             _add_group_sums(acc, sums, chunk, spec)
         if on_rows is not None:
@@ -171,11 +173,12 @@ def _count(acc: Accumulation, chunk: Chunk, rows_read: int, dropped: dict, weigh
         acc.dropped[name] = acc.dropped.get(name, 0) + count
 
 
-def _fold_chunk(acc: Accumulation, chunk: Chunk, spec: DesignSpec, state_kind) -> None:
-    """Fold one record batch into ``acc``, shifting it by the state's hint while copying it."""
+def _fold_chunk(acc: Accumulation, chunk: Chunk, spec: DesignSpec, state_kind, buffer=None) -> None:
+    """Fold one record batch into ``acc``, shifting it by the state's hint while copying it
+    (into ``buffer`` when given: no state keeps a reference to its batch)."""
     names = spec.state_names
     shift = acc.state.shift_hint()
-    arrays = batch_arrays(chunk, spec, shift=shift)
+    arrays = batch_arrays(chunk, spec, shift=shift, out=buffer)
     with np.errstate(all="ignore"):  # non-finite sums are screened below, not warned about
         part = state_kind.from_arrays(
             arrays.z,

@@ -45,11 +45,34 @@ class ParquetFileInfo:
     filesystem: object = field(default=None, compare=False, repr=False)
     fs_path: str | None = None
     first_row_group: int = 0  # row groups before this one are skipped (a resumed scan)
+    stop_row_group: int | None = None  # row groups from this one on are skipped (a task's share)
 
     @property
     def location(self) -> str:
         """The path to open: within ``filesystem`` for a URL input, else the local path."""
         return self.fs_path if self.fs_path is not None else self.path
+
+    @property
+    def row_groups(self) -> range:
+        """The row groups a scan of this file reads."""
+        stop = len(self.row_group_starts) if self.stop_row_group is None else self.stop_row_group
+        return range(self.first_row_group, stop)
+
+    @property
+    def is_whole(self) -> bool:
+        """Whether a scan reads every row group of the file."""
+        return self.first_row_group == 0 and self.stop_row_group is None
+
+    @property
+    def rows_in_scan(self) -> int:
+        """Rows a scan of this file reads (all of them unless it covers only some row groups)."""
+        if self.is_whole:
+            return self.num_rows
+        groups = self.row_groups
+        if not groups:
+            return 0
+        starts = (*self.row_group_starts, self.num_rows)
+        return starts[groups.stop] - starts[groups.start]
 
     def row_group_of(self, row: int) -> int:
         """Index of the row group holding the file's ``row``-th row (0-based)."""

@@ -24,10 +24,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from ..errors import DataError, InputError, SchemaError, did_you_mean
 from .footers import (
@@ -49,6 +49,9 @@ from .listing import (
     url_protocol,
 )
 
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
+
 # Decoded-batch readahead: enough to overlap decoding with the math, small
 # enough that memory stays a few batches wide (see DESIGN.md, Speed and memory).
 BATCH_READAHEAD = 2
@@ -57,9 +60,9 @@ BATCH_READAHEAD = 2
 # at 21 columns) and system time.
 # Page checksums (CRC32), where the producer wrote them, are verified: a flipped bit in a data
 # page is then an error naming the file instead of a silently wrong value.
-PARQUET_SCAN_OPTIONS = ds.ParquetFragmentScanOptions(
-    pre_buffer=False, page_checksum_verification=True
-)
+# (The keyword arguments of ds.ParquetFragmentScanOptions: pyarrow.dataset imports pandas, so
+# it is imported when a scan starts, not with this module.)
+PARQUET_SCAN_OPTIONS = {"pre_buffer": False, "page_checksum_verification": True}
 
 
 @dataclass
@@ -182,7 +185,8 @@ class Source:
     # ----------------------------------------------------------------- facts
     @property
     def total_rows(self) -> int:
-        return sum(f.num_rows for f in self.files)
+        """Rows a scan reads (a task's share of a file counts only its row groups)."""
+        return sum(f.rows_in_scan for f in self.files)
 
     @property
     def total_bytes(self) -> int:
@@ -266,6 +270,8 @@ class Source:
         dictionary arrays (codes and a small dictionary per row group, no string
         per row): what category columns need.
         """
+        import pyarrow.dataset as ds
+
         self.check_columns(columns)
         data_columns = [c for c in columns if c not in self.partition_types]
         part_columns = [c for c in columns if c in self.partition_types]
@@ -411,13 +417,15 @@ def _scan_file_by_file(
     read-ahead, at the price of a pause of one batch's decoding between files.
     ``reading[0]`` is set to the path of the file being scanned.
     """
+    import pyarrow.dataset as ds
+
     for fragment in dataset.get_fragments():
         if reading is not None:
             reading[0] = fragment.path
         info = (infos or {}).get(fragment.path)
-        if info is not None and info.first_row_group:
-            # Resume at a row-group boundary: batches never span row groups.
-            groups = list(range(info.first_row_group, len(info.row_group_starts)))
+        if info is not None and not info.is_whole:
+            # A resumed scan or a task's share of a file: batches never span row groups.
+            groups = list(info.row_groups)
             if not groups:
                 continue
             fragment = fragment.subset(row_group_ids=groups)
@@ -427,7 +435,7 @@ def _scan_file_by_file(
             batch_size=batch_size,
             use_threads=True,
             batch_readahead=BATCH_READAHEAD,
-            fragment_scan_options=PARQUET_SCAN_OPTIONS,
+            fragment_scan_options=ds.ParquetFragmentScanOptions(**PARQUET_SCAN_OPTIONS),
         ):
             yield fragment.path, batch
 

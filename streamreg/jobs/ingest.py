@@ -96,6 +96,7 @@ class Ingester:
         self.folds = folds
         self.checkpoints = CheckpointWriter(store)
         self.on_rows = None  # called with each batch's row count (a progress display)
+        self.cluster = None  # a jobs.cluster.ClusterReads whose workers read the files
 
     def close(self) -> None:
         self.checkpoints.close()
@@ -104,7 +105,8 @@ class Ingester:
         self, src: Source, digest: str, spec: DesignSpec, listed: ListedFile, batch_size: int
     ) -> tuple[dict, Accumulation, str]:
         """(manifest entry, accumulation, how) of the one file of ``src``; ``how`` is
-        ``"ingested"``, ``"adopted"`` or ``"resumed at row group k"``."""
+        ``"ingested"``, ``"adopted"`` or ``"resumed at row group k"``. With a :attr:`cluster`
+        that read the file, its worker's accumulation is taken (no checkpoints then)."""
         info = src.files[0]
         url = info.path
         facts = file_facts(listed, info, digest)
@@ -118,6 +120,18 @@ class Ingester:
                 file=url,
             )
             return self._entry(facts, name, acc), acc, "adopted"
+        computed = self.cluster.reader(url, self.stop) if self.cluster is not None else None
+        if computed is not None:
+            self.log.info(
+                "reading",
+                f"{url}: {info.num_rows:,} rows read by a worker of the cluster.",
+                file=url,
+                row_group=0,
+            )
+            entry, acc = self._finish(facts, name, computed(), spec, batch_size)
+            if self.on_rows is not None:
+                self.on_rows(acc.rows_read)
+            return entry, acc, "ingested"
         acc, start = self._adopt(partial, facts, PARTIAL_FORMAT, batch_size=batch_size)
         if acc is not None:
             self.log.info(
@@ -196,8 +210,17 @@ class Ingester:
             )
         # The last checkpoint lands before the final state (then it is removed).
         self.checkpoints.wait()
-        self.store.write(final, state_doc(FILE_STATE_FORMAT, facts, acc, batch_size=batch_size))
-        self.store.delete(partial)
+        entry, acc = self._finish(facts, name, acc, spec, batch_size)
+        return entry, acc, how
+
+    def _finish(self, facts: dict, name: str, acc: Accumulation, spec, batch_size: int):
+        """Write the file's final state, drop its checkpoint: (manifest entry, accumulation)."""
+        url = facts["url"]
+        acc.spec = spec
+        self.store.write(
+            f"states/{name}.json", state_doc(FILE_STATE_FORMAT, facts, acc, batch_size=batch_size)
+        )
+        self.store.delete(f"partial/{name}.json")
         dropped = sum(acc.dropped.values())
         self.log.info(
             "ingested",
@@ -206,7 +229,7 @@ class Ingester:
             rows=acc.rows_read,
             rows_dropped=dropped,
         )
-        return self._entry(facts, name, acc), acc, how
+        return self._entry(facts, name, acc), acc
 
     def _adopt(self, name: str, facts: dict, fmt: str, batch_size: int | None = None):
         """(accumulation, next row group) left by an earlier run for exactly this file (and

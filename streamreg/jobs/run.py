@@ -43,6 +43,7 @@ from ..io.listing import ListedFile
 from ..io.sources import Source
 from ..progress import Progress
 from ..solvers import state_class
+from .cluster import ClusterReads
 from .ingest import Ingester, Stopped
 from .levels import encoded_batch_rows, file_designs, job_spec
 from .log import JobLog, SilentLog
@@ -251,7 +252,9 @@ class _Run:
             sum(src.total_rows for src, _ in opened), label="ingest", enabled=self.progress
         )
         self.ingester.on_rows = self.bar.advance
-        with blas_beside_decoding():  # BLAS threads leave a core to Arrow's decoding
+        with blas_beside_decoding(), ClusterReads(job.scheduler if opened else None) as cluster:
+            reads = cluster.submit_all(opened, specs, moved, batch_size, self.ingester)
+            self.ingester.cluster = reads  # with a scheduler, its workers read the files
             for (src, digest), spec in zip(opened, specs):
                 listed = next(f for f in todo if f.path == src.files[0].path)
                 old = moved.get(listed.path)

@@ -16,6 +16,7 @@ import os
 import sys
 from dataclasses import dataclass, field, replace
 
+from ..choices import ON_CHANGE
 from ..cv import fold_assignment
 from ..design import NULL_POLICIES
 from ..errors import InputError
@@ -33,7 +34,6 @@ else:  # pragma: no cover
 # A job keeps one kind of state per file, so it takes the closed-form solvers; "auto" keeps
 # cholesky's states and, unable to read every file again, warns where a fit would switch.
 JOB_SOLVERS = ("auto", *CLOSED_FORM_SOLVERS)
-ON_CHANGE = ("error", "replace")
 
 EXAMPLE = """\
 # A streamreg job. Run it from cron, Airflow or a Kubernetes CronJob with
@@ -94,6 +94,7 @@ on_change = "error"           # a file that changed since it was ingested: "erro
 # window = "30d"              # keep only files from the last 30 days (units s, m, h, d, w)
 # window_key = "date"         # ... dated by this Hive partition (date=2026-01-31/), not by mtime
 interval = "60s"              # with --watch: how often to look for new files
+# scheduler = "tcp://scheduler:8786"  # new files are read by this Dask cluster's workers
 
 # [storage]                   # fsspec options for every URL above, e.g. an S3-compatible server:
 # endpoint_url = "http://127.0.0.1:9000"
@@ -128,6 +129,7 @@ class JobSpec:
     window_key: str | None = None
     interval: float = 60.0  # seconds
     storage: dict = field(default_factory=dict)
+    scheduler: str | None = None  # a Dask scheduler whose workers read the new files
     formula: str | None = None
     categorical: tuple[str, ...] = ()
     reference: dict = field(default_factory=dict)
@@ -267,6 +269,7 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
     window_text = r.string("window")
     window_key = r.string("window_key")
     interval = r.duration("interval", 60.0)
+    scheduler = r.string("scheduler")
     r.done()
     window = (
         parse_duration(window_text, f"{path}: 'run.window'") if window_text is not None else None
@@ -304,6 +307,7 @@ def parse_job(text: str, *, path: str = "job.toml") -> JobSpec:
         window_key=window_key,
         interval=interval,
         storage=dict(storage),
+        scheduler=scheduler,
         formula=formula,
         categorical=tuple(categorical),
         reference=dict(reference),

@@ -20,7 +20,6 @@ import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import pandas as pd
 
 from ..engine.dask_runner import is_dask_collection
 from ..errors import InputError, ModelFormatError
@@ -104,6 +103,8 @@ class MultiTargetModel:
         first = self.models_[0]
         first._check_predictable()
         if is_dask_collection(data):
+            import pandas as pd
+
             if not hasattr(data, "map_partitions"):
                 raise InputError("a multi-target model predicts Dask DataFrames, not Dask arrays.")
             columns = {f"prediction_{t}": pd.Series(dtype="float64") for t in self.targets_}
@@ -201,6 +202,8 @@ _SAME_FOR_ALL = {
 
 
 def _predict_frame(frame, model, unseen):
+    import pandas as pd
+
     values = model.predict(frame, unseen=unseen)
     return pd.DataFrame(
         values, index=frame.index, columns=[f"prediction_{t}" for t in model.targets_]

@@ -23,9 +23,8 @@ import os
 
 import numpy as np
 
+from ..choices import SELECTIONS
 from ..errors import InputError, ModelFormatError
-
-SELECTIONS = ("min", "1se")
 
 _PENALTY_FIELDS = {
     "alpha": (int, float),

@@ -20,13 +20,11 @@ the intercept-first parameters with ``T = [[1, −μᵀ], [0, I]]``. Memory is
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
+from ..choices import ROBUST_TYPES
 from ..design import batch_arrays, screen_values
 from ..engine.merge import Mergeable
 from ..errors import InputError
-
-ROBUST_TYPES = ("HC0", "HC1", "HC2", "HC3", "cluster")
 
 
 def parse_cov_type(text: str | None, groups: str | None = None) -> tuple[str, str | None]:
@@ -76,6 +74,8 @@ class Sandwich(Mergeable):
         """Fold one batch: ``x_centered`` holds the kept features (minus their means when there
         is an intercept); ``bread_kept`` is ``M_xx⁻¹``; ``inverse_n`` is ``1/Σw`` or None
         without an intercept."""
+        import pandas as pd
+
         w = np.ones(len(resid)) if weights is None else weights
         design = (
             x_centered if inverse_n is None else np.column_stack([np.ones(len(resid)), x_centered])

@@ -25,7 +25,9 @@ Gram) over the state of ``cholesky`` (also for ``auto``), ``qr`` or ``exact``; i
 by giving ``alpha``, never by name.
 
 Adding a solver is one module (its state, or a solve over an existing state) and one
-line in :data:`FAMILIES`; every name check in streamreg goes through :func:`check_solver`.
+line in :data:`FAMILIES` (and its name in :mod:`streamreg.choices`, which the command line
+reads without importing the solvers; a test checks that the two agree); every name check in
+streamreg goes through :func:`check_solver`.
 
 >>> family("qr").state.__name__, check_solver("exact")
 ('QRState', 'exact')

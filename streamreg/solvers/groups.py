@@ -23,7 +23,6 @@ appending groups costs amortized constant time.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -36,6 +35,8 @@ TABLE_RANGE = 1 << 22
 
 def factorize(groups) -> tuple[np.ndarray, np.ndarray]:
     """``(codes, uniques)`` of a batch of group labels (Arrow array, dictionary or numpy)."""
+    import pandas as pd
+
     if isinstance(groups, pa.ChunkedArray):
         groups = groups.combine_chunks()
     if isinstance(groups, pa.Array):

@@ -38,11 +38,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..choices import RANK_DEFICIENT
 from ..errors import CollinearityError, IllConditionedError, InputError, parameter
 from .solution import Solution, intercept_from_means
 
 DEFAULT_RCOND = 1e-6
-RANK_DEFICIENT = ("error", "alias", "minimum_norm")
 
 
 @dataclass

@@ -55,7 +55,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import linalg
 
 from ..errors import CollinearityError, InputError
 from .base import CenteredState
@@ -231,6 +230,8 @@ def solve_normal_equations(
     collinear_tol: float = COLLINEAR_TOL,
 ) -> Solution:
     """Solve the state's normal equations by scaled, column-by-column Cholesky."""
+    from scipy import linalg
+
     names = state.names[:-1]
     p = len(names)
     check_enough_rows(state, p, fit_intercept, aliasing=drop_collinear)

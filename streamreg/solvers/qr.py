@@ -24,11 +24,10 @@ the Gram route per batch.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import linalg
-from scipy.linalg import lapack
 
 from ..errors import CollinearityError, InputError
 from .base import CenteredState
@@ -51,7 +50,13 @@ REFUSE_CONDITION_R = 1e14
 # Up to this many columns merges are refactored in long double (see _merged_factor).
 EXTENDED_MERGE_MAX = 64
 
-_geqrf = lapack.get_lapack_funcs("geqrf", dtype=np.float64)
+
+@functools.cache
+def _geqrf():
+    """LAPACK's float64 ``dgeqrf`` (looked up on first use: scipy is not imported at start-up)."""
+    from scipy.linalg import lapack
+
+    return lapack.get_lapack_funcs("geqrf", dtype=np.float64)
 
 
 class QRState(CenteredState):
@@ -170,7 +175,7 @@ def _triangular_factor(rows: np.ndarray, *, overwrite: bool = False) -> np.ndarr
     m, k = rows.shape
     if m == 0:
         return np.zeros((k, k))
-    factored, _, _, info = _geqrf(rows, lwork=64 * k, overwrite_a=overwrite)
+    factored, _, _, info = _geqrf()(rows, lwork=64 * k, overwrite_a=overwrite)
     if info != 0:  # only for an invalid argument, which the shapes above rule out
         raise RuntimeError(f"LAPACK dgeqrf failed (info = {info}).")
     r = np.triu(factored[: min(m, k)])
@@ -217,6 +222,8 @@ def solve_qr(
     collinear_tol: float = QR_COLLINEAR_TOL,
 ) -> Solution:
     """Least squares from the triangular factor, with R-style detection of aliased columns."""
+    from scipy import linalg
+
     names = state.names[:-1]
     p = len(names)
     check_enough_rows(state, p, fit_intercept, aliasing=drop_collinear)

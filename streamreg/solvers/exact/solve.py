@@ -6,7 +6,6 @@ import math
 from fractions import Fraction
 
 import numpy as np
-from scipy import linalg
 
 from ...errors import CollinearityError, IllConditionedError, InputError, parameter
 from ..solution import Solution, check_enough_rows
@@ -296,6 +295,8 @@ def _modular_rank(a):
 
 def _refined_fit(c, kept, inv_kappa):
     """β and C_KK⁻¹/κ by iterative refinement with exact residuals; None if it stalls."""
+    from scipy import linalg
+
     p = c.shape[0] - 1
     m = len(kept)
     if m == 0:

@@ -12,9 +12,9 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from ...choices import SCHEDULES
 from ...errors import InputError
 
-SCHEDULES = ("constant", "invscaling", "step")
 OPTIMIZERS = ("sgd", "adam")
 DEFAULT_TOL = {"sgd": 1e-4, "newton": 1e-6, "lbfgs": 1e-6}
 ADAM_LEARNING_RATE = 0.01

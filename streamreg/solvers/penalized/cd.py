@@ -21,7 +21,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
 from ...errors import ConvergenceWarning
 
@@ -166,6 +165,8 @@ def _support_step(gram, cov, l1, l2, beta):
     first coefficient reaches zero (feature-sign search, Lee et al. 2007): the objective
     falls along the way, as it is that same quadratic on the segment.
     """
+    from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
     support = np.flatnonzero(beta)
     x = np.zeros_like(beta)
     if support.size:

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
 from ...errors import CollinearityError
 from .problem import GramProblem, as_problem, checked_alphas
@@ -22,6 +21,8 @@ from .problem import GramProblem, as_problem, checked_alphas
 
 def ridge_solve(problem: GramProblem, alpha: float) -> np.ndarray:
     """Working coefficients ``(Q + αI)⁻¹ c`` by Cholesky (``α = 0`` is least squares)."""
+    from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
     m = problem.gram.shape[0]
     if m == 0:
         return np.zeros(0)
