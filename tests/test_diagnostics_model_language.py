@@ -149,6 +149,17 @@ def test_several_targets_refuse_one_interval_file(frame, tmp_path):
         predict_parquet(model, tmp_path / "d.parquet", tmp_path / "p.parquet", interval=0.9)
 
 
+def test_several_targets_point_to_one_targets_results(frame):
+    model = streamreg.fit(frame, target=["y", "y2"], features=["x1", "region"])
+    for name in ("get_prediction", "t_test", "bse"):
+        with pytest.raises(AttributeError, match=rf"model\['y'\]\.{name} \(targets: y, y2\)"):
+            getattr(model, name)
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        model.nonsense  # noqa: B018 - a name no model has keeps Python's own message
+    frame_y2 = model["y2"].get_prediction(frame[["x1", "region"]]).summary_frame()
+    np.testing.assert_allclose(frame_y2["mean"], model["y2"].predict(frame), rtol=1e-12)
+
+
 def test_absorbed_fixed_effect_refuses_diagnostics(frame):
     with pytest.raises(InputError, match="no residuals to describe"):
         streamreg.fit(frame, formula="y ~ x1 | region", diagnostics=True)

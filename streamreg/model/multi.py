@@ -69,6 +69,12 @@ class MultiTargetModel:
         # Facts shared by every target (features, design, rows, weight, solver) are the first's.
         if name in _SAME_FOR_ALL:
             return getattr(self.models_[0], name)
+        if not name.startswith("_") and hasattr(self.models_[0], name):
+            # Per-target results (get_prediction, t_test, bse, ...) belong to one target's model.
+            raise AttributeError(
+                f"{name} is a result of one target's model; take it from "
+                f"model[{self.targets_[0]!r}].{name} (targets: {', '.join(self.targets_)})."
+            )
         raise AttributeError(f"'MultiTargetModel' object has no attribute {name!r}")
 
     @property
