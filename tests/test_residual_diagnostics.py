@@ -23,10 +23,10 @@ from streamreg.model.diagnostics.durbin_watson import DurbinWatson
 from streamreg.model.diagnostics.moments import ResidualMoments
 
 
-def close(a, b, rtol=1e-8):
+def close(a, b, rtol=1e-8) -> bool:
     """Relative agreement (absolute below 1e-8 for p values near zero)."""
     a, b = float(a), float(b)
-    assert abs(a - b) <= max(rtol * abs(b), 1e-8 if abs(b) < 1 else 0.0), (a, b)
+    return abs(a - b) <= max(rtol * abs(b), 1e-8 if abs(b) < 1 else 0.0)
 
 
 def datasets():
@@ -91,8 +91,8 @@ def test_diagnostics_match_statsmodels(name, count, how):
     }
     assert set(figures) == set(DIAGNOSTIC_NAMES)
     for key, value in expected.items():
-        close(figures[key], value)
-    close(fold(parts, how).ssr, ref.ssr, rtol=1e-12)
+        assert close(figures[key], value), (figures[key], value)
+    assert close(fold(parts, how).ssr, ref.ssr, rtol=1e-12), (fold(parts, how).ssr, ref.ssr)
 
 
 def test_bottom_block_is_laid_out_as_statsmodels_prints_it():
@@ -137,7 +137,7 @@ def test_batch_update_equals_merge_of_one_row_summaries(rng):
     whole = ResidualDiagnostics.from_array(r)
     for other in (by_rows, updated):
         for key, value in whole.mapping().items():
-            close(other.mapping()[key], value, rtol=1e-12)
+            assert close(other.mapping()[key], value, rtol=1e-12), (other.mapping()[key], value)
 
 
 def test_merge_laws(rng):
@@ -147,11 +147,11 @@ def test_merge_laws(rng):
     assert (a + empty) == a and (empty + a) == a
     left, right = (a + b) + c, a + (b + c)
     for key in DIAGNOSTIC_NAMES:
-        close(left.mapping()[key], right.mapping()[key], rtol=1e-13)
+        assert close(left.mapping()[key], right.mapping()[key], rtol=1e-13), key
     # The moments commute; Durbin-Watson is about order, so b + a is the reversed data.
-    close((b + a).moments.kurtosis, (a + b).moments.kurtosis, rtol=1e-13)
+    assert close((b + a).moments.kurtosis, (a + b).moments.kurtosis, rtol=1e-13)
     reversed_rows = np.r_[r[20:55], r[:20]]
-    close((b + a).durbin_watson.statistic, durbin_watson(reversed_rows), rtol=1e-13)
+    assert close((b + a).durbin_watson.statistic, durbin_watson(reversed_rows), rtol=1e-13)
     assert (b + a).durbin_watson.statistic != (a + b).durbin_watson.statistic
 
 
@@ -174,8 +174,8 @@ def test_small_and_degenerate_samples_follow_statsmodels():
     d = ResidualDiagnostics.from_array(seven).mapping()
     assert math.isnan(d["omnibus"]) and math.isnan(d["omnibus_pvalue"])  # omni_normtest: n < 8
     jb, jb_p, skew, kurt = jarque_bera(seven)
-    close(d["jarque_bera"], jb)
-    close(d["skew"], skew)
+    assert close(d["jarque_bera"], jb), (d["jarque_bera"], jb)
+    assert close(d["skew"], skew), (d["skew"], skew)
     constant = ResidualMoments.from_array(np.full(10, 2.5))
     assert math.isnan(constant.skew) and math.isnan(constant.kurtosis)
     assert math.isnan(DurbinWatson.empty().statistic)

@@ -22,20 +22,20 @@ def test_every_family_state_is_checked():
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("seed", [1, 2])
 def test_state_laws(kind, law, weighted, seed):
-    law(kind, seed, weighted)
+    assert law(kind, seed, weighted) == []
 
 
 @pytest.mark.parametrize("kind", STATES, ids=lambda k: k.__name__)
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 def test_plain_form_round_trips(kind, weighted, tmp_path):
-    checks.check_plain_form_round_trips(kind, 3, weighted, tmp_path)
+    assert checks.check_plain_form_round_trips(kind, 3, weighted, tmp_path) == []
 
 
 @pytest.mark.parametrize(
     ("kind", "other"), list(itertools.permutations(STATES, 2)), ids=lambda k: k.__name__
 )
 def test_foreign_states_are_refused(kind, other):
-    checks.check_foreign_states_are_refused(kind, other)
+    assert checks.check_foreign_states_are_refused(kind, other) == []
 
 
 def test_the_checks_can_fail():
@@ -48,5 +48,4 @@ def test_the_checks_can_fail():
         def __iadd__(self, other):
             return self
 
-    with pytest.raises(AssertionError):
-        checks.check_any_chunking_gives_the_same_state(Forgetful, 1, False)
+    assert checks.check_any_chunking_gives_the_same_state(Forgetful, 1, False) != []

@@ -55,19 +55,26 @@ MODEL_FORMAT_VERSIONS = (MODEL_FORMAT_VERSION, PACKED_MODEL_VERSION, PENALIZED_M
 
 
 def model_to_dict(model) -> dict:
-    """The model as a JSON-ready dict (NaN and ±inf become null)."""
-    if model.penalty_ is not None:
-        return _penalized_model_dict(model)
+    """The model as a JSON-ready dict (NaN and ±inf become null). A penalized fit (version 3)
+    has no (XᵀWX)⁻¹ and no robust covariance, and adds its penalty and CV record."""
+    penalized = model.penalty_ is not None
     coef = [None if np.isnan(c) else float(c) for c in model.coef_]
-    xtx_inv = np.asarray(model.solution_.xtx_inv, dtype=float)
+    xtx_inv = None if penalized else np.asarray(model.solution_.xtx_inv, dtype=float)
     robust_cov = None if model.robust_ is None else np.asarray(model.robust_["cov"], dtype=float)
-    packed = should_pack(xtx_inv) or (robust_cov is not None and should_pack(robust_cov))
+    packed = not penalized and (
+        should_pack(xtx_inv) or (robust_cov is not None and should_pack(robust_cov))
+    )
     language = model_language_fields(model)
     extra = optional_fields(model.diagnostics, getattr(model, "_use_t", None))
-    version_2 = packed or bool(language) or bool(extra) or robust_needs_version_2(model.robust_)
+    if penalized:
+        version = PENALIZED_MODEL_VERSION  # which may carry the optional fields too
+    elif packed or language or extra or robust_needs_version_2(model.robust_):
+        version = PACKED_MODEL_VERSION
+    else:
+        version = MODEL_FORMAT_VERSION
     data = {
         "format": MODEL_FORMAT,
-        "format_version": PACKED_MODEL_VERSION if version_2 else MODEL_FORMAT_VERSION,
+        "format_version": version,
         "streamreg_version": model.streamreg_version,
         "target": model.target,
         "features": [str(n) for n in model.feature_names_in_],
@@ -91,57 +98,17 @@ def model_to_dict(model) -> dict:
         "warnings": model.warnings_,
         "inputs": model.inputs_,
         "log_weight_sum": finite_or_none(model.log_weight_sum_),
-        "xtx_inv": _matrix(xtx_inv, packed),
+        "xtx_inv": None if penalized else _matrix(xtx_inv, packed),
         "robust": None
-        if model.robust_ is None
+        if penalized or model.robust_ is None
         else {**model.robust_, "cov": _matrix(robust_cov, packed)},
         "inference": model.inference_dict(),
         "state": model.state_.to_dict(),
-        "optimizer": model.optimizer_,
-        **language,
+        "optimizer": None if penalized else model.optimizer_,
     }
-    return {**data, **extra}
-
-
-def _penalized_model_dict(model) -> dict:
-    """Version 3: a penalized fit's fields; it has no (XᵀWX)⁻¹ and no robust covariance."""
-    data = {
-        "format": MODEL_FORMAT,
-        "format_version": PENALIZED_MODEL_VERSION,
-        "streamreg_version": model.streamreg_version,
-        "target": model.target,
-        "features": [str(n) for n in model.feature_names_in_],
-        "weight": model.weight,
-        "fit_intercept": model.fit_intercept,
-        "intercept": model.intercept_,
-        "coef": [None if np.isnan(c) else float(c) for c in model.coef_],
-        "aliased": model.aliased_,
-        "n_rows": model.n_samples_,
-        "weight_sum": model.weight_sum_,
-        "rows_read": model.rows_read_,
-        "rows_dropped": model.rows_dropped_,
-        "rows_dropped_by_column": model.rows_dropped_by_column_,
-        "r2": finite_or_none(model.r2_),
-        "rmse": model.rmse_,
-        "ssr": model.ssr_,
-        "tss": model.solution_.tss,
-        "rank": model.solution_.rank,
-        "condition_number": finite_or_none(model.scaled_condition_number_),
-        "solver": model.solver_,
-        "warnings": model.warnings_,
-        "inputs": model.inputs_,
-        "log_weight_sum": finite_or_none(model.log_weight_sum_),
-        "xtx_inv": None,
-        "robust": None,
-        "inference": model.inference_dict(),
-        "state": model.state_.to_dict(),
-        "optimizer": None,
-        "penalty": model.penalty_,
-        "cv": model.cv_,
-    }
-    # A version-3 file may carry the optional fields too.
-    extra = optional_fields(model.diagnostics, getattr(model, "_use_t", None))
-    return {**data, **model_language_fields(model), **extra}
+    if penalized:
+        data.update(penalty=model.penalty_, cv=model.cv_)
+    return {**data, **language, **extra}
 
 
 def _matrix(matrix: np.ndarray, packed: bool):
