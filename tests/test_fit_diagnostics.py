@@ -209,3 +209,34 @@ def test_big_data_are_read_again_only_when_the_ssr_lost_many_digits(tmp_path, mo
     big = streamreg.fit(path, target="y")
     assert not any("recomputed" in w for w in big.warnings_)
     np.testing.assert_allclose(big.ssr, small.ssr, rtol=1e-9)  # ~10+ digits either way
+
+
+def test_big_data_read_again_take_plain_residuals_when_they_meet_the_big_tolerance(
+    tmp_path, monkeypatch
+):
+    """A very close fit of big data: the SSR is recomputed (the first pass keeps ~6 digits), from
+    plain residuals (good to ~1e-11 here, within big data's 1e-10) rather than compensated ones,
+    and still agrees with statsmodels' SSR from in-memory residuals."""
+    import streamreg.model.residual_pass as residual_pass
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(3000, 3)) + [5.0, -3.0, 1.0]
+    y = 2.0 + x @ [1.0, -2.0, 3.0] + 1e-4 * rng.normal(size=3000)
+    path = tmp_path / "very-close.parquet"
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": y}).to_parquet(path)
+    monkeypatch.setattr(residual_pass, "CHEAP_VALUES", 1000)  # as if the files were big
+    monkeypatch.setattr(residual_pass, "COMPENSATE_ALWAYS_VALUES", 1000)
+    taken = []
+    monkeypatch.setattr(
+        residual_pass, "residuals", lambda *a, **k: taken.append(k) or pytest.fail("compensated")
+    )
+    model = streamreg.fit(path, target="y")
+    plain = residual_pass.residual_rounding_bound(model.state_, model.solution_, True)
+    first = residual_pass.ssr_rounding_bound(model.state_, model.solution_, True)
+    assert first > residual_pass.SSR_RELATIVE_TOLERANCE_BIG
+    assert residual_pass.COMPENSATE_TOLERANCE < plain < residual_pass.SSR_RELATIVE_TOLERANCE_BIG
+    assert residual_pass.ssr_plan(model.state_, model.solution_, True) == (True, False)
+    assert any("recomputed from the residuals" in w for w in model.warnings_)
+    assert taken == []
+    ref = sm.OLS(y, sm.add_constant(x)).fit()
+    np.testing.assert_allclose(model.ssr, ref.ssr, rtol=1e-10)

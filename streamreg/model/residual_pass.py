@@ -77,7 +77,8 @@ CHEAP_VALUES = 1 << 24
 # re-reading them costs as much as the fit, for digits far below their sampling error.
 SSR_RELATIVE_TOLERANCE_BIG = 1e-10
 # ... and with compensated residuals (~10× the work of plain ones per batch) only when plain
-# residuals would be off by more than this.
+# residuals would miss the tolerance that asked for the pass (this one for small data, the
+# big data's own for big data: there plain residuals meeting 1e-10 are ~4× cheaper to take).
 COMPENSATE_TOLERANCE = 1e-13
 # Up to this many values (rows × columns) a recomputed SSR always takes compensated residuals.
 COMPENSATE_ALWAYS_VALUES = 1 << 22
@@ -155,20 +156,29 @@ def residual_part(
     mean_lo = state.mean_lo[index_kept] if intercept else None
     if out.sandwich is None and out.hac is None and out.two_way is None and not plan.compensated:
         return _diagnostics_only(source, spec, batch_size, state, solution, out, on_rows)
+    # Scores (centred features and residuals) only for a robust meat; the compensated
+    # residuals of the diagnostics and the SSR are taken apart.
+    needs_scores = out.sandwich is not None or out.hac is not None or out.two_way is not None
+
+    def compensated(z):
+        x = z[:, :p][:, kept]
+        return residuals(x, z[:, p], beta, mean=mean, mean_lo=mean_lo, compensated=True)
+
     for chunk in source.batches(spec.columns, batch_size):
         arrays = batch_arrays(chunk, spec)
-        x_centered, resid = _centered_residuals(arrays.z, state, kept, beta, p, intercept)
-        if not np.isfinite(resid).all():
-            arrays = screen_values(arrays, chunk, spec)
+        if needs_scores:
             x_centered, resid = _centered_residuals(arrays.z, state, kept, beta, p, intercept)
+            if not np.isfinite(resid).all():
+                arrays = screen_values(arrays, chunk, spec)
+                x_centered, resid = _centered_residuals(arrays.z, state, kept, beta, p, intercept)
+            e = compensated(arrays.z) if plan.compensated else resid
+        else:  # compensated residuals for the diagnostics and the SSR, nothing else
+            e = compensated(arrays.z)
+            if not np.isfinite(e).all():
+                arrays = screen_values(arrays, chunk, spec)
+                e = compensated(arrays.z)
         weights = arrays.weights
         if out.diagnostics is not None:
-            e = resid
-            if plan.compensated:
-                z = arrays.z
-                e = residuals(
-                    z[:, :p][:, kept], z[:, p], beta, mean=mean, mean_lo=mean_lo, compensated=True
-                )
             out.diagnostics.update(whiten(e, weights))
         if out.sandwich is not None:
             out.sandwich.update(x_centered, resid, weights, xtx_inv, inverse_n, arrays.groups)
@@ -178,7 +188,7 @@ def residual_part(
                 out.hac.update(u)
             else:
                 out.two_way.update(u, *arrays.groups)
-        out.n_rows += len(resid)
+        out.n_rows += len(e)
         if on_rows is not None:
             on_rows(arrays.rows_read)
     return out
@@ -333,14 +343,16 @@ def ssr_plan(state, solution, fit_intercept: bool, *, in_memory: bool = False) -
     """``(recompute, compensated)``: whether the SSR should come from a residual pass, and
     whether that pass takes compensated residuals — always for small data (where they cost
     little and a few rows' rounding errors do not average out), else when plain residuals
-    could be off by more than :data:`COMPENSATE_TOLERANCE`."""
+    could be off by more than the tolerance that asked for the pass
+    (:data:`COMPENSATE_TOLERANCE` for data cheap to read again, else
+    :data:`SSR_RELATIVE_TOLERANCE_BIG`)."""
     cheap = in_memory or state.n_rows * len(state.names) <= CHEAP_VALUES
     tolerance = SSR_RELATIVE_TOLERANCE if cheap else SSR_RELATIVE_TOLERANCE_BIG
     if ssr_rounding_bound(state, solution, fit_intercept) <= tolerance:
         return False, False
     small = state.n_rows * len(state.names) <= COMPENSATE_ALWAYS_VALUES
     plain = residual_rounding_bound(state, solution, fit_intercept)
-    return True, small or plain > COMPENSATE_TOLERANCE
+    return True, small or plain > (COMPENSATE_TOLERANCE if cheap else tolerance)
 
 
 def _spread_ratio(state, solution, fit_intercept: bool) -> float:
