@@ -70,7 +70,7 @@ from .solution import (
 STATE_FORMAT = "streamreg.moment_state"
 STATE_FORMAT_VERSION = 1
 # If the shifted sums cancel by more than this factor, recentre on the batch mean.
-_CANCELLATION_LIMIT = 1e-3
+_CANCELLATION_LIMIT = 5e-2
 # Beyond this condition number of C the Cholesky route keeps fewer than about
 # 6 significant digits (error ≈ cond · 2.2e-16): warn.
 WARN_CONDITION = 1e10
