@@ -22,12 +22,30 @@ clusters stay up for the whole run (their start-up is not timed):
     python bench/bench_dask.py --data DIR --rg RGDIR [--rounds 4]
     python bench/bench_dask.py --data DIR --scaling           # the projected scaling table
 
-``--scaling`` measures, on a 1-worker cluster, each task's CPU-seconds (the compute a
-task needs on a core of its own), the cost of one merge of two partial results and the
-scheduler's cost per task (no-op tasks), then projects the wall time on W = 1…16
-single-core workers: the fixed list of tasks dealt to the workers as they free up
-(list scheduling, as Dask's scheduler does for independent tasks), plus the merge
-tree's ⌈log₂ T⌉ levels. It prints the measured inputs and the projection apart.
+``--scaling`` prints a scaling table for W = 1, 2, 4, 8, 16 single-core workers and says
+which figures are MEASURED and which PROJECTED. A 1- and a 2-worker ``LocalCluster``
+(``threads_per_worker=1``) have every worker process pinned to one core of its own
+(``sched_setaffinity`` on all its threads), so that ``tune_worker`` sizes Arrow's
+decoding pool to one thread in every task (``pa.set_cpu_count(1)`` from outside is
+undone by ``tune_worker`` at the start of each task). MEASURED, round by round:
+
+* each task's cost: the fit's accumulation task wrapped to take ``RUSAGE_SELF`` (the
+  worker process: the task thread *and* Arrow's decoding threads, plus whatever the
+  worker's event loop did meanwhile) before and after, and its wall time; on the
+  1-worker cluster (alone) and on the 2-worker one (both cores busy);
+* one merge of two partial states; the scheduler's cost per task (200 no-op tasks,
+  round trip); one state's serialized bytes, its worker-to-worker transfer (a task on
+  worker B needing a state held by A, less the same with the state on B) and its
+  gather to the client;
+* the real ``streamreg.fit(DIR, target="y", client=client)`` on 1 and 2 workers (median
+  and best of ``--rounds``), its pass timed apart from the client's work around it.
+
+PROJECTED by ``project()``: the fixed task list dealt in order to whichever of W
+workers frees up first (list scheduling), each task its process CPU-s + the scheduler's
+cost; then ⌈log₂ T⌉ merge levels, each a merge, a task and (W > 1) a transfer; then the
+gather and the client's work. The model's error at W = 1 and 2 is printed against the
+real fits; W = 4, 8, 16, and every row of the 16× table (the task list repeated), are
+projections only.
 """
 
 from __future__ import annotations
