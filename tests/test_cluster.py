@@ -368,29 +368,18 @@ def many_tasks(request, tmp_path, rng, monkeypatch):
     return tmp_path / "many"
 
 
-def test_a_worker_killed_mid_fit_does_not_change_the_result(cluster, many_tasks):
-    _, client = cluster
-    src = Source.resolve(many_tasks)
-    assert len(tasks.parquet_tasks(src, 4)) == 24
-    # Small batches make each task of noticeable length, so the kill lands mid-fit.
-    options = dict(target="y", solver="qr", batch_size=200)
-    undisturbed = streamreg.fit(many_tasks, client=client, **options)
-    local = streamreg.fit(many_tasks, **options)
-    np.testing.assert_allclose(undisturbed.params, local.params, rtol=1e-12)
+def fit_with_a_worker_killed(client, fit):
+    """``(victim pid, model)``: ``fit()`` run while a worker holding a finished partition state
+    and working on more is SIGKILLed (None, None if no worker was caught so in 4 fits)."""
     pids = client.run(os.getpid)  # worker address -> process id
     # A fit lasts a few seconds; if it finishes before a worker is caught mid-work
     # (a loaded machine), try again — the kill must land in one of the attempts.
     for _attempt in range(4):
         result = {}
-        runner = threading.Thread(
-            target=lambda out=result: out.setdefault(
-                "model", streamreg.fit(many_tasks, client=client, **options)
-            )
-        )
+        runner = threading.Thread(target=lambda out=result: out.setdefault("model", fit()))
         runner.start()
         victim = None
         while victim is None and runner.is_alive():
-            # A worker that already holds a finished partition state and is working on more.
             holding = {
                 w
                 for w, keys in client.has_what().items()
@@ -406,11 +395,66 @@ def test_a_worker_killed_mid_fit_does_not_change_the_result(cluster, many_tasks)
             os.kill(victim, signal.SIGKILL)
         runner.join(timeout=300)
         if victim is not None:
-            break
+            client.wait_for_workers(2, timeout=120)  # the nanny restarts the killed worker
+            return victim, result.get("model")
+    return None, None
+
+
+def test_a_worker_killed_mid_fit_does_not_change_the_result(cluster, many_tasks):
+    _, client = cluster
+    src = Source.resolve(many_tasks)
+    assert len(tasks.parquet_tasks(src, 4)) == 24
+    # Small batches make each task of noticeable length, so the kill lands mid-fit.
+    options = dict(target="y", solver="qr", batch_size=200)
+    undisturbed = streamreg.fit(many_tasks, client=client, **options)
+    local = streamreg.fit(many_tasks, **options)
+    np.testing.assert_allclose(undisturbed.params, local.params, rtol=1e-12)
+    victim, model = fit_with_a_worker_killed(
+        client, lambda: streamreg.fit(many_tasks, client=client, **options)
+    )
     assert victim is not None, "no worker was seen holding a state while working, in 4 fits"
-    assert "model" in result
-    np.testing.assert_array_equal(result["model"].params, undisturbed.params)
-    client.wait_for_workers(2, timeout=120)  # the nanny restarts the killed worker
+    assert model is not None
+    np.testing.assert_array_equal(model.params, undisturbed.params)
+
+
+@pytest.mark.parametrize("kind", ["DataFrame partitions", "array blocks"])
+def test_a_worker_killed_mid_fit_of_a_dask_collection_gives_the_local_exact_fit(cluster, rng, kind):
+    """Dask DataFrame partitions (behind a map_partitions: fitted partition by partition) and
+    Dask array blocks: the exact solver's answer is the local one, bit for bit, also when a
+    worker dies mid-fit (its partitions are made again from the graph)."""
+    import dask.array as da
+    import dask.dataframe as dd
+    import pandas as pd
+
+    _, client = cluster
+    x = rng.normal(size=(24 * 5000, 3))
+    y = x @ [1.0, -2.0, 0.5] + rng.normal(size=len(x))
+    options = dict(solver="exact", batch_size=100)
+    if kind == "DataFrame partitions":
+        frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": y})
+        local = streamreg.fit(frame, target="y", **options)
+        parts = dd.from_pandas(frame, npartitions=24).map_partitions(lambda part: part)
+
+        def fit():
+            return streamreg.fit(parts, target="y", client=client, **options)
+    else:
+        local = streamreg.fit(x, y, **options)
+
+        def fit():
+            return streamreg.fit(
+                da.from_array(x, chunks=(5000, 3)),
+                da.from_array(y, chunks=5000),
+                client=client,
+                **options,
+            )
+
+    undisturbed = fit()
+    np.testing.assert_array_equal(undisturbed.params, local.params)
+    victim, model = fit_with_a_worker_killed(client, fit)
+    assert victim is not None, "no worker was seen holding a state while working, in 4 fits"
+    assert model is not None
+    np.testing.assert_array_equal(model.params, local.params)
+    np.testing.assert_array_equal(model.bse, local.bse)
 
 
 def test_unreachable_scheduler_is_one_sentence_not_a_hang(tmp_path):
