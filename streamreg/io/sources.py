@@ -48,21 +48,10 @@ from .listing import (
     url_filesystem,
     url_protocol,
 )
+from .scan_files import scan_file_by_file
 
 if TYPE_CHECKING:
-    import pyarrow.dataset as ds
-
-# Decoded-batch readahead: enough to overlap decoding with the math, small
-# enough that memory stays a few batches wide (see DESIGN.md, Speed and memory).
-BATCH_READAHEAD = 2
-# Parquet's pre-buffering coalesces whole row groups into big reads, which pays
-# on object stores; on local files it only costs memory (~300 MB more peak RSS
-# at 21 columns) and system time.
-# Page checksums (CRC32), where the producer wrote them, are verified: a flipped bit in a data
-# page is then an error naming the file instead of a silently wrong value.
-# (The keyword arguments of ds.ParquetFragmentScanOptions: pyarrow.dataset imports pandas, so
-# it is imported when a scan starts, not with this module.)
-PARQUET_SCAN_OPTIONS = {"pre_buffer": False, "page_checksum_verification": True}
+    pass
 
 
 @dataclass
@@ -301,7 +290,7 @@ class Source:
         offsets = {info.path: first_row(info) for info in self.files}
         reading: list = [None]  # the file being scanned, for a message naming it
         try:
-            for location, batch in _scan_file_by_file(
+            for location, batch in scan_file_by_file(
                 dataset, scan_schema, data_columns, batch_size, by_location, reading
             ):
                 info = by_location[location]
@@ -398,46 +387,6 @@ class InMemorySource(Source):
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def _scan_file_by_file(
-    dataset: ds.Dataset,
-    schema: pa.Schema,
-    columns: list[str],
-    batch_size: int,
-    infos: dict | None = None,
-    reading: list | None = None,
-) -> Iterator[tuple[str, pa.RecordBatch]]:
-    """(path, batch) for each batch of ``dataset``, one file scanned at a time.
-
-    A scan of the whole dataset decodes later files while an earlier one is
-    still being consumed and holds their batches back to keep the order; with a
-    consumer busy in BLAS that backlog reached ~0.5 GB at 21 columns and grew
-    with the number of files. One scanner per file keeps memory bounded by its
-    read-ahead, at the price of a pause of one batch's decoding between files.
-    ``reading[0]`` is set to the path of the file being scanned.
-    """
-    import pyarrow.dataset as ds
-
-    for fragment in dataset.get_fragments():
-        if reading is not None:
-            reading[0] = fragment.path
-        info = (infos or {}).get(fragment.path)
-        if info is not None and not info.is_whole:
-            # A resumed scan or a task's share of a file: batches never span row groups.
-            groups = list(info.row_groups)
-            if not groups:
-                continue
-            fragment = fragment.subset(row_group_ids=groups)
-        for batch in fragment.to_batches(
-            schema=schema,
-            columns=columns,
-            batch_size=batch_size,
-            use_threads=True,
-            batch_readahead=BATCH_READAHEAD,
-            fragment_scan_options=ds.ParquetFragmentScanOptions(**PARQUET_SCAN_OPTIONS),
-        ):
-            yield fragment.path, batch
 
 
 def _with_constants(batch: pa.RecordBatch, values: dict, types: dict) -> pa.RecordBatch:
