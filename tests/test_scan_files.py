@@ -85,9 +85,10 @@ def test_row_group_subsets_are_read_as_their_row_groups_alone(folder):
 
 def test_a_consumer_that_stops_early_leaves_no_thread_behind(folder):
     src = Source.resolve(folder)
-    batches = src.batches(["x", "y"], 50)
+    batches = src.batches(["x", "y"], 500)
     first = next(batches)
-    assert first.batch.num_rows == 50
+    assert first.batch.num_rows == 300  # one row group; 700 rows left: the next file starts
+    assert any(t.name.startswith("streamreg-next-file") for t in threading.enumerate())
     batches.close()  # the next file may be starting on the helper thread: it is waited for
     names = [t.name for t in threading.enumerate()]
     assert not any(name.startswith("streamreg-next-file") for name in names)

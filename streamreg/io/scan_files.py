@@ -9,11 +9,13 @@ Between files such a scan would pause: the next file's scanner set up and its fi
 batch decoded only when the consumer asks for it, with the decoding threads idle
 during the consumer's work on the previous file's last batches. On 10M × 20 in 20 files
 the consumer waited ~0.23 s for those starts, and the fit took 1.12 s where the same
-rows in one file took 0.90 s. Here, while the consumer works through one file, the
-next file's scanner is opened and its first batch decoded on a helper thread (its
-read-ahead then stops): at most one scanner's read-ahead more in memory. The
-in-process fit of those 20 files took 0.97-1.01 s instead of 1.12-1.13 s (best of 4,
-three alternations).
+rows in one file took 0.90 s. Here the next file's scanner is opened and its first batch
+decoded on a helper thread once the current file has :data:`START_NEXT_BATCHES` batches
+left (known from the footers' row counts). Starting it earlier hides more but holds two
+scanners' buffers for longer (started with the current file: +170 MB of peak RSS on
+10M × 20 in 8 files); five batches before the end cost ~60 MB (370-390 → 444-450 MB for
+``streamreg fit``) and brought the accumulation of the 20 files from 1.13 s to
+0.99-1.04 s (best of 4, two alternations).
 
 >>> import pyarrow as pa, pyarrow.parquet as pq, pyarrow.dataset as ds, tempfile, os
 >>> folder = tempfile.mkdtemp()
@@ -42,6 +44,8 @@ BATCH_READAHEAD = 2
 # page is then an error naming the file instead of a silently wrong value.
 # (The keyword arguments of ds.ParquetFragmentScanOptions: pyarrow.dataset imports pandas, so
 # it is imported when a scan starts, not with this module.)
+# How many batches before a file's end the next file is started (see above).
+START_NEXT_BATCHES = 5
 PARQUET_SCAN_OPTIONS = {"pre_buffer": False, "page_checksum_verification": True}
 
 
@@ -54,8 +58,9 @@ def scan_file_by_file(
     reading: list | None = None,
 ) -> Iterator[tuple[str, pa.RecordBatch]]:
     """(path, batch) for each batch of ``dataset`` (a ``pyarrow.dataset.Dataset``), in file
-    order, each file with a scanner of its own, the next one started while this one is read;
-    ``infos`` (path → footer info) restricts a file to its row groups in the scan.
+    order, each file with a scanner of its own, the next one started near this one's end;
+    ``infos`` (path → footer info) restricts a file to its row groups in the scan and tells
+    where a file ends (without them the next file is started with the current one).
     ``reading[0]`` is set to the path of the file being consumed (an error raised while
     starting a file surfaces when the consumer reaches it)."""
     import pyarrow.dataset as ds
@@ -77,7 +82,7 @@ def scan_file_by_file(
             if not groups:
                 continue
             fragment = fragment.subset(row_group_ids=groups)
-        files.append(fragment)
+        files.append((fragment, None if info is None else info.rows_in_scan))
 
     def start(fragment):
         batches = iter(fragment.to_batches(**options))
@@ -85,11 +90,15 @@ def scan_file_by_file(
 
     with ThreadPoolExecutor(1, thread_name_prefix="streamreg-next-file") as ahead:
         upcoming = None
-        for k, fragment in enumerate(files):
+        for k, (fragment, rows) in enumerate(files):
             if reading is not None:
                 reading[0] = fragment.path
             batches, batch = start(fragment) if upcoming is None else upcoming.result()
-            upcoming = ahead.submit(start, files[k + 1]) if k + 1 < len(files) else None
+            upcoming, seen = None, 0
             while batch is not None:
+                seen += batch.num_rows
+                near_end = rows is None or rows - seen <= START_NEXT_BATCHES * batch_size
+                if upcoming is None and near_end and k + 1 < len(files):
+                    upcoming = ahead.submit(start, files[k + 1][0])
                 yield fragment.path, batch
                 batch = next(batches, None)
