@@ -253,21 +253,32 @@ def test_frame_source_with_integer_column_labels_and_nullable_columns():
 
 
 @pytest.mark.parametrize("order", ["C", "F"])
-def test_array_source_block_is_column_major_copy(order):
+@pytest.mark.parametrize("wanted", [["x3", "y"], [f"x{j}" for j in range(7)] + ["y"]])
+def test_array_source_views_or_copies_one_batch_at_a_time(order, wanted):
+    """A column-major X is viewed; a row-major one is copied column-major a batch at a time
+    into one reused tile (no fresh block-sized memory), each batch right when it is read."""
     rng = np.random.default_rng(3)
     x = np.asarray(rng.normal(size=(5003, 7)), order=order)
     out = np.empty((5003, 7), order="F")
     copy_columns_major(x, out)
     assert np.array_equal(out, x)
-    src = ArraySource(x, [x[:, 0] * 2], [f"x{j}" for j in range(7)] + ["y"])
-    assert all(c.flags.c_contiguous for c in src.columns)
-    assert np.array_equal(np.column_stack(src.columns[:7]), x)
-    if order == "F":  # nothing copied
-        assert src.columns[3].ctypes.data == x[:, 3].ctypes.data
-    batches = list(src.batches(["x3", "y"], 2000))
-    assert [b.batch.num_rows for b in batches] == [2000, 2000, 1003]
-    assert np.array_equal(np.concatenate([b.batch.column("x3") for b in batches]), x[:, 3])
-    for name, j in (("x3", 3), ("y", 7)):  # the batches view the columns
-        column = batches[1].batch.column(name)
-        view = column.buffers()[1].address + 8 * column.offset
-        assert view == src.columns[j][2000:].ctypes.data
+    y = x[:, 0] * 2
+    src = ArraySource(x, [y], [f"x{j}" for j in range(7)] + ["y"])
+    assert np.array_equal(np.column_stack(src.columns), np.column_stack([x, y]))
+    index = {f"x{j}": j for j in range(7)}
+    addresses, starts = [], []
+    for chunk in src.batches(wanted, 2000):  # each batch checked before the next is read
+        start, stop = chunk.offset, chunk.offset + chunk.batch.num_rows
+        starts.append(start)
+        for name in wanted:
+            values = chunk.batch.column(name).to_numpy()
+            want = y[start:stop] if name == "y" else x[start:stop, index[name]]
+            assert np.array_equal(values, want)
+        column = chunk.batch.column("x3")
+        addresses.append(column.buffers()[1].address + 8 * column.offset)
+    assert starts == [0, 2000, 4000]
+    if order == "F":  # nothing copied: the batches view X
+        assert addresses == [x[s:, 3].ctypes.data for s in starts]
+    else:  # one tile for every batch
+        assert len(set(addresses)) == 1
+        assert all(a != x[s:, 3].ctypes.data for a, s in zip(addresses, starts))
