@@ -36,6 +36,7 @@ LAYERS = [
         "_version",
         "_deps",
         "choices",
+        "distributions",
         "errors",
         "progress",
         "report",

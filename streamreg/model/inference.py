@@ -46,6 +46,7 @@ from functools import cached_property
 
 import numpy as np
 
+from ..distributions import f_sf, norm_ppf, norm_sf, t_ppf, t_sf
 from ..errors import InputError
 from ..solvers.exact import ExactState, exact_statistics
 from .conditioning import state_condition_number
@@ -260,26 +261,20 @@ class InferenceMixin:
     def _quantile(self, alpha: float) -> float:
         if not 0.0 < alpha < 1.0:
             raise InputError(f"alpha must be between 0 and 1; got {alpha}.")
-        # scipy.stats is imported where it is used: the import costs ~0.5 s, a third of
-        # the command line's start-up, and only p values and intervals need it.
-        from scipy import stats
-
         if not self.use_t:
-            return float(stats.norm.ppf(1 - alpha / 2))
+            return float(norm_ppf(1 - alpha / 2))
         if self._df_inference <= 0:
             return float("nan")
-        return float(stats.t.ppf(1 - alpha / 2, self._df_inference))
+        return float(t_ppf(1 - alpha / 2, self._df_inference))
 
     @cached_property
     def _pvalues(self) -> np.ndarray:
-        from scipy import stats
-
         t = np.abs(self._tvalues)
         if not self.use_t:
-            return 2.0 * stats.norm.sf(t)
+            return 2.0 * norm_sf(t)
         if self._df_inference <= 0:
             return np.full_like(t, np.nan)
-        return 2.0 * stats.t.sf(t, self._df_inference)
+        return 2.0 * t_sf(t, self._df_inference)
 
     @property
     def pvalues(self):
@@ -325,14 +320,12 @@ class InferenceMixin:
 
     @property
     def f_pvalue(self) -> float:
-        from scipy import stats
-
         if self.robust_:
             test = self._robust_f_test
             return float("nan") if test is None else float(np.squeeze(test.pvalue))
         if self.df_resid <= 0:
             return float("nan")
-        return float(stats.f.sf(self.fvalue, self.df_model, self._df_inference))
+        return float(f_sf(self.fvalue, self.df_model, self._df_inference))
 
     @property
     def llf(self) -> float:

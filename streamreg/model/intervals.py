@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..distributions import norm_ppf, t_ppf
 from ..errors import InputError
 from .predictor import Predictor
 
@@ -85,11 +86,9 @@ class PredictionResults:
     def _quantile(self, alpha: float) -> float:
         if not 0.0 < alpha < 1.0:
             raise InputError(f"alpha must be between 0 and 1; got {alpha}.")
-        from scipy import stats
-
         if self.distribution == "t":
-            return float(stats.t.ppf(1 - alpha / 2.0, self.df))
-        return float(stats.norm.ppf(1 - alpha / 2.0))
+            return float(t_ppf(1 - alpha / 2.0, self.df))
+        return float(norm_ppf(1 - alpha / 2.0))
 
     def conf_int(self, obs: bool = False, alpha: float = 0.05) -> np.ndarray:
         """``(rows, 2)``: the interval for the mean, or for a new observation with ``obs``."""

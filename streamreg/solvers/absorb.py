@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from ..distributions import t_sf
 from ..errors import InputError
 from .groups import GroupIndex, factorize, grown
 from .moments import MomentState, solve_normal_equations
@@ -290,9 +291,7 @@ class WithinFit:
 
     @property
     def pvalues(self) -> np.ndarray:
-        from scipy import stats  # ~0.5 s to import: only where p values are asked for
-
-        return 2.0 * stats.t.sf(np.abs(self.tvalues), self.df_resid)
+        return 2.0 * t_sf(np.abs(self.tvalues), self.df_resid)
 
     @property
     def kept(self) -> np.ndarray:

@@ -42,6 +42,7 @@ import math
 
 import numpy as np
 
+from ...distributions import chi2_sf
 from ...errors import InputError, ModelFormatError
 from ...solvers.base import check_format
 
@@ -174,9 +175,7 @@ class ResidualMoments:
 
     @property
     def jarque_bera_pvalue(self) -> float:
-        from scipy import stats
-
-        return float(stats.chi2.sf(self.jarque_bera, 2))
+        return float(chi2_sf(self.jarque_bera, 2))
 
     @property
     def omnibus(self) -> float:
@@ -187,9 +186,7 @@ class ResidualMoments:
 
     @property
     def omnibus_pvalue(self) -> float:
-        from scipy import stats
-
-        return float(stats.chi2.sf(self.omnibus, 2))
+        return float(chi2_sf(self.omnibus, 2))
 
     # ---------------------------------------------------------------- plain form
     def to_dict(self) -> dict:
