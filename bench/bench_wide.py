@@ -41,6 +41,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench_fit import warm_page_cache  # bench/ is the script's folder: on sys.path
+
 BENCH_DIR = Path(__file__).resolve().parent
 WORK_DIR = BENCH_DIR / "work"
 TARGET = "y"
@@ -149,13 +151,6 @@ def ensure_data(rows: int, n_features: int, files: int, seed: int) -> Path:
     generate(data_dir, rows=rows, n_features=n_features, files=files, seed=seed, force=True)
     print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
     return data_dir
-
-
-def warm_page_cache(data_dir: Path) -> None:
-    for part in sorted(data_dir.glob("*.parquet")):
-        with open(part, "rb") as handle:
-            while handle.read(1 << 24):
-                pass
 
 
 # ---------------------------------------------------------------------- runs
