@@ -7,9 +7,11 @@ file gets a scanner of its own, whose read-ahead (a few batches) bounds the memo
 
 Between files such a scan would pause: the next file's scanner set up and its first
 batch decoded only when the consumer asks for it, with the decoding threads idle
-during the consumer's work on the previous file's last batches. On 10M × 20 in 20 files
-the consumer waited ~0.23 s for those starts, and the fit took 1.12 s where the same
-rows in one file took 0.90 s. Here the next file's scanner is opened and its first batch
+during the consumer's work on the previous file's last batches. On 10M × 20 in 20 files,
+even with the next file started as the current one's last batch was handed over, the
+consumer still waited 0.23 s in all for those starts (``cProfile``): opening a file and
+decoding its first batch takes longer than one batch's products. Here the next file's
+scanner is opened and its first batch
 decoded on a helper thread once the current file has :data:`START_NEXT_BATCHES` batches
 left (known from the footers' row counts). Starting it earlier hides more but holds two
 scanners' buffers for longer (started with the current file: +170 MB of peak RSS on
