@@ -66,14 +66,17 @@ def read_floor(data_dir: str, columns: list[str]) -> int:
 
     Tuned as well as we know, so that it does not flatter streamreg: on 2 cores
     pyarrow's default read-ahead (16 batches, 4 files) was 3-4x slower and used
-    2.6 GB, and pre-buffering costs memory and system time on local files.
+    2.6 GB, pre-buffering costs memory and system time on local files, and reading
+    column chunks through a 64 KiB buffered stream decodes ~15% faster than whole.
     """
     import numpy as np
     import pyarrow.dataset as ds
 
     files = sorted(str(p) for p in Path(data_dir).iterdir() if p.name.endswith(".parquet"))
     parquet = ds.ParquetFileFormat(
-        default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False)
+        default_fragment_scan_options=ds.ParquetFragmentScanOptions(
+            pre_buffer=False, use_buffered_stream=True, buffer_size=1 << 16
+        )
     )
     dataset = ds.dataset(files, format=parquet)
     rows = 0

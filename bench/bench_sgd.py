@@ -66,7 +66,9 @@ def batches(files: list[str], columns: list[str]):
     import pyarrow.dataset as ds
 
     parquet = ds.ParquetFileFormat(
-        default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False)
+        default_fragment_scan_options=ds.ParquetFragmentScanOptions(
+            pre_buffer=False, use_buffered_stream=True, buffer_size=1 << 16
+        )
     )
     dataset = ds.dataset(files, format=parquet)
     for batch in dataset.to_batches(

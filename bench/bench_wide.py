@@ -71,7 +71,9 @@ def read_floor(data_dir: str, columns: list[str]) -> int:
     import pyarrow.dataset as ds
 
     parquet = ds.ParquetFileFormat(
-        default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False)
+        default_fragment_scan_options=ds.ParquetFragmentScanOptions(
+            pre_buffer=False, use_buffered_stream=True, buffer_size=1 << 16
+        )
     )
     dataset = ds.dataset(data_files(data_dir), format=parquet)
     rows = 0

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from streamreg.errors import DataError
+from streamreg.io.scan_files import parquet_scan_options
 from streamreg.io.sources import Source
 
 
@@ -111,3 +112,17 @@ def test_a_damaged_later_file_is_named_after_the_earlier_files_were_read(folder)
     assert seen == 1000 + 2500  # every row of the files before it
     assert "part0.parquet" not in str(error.value)
     assert "part2.parquet" not in str(error.value)
+
+
+def test_local_files_are_read_through_a_small_buffer_object_stores_are_not():
+    """A buffered stream reads a column chunk in 64 KiB pieces: on local files it saves a
+    chunk-sized copy; on an object store each piece could be a request, so it stays off."""
+    from pyarrow.fs import FSSpecHandler, LocalFileSystem, PyFileSystem
+
+    fsspec = pytest.importorskip("fsspec")
+    local = parquet_scan_options(LocalFileSystem())
+    remote = parquet_scan_options(PyFileSystem(FSSpecHandler(fsspec.filesystem("memory"))))
+    assert local["use_buffered_stream"] is True and local["buffer_size"] == 1 << 16
+    assert "use_buffered_stream" not in remote
+    assert local["page_checksum_verification"] and remote["page_checksum_verification"]
+    assert not local["pre_buffer"] and not remote["pre_buffer"]

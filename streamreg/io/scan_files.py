@@ -49,6 +49,20 @@ BATCH_READAHEAD = 2
 # How many batches before a file's end the next file is started (see above).
 START_NEXT_BATCHES = 5
 PARQUET_SCAN_OPTIONS = {"pre_buffer": False, "page_checksum_verification": True}
+# Local files are read through a small buffered stream instead of whole column chunks: a
+# chunk read whole is a fresh block-sized allocation filled by one big copy (84 MB for a
+# 500k-row group of 21 columns) before its first page decodes. Decoding 10M × 20 in 8 files
+# took 0.50 instead of 0.57-0.63 s (1.01 instead of 1.23 CPU-s), a 500k-row group 19 instead
+# of 30 ms. Not on object stores, where each small read could be a request of its own.
+LOCAL_SCAN_OPTIONS = {"use_buffered_stream": True, "buffer_size": 1 << 16}
+
+
+def parquet_scan_options(filesystem) -> dict:
+    """The Parquet reader's options for files on ``filesystem`` (a ``pyarrow.fs`` one)."""
+    from pyarrow.fs import LocalFileSystem
+
+    local = isinstance(filesystem, LocalFileSystem)
+    return {**PARQUET_SCAN_OPTIONS, **(LOCAL_SCAN_OPTIONS if local else {})}
 
 
 def scan_file_by_file(
@@ -67,13 +81,14 @@ def scan_file_by_file(
     starting a file surfaces when the consumer reaches it)."""
     import pyarrow.dataset as ds
 
+    scan_options = parquet_scan_options(getattr(dataset, "filesystem", None))
     options = dict(
         schema=schema,
         columns=columns,
         batch_size=batch_size,
         use_threads=True,
         batch_readahead=BATCH_READAHEAD,
-        fragment_scan_options=ds.ParquetFragmentScanOptions(**PARQUET_SCAN_OPTIONS),
+        fragment_scan_options=ds.ParquetFragmentScanOptions(**scan_options),
     )
     files = []
     for fragment in dataset.get_fragments():
