@@ -23,3 +23,13 @@ ON_CHANGE = ("error", "replace")  # a job's on_change: a changed file is an erro
 # solver=; a penalty (alpha=) is solved over the state of one of PENALIZED_STATE_SOLVERS.
 SOLVER_NAMES = ("auto", "cholesky", "qr", "exact", "sgd", "newton", "lbfgs")
 PENALIZED_STATE_SOLVERS = ("auto", "cholesky", "qr", "exact")
+# model.diagnostics: statsmodels' bottom block, in the order of its summary and the model file.
+DIAGNOSTIC_NAMES = (
+    "omnibus",
+    "omnibus_pvalue",
+    "skew",
+    "kurtosis",
+    "durbin_watson",
+    "jarque_bera",
+    "jarque_bera_pvalue",
+)

@@ -93,41 +93,28 @@ def predict_parquet(
         src.column_type(name)
     read = list(dict.fromkeys([*features, *keep]))
     batch_size = resolve_batch_size(len(read), batch_size)
-    rows = 0
+
+    def tables():
+        for chunk in src.batches(read, batch_size):
+            batch = chunk.batch
+            with np.errstate(over="ignore", invalid="ignore"):  # refused below, in words
+                columns = predictor.feature_columns(batch)
+                pred = predictor.columns(columns, rows=batch.num_rows)
+            if np.isinf(pred).any():
+                where = chunk.describe_row(np.flatnonzero(np.isinf(pred))[0])
+                raise DataError(
+                    f"the prediction for {where} overflows float64: the model's "
+                    "coefficients are too large for these feature values; nothing was written."
+                )
+            arrays = [batch.column(k) for k in keep]
+            arrays.append(pa.array(pred, from_pandas=True))  # NaN (a null feature) → null
+            if intervals is not None:
+                arrays += _interval_arrays(intervals, columns, pred, 1.0 - interval)
+            yield pa.RecordBatch.from_arrays(arrays, names=[*keep, column, *extra])
+
     # The intervals' one product per batch is BLAS's; let it leave a core to Arrow's decoding.
-    with atomic_path(out) as tmp, blas_beside_decoding() if extra else nullcontext():
-        writer = None
-        try:
-            for chunk in src.batches(read, batch_size):
-                batch = chunk.batch
-                with np.errstate(over="ignore", invalid="ignore"):  # refused below, in words
-                    columns = predictor.feature_columns(batch)
-                    pred = predictor.columns(columns, rows=batch.num_rows)
-                if np.isinf(pred).any():
-                    where = chunk.describe_row(np.flatnonzero(np.isinf(pred))[0])
-                    raise DataError(
-                        f"the prediction for {where} overflows float64: the model's "
-                        "coefficients are too large for these feature values; nothing was written."
-                    )
-                arrays = [batch.column(k) for k in keep]
-                arrays.append(pa.array(pred, from_pandas=True))  # NaN (a null feature) → null
-                if intervals is not None:
-                    arrays += _interval_arrays(intervals, columns, pred, 1.0 - interval)
-                table = pa.RecordBatch.from_arrays(arrays, names=[*keep, column, *extra])
-                if writer is None:
-                    writer = _writer(tmp, table.schema, keep)
-                writer.write_batch(table)
-                rows += batch.num_rows
-                if on_rows is not None:
-                    on_rows(batch.num_rows)
-            if writer is None:
-                fields = [src.schema.field(k) for k in keep]
-                fields += [pa.field(name, pa.float64()) for name in (column, *extra)]
-                writer = _writer(tmp, pa.schema(fields), keep)
-        finally:
-            if writer is not None:
-                writer.close()
-    return rows
+    with blas_beside_decoding() if extra else nullcontext():
+        return _write_batches(out, tables(), src, keep, [column, *extra], on_rows)
 
 
 def _predict_encoded(
@@ -160,41 +147,53 @@ def _predict_encoded(
         src.column_type(name)
     read = list(dict.fromkeys([*rows.columns, *keep]))
     batch_size = resolve_batch_size(len(read) + len(model.design_.column_names), batch_size)
-    count = 0
+
+    def tables():
+        for chunk in src.batches(read, batch_size, dictionary=rows.dictionary_columns):
+            batch = chunk.batch
+            x, _, positions, _ = rows.rows(chunk)
+            where = slice(None) if positions is None else positions
+            fitted = model.predict_rows(x)
+            if intervals is not None:
+                bounds = _interval_values(
+                    intervals, [x[:, j] for j in kept], fitted[:, 0], 1.0 - interval
+                )
+                fitted = np.column_stack([fitted, *bounds])
+            values = np.full((batch.num_rows, fitted.shape[1]), np.nan)
+            values[where] = fitted
+            arrays = [batch.column(k) for k in keep]
+            arrays += [pa.array(v, mask=np.isnan(v)) for v in values.T]
+            yield pa.RecordBatch.from_arrays(arrays, names=[*keep, *names, *extra])
+
+    count = _write_batches(out, tables(), src, keep, [*names, *extra], on_rows)
+    if unseen_rows is not None:
+        unseen_rows.update(rows.unseen_rows)
+    return count
+
+
+def _write_batches(out, tables, src, keep, computed, on_rows) -> int:
+    """Write every record batch of ``tables`` to ``out`` as one Parquet file, atomically (an
+    error leaves nothing); with no batch at all, an empty file of the kept columns of ``src``
+    and the ``computed`` float64 columns. Returns the rows written."""
+    rows = 0
     with atomic_path(out) as tmp:
         writer = None
         try:
-            for chunk in src.batches(read, batch_size, dictionary=rows.dictionary_columns):
-                batch = chunk.batch
-                x, _, positions, _ = rows.rows(chunk)
-                where = slice(None) if positions is None else positions
-                fitted = model.predict_rows(x)
-                if intervals is not None:
-                    bounds = _interval_values(
-                        intervals, [x[:, j] for j in kept], fitted[:, 0], 1.0 - interval
-                    )
-                    fitted = np.column_stack([fitted, *bounds])
-                values = np.full((batch.num_rows, fitted.shape[1]), np.nan)
-                values[where] = fitted
-                arrays = [batch.column(k) for k in keep]
-                arrays += [pa.array(v, mask=np.isnan(v)) for v in values.T]
-                table = pa.RecordBatch.from_arrays(arrays, names=[*keep, *names, *extra])
+            for table in tables:
                 if writer is None:
                     writer = _writer(tmp, table.schema, keep)
                 writer.write_batch(table)
-                count += batch.num_rows
+                rows += table.num_rows
                 if on_rows is not None:
-                    on_rows(batch.num_rows)
+                    on_rows(table.num_rows)
             if writer is None:
                 fields = [src.schema.field(k) for k in keep]
-                fields += [pa.field(n, pa.float64()) for n in (*names, *extra)]
+                fields += [pa.field(name, pa.float64()) for name in computed]
                 writer = _writer(tmp, pa.schema(fields), keep)
         finally:
             if writer is not None:
                 writer.close()
-    if unseen_rows is not None:
-        unseen_rows.update(rows.unseen_rows)
-    return count
+    return rows
 
 
 def _writer(path, schema: pa.Schema, keep: Sequence[str]) -> pq.ParquetWriter:

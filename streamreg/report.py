@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from .choices import DIAGNOSTIC_NAMES
 from .data_report import columns_lines
 from .errors import InputError, parameter
 
@@ -246,15 +247,7 @@ def bottom_block(
 ) -> list[tuple[str, str, str, str]]:
     """Four rows ``(left label, left value, right label, right value)`` formatted as
     statsmodels' ``RegressionResults.summary()`` formats them."""
-    names = (
-        "omnibus",
-        "omnibus_pvalue",
-        "skew",
-        "kurtosis",
-        "durbin_watson",
-        "jarque_bera",
-        "jarque_bera_pvalue",
-    )
+    names = DIAGNOSTIC_NAMES
     d = {name: float(diagnostics.get(name, math.nan)) for name in names}
     return [
         ("Omnibus:", f"{d['omnibus']:#6.3f}", "Durbin-Watson:", f"{d['durbin_watson']:#8.3f}"),

@@ -12,10 +12,8 @@ must equal it bit for bit — and an undisturbed fit on the same cluster.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import write_parquet
+from conftest import free_port, moto_s3_server, write_parquet
 from test_jobs import write_part
 from test_jobs_cv import write_job as write_cv_job
 
@@ -40,12 +38,6 @@ from streamreg.jobs.ingest import Stopped
 from streamreg.jobs.spec import load_job, parse_job
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -64,29 +56,15 @@ def _environment(compose, service: str) -> dict:
 @pytest.fixture(scope="module")
 def s3_server(compose):
     """moto's S3 server on loopback, with the bucket the compose file's `buckets` service makes."""
-    pytest.importorskip("s3fs")
-    ThreadedMotoServer = pytest.importorskip("moto.server").ThreadedMotoServer
-    import boto3
+    with moto_s3_server(compose["x-s3-credentials"]) as endpoint:
+        import boto3  # after the skip for a missing moto (which brings boto3)
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    credentials = compose["x-s3-credentials"]
-    saved = {k: os.environ.get(k) for k in credentials}
-    os.environ.update(credentials)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    # moto keeps its buckets in this process across servers: start from none, leave none.
-    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="lake")
-    yield endpoint
-    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
-    server.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+        # moto keeps its buckets in this process across servers: start from none, leave none.
+        reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+        urllib.request.urlopen(reset)
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="lake")
+        yield endpoint
+        urllib.request.urlopen(reset)
 
 
 @pytest.fixture(scope="module")

@@ -13,16 +13,6 @@ from conftest import write_parquet
 import streamreg
 
 
-@pytest.fixture(scope="module")
-def client():
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
-    ) as cluster:
-        with distributed.Client(cluster, set_as_default=False) as c:
-            yield c
-
-
 @pytest.fixture
 def frame(rng):
     n = 3000

@@ -31,16 +31,6 @@ RELATIVE = 1e-12
 
 
 @pytest.fixture(scope="module")
-def client():
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
-    ) as cluster:
-        with distributed.Client(cluster, set_as_default=False) as c:
-            yield c
-
-
-@pytest.fixture(scope="module")
 def table():
     """6,000 rows: features with offsets, one NaN and one null, integer labels for clusters."""
     rng = np.random.default_rng(20261130)

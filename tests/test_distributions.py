@@ -28,9 +28,7 @@ def test_t_and_chi2_are_scipy_stats_values(df):
     np.testing.assert_array_equal(distributions.t_ppf(Q, df), stats.t.ppf(Q, df))
     np.testing.assert_array_equal(distributions.chi2_sf(X, df), stats.chi2.sf(X, df))
     for dfd in DF:
-        np.testing.assert_array_equal(
-            distributions.f_sf(X, df, dfd), stats.f.sf(X, df, dfd)
-        )
+        np.testing.assert_array_equal(distributions.f_sf(X, df, dfd), stats.f.sf(X, df, dfd))
 
 
 def test_normal_is_scipy_stats_values():

@@ -10,15 +10,14 @@ subprocess timeouts).
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
-import socket
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import free_port, moto_s3_server
 from faults import (
     bad_port,
     fill,
@@ -206,34 +205,10 @@ def test_folder_made_read_only_mid_run(tmp_path, data, monkeypatch, which):
 
 
 # ---------------------------------------------------------------------- object stores
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3_server():
-    pytest.importorskip("s3fs")
-    server_class = pytest.importorskip("moto.server").ThreadedMotoServer
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    saved = {
-        k: os.environ.get(k)
-        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
-    }
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
-    )
-    port = _free_port()
-    server = server_class(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with moto_s3_server() as endpoint:
+        yield endpoint
 
 
 def test_a_bucket_that_does_not_exist(tmp_path, data, s3_server):
@@ -257,7 +232,7 @@ def test_a_bucket_that_does_not_exist(tmp_path, data, s3_server):
 def test_a_dead_object_store(tmp_path, data):
     """Nothing listens at the endpoint: the listing and the job fail in words (boto retries a
     few times first; its connect timeout bounds each try)."""
-    dead = {"endpoint_url": f"http://127.0.0.1:{_free_port()}", "config_kwargs": {}}
+    dead = {"endpoint_url": f"http://127.0.0.1:{free_port()}", "config_kwargs": {}}
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     job = _job(tmp_path, "s3://lake/jobs/a/", tmp_path / "m.json", storage=dead)

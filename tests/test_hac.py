@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import statsmodels.api as sm
-from oracles.rational import exact_lstsq
+from oracles.rational import exact_lstsq, exact_solve
 from second_pass import blocks, fit, fold, statsmodels_fit
 
 from streamreg.errors import InputError, ModelFormatError
@@ -146,19 +146,6 @@ def exact_hac(x, y, maxlags):
             for i in range(k)
         ]
     )
-
-
-def exact_solve(a, b):
-    k = len(b)
-    m = [row[:] + [rhs] for row, rhs in zip(a, b)]
-    for col in range(k):
-        pivot = next(r for r in range(col, k) if m[r][col] != 0)
-        m[col], m[pivot] = m[pivot], m[col]
-        for r in range(k):
-            if r != col and m[r][col] != 0:
-                factor = m[r][col] / m[col][col]
-                m[r] = [u - factor * v for u, v in zip(m[r], m[col])]
-    return [m[i][k] / m[i][i] for i in range(k)]
 
 
 def test_merge_laws_and_row_by_row_updates(rng):

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from oracles.rational import exact_lstsq
+from oracles.rational import exact_lstsq, exact_solve
 from second_pass import fit, statsmodels_fit
 
 from streamreg.errors import InputError
@@ -107,22 +107,9 @@ def exact_mean_se(x, y, new):
     out = []
     for target in new:
         point = [Fraction(1)] + [Fraction(float(v)) for v in target]
-        solved = _solve(gram, point)
+        solved = exact_solve(gram, point)
         out.append(float(scale * sum(p * s for p, s in zip(point, solved))) ** 0.5)
     return np.array(out)
-
-
-def _solve(a, b):
-    k = len(b)
-    m = [row[:] + [rhs] for row, rhs in zip(a, b)]
-    for col in range(k):
-        pivot = next(r for r in range(col, k) if m[r][col] != 0)
-        m[col], m[pivot] = m[pivot], m[col]
-        for r in range(k):
-            if r != col and m[r][col] != 0:
-                factor = m[r][col] / m[col][col]
-                m[r] = [u - factor * v for u, v in zip(m[r], m[col])]
-    return [m[i][k] / m[i][i] for i in range(k)]
 
 
 @pytest.mark.parametrize("solver", ["cholesky", "exact"])

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import os
 import shutil
 import signal
@@ -27,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import free_port, moto_s3_server
 
 import streamreg
 from streamreg.errors import InputError, LockError, ModelFormatError
@@ -544,7 +544,7 @@ def test_job_spec_with_a_wrong_type_is_refused(day_one):
 def test_unreachable_bucket_is_refused(day_one):
     pytest.importorskip("s3fs")
     tmp_path, job_path = day_one
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     write_job(
         tmp_path,
         inputs=["s3://lake/events/"],
@@ -634,35 +634,10 @@ def test_predictions_and_summary_outputs(tmp_path):
 
 
 # ---------------------------------------------------------------------- object storage
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3_server():
-    pytest.importorskip("s3fs")
-    ThreadedMotoServer = pytest.importorskip("moto.server").ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    saved = {
-        k: os.environ.get(k)
-        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
-    }
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
-    )
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with moto_s3_server() as endpoint:
+        yield endpoint
 
 
 def test_s3_job_end_to_end(tmp_path, s3_server):

@@ -57,16 +57,6 @@ def data():
     return x, y, streamreg.fit(x, y, solver=EXACT)
 
 
-@pytest.fixture(scope="module")
-def client():
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", host="127.0.0.1"
-    ) as cluster:
-        with distributed.Client(cluster, set_as_default=False) as c:
-            yield c
-
-
 # ---------------------------------------------------------------------- accuracy budgets
 @pytest.mark.parametrize(
     "options",

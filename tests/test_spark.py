@@ -32,32 +32,37 @@ RELATIVE = 1e-12
 FEATURE_NAMES = ["x1", "x2", "x3", "x4"]
 
 
-def start_session(master: str, name: str):
+def start_session(master: str, name: str, config: dict, log_level: str = "ERROR"):
+    """A Spark session on loopback without its UI, with ``config``'s settings added."""
     from pyspark.sql import SparkSession
 
     # Python workers run this interpreter and find this checkout of streamreg through
     # PYTHONPATH, which they inherit.
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    session = (
-        SparkSession.builder.master(master)
-        .appName(name)
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.memory", "512m")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.files.maxPartitionBytes", "64k")  # several partitions per file
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
+    settings = {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.memory": "512m",
+        **config,
+    }
+    builder = SparkSession.builder.master(master).appName(name)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel(log_level)
     return session
 
 
 @pytest.fixture(scope="module")
 def spark():
-    session = start_session("local[2]", "streamreg-tests")
+    config = {
+        "spark.sql.shuffle.partitions": "4",
+        "spark.sql.files.maxPartitionBytes": "64k",  # several partitions per file
+    }
+    session = start_session("local[2]", "streamreg-tests", config)
     yield session
     session.stop()
 

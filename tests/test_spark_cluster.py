@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import sys
 import threading
 import time
 
@@ -27,6 +26,8 @@ psutil = pytest.importorskip("psutil")
 if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
     pytest.skip("Spark needs Java (no java on PATH, no JAVA_HOME)", allow_module_level=True)
 
+from test_spark import start_session  # noqa: E402
+
 import streamreg  # noqa: E402
 import streamreg.spark  # noqa: E402
 
@@ -38,23 +39,11 @@ PARTITIONS, ROWS = 12, 8000  # small: the first fit on new executors is mostly w
 
 @pytest.fixture(scope="module")
 def spark():
-    from pyspark.sql import SparkSession
-
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    session = (
-        SparkSession.builder.master("local-cluster[2,1,1024]")
-        .appName("streamreg-executor-kill")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.memory", "512m")
-        .config("spark.executor.memory", "512m")
-        .config("spark.sql.files.maxPartitionBytes", "2m")  # one file per partition
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("OFF")
+    config = {
+        "spark.executor.memory": "512m",
+        "spark.sql.files.maxPartitionBytes": "2m",  # one file per partition
+    }
+    session = start_session("local-cluster[2,1,1024]", "streamreg-executor-kill", config, "OFF")
     yield session
     session.stop()
 

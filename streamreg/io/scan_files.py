@@ -14,9 +14,9 @@ decoding its first batch takes longer than one batch's products. Here the next f
 scanner is opened and its first batch
 decoded on a helper thread once the current file has :data:`START_NEXT_BATCHES` batches
 left (known from the footers' row counts). Starting it earlier hides more but holds two
-scanners' buffers for longer (started with the current file: +170 MB of peak RSS on
-10M × 20 in 8 files); five batches before the end cost ~60 MB (370-390 → 444-450 MB for
-``streamreg fit``) and brought the accumulation of the 20 files from 1.13 s to
+scanners' buffers for longer (started with the current file: ~160 MiB more peak RSS for
+``streamreg fit`` on 10M × 20 in 8 files); five batches before the end cost ~60 MiB (361-381
+→ 433-440 MiB) and brought the accumulation of the 20 files from 1.13 s to
 0.99-1.04 s (best of 4, two alternations).
 
 >>> import pyarrow as pa, pyarrow.parquet as pq, pyarrow.dataset as ds, tempfile, os

@@ -20,7 +20,7 @@ from ..design.levels import level_set
 from ..design.request import PendingDesign, Request
 from ..errors import InputError, SchemaError
 from ..io.sources import Source
-from .manifest import check_design, design_identity, folds_of
+from .manifest import check_design, design_identity, design_record
 from .spec import JobSpec
 
 JOB_HINT = (
@@ -59,17 +59,7 @@ def file_designs(manifest: dict, job: JobSpec, opened: list[tuple[Source, str]])
             part = level_set(src, pending.categorical_sources, max_levels=job.max_levels)
             found = part if found is None else found + part
         spec = pending.resolve(found.scan().levels, hint=JOB_HINT)
-        design = {
-            "target": spec.target,
-            "features": list(spec.features),
-            "weight": spec.weight,
-            "nulls": spec.nulls,
-            "solver": job.solver,
-            "formula": job.formula,
-            "encoding": spec.design.to_dict(),
-        }
-        if job.cv is not None:  # the folds are part of the job's identity (as in check_design)
-            design["cv"] = folds_of(job)
+        design = design_record(spec, job, formula=job.formula, encoding=spec.design.to_dict())
         manifest["design"] = design
         manifest["identity"] = design_identity(design)
         return [spec] * len(opened)

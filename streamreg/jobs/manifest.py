@@ -166,6 +166,23 @@ def check_spec(manifest: dict, job: JobSpec, root: str) -> None:
         )
 
 
+def design_record(spec, job: JobSpec, **more) -> dict:
+    """The job's design as its manifest records it (the job's identity is its digest): the
+    resolved columns, the solver, ``more`` (an encoded design's formula and levels) and, for a
+    job with [cv], its folds."""
+    design = {
+        "target": spec.target,
+        "features": list(spec.features),
+        "weight": spec.weight,
+        "nulls": spec.nulls,
+        "solver": job.solver,
+        **more,
+    }
+    if job.cv is not None:  # only then: a plain job's identity is what it always was
+        design["cv"] = folds_of(job)
+    return design
+
+
 def check_design(manifest: dict, job: JobSpec, src: Source) -> DesignSpec:
     """The design of the file ``src`` under ``job``; the first one is recorded in the manifest
     (with its identity), later ones must have the same features."""
@@ -178,15 +195,7 @@ def check_design(manifest: dict, job: JobSpec, src: Source) -> DesignSpec:
         fit_intercept=job.fit_intercept,
         nulls=job.nulls,
     )
-    design = {
-        "target": spec.target,
-        "features": list(spec.features),
-        "weight": spec.weight,
-        "nulls": spec.nulls,
-        "solver": job.solver,
-    }
-    if job.cv is not None:  # only then: a plain job's identity is what it always was
-        design["cv"] = folds_of(job)
+    design = design_record(spec, job)
     if manifest["design"] is None:
         manifest["design"] = design
         manifest["identity"] = design_identity(design)

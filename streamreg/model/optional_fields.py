@@ -26,19 +26,12 @@ from __future__ import annotations
 
 import math
 
+from ..choices import DIAGNOSTIC_NAMES
 from ..design.coding import Design
 from ..design.roles import ROLES
 from ..errors import ModelFormatError
 
-DIAGNOSTIC_FIELDS = (
-    "omnibus",
-    "omnibus_pvalue",
-    "skew",
-    "kurtosis",
-    "durbin_watson",
-    "jarque_bera",
-    "jarque_bera_pvalue",
-)
+DIAGNOSTIC_FIELDS = DIAGNOSTIC_NAMES
 _NUMBER = (int, float)
 
 

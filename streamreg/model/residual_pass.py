@@ -64,7 +64,7 @@ from .covariance import CovarianceRequest
 from .diagnostics import ResidualDiagnostics
 from .diagnostics.residuals import residuals, scores, whiten
 from .hac import NeweyWestMeat, hac_covariance
-from .robust import Sandwich, _centered_residuals, robust_record
+from .robust import Sandwich, centered_residuals, robust_record
 from .twoway import TwoWayClusterMeat, two_way_covariance
 
 # Recompute the SSR from residuals when the first pass's SSR may be off by more than this,
@@ -167,10 +167,10 @@ def residual_part(
     for chunk in source.batches(spec.columns, batch_size):
         arrays = batch_arrays(chunk, spec)
         if needs_scores:
-            x_centered, resid = _centered_residuals(arrays.z, state, kept, beta, p, intercept)
+            x_centered, resid = centered_residuals(arrays.z, state, kept, beta, p, intercept)
             if not np.isfinite(resid).all():
                 arrays = screen_values(arrays, chunk, spec)
-                x_centered, resid = _centered_residuals(arrays.z, state, kept, beta, p, intercept)
+                x_centered, resid = centered_residuals(arrays.z, state, kept, beta, p, intercept)
             e = compensated(arrays.z) if plan.compensated else resid
         else:  # compensated residuals for the diagnostics and the SSR, nothing else
             e = compensated(arrays.z)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..choices import ROBUST_TYPES
-from ..design import batch_arrays, screen_values
 from ..engine.merge import Mergeable
 from ..errors import InputError
 
@@ -164,32 +163,6 @@ def to_parameter_coordinates(cov_centered: np.ndarray, mean_kept: np.ndarray | N
     return transform @ cov_centered @ transform.T
 
 
-def sandwich_part(
-    source, index: int, spec, batch_size: int, state, solution, cov_type: str, *, on_rows=None
-) -> Sandwich:
-    """A runner's task: the meat of one block's rows (sandwiches of blocks merge with ``+``).
-
-    ``state`` and ``solution`` are the fit's: the residuals are taken at its coefficients,
-    in the centered coordinates of its means."""
-    p = len(spec.features)
-    kept = ~np.isnan(solution.coef)
-    beta = solution.coef[kept]
-    xtx_inv = np.asarray(solution.xtx_inv, dtype=float)
-    intercept = spec.fit_intercept
-    sandwich = Sandwich(cov_type, int(kept.sum()) + int(intercept))
-    inverse_n = 1.0 / state.weight_sum if intercept else None
-    for chunk in source.batches(spec.columns, batch_size):
-        arrays = batch_arrays(chunk, spec)
-        x_centered, resid = _centered_residuals(arrays.z, state, kept, beta, p, intercept)
-        if not np.isfinite(resid).all():
-            arrays = screen_values(arrays, chunk, spec)
-            x_centered, resid = _centered_residuals(arrays.z, state, kept, beta, p, intercept)
-        sandwich.update(x_centered, resid, arrays.weights, xtx_inv, inverse_n, arrays.groups)
-        if on_rows is not None:
-            on_rows(arrays.rows_read)
-    return sandwich
-
-
 def robust_record(sandwich: Sandwich, state, solution, spec) -> dict:
     """The covariance of the parameters from the merged meat (NaN rows for aliased columns)."""
     p = len(spec.features)
@@ -213,7 +186,9 @@ def robust_record(sandwich: Sandwich, state, solution, spec) -> dict:
     }
 
 
-def _centered_residuals(z, state, kept, beta, p, intercept):
+def centered_residuals(z, state, kept, beta, p, intercept):
+    """``(x̃, e)``: a batch's kept feature columns (centred on the fit's means when it has an
+    intercept) and its residuals ``ỹ − x̃ᵀβ`` at the fit's coefficients."""
     x = z[:, :p][:, kept]
     y = z[:, p]
     with np.errstate(invalid="ignore", over="ignore"):

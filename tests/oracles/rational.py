@@ -22,13 +22,14 @@ def exact_lstsq(x, y, weights=None, fit_intercept=True):
     k = len(rows[0])
     a = [[sum(w * r[i] * r[j] for r, w in zip(rows, ws)) for j in range(k)] for i in range(k)]
     b = [sum(w * r[i] * t for r, w, t in zip(rows, ws, ys)) for i in range(k)]
-    beta = _solve(a, b)
+    beta = exact_solve(a, b)
     if fit_intercept:
         return beta[0], beta[1:]
     return Fraction(0), beta
 
 
-def _solve(a, b):
+def exact_solve(a, b):
+    """``a⁻¹b`` in exact arithmetic (Gauss–Jordan with row pivoting; ``a`` nonsingular)."""
     k = len(b)
     m = [row[:] + [rhs] for row, rhs in zip(a, b)]
     for col in range(k):
@@ -65,11 +66,13 @@ def exact_statistics(x, y, fit_intercept=True) -> dict:
     k = len(rows[0])
     a = [[sum(r[i] * r[j] for r in rows) for j in range(k)] for i in range(k)]
     b = [sum(r[i] * t for r, t in zip(rows, ys)) for i in range(k)]
-    beta = _solve(a, b)
+    beta = exact_solve(a, b)
     ssr = sum((t - sum(c * v for c, v in zip(beta, r))) ** 2 for r, t in zip(rows, ys))
     mean = sum(ys) / n
     tss = sum((t - mean) ** 2 for t in ys) if fit_intercept else sum(t * t for t in ys)
-    inverse_diagonal = [_solve(a, [Fraction(int(i == j)) for i in range(k)])[j] for j in range(k)]
+    inverse_diagonal = [
+        exact_solve(a, [Fraction(int(i == j)) for i in range(k)])[j] for j in range(k)
+    ]
     scale = ssr / (n - k)
 
     def root(value: Fraction) -> float:

@@ -8,6 +8,7 @@
   plots of big fits, with memory flat in the number of rows.
 """
 
-from .summary import DIAGNOSTIC_NAMES, ResidualDiagnostics, bottom_block
+from ...choices import DIAGNOSTIC_NAMES
+from .summary import ResidualDiagnostics, bottom_block
 
 __all__ = ["DIAGNOSTIC_NAMES", "ResidualDiagnostics", "bottom_block"]

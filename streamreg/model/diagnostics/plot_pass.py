@@ -31,6 +31,7 @@ from ...engine.local import LocalRunner
 from ...engine.merge import Mergeable
 from ...engine.scan import resolve_batch_size
 from ...io.inputs import to_source
+from ..robust import centered_residuals
 from .accumulators import Histogram2D, InfluentialRows
 from .residuals import leverage, studentized, whiten
 from .sketch import QuantileSketch
@@ -134,10 +135,10 @@ def plot_part(
     seen = 0
     for chunk in source.batches(spec.columns, batch_size):
         arrays = batch_arrays(chunk, spec)
-        x, resid = _centered(arrays.z, state, kept, beta, p, intercept)
+        x, resid = centered_residuals(arrays.z, state, kept, beta, p, intercept)
         if not np.isfinite(resid).all():
             arrays = screen_values(arrays, chunk, spec)
-            x, resid = _centered(arrays.z, state, kept, beta, p, intercept)
+            x, resid = centered_residuals(arrays.z, state, kept, beta, p, intercept)
         y = arrays.z[:, p]
         fitted = y - resid
         r = whiten(resid, arrays.weights)
@@ -160,17 +161,6 @@ def plot_part(
 
 
 plot_part.task_name = "plot accumulators"
-
-
-def _centered(z, state, kept, beta, p, intercept):
-    x = z[:, :p][:, kept]
-    y = z[:, p]
-    with np.errstate(invalid="ignore", over="ignore"):
-        if not intercept:
-            return x, y - x @ beta
-        x_centered = (x - state.mean[:p][kept]) - state.mean_lo[:p][kept]
-        y_centered = (y - state.mean[p]) - state.mean_lo[p]
-        return x_centered, y_centered - x_centered @ beta
 
 
 def plot_pass(

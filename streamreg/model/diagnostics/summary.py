@@ -28,15 +28,6 @@ from .moments import ResidualMoments
 
 FORMAT = "streamreg.residual_diagnostics"
 FORMAT_VERSION = 1
-DIAGNOSTIC_NAMES = (
-    "omnibus",
-    "omnibus_pvalue",
-    "skew",
-    "kurtosis",
-    "durbin_watson",
-    "jarque_bera",
-    "jarque_bera_pvalue",
-)
 
 
 class ResidualDiagnostics:
